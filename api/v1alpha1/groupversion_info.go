@@ -1,0 +1,39 @@
+// Package v1alpha1 holds our own copy of the consul-k8s `consul.hashicorp.com/v1alpha1`
+// types that consul-peering-guard validates. The JSON names mirror consul-k8s field for
+// field so that every object the Consul Helm chart's CRDs accept decodes here unchanged.
+// Only the types are copied in spirit; behaviour lives in the validators package.
+//
+// +kubebuilder:object:generate=true
+// +groupName=consul.hashicorp.com
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Group is the API group of every Consul custom resource.
+const Group = "consul.hashicorp.com"
+
+var (
+	// GroupVersion is the group and version of the kinds in this package.
+	GroupVersion = schema.GroupVersion{Group: Group, Version: "v1alpha1"}
+
+	schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
+	// AddToScheme registers the kinds of this package with a scheme.
+	AddToScheme = schemeBuilder.AddToScheme
+)
+
+func addKnownTypes(scheme *runtime.Scheme) error {
+	scheme.AddKnownTypes(GroupVersion,
+		&Mesh{}, &MeshList{},
+		&ProxyDefaults{}, &ProxyDefaultsList{},
+		&ServiceDefaults{}, &ServiceDefaultsList{},
+		&ExportedServices{}, &ExportedServicesList{},
+		&PeeringAcceptor{}, &PeeringAcceptorList{},
+		&PeeringDialer{}, &PeeringDialerList{},
+	)
+	metav1.AddToGroupVersion(scheme, GroupVersion)
+	return nil
+}
