@@ -1,0 +1,215 @@
+// Package state keeps the in-memory index of cluster objects that the state rules read.
+// The webhook feeds it from informer events, the offline CLI and the audit from the objects
+// they were given; either way every ClusterState question is a map lookup.
+package state
+
+import (
+	"sort"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+type refSet map[validators.ObjectRef]struct{}
+
+// GatewayRef identifies a mesh gateway workload (a Deployment or a Service).
+type GatewayRef struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+// Index is a concurrency-safe validators.ClusterState.
+type Index struct {
+	mu sync.RWMutex
+	// peers maps a peer name to the acceptors and dialers that carry it.
+	peers map[string]refSet
+	// singletons holds the Mesh, ProxyDefaults and ExportedServices objects.
+	singletons map[validators.Kind]refSet
+	// proxyDefaultsModes holds spec.meshGateway.mode of each ProxyDefaults.
+	proxyDefaultsModes map[validators.ObjectRef]string
+	// peerExporters holds the ExportedServices objects with a peer or sameness-group consumer.
+	peerExporters refSet
+	// readyGateways holds the mesh gateway workloads with at least one ready replica.
+	readyGateways map[GatewayRef]struct{}
+}
+
+var _ validators.ClusterState = (*Index)(nil)
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{
+		peers:              map[string]refSet{},
+		singletons:         map[validators.Kind]refSet{},
+		proxyDefaultsModes: map[validators.ObjectRef]string{},
+		peerExporters:      refSet{},
+		readyGateways:      map[GatewayRef]struct{}{},
+	}
+}
+
+func refOf(kind validators.Kind, namespace, name string) validators.ObjectRef {
+	return validators.ObjectRef{Kind: kind, Namespace: namespace, Name: name}
+}
+
+// Upsert records (or re-records) one of the six kinds; other objects are ignored.
+func (x *Index) Upsert(obj runtime.Object) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.remove(obj)
+	switch o := obj.(type) {
+	case *v1alpha1.PeeringAcceptor:
+		x.addPeer(refOf(validators.KindPeeringAcceptor, o.Namespace, o.Name))
+	case *v1alpha1.PeeringDialer:
+		x.addPeer(refOf(validators.KindPeeringDialer, o.Namespace, o.Name))
+	case *v1alpha1.Mesh:
+		x.addSingleton(refOf(validators.KindMesh, o.Namespace, o.Name))
+	case *v1alpha1.ProxyDefaults:
+		ref := refOf(validators.KindProxyDefaults, o.Namespace, o.Name)
+		x.addSingleton(ref)
+		x.proxyDefaultsModes[ref] = o.Spec.MeshGateway.Mode
+	case *v1alpha1.ExportedServices:
+		ref := refOf(validators.KindExportedServices, o.Namespace, o.Name)
+		x.addSingleton(ref)
+		if exportsToPeer(o) {
+			x.peerExporters[ref] = struct{}{}
+		}
+	}
+}
+
+// Delete forgets an object of the six kinds.
+func (x *Index) Delete(obj runtime.Object) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.remove(obj)
+}
+
+func (x *Index) remove(obj runtime.Object) {
+	kind, ok := validators.KindOf(obj)
+	if !ok {
+		return
+	}
+	m, ok := obj.(interface {
+		GetNamespace() string
+		GetName() string
+	})
+	if !ok {
+		return
+	}
+	ref := refOf(kind, m.GetNamespace(), m.GetName())
+	switch kind {
+	case validators.KindPeeringAcceptor, validators.KindPeeringDialer:
+		if set := x.peers[ref.Name]; set != nil {
+			delete(set, ref)
+			if len(set) == 0 {
+				delete(x.peers, ref.Name)
+			}
+		}
+	default:
+		delete(x.singletons[kind], ref)
+		delete(x.proxyDefaultsModes, ref)
+		delete(x.peerExporters, ref)
+	}
+}
+
+func (x *Index) addPeer(ref validators.ObjectRef) {
+	set := x.peers[ref.Name]
+	if set == nil {
+		set = refSet{}
+		x.peers[ref.Name] = set
+	}
+	set[ref] = struct{}{}
+}
+
+func (x *Index) addSingleton(ref validators.ObjectRef) {
+	set := x.singletons[ref.Kind]
+	if set == nil {
+		set = refSet{}
+		x.singletons[ref.Kind] = set
+	}
+	set[ref] = struct{}{}
+}
+
+func exportsToPeer(es *v1alpha1.ExportedServices) bool {
+	for _, svc := range es.Spec.Services {
+		for _, c := range svc.Consumers {
+			if c.Peer != "" || c.SamenessGroup != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SetGateway records whether a mesh gateway workload has a ready replica.
+func (x *Index) SetGateway(ref GatewayRef, ready bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ready {
+		x.readyGateways[ref] = struct{}{}
+	} else {
+		delete(x.readyGateways, ref)
+	}
+}
+
+// PeersNamed implements validators.ClusterState.
+func (x *Index) PeersNamed(peer string) []validators.ObjectRef {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return sorted(x.peers[peer])
+}
+
+// AnyPeer implements validators.ClusterState.
+func (x *Index) AnyPeer() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.peers) > 0
+}
+
+// ExportsToPeer implements validators.ClusterState.
+func (x *Index) ExportsToPeer() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.peerExporters) > 0
+}
+
+// MeshGatewayPresent implements validators.ClusterState.
+func (x *Index) MeshGatewayPresent() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.readyGateways) > 0
+}
+
+// Existing implements validators.ClusterState.
+func (x *Index) Existing(kind validators.Kind) []validators.ObjectRef {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return sorted(x.singletons[kind])
+}
+
+// ProxyDefaultsGatewayMode implements validators.ClusterState: the mode of the ProxyDefaults
+// named global, which is the one Consul uses.
+func (x *Index) ProxyDefaultsGatewayMode() string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for ref, mode := range x.proxyDefaultsModes {
+		if ref.Name == validators.ProxyDefaultsName {
+			return mode
+		}
+	}
+	return ""
+}
+
+func sorted(set refSet) []validators.ObjectRef {
+	if len(set) == 0 {
+		return nil
+	}
+	out := make([]validators.ObjectRef, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}

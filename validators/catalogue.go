@@ -1,0 +1,136 @@
+package validators
+
+// Rule families, one documentation page each under docs/rules/.
+const (
+	FamilyGatewayMode = "gateway-mode"
+	FamilyPlacement   = "mesh-gateway-placement"
+	FamilyUpstreams   = "upstreams"
+	FamilyExported    = "exported-services"
+	FamilyNames       = "singletons-and-names"
+	FamilyPeering     = "peering-objects"
+	FamilyVersion     = "consul-version"
+)
+
+var (
+	gatewayModeKinds = []Kind{KindProxyDefaults, KindServiceDefaults}
+	peeringKinds     = []Kind{KindPeeringAcceptor, KindPeeringDialer}
+	onlySD           = []Kind{KindServiceDefaults}
+	onlyES           = []Kind{KindExportedServices}
+	onlyMesh         = []Kind{KindMesh}
+)
+
+var catalogue = []*Rule{
+	// Gateway mode.
+	{Name: "gateway-mode-valid", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: gatewayModeKinds,
+		Description: "meshGateway.mode must be empty, local, remote or none",
+		check:       checkGatewayModeValid},
+	{Name: "gateway-mode-none-peer-upstream", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: onlySD,
+		Description: "an upstream override with a peer must not use mode none (Consul silently uses remote)",
+		check:       checkGatewayModeNonePeerUpstream},
+	{Name: "gateway-mode-none-with-peering", Family: FamilyGatewayMode, DefaultAction: Deny, Stateful: true,
+		Kinds:       []Kind{KindProxyDefaults, KindServiceDefaults, KindPeeringAcceptor, KindPeeringDialer},
+		Description: "mode none is invalid while cluster peering is in use",
+		check:       checkGatewayModeNoneWithPeering},
+	{Name: "gateway-mode-local-needs-gateway", Family: FamilyGatewayMode, DefaultAction: Deny, Stateful: true, Kinds: gatewayModeKinds,
+		Description: "mode local needs a mesh gateway in this cluster",
+		check:       checkGatewayModeLocalNeedsGateway},
+
+	// Mesh gateway and partition placement.
+	{Name: "export-needs-mesh-gateway", Family: FamilyPlacement, DefaultAction: Deny, Stateful: true, Kinds: onlyES,
+		Description: "exporting to a peer needs a registered mesh gateway in this partition",
+		check:       checkExportNeedsMeshGateway},
+	{Name: "partition-placement", Family: FamilyPlacement, DefaultAction: Deny, Kinds: onlyES,
+		Description: "ExportedServices must be named after this cluster's admin partition",
+		check:       checkPartitionPlacement},
+	{Name: "peer-through-gateways-default-partition", Family: FamilyPlacement, DefaultAction: Deny, Kinds: onlyMesh,
+		Description: "peering.peerThroughMeshGateways is only read in the default partition",
+		check:       checkPeerThroughGatewaysDefaultPartition},
+	{Name: "peer-through-gateways-needs-gateway", Family: FamilyPlacement, DefaultAction: Deny, Stateful: true, Kinds: onlyMesh,
+		Description: "peering.peerThroughMeshGateways needs a mesh gateway in the default partition",
+		check:       checkPeerThroughGatewaysNeedsGateway},
+
+	// Upstreams.
+	{Name: "upstream-name-required", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "every upstream override names its destination service",
+		check:       checkUpstreamNameRequired},
+	{Name: "upstream-defaults-no-destination", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "upstreamConfig.defaults must not set name, namespace, partition or peer",
+		check:       checkUpstreamDefaultsNoDestination},
+	{Name: "upstream-peer-partition-exclusive", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "an upstream override sets peer or partition, not both",
+		check:       checkUpstreamPeerPartitionExclusive},
+	{Name: "upstream-namespace-needs-namespaces", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "upstream namespace needs Consul namespaces enabled",
+		check:       checkUpstreamNamespaceNeedsNamespaces},
+	{Name: "upstream-namespace-default-redundant", Family: FamilyUpstreams, DefaultAction: Warn, Kinds: onlySD,
+		Description: "namespace default on a peer upstream is redundant",
+		check:       checkUpstreamNamespaceDefaultRedundant},
+	{Name: "upstream-no-wildcard", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "upstream override name and namespace must not be *",
+		check:       checkUpstreamNoWildcard},
+	{Name: "upstream-duplicate", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "no two overrides target the same name, namespace, partition and peer",
+		check:       checkUpstreamDuplicate},
+	{Name: "upstream-peer-name-syntax", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		Description: "upstream peer must be a valid peer name",
+		check:       checkUpstreamPeerNameSyntax},
+	{Name: "upstream-peer-known", Family: FamilyUpstreams, DefaultAction: Warn, Stateful: true, Kinds: onlySD,
+		Description: "upstream peer names a PeeringAcceptor or PeeringDialer of this cluster",
+		check:       checkUpstreamPeerKnown},
+
+	// Exported services.
+	{Name: "exported-services-singleton", Family: FamilyExported, DefaultAction: Deny, Stateful: true, Kinds: onlyES,
+		Description: "only one ExportedServices object per cluster",
+		check:       checkSingleton},
+	{Name: "exported-services-not-empty", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,
+		Description: "ExportedServices lists services, each with consumers",
+		check:       checkExportedServicesNotEmpty},
+	{Name: "exported-service-name-required", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,
+		Description: "every exported service has a name; namespace * only with name *",
+		check:       checkExportedServiceNameRequired},
+	{Name: "consumer-exactly-one", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,
+		Description: "a consumer sets exactly one of peer, partition, samenessGroup",
+		check:       checkConsumerExactlyOne},
+	{Name: "consumer-no-wildcard", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,
+		Description: "consumer peer and partition must not be *",
+		check:       checkConsumerNoWildcard},
+	{Name: "consumer-needs-enterprise", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,
+		Description: "partition and samenessGroup consumers need admin partitions",
+		check:       checkConsumerNeedsEnterprise},
+	{Name: "consumer-peer-name-syntax", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,
+		Description: "consumer peer must be a valid peer name",
+		check:       checkConsumerPeerNameSyntax},
+	{Name: "consumer-peer-known", Family: FamilyExported, DefaultAction: Warn, Stateful: true, Kinds: onlyES,
+		Description: "consumer peer names a PeeringAcceptor or PeeringDialer of this cluster",
+		check:       checkConsumerPeerKnown},
+	{Name: "export-consul-service", Family: FamilyExported, DefaultAction: Warn, Kinds: onlyES,
+		Description: "the consul service is never exported to peers",
+		check:       checkExportConsulService},
+
+	// Singletons and names.
+	{Name: "proxy-defaults-name", Family: FamilyNames, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults},
+		Description: "ProxyDefaults must be named global",
+		check:       checkSingletonName},
+	{Name: "mesh-name", Family: FamilyNames, DefaultAction: Deny, Kinds: onlyMesh,
+		Description: "Mesh must be named mesh",
+		check:       checkSingletonName},
+	{Name: "singleton", Family: FamilyNames, DefaultAction: Deny, Stateful: true, Kinds: []Kind{KindProxyDefaults, KindMesh},
+		Description: "only one ProxyDefaults and one Mesh per cluster",
+		check:       checkSingleton},
+
+	// Peering objects.
+	{Name: "peer-name-syntax", Family: FamilyPeering, DefaultAction: Deny, Kinds: peeringKinds,
+		Description: "PeeringAcceptor and PeeringDialer names are valid peer names",
+		check:       checkPeerNameSyntax},
+	{Name: "peer-name-unique", Family: FamilyPeering, DefaultAction: Deny, Stateful: true, Kinds: peeringKinds,
+		Description: "one acceptor or dialer per peer name across all namespaces",
+		check:       checkPeerNameUnique},
+	{Name: "peer-secret-valid", Family: FamilyPeering, DefaultAction: Deny, Kinds: peeringKinds,
+		Description: "spec.peer.secret has name, key and backend kubernetes, unchanged backend",
+		check:       checkPeerSecretValid},
+
+	// Consul version gate.
+	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: Kinds,
+		Description: "features newer than the configured Consul version (--consul-version)",
+		check:       checkConsulVersion},
+}

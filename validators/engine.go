@@ -1,0 +1,157 @@
+package validators
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// MaxWarningLength is the longest admission warning we emit, rule name included.
+const MaxWarningLength = 120
+
+// Violation is one finding of one rule.
+type Violation struct {
+	Rule   string
+	Action Action
+	// Error carries the field path, the offending value and the message; its Detail ends
+	// with the rule name in parentheses.
+	Error *field.Error
+}
+
+// Warning renders the violation as a short admission warning: "path: message (rule)".
+func (v Violation) Warning() string {
+	s := v.Error.Field + ": " + v.Error.Detail
+	if len(s) <= MaxWarningLength {
+		return s
+	}
+	suffix := " (" + v.Rule + ")"
+	keep := MaxWarningLength - len(suffix) - len("…")
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + "…" + suffix
+}
+
+// Result is the verdict on one object.
+type Result struct {
+	Kind       Kind
+	Violations []Violation
+}
+
+// Allowed is false when any violation's action is deny.
+func (r *Result) Allowed() bool {
+	for _, v := range r.Violations {
+		if v.Action == Deny {
+			return false
+		}
+	}
+	return true
+}
+
+// Denials returns the deny violations as field errors, ready for apierrors.NewInvalid.
+func (r *Result) Denials() field.ErrorList {
+	var errs field.ErrorList
+	for _, v := range r.Violations {
+		if v.Action == Deny {
+			errs = append(errs, v.Error)
+		}
+	}
+	return errs
+}
+
+// Warnings returns the warn violations as admission warnings.
+func (r *Result) Warnings() []string {
+	var out []string
+	for _, v := range r.Violations {
+		if v.Action == Warn {
+			out = append(out, v.Warning())
+		}
+	}
+	return out
+}
+
+// Engine applies the catalogue with one configuration.
+type Engine struct {
+	cfg    Config
+	byKind map[Kind][]*Rule
+}
+
+// NewEngine validates the configuration and indexes the active rules by kind.
+func NewEngine(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, byKind: map[Kind][]*Rule{}}
+	for _, r := range catalogue {
+		if cfg.ActionFor(r) == Off {
+			continue
+		}
+		for _, k := range r.Kinds {
+			e.byKind[k] = append(e.byKind[k], r)
+		}
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() *Config { return &e.cfg }
+
+// Validate checks obj (and, on Update, what changed from old) against every active rule.
+// It returns an error only for an object that is not one of the six kinds or a rule that
+// failed unexpectedly; violations are in the Result.
+func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState) (res Result, err error) {
+	kind, ok := KindOf(obj)
+	if !ok {
+		return Result{}, fmt.Errorf("unsupported object type %T", obj)
+	}
+	res.Kind = kind
+	in := &Input{Operation: op, Object: obj, Old: old, Config: &e.cfg, State: st}
+	if op == Update && old == nil {
+		in.Operation = Create
+	}
+	var current *Rule
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = Result{Kind: kind}, fmt.Errorf("internal error in rule %s: %v", current.Name, p)
+		}
+	}()
+	for _, r := range e.byKind[kind] {
+		current = r
+		errs := r.check(in)
+		if len(errs) == 0 {
+			continue
+		}
+		action := e.cfg.ActionFor(r)
+		var preexisting map[string]int
+		if r.Stateful && in.Operation == Update && action == Deny {
+			preexisting = violationKeys(r.check(&Input{Operation: Update, Object: old, Old: old, Config: &e.cfg, State: st}))
+		}
+		for _, fe := range errs {
+			a := action
+			if k := violationKey(fe); preexisting[k] > 0 {
+				// Unrelated state was already broken before this change: keep the object editable.
+				preexisting[k]--
+				a = Warn
+			}
+			fe.Detail += " (" + r.Name + ")"
+			res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: fe})
+		}
+	}
+	return res, nil
+}
+
+// violationKey identifies a violation independently of list positions, so that moving an
+// override does not make an old violation look new.
+func violationKey(fe *field.Error) string {
+	return string(fe.Type) + "\x00" + fmt.Sprint(fe.BadValue)
+}
+
+func violationKeys(errs field.ErrorList) map[string]int {
+	m := make(map[string]int, len(errs))
+	for _, fe := range errs {
+		m[violationKey(fe)]++
+	}
+	return m
+}

@@ -1,0 +1,121 @@
+package validators
+
+import (
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+func checkExportedServicesNotEmpty(in *Input) field.ErrorList {
+	es, ok := in.Object.(*v1alpha1.ExportedServices)
+	if !ok {
+		return nil
+	}
+	if len(es.Spec.Services) == 0 {
+		return field.ErrorList{field.Required(servicesPath, "list at least one service with its consumers")}
+	}
+	var errs field.ErrorList
+	for i, svc := range es.Spec.Services {
+		if len(svc.Consumers) == 0 {
+			errs = append(errs, field.Required(servicesPath.Index(i).Child("consumers"), "list the peers or partitions that may use it"))
+		}
+	}
+	return errs
+}
+
+func checkExportedServiceNameRequired(in *Input) field.ErrorList {
+	es, ok := in.Object.(*v1alpha1.ExportedServices)
+	if !ok {
+		return nil
+	}
+	var errs field.ErrorList
+	for i, svc := range es.Spec.Services {
+		p := servicesPath.Index(i)
+		if svc.Name == "" {
+			errs = append(errs, field.Required(p.Child("name"), "name the service to export, or * for all"))
+		} else if svc.Namespace == wildcard && svc.Name != wildcard {
+			errs = append(errs, field.Invalid(p.Child("namespace"), svc.Namespace, "namespace * needs name *; name the namespace"))
+		}
+	}
+	return errs
+}
+
+func checkConsumerExactlyOne(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		n := 0
+		for _, v := range []string{c.Peer, c.Partition, c.SamenessGroup} {
+			if v != "" {
+				n++
+			}
+		}
+		switch {
+		case n == 0:
+			errs = append(errs, field.Required(p, "set one of peer, partition or samenessGroup"))
+		case n > 1:
+			errs = append(errs, field.Invalid(p, *c, "set only one of peer, partition or samenessGroup"))
+		}
+	})
+	return errs
+}
+
+func checkConsumerNoWildcard(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if c.Peer == wildcard {
+			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, "name each peer; Consul has no wildcard peer"))
+		}
+		if c.Partition == wildcard {
+			errs = append(errs, field.Invalid(p.Child("partition"), c.Partition, "name each partition; Consul has no wildcard partition"))
+		}
+	})
+	return errs
+}
+
+func checkConsumerNeedsEnterprise(in *Input) field.ErrorList {
+	if in.Config.PartitionsEnabled {
+		return nil
+	}
+	var errs field.ErrorList
+	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if c.Partition != "" {
+			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
+		}
+		if c.SamenessGroup != "" {
+			errs = append(errs, field.Forbidden(p.Child("samenessGroup"), "sameness groups need admin partitions (Enterprise)"))
+		}
+	})
+	return errs
+}
+
+func checkConsumerPeerNameSyntax(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if c.Peer != "" && c.Peer != wildcard && !ValidPeerName(c.Peer) {
+			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, peerNameHint))
+		}
+	})
+	return errs
+}
+
+func checkConsumerPeerKnown(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if ValidPeerName(c.Peer) && len(in.State.PeersNamed(c.Peer)) == 0 {
+			fe := field.NotFound(p.Child("peer"), c.Peer)
+			fe.Detail = "no PeeringAcceptor or PeeringDialer has this name"
+			errs = append(errs, fe)
+		}
+	})
+	return errs
+}
+
+func checkExportConsulService(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachConsumer(in, func(p *field.Path, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if svc.Name == "consul" && (c.Peer != "" || c.SamenessGroup != "") {
+			errs = append(errs, field.Invalid(p, *c, "Consul never exports the consul service to peers; remove it"))
+		}
+	})
+	return errs
+}

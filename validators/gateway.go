@@ -1,0 +1,74 @@
+package validators
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+var supportedModes = []string{modeLocal, modeRemote, modeNone}
+
+func checkGatewayModeValid(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	for _, m := range in.gatewayModes() {
+		switch m.mode {
+		case "", modeLocal, modeRemote, modeNone:
+		default:
+			errs = append(errs, field.NotSupported(m.path, m.mode, supportedModes))
+		}
+	}
+	return errs
+}
+
+func checkGatewayModeNonePeerUpstream(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	for _, m := range in.gatewayModes() {
+		if m.override && m.peer != "" && m.mode == modeNone {
+			errs = append(errs, field.Invalid(m.path, m.mode,
+				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", m.peer)))
+		}
+	}
+	return errs
+}
+
+func peeringInUse(st ClusterState) bool {
+	return st.AnyPeer() || st.ExportsToPeer()
+}
+
+func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
+	switch in.Object.(type) {
+	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
+		if in.Operation != Create || in.State.ProxyDefaultsGatewayMode() != modeNone {
+			return nil
+		}
+		return field.ErrorList{field.Forbidden(namePath,
+			"ProxyDefaults sets meshGateway.mode none, which peering cannot use; set it to remote or local first")}
+	}
+	if !peeringInUse(in.State) {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, m := range in.gatewayModes() {
+		if !m.override && m.mode == modeNone {
+			errs = append(errs, field.Invalid(m.path, m.mode, "cluster peering is in use; use remote (the default) or local"))
+		}
+	}
+	return errs
+}
+
+func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	for _, m := range in.gatewayModes() {
+		if m.mode != modeLocal || (m.override && m.peer == "") {
+			continue
+		}
+		if in.State.MeshGatewayPresent() {
+			return nil
+		}
+		errs = append(errs, field.Invalid(m.path, m.mode,
+			fmt.Sprintf("no ready mesh gateway in partition %q; deploy one or use remote", in.Config.LocalPartition())))
+	}
+	return errs
+}

@@ -1,0 +1,147 @@
+package validators
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+// Gateway modes Consul accepts; "" inherits.
+const (
+	modeLocal  = "local"
+	modeRemote = "remote"
+	modeNone   = "none"
+)
+
+var (
+	specPath      = field.NewPath("spec")
+	namePath      = field.NewPath("metadata", "name")
+	overridesPath = specPath.Child("upstreamConfig", "overrides")
+	defaultsPath  = specPath.Child("upstreamConfig", "defaults")
+	servicesPath  = specPath.Child("services")
+	peerSecretPth = specPath.Child("peer", "secret")
+)
+
+// modeAt is one meshGateway.mode field of an object.
+type modeAt struct {
+	mode string
+	path *field.Path
+	// peer is set for upstream overrides that target a peer.
+	peer string
+	// override is true for entries of upstreamConfig.overrides.
+	override bool
+}
+
+// gatewayModes lists every meshGateway.mode field of a ProxyDefaults or ServiceDefaults,
+// computed once per Input because four rules read it.
+func (in *Input) gatewayModes() []modeAt {
+	if in.modes != nil {
+		return *in.modes
+	}
+	var out []modeAt
+	switch o := in.Object.(type) {
+	case *v1alpha1.ProxyDefaults:
+		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, path: specPath.Child("meshGateway", "mode")})
+	case *v1alpha1.ServiceDefaults:
+		out = make([]modeAt, 0, 2+len(overridesOf(o)))
+		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, path: specPath.Child("meshGateway", "mode")})
+		if d := defaultsOf(o); d != nil {
+			out = append(out, modeAt{mode: d.MeshGateway.Mode, path: defaultsPath.Child("meshGateway", "mode")})
+		}
+		for i, u := range overridesOf(o) {
+			if u == nil {
+				continue
+			}
+			out = append(out, modeAt{mode: u.MeshGateway.Mode, path: overridesPath.Index(i).Child("meshGateway", "mode"), peer: u.Peer, override: true})
+		}
+	}
+	in.modes = &out
+	return out
+}
+
+func overridesOf(sd *v1alpha1.ServiceDefaults) []*v1alpha1.Upstream {
+	if sd.Spec.UpstreamConfig == nil {
+		return nil
+	}
+	return sd.Spec.UpstreamConfig.Overrides
+}
+
+func defaultsOf(sd *v1alpha1.ServiceDefaults) *v1alpha1.Upstream {
+	if sd.Spec.UpstreamConfig == nil {
+		return nil
+	}
+	return sd.Spec.UpstreamConfig.Defaults
+}
+
+// eachOverride calls fn for every non-null upstream override of a ServiceDefaults.
+func eachOverride(in *Input, fn func(p *field.Path, u *v1alpha1.Upstream)) {
+	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
+	if !ok {
+		return
+	}
+	for i, u := range overridesOf(sd) {
+		if u != nil {
+			fn(overridesPath.Index(i), u)
+		}
+	}
+}
+
+// eachConsumer calls fn for every consumer of an ExportedServices.
+func eachConsumer(in *Input, fn func(p *field.Path, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
+	es, ok := in.Object.(*v1alpha1.ExportedServices)
+	if !ok {
+		return
+	}
+	for i := range es.Spec.Services {
+		svc := &es.Spec.Services[i]
+		for j := range svc.Consumers {
+			fn(servicesPath.Index(i).Child("consumers").Index(j), svc, &svc.Consumers[j])
+		}
+	}
+}
+
+func metaOf(obj runtime.Object) metav1.Object {
+	if m, ok := obj.(metav1.Object); ok {
+		return m
+	}
+	return &metav1.ObjectMeta{}
+}
+
+func refOf(in *Input) ObjectRef {
+	k, _ := KindOf(in.Object)
+	m := metaOf(in.Object)
+	return ObjectRef{Kind: k, Namespace: m.GetNamespace(), Name: m.GetName()}
+}
+
+// othersThan drops self from refs.
+func othersThan(self ObjectRef, refs []ObjectRef) []ObjectRef {
+	var out []ObjectRef
+	for _, r := range refs {
+		if r != self {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ValidPeerName reports whether s is a name Consul accepts for a peer: a DNS label of
+// lowercase letters, digits and dashes, 1 to 63 characters, not starting or ending in a dash.
+func ValidPeerName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+const peerNameHint = "use lowercase letters, digits and '-', at most 63, starting and ending alphanumeric"

@@ -1,0 +1,41 @@
+package validators
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Names consul-k8s requires for the cluster-wide config entries.
+const (
+	ProxyDefaultsName = "global"
+	MeshName          = "mesh"
+)
+
+func checkSingletonName(in *Input) field.ErrorList {
+	kind, _ := KindOf(in.Object)
+	want := map[Kind]string{KindProxyDefaults: ProxyDefaultsName, KindMesh: MeshName}[kind]
+	if name := metaOf(in.Object).GetName(); name != want {
+		return field.ErrorList{field.Invalid(namePath, name, fmt.Sprintf("%s must be named %q", kind, want))}
+	}
+	return nil
+}
+
+// checkSingleton serves both "singleton" (Mesh, ProxyDefaults) and "exported-services-singleton".
+func checkSingleton(in *Input) field.ErrorList {
+	if in.Operation != Create {
+		return nil
+	}
+	self := refOf(in)
+	others := othersThan(self, in.State.Existing(self.Kind))
+	if len(others) == 0 {
+		return nil
+	}
+	names := make([]string, len(others))
+	for i, o := range others {
+		names[i] = o.Namespace + "/" + o.Name
+	}
+	return field.ErrorList{field.Forbidden(namePath,
+		fmt.Sprintf("one %s per cluster and %s exists; edit it instead", self.Kind, strings.Join(names, ", ")))}
+}

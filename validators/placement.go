@@ -1,0 +1,63 @@
+package validators
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+var peerThroughPath = specPath.Child("peering", "peerThroughMeshGateways")
+
+func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
+	var first *field.Error
+	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if first != nil {
+			return
+		}
+		switch {
+		case c.Peer != "":
+			first = field.Invalid(p.Child("peer"), c.Peer, "")
+		case c.SamenessGroup != "":
+			first = field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, "")
+		}
+	})
+	if first == nil || in.State.MeshGatewayPresent() {
+		return nil
+	}
+	first.Detail = fmt.Sprintf("exporting to peers needs a ready mesh gateway in partition %q; deploy one first",
+		in.Config.LocalPartition())
+	return field.ErrorList{first}
+}
+
+func checkPartitionPlacement(in *Input) field.ErrorList {
+	name := metaOf(in.Object).GetName()
+	want := in.Config.LocalPartition()
+	if name == want {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(namePath, name,
+		fmt.Sprintf("must be this cluster's admin partition %q, where its services and mesh gateway run", want))}
+}
+
+func peerThroughMeshGateways(in *Input) bool {
+	m, ok := in.Object.(*v1alpha1.Mesh)
+	return ok && m.Spec.Peering != nil && m.Spec.Peering.PeerThroughMeshGateways
+}
+
+func checkPeerThroughGatewaysDefaultPartition(in *Input) field.ErrorList {
+	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() == DefaultPartition {
+		return nil
+	}
+	return field.ErrorList{field.Forbidden(peerThroughPath,
+		fmt.Sprintf("Consul reads it only in the default partition, this cluster is %q; set it there", in.Config.LocalPartition()))}
+}
+
+func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {
+	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() != DefaultPartition || in.State.MeshGatewayPresent() {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(peerThroughPath, true,
+		"no ready mesh gateway in the default partition, so peering tokens cannot be generated")}
+}

@@ -1,0 +1,90 @@
+package validators
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Action is what happens when a rule finds a violation.
+type Action string
+
+// The actions a rule can be set to.
+const (
+	Deny Action = "deny"
+	Warn Action = "warn"
+	Off  Action = "off"
+)
+
+// ParseAction parses deny, warn or off.
+func ParseAction(s string) (Action, error) {
+	switch a := Action(s); a {
+	case Deny, Warn, Off:
+		return a, nil
+	}
+	return "", fmt.Errorf("action %q: want deny, warn or off", s)
+}
+
+// Operation is the admission operation being validated.
+type Operation string
+
+// Create and Update are validated; deletes are always allowed.
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+)
+
+// Input is what a rule's check sees.
+type Input struct {
+	Operation Operation
+	Object    runtime.Object
+	// Old is the stored object on Update, nil on Create.
+	Old    runtime.Object
+	Config *Config
+	State  ClusterState
+
+	modes *[]modeAt
+}
+
+// Rule is one check of the catalogue.
+type Rule struct {
+	// Name is stable and kebab-case; configuration, metrics and messages use it.
+	Name string
+	// Family groups rules in the documentation (docs/rules/<family>.md).
+	Family        string
+	DefaultAction Action
+	Kinds         []Kind
+	// Stateful rules read other objects through ClusterState; on Update they deny only
+	// violations the change introduces.
+	Stateful    bool
+	Description string
+	check       func(in *Input) field.ErrorList
+}
+
+// AppliesTo reports whether the rule checks objects of kind k.
+func (r *Rule) AppliesTo(k Kind) bool {
+	for _, rk := range r.Kinds {
+		if rk == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Catalogue returns every rule, in documentation order. Callers must not modify it.
+func Catalogue() []*Rule { return catalogue }
+
+// RuleByName returns the rule with that name, or nil.
+func RuleByName(name string) *Rule { return rulesByName[name] }
+
+var rulesByName = func() map[string]*Rule {
+	m := make(map[string]*Rule, len(catalogue))
+	for _, r := range catalogue {
+		if _, dup := m[r.Name]; dup {
+			panic("validators: duplicate rule name " + r.Name)
+		}
+		m[r.Name] = r
+	}
+	return m
+}()

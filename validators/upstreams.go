@@ -1,0 +1,146 @@
+package validators
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+const wildcard = "*"
+
+func checkUpstreamNameRequired(in *Input) field.ErrorList {
+	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
+	if !ok {
+		return nil
+	}
+	var errs field.ErrorList
+	for i, u := range overridesOf(sd) {
+		if u == nil || u.Name == "" {
+			errs = append(errs, field.Required(overridesPath.Index(i).Child("name"), "name the upstream service this override configures"))
+		}
+	}
+	return errs
+}
+
+func checkUpstreamDefaultsNoDestination(in *Input) field.ErrorList {
+	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
+	if !ok {
+		return nil
+	}
+	d := defaultsOf(sd)
+	if d == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, f := range []struct{ name, value string }{
+		{"name", d.Name}, {"namespace", d.Namespace}, {"partition", d.Partition}, {"peer", d.Peer},
+	} {
+		if f.value != "" {
+			errs = append(errs, field.Forbidden(defaultsPath.Child(f.name), "defaults apply to every upstream; move it to an override"))
+		}
+	}
+	return errs
+}
+
+func checkUpstreamPeerPartitionExclusive(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		if u.Peer != "" && u.Partition != "" {
+			errs = append(errs, field.Forbidden(p.Child("partition"), "an upstream is in a peer or in a partition; remove one"))
+		}
+	})
+	return errs
+}
+
+func checkUpstreamNamespaceNeedsNamespaces(in *Input) field.ErrorList {
+	if in.Config.NamespacesEnabled {
+		return nil
+	}
+	var errs field.ErrorList
+	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		if u.Namespace != "" {
+			errs = append(errs, field.Forbidden(p.Child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
+		}
+	})
+	return errs
+}
+
+func checkUpstreamNamespaceDefaultRedundant(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		if u.Peer != "" && u.Namespace == "default" {
+			errs = append(errs, field.Invalid(p.Child("namespace"), u.Namespace, "default is implied for peers; omit it"))
+		}
+	})
+	return errs
+}
+
+func checkUpstreamNoWildcard(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		if u.Name == wildcard {
+			errs = append(errs, field.Invalid(p.Child("name"), u.Name, "overrides name one service; use defaults for all"))
+		}
+		if u.Namespace == wildcard {
+			errs = append(errs, field.Invalid(p.Child("namespace"), u.Namespace, "overrides name one namespace"))
+		}
+	})
+	return errs
+}
+
+type upstreamID struct{ name, namespace, partition, peer string }
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+func checkUpstreamDuplicate(in *Input) field.ErrorList {
+	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
+	if !ok || len(overridesOf(sd)) < 2 {
+		return nil
+	}
+	seen := make(map[upstreamID]int, len(overridesOf(sd)))
+	var errs field.ErrorList
+	for i, u := range overridesOf(sd) {
+		if u == nil || u.Name == "" {
+			continue
+		}
+		id := upstreamID{name: u.Name, namespace: orDefault(u.Namespace), peer: u.Peer}
+		if u.Peer == "" {
+			id.partition = orDefault(u.Partition)
+		}
+		if first, dup := seen[id]; dup {
+			errs = append(errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: overridesPath.Index(i).String(),
+				BadValue: u.Name, Detail: fmt.Sprintf("same upstream as overrides[%d]; merge them", first)})
+			continue
+		}
+		seen[id] = i
+	}
+	return errs
+}
+
+func checkUpstreamPeerNameSyntax(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		if u.Peer != "" && !ValidPeerName(u.Peer) {
+			errs = append(errs, field.Invalid(p.Child("peer"), u.Peer, peerNameHint))
+		}
+	})
+	return errs
+}
+
+func checkUpstreamPeerKnown(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		if ValidPeerName(u.Peer) && len(in.State.PeersNamed(u.Peer)) == 0 {
+			errs = append(errs, field.NotFound(p.Child("peer"), u.Peer))
+			errs[len(errs)-1].Detail = "no PeeringAcceptor or PeeringDialer has this name"
+		}
+	})
+	return errs
+}
