@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func newAuditCommand() *cobra.Command {
+	var (
+		ef         engineFlags
+		output     string
+		kubeconfig string
+	)
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Check every object in the current cluster against today's state (exit 0 allowed, 1 denied, 2 error)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text or json", output)}
+			}
+			cfg, err := ef.config()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			sel, err := ef.selector()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			engine, err := validators.NewEngine(cfg)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			rc, err := restConfig(kubeconfig)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			c, err := client.New(rc, client.Options{Scheme: server.NewScheme()})
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			items, gateways, err := audit.Collect(cmd.Context(), c, sel)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			var rep report.Report
+			if err := offline.Check(engine, items, gateways, &rep); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return writeReport(cmd, &rep, output)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+	ef.add(fs)
+	return cmd
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// DefaultGatewaySelector matches the mesh gateway Deployment of the Consul Helm chart.
+const DefaultGatewaySelector = "component=mesh-gateway"
+
+// engineFlags are the flags that describe the consul-k8s installation; serve, validate and
+// audit share them so that all three judge alike.
+type engineFlags struct {
+	partitionsEnabled bool
+	partition         string
+	namespacesEnabled bool
+	consulVersion     string
+	rules             []string
+	gatewaySelector   string
+}
+
+func (f *engineFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.partitionsEnabled, "partitions-enabled", false, "Consul admin partitions are enabled (global.adminPartitions.enabled)")
+	fs.StringVar(&f.partition, "partition", "", "this cluster's admin partition (global.adminPartitions.name); default when partitions are off")
+	fs.BoolVar(&f.namespacesEnabled, "namespaces-enabled", false, "Consul namespaces are enabled (global.enableConsulNamespaces)")
+	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version (e.g. 1.15); empty disables the check")
+	fs.StringArrayVar(&f.rules, "rule", nil, "set a rule's action, NAME=deny|warn|off (repeatable)")
+	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of mesh gateway Deployments (and Services, offline)")
+}
+
+func (f *engineFlags) config() (validators.Config, error) {
+	cfg := validators.Config{
+		PartitionsEnabled: f.partitionsEnabled,
+		Partition:         f.partition,
+		NamespacesEnabled: f.namespacesEnabled,
+	}
+	if f.consulVersion != "" {
+		v, err := validators.ParseConsulVersion(f.consulVersion)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.ConsulVersion = v
+	}
+	for _, s := range f.rules {
+		name, action, err := validators.ParseRuleSetting(s)
+		if err != nil {
+			return cfg, err
+		}
+		if cfg.Actions == nil {
+			cfg.Actions = map[string]validators.Action{}
+		}
+		cfg.Actions[name] = action
+	}
+	return cfg, cfg.Validate()
+}
+
+func (f *engineFlags) selector() (labels.Selector, error) {
+	sel, err := labels.Parse(f.gatewaySelector)
+	if err != nil {
+		return nil, fmt.Errorf("--mesh-gateway-selector %q: %w", f.gatewaySelector, err)
+	}
+	if sel.Empty() {
+		return nil, fmt.Errorf("--mesh-gateway-selector must not be empty")
+	}
+	return sel, nil
+}

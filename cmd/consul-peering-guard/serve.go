@@ -1,0 +1,118 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+)
+
+func newServeCommand() *cobra.Command {
+	var (
+		ef         engineFlags
+		o          server.Options
+		tlsMin     string
+		logFormat  string
+		logLevel   string
+		kubeconfig string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the validating admission webhook",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logFormat, logLevel, cmd)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			ctrl.SetLogger(log)
+			klog.SetLogger(log.WithName("client-go"))
+			if o.Engine, err = ef.config(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if o.GatewaySelector, err = ef.selector(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			switch tlsMin {
+			case "1.2":
+				o.MinTLSVersion = tls.VersionTLS12
+			case "1.3":
+				o.MinTLSVersion = tls.VersionTLS13
+			default:
+				return &exitError{code: exitUsage, err: fmt.Errorf("--tls-min-version %q: want 1.2 or 1.3", tlsMin)}
+			}
+			cfg, err := restConfig(kubeconfig)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			o.Log = log
+			return server.Run(ctrl.SetupSignalHandler(), cfg, o)
+		},
+	}
+	fs := cmd.Flags()
+	ef.add(fs)
+	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with tls.crt and tls.key; files are reloaded when they change")
+	fs.StringVar(&o.Host, "host", "", "address to serve the webhook on (all interfaces when empty)")
+	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")
+	fs.StringVar(&tlsMin, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream floods)")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:8080", "metrics address; 0 disables; use :8443 with --metrics-secure to expose it")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.DurationVar(&o.ReadTimeout, "read-timeout", 10*time.Second, "time allowed to read one request")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", 15*time.Second, "time allowed to write one response")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 90*time.Second, "keep-alive connections idle longer are closed")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready this long before closing the listener")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight reviews get to finish on shutdown")
+	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one readiness check waits for the informers")
+	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+	return cmd
+}
+
+func newLogger(format, level string, cmd *cobra.Command) (logr.Logger, error) {
+	opts := []zap.Opts{zap.WriteTo(cmd.ErrOrStderr())}
+	switch format {
+	case "json":
+		opts = append(opts, zap.JSONEncoder())
+	case "text":
+		opts = append(opts, zap.ConsoleEncoder())
+	default:
+		return logr.Logger{}, fmt.Errorf("--log-format %q: want json or text", format)
+	}
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return logr.Logger{}, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts = append(opts, zap.Level(lvl))
+	return zap.New(opts...), nil
+}
+
+// restConfig loads the API server connection from --kubeconfig, $KUBECONFIG or the pod.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := config.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no cluster configuration (set --kubeconfig): %w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func newValidateCommand() *cobra.Command {
+	var (
+		ef     engineFlags
+		files  []string
+		output string
+		strict bool
+	)
+	cmd := &cobra.Command{
+		Use:   "validate -f PATH [-f PATH...]",
+		Short: "Validate manifests offline, as the webhook would (exit 0 allowed, 1 denied, 2 bad input)",
+		Long: `Validate reads YAML or JSON manifests (files or folders, multi-document) and checks every
+Mesh, ProxyDefaults, ServiceDefaults, ExportedServices, PeeringAcceptor and PeeringDialer
+against the rules. The cluster state is built from all objects given: a Deployment or
+Service matching --mesh-gateway-selector counts as a ready mesh gateway, and the acceptors
+and dialers given are the known peers. A folder holding a ` + manifest.ClusterFileName + `
+file is a cluster of its own, validated with that file's settings over the flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("-f PATH is required")}
+			}
+			if output != "text" && output != "json" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text or json", output)}
+			}
+			base, err := ef.config()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			sel, err := ef.selector()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			clusters, err := manifest.LoadClusters(files, manifest.Options{GatewaySelector: sel, Strict: strict})
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			var rep report.Report
+			for _, c := range clusters {
+				cfg, err := offline.Configure(base, c.Settings)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
+				}
+				engine, err := validators.NewEngine(cfg)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
+				}
+				if err := offline.CheckCluster(engine, c, &rep); err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+			}
+			return writeReport(cmd, &rep, output)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	fs.BoolVar(&strict, "strict", false, "report fields the consul-k8s schema does not define")
+	ef.add(fs)
+	return cmd
+}
+
+// writeReport prints the report and turns a denial into exit code 1.
+func writeReport(cmd *cobra.Command, rep *report.Report, output string) error {
+	var err error
+	if output == "json" {
+		err = rep.WriteJSON(cmd.OutOrStdout())
+	} else {
+		err = rep.WriteText(cmd.OutOrStdout())
+	}
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if rep.Denied() {
+		return &exitError{code: exitDenied, err: fmt.Errorf("denied")}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+// Package audit reads the current objects of a cluster for the `audit` command and the
+// periodic audit of `serve`, so both feed the offline check the same way.
+package audit
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+)
+
+// Collect lists every object of the six kinds and the mesh gateway Deployments matching sel.
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.GatewayRef, error) {
+	lists := []client.ObjectList{
+		&v1alpha1.MeshList{}, &v1alpha1.ProxyDefaultsList{}, &v1alpha1.ServiceDefaultsList{},
+		&v1alpha1.ExportedServicesList{}, &v1alpha1.PeeringAcceptorList{}, &v1alpha1.PeeringDialerList{},
+	}
+	var items []offline.Item
+	for _, l := range lists {
+		if err := c.List(ctx, l); err != nil {
+			return nil, nil, fmt.Errorf("listing %T: %w", l, err)
+		}
+		for _, obj := range objectsOf(l) {
+			items = append(items, offline.Item{Object: obj})
+		}
+	}
+	var deps appsv1.DeploymentList
+	if err := c.List(ctx, &deps, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, nil, fmt.Errorf("listing mesh gateway Deployments: %w", err)
+	}
+	var gateways []state.GatewayRef
+	for i := range deps.Items {
+		if deps.Items[i].Status.ReadyReplicas >= 1 {
+			gateways = append(gateways, state.GatewayRef{Kind: "Deployment", Namespace: deps.Items[i].Namespace, Name: deps.Items[i].Name})
+		}
+	}
+	return items, gateways, nil
+}
+
+func objectsOf(l client.ObjectList) []runtime.Object {
+	var out []runtime.Object
+	switch t := l.(type) {
+	case *v1alpha1.MeshList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.ProxyDefaultsList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.ServiceDefaultsList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.ExportedServicesList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.PeeringAcceptorList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.PeeringDialerList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	}
+	return out
+}

@@ -1,0 +1,118 @@
+package manifest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ClusterFileName marks a folder as one cluster: the manifests below it form that cluster's
+// state, validated with the settings in the file over the command-line flags. Without any
+// such file, every manifest given is one cluster.
+const ClusterFileName = ".consul-peering-guard.yaml"
+
+// ClusterSettings is the content of a cluster file. Unset fields keep the flag values.
+type ClusterSettings struct {
+	Description       string            `json:"description,omitempty"`
+	PartitionsEnabled *bool             `json:"partitionsEnabled,omitempty"`
+	Partition         *string           `json:"partition,omitempty"`
+	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
+	ConsulVersion     *string           `json:"consulVersion,omitempty"`
+	Rules             map[string]string `json:"rules,omitempty"`
+	// Expect lists the denials the folder must produce; the example tests read it.
+	Expect []Expectation `json:"expect,omitempty"`
+}
+
+// Expectation is one denial an example folder documents.
+type Expectation struct {
+	Rule  string `json:"rule"`
+	Field string `json:"field"`
+}
+
+// Cluster is the manifests that form one cluster.
+type Cluster struct {
+	// Dir is the folder holding the cluster file, "" for manifests outside any such folder.
+	Dir      string
+	Settings ClusterSettings
+	Set      Set
+}
+
+// LoadClusters reads the given files and folders and groups their objects into clusters.
+func LoadClusters(paths []string, opts Options) ([]*Cluster, error) {
+	files, err := Files(paths)
+	if err != nil {
+		return nil, err
+	}
+	byDir := map[string]*Cluster{}
+	var order []string
+	for _, f := range files {
+		dir, err := clusterDirOf(f, paths)
+		if err != nil {
+			return nil, err
+		}
+		c := byDir[dir]
+		if c == nil {
+			c = &Cluster{Dir: dir}
+			if dir != "" {
+				if c.Settings, err = ReadClusterSettings(filepath.Join(dir, ClusterFileName)); err != nil {
+					return nil, err
+				}
+			}
+			byDir[dir] = c
+			order = append(order, dir)
+		}
+		if err := ReadFile(f, opts, &c.Set); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(order)
+	out := make([]*Cluster, len(order))
+	for i, d := range order {
+		out[i] = byDir[d]
+	}
+	return out, nil
+}
+
+// ReadClusterSettings reads a cluster file strictly, so a typo in a key is reported.
+func ReadClusterSettings(path string) (ClusterSettings, error) {
+	var s ClusterSettings
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return s, &Error{Source: Source{File: path}, Err: err}
+	}
+	if err := yaml.UnmarshalStrict(raw, &s); err != nil {
+		return s, &Error{Source: Source{File: path}, Err: fmt.Errorf("cluster file: %w", err)}
+	}
+	return s, nil
+}
+
+// clusterDirOf finds the nearest folder holding a cluster file, from the file's folder up to
+// the command-line path it was found under.
+func clusterDirOf(file string, roots []string) (string, error) {
+	root := ""
+	for _, r := range roots {
+		rel, err := filepath.Rel(r, file)
+		if err == nil && (rel == "." || !filepath.IsAbs(rel) && rel != ".." && !hasDotDotPrefix(rel)) {
+			root = filepath.Clean(r)
+			break
+		}
+	}
+	if info, err := os.Stat(root); err == nil && !info.IsDir() {
+		root = filepath.Dir(root)
+	}
+	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, ClusterFileName)); err == nil {
+			return dir, nil
+		}
+		if dir == root || dir == "." || dir == string(filepath.Separator) || dir == filepath.Dir(dir) {
+			return "", nil
+		}
+	}
+}
+
+func hasDotDotPrefix(rel string) bool {
+	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
+}

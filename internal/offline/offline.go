@@ -1,0 +1,100 @@
+// Package offline runs the rule engine over objects that are not arriving through admission:
+// manifests for `validate`, a cluster's current objects for `audit`. Each object is checked
+// as if it were created into a cluster holding all the others.
+package offline
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// Item is one object to check and where it came from.
+type Item struct {
+	Object runtime.Object
+	File   string
+}
+
+// Check validates every item against a cluster state that holds all items and the gateways.
+func Check(engine *validators.Engine, items []Item, gateways []state.GatewayRef, out *report.Report) error {
+	idx := state.NewIndex()
+	for _, it := range items {
+		idx.Upsert(it.Object)
+	}
+	for _, g := range gateways {
+		idx.SetGateway(g, true)
+	}
+	for _, it := range items {
+		res, err := engine.Validate(validators.Create, it.Object, nil, idx)
+		if err != nil {
+			return err
+		}
+		out.Add(RefOf(it.Object), it.File, &res)
+	}
+	return nil
+}
+
+// RefOf names an object of the six kinds.
+func RefOf(obj runtime.Object) validators.ObjectRef {
+	kind, _ := validators.KindOf(obj)
+	m, _ := obj.(interface {
+		GetNamespace() string
+		GetName() string
+	})
+	if m == nil {
+		return validators.ObjectRef{Kind: kind}
+	}
+	return validators.ObjectRef{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()}
+}
+
+// CheckCluster validates the manifests of one cluster, a manifest gateway counting as ready.
+func CheckCluster(engine *validators.Engine, c *manifest.Cluster, out *report.Report) error {
+	items := make([]Item, len(c.Set.Objects))
+	for i, o := range c.Set.Objects {
+		items[i] = Item{Object: o.Object, File: o.Source.File}
+	}
+	gateways := make([]state.GatewayRef, len(c.Set.Gateways))
+	for i, g := range c.Set.Gateways {
+		gateways[i] = state.GatewayRef{Kind: g.Kind, Namespace: g.Namespace, Name: g.Name}
+	}
+	return Check(engine, items, gateways, out)
+}
+
+// Configure applies a cluster file's settings over the base configuration.
+func Configure(base validators.Config, s manifest.ClusterSettings) (validators.Config, error) {
+	cfg := base
+	if s.PartitionsEnabled != nil {
+		cfg.PartitionsEnabled = *s.PartitionsEnabled
+	}
+	if s.Partition != nil {
+		cfg.Partition = *s.Partition
+	}
+	if s.NamespacesEnabled != nil {
+		cfg.NamespacesEnabled = *s.NamespacesEnabled
+	}
+	if s.ConsulVersion != nil {
+		v, err := validators.ParseConsulVersion(*s.ConsulVersion)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.ConsulVersion = v
+	}
+	if len(s.Rules) > 0 {
+		actions := make(map[string]validators.Action, len(base.Actions)+len(s.Rules))
+		for k, v := range base.Actions {
+			actions[k] = v
+		}
+		for name, act := range s.Rules {
+			a, err := validators.ParseAction(act)
+			if err != nil {
+				return cfg, err
+			}
+			actions[name] = a
+		}
+		cfg.Actions = actions
+	}
+	return cfg, nil
+}

@@ -1,0 +1,97 @@
+// Package report renders verdicts for people (kubectl-like text) and for machines (JSON),
+// the same way for `validate` and `audit`.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// Violation is one finding in the JSON output.
+type Violation struct {
+	Rule    string `json:"rule"`
+	Action  string `json:"action"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Result is the verdict on one object.
+type Result struct {
+	Kind       string      `json:"kind"`
+	Namespace  string      `json:"namespace"`
+	Name       string      `json:"name"`
+	File       string      `json:"file"`
+	Allowed    bool        `json:"allowed"`
+	Violations []Violation `json:"violations"`
+}
+
+// Report is the whole output: {"results":[...]}.
+type Report struct {
+	Results []Result `json:"results"`
+}
+
+// Add records the engine's verdict on one object.
+func (r *Report) Add(ref validators.ObjectRef, file string, res *validators.Result) {
+	out := Result{Kind: string(ref.Kind), Namespace: ref.Namespace, Name: ref.Name, File: file,
+		Allowed: res.Allowed(), Violations: make([]Violation, 0, len(res.Violations))}
+	for _, v := range res.Violations {
+		out.Violations = append(out.Violations, Violation{Rule: v.Rule, Action: string(v.Action), Field: v.Error.Field, Message: v.Error.ErrorBody()})
+	}
+	r.Results = append(r.Results, out)
+}
+
+// Denied reports whether any object was denied.
+func (r *Report) Denied() bool {
+	for _, res := range r.Results {
+		if !res.Allowed {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteJSON writes the report as one JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	if r.Results == nil {
+		r.Results = []Result{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes one line per object and one per violation, like kubectl's field errors.
+func (r *Report) WriteText(w io.Writer) error {
+	denied, warned := 0, 0
+	for _, res := range r.Results {
+		verdict := "allowed"
+		if !res.Allowed {
+			verdict = "denied"
+			denied++
+		} else if len(res.Violations) > 0 {
+			verdict = "allowed with warnings"
+			warned++
+		}
+		where := ""
+		if res.File != "" {
+			where = " (" + res.File + ")"
+		}
+		if _, err := fmt.Fprintf(w, "%s %s/%s%s: %s\n", res.Kind, res.Namespace, res.Name, where, verdict); err != nil {
+			return err
+		}
+		for _, v := range res.Violations {
+			label := "DENY"
+			if v.Action == string(validators.Warn) {
+				label = "WARN"
+			}
+			if _, err := fmt.Fprintf(w, "  %s %s: %s\n", label, v.Field, v.Message); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d objects: %d denied, %d allowed with warnings\n", len(r.Results), denied, warned)
+	return err
+}

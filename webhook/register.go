@@ -1,0 +1,58 @@
+package webhook
+
+import (
+	"strings"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// PathPrefix is the common prefix of the six validation paths.
+const PathPrefix = "/validate-consul-hashicorp-com-v1alpha1-"
+
+// Path returns the URL path that validates a kind, e.g. /validate-consul-hashicorp-com-v1alpha1-mesh.
+func Path(kind validators.Kind) string {
+	return PathPrefix + strings.ToLower(string(kind))
+}
+
+// Deps is what the validators need.
+type Deps struct {
+	Scheme  *runtime.Scheme
+	Engine  *validators.Engine
+	State   validators.ClusterState
+	Log     logr.Logger
+	Metrics *Metrics
+}
+
+// Handlers returns the admission webhook of every kind, keyed by its path.
+func Handlers(d Deps) map[string]*admission.Webhook {
+	return map[string]*admission.Webhook{
+		Path(validators.KindMesh):             withValidator[*v1alpha1.Mesh](d, validators.KindMesh),
+		Path(validators.KindProxyDefaults):    withValidator[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults),
+		Path(validators.KindServiceDefaults):  withValidator[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults),
+		Path(validators.KindExportedServices): withValidator[*v1alpha1.ExportedServices](d, validators.KindExportedServices),
+		Path(validators.KindPeeringAcceptor):  withValidator[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor),
+		Path(validators.KindPeeringDialer):    withValidator[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer),
+	}
+}
+
+func withValidator[T object](d Deps, kind validators.Kind) *admission.Webhook {
+	v := &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))), metrics: d.Metrics}
+	wh := admission.WithValidator[T](d.Scheme, v)
+	wh.RecoverPanic = ptrTrue()
+	return wh
+}
+
+func ptrTrue() *bool { t := true; return &t }
+
+// Register serves every handler on the webhook server.
+func Register(srv ctrlwebhook.Server, d Deps) {
+	for path, wh := range Handlers(d) {
+		srv.Register(path, wh)
+	}
+}
