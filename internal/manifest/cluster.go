@@ -12,7 +12,7 @@ import (
 // ClusterFileName marks a folder as one cluster: the manifests below it form that cluster's
 // state, validated with the settings in the file over the command-line flags. Without any
 // such file, every manifest given is one cluster.
-const ClusterFileName = ".consul-peering-guard.yaml"
+const ClusterFileName = ".consul-peering-guard"
 
 // ClusterSettings is the content of a cluster file. Unset fields keep the flag values.
 type ClusterSettings struct {

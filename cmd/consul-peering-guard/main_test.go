@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+const examples = "../../examples"
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func validateJSON(t *testing.T, args ...string) (int, report.Report) {
+	t.Helper()
+	code, out, errOut := runCLI(t, append([]string{"validate", "-o", "json"}, args...)...)
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	return code, rep
+}
+
+type finding struct{ rule, field, action string }
+
+func findings(rep report.Report) map[finding]bool {
+	got := map[finding]bool{}
+	for _, r := range rep.Results {
+		for _, v := range r.Violations {
+			got[finding{v.Rule, v.Field, v.Action}] = true
+		}
+	}
+	return got
+}
+
+// Every example folder declares in its cluster file the denials it must produce.
+func TestExampleFoldersProduceTheirDeclaredDenials(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(examples, "mistakes", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no mistake folders: %v", err)
+	}
+	covered := map[string]bool{}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(settings.Expect) == 0 {
+				t.Fatal("a mistake folder must declare the denials it produces")
+			}
+			code, rep := validateJSON(t, "-f", dir)
+			if code != exitDenied {
+				t.Errorf("exit code %d, want %d", code, exitDenied)
+			}
+			got := findings(rep)
+			for _, e := range settings.Expect {
+				covered[e.Rule] = true
+				if !got[finding{e.Rule, e.Field, string(validators.Deny)}] {
+					t.Errorf("missing denial %s at %s; got %v", e.Rule, e.Field, got)
+				}
+			}
+		})
+	}
+	if len(covered) < len(dirs) {
+		t.Errorf("only %d distinct rules across %d mistake folders", len(covered), len(dirs))
+	}
+}
+
+func TestValidExampleHasNoFindings(t *testing.T) {
+	code, rep := validateJSON(t, "-f", filepath.Join(examples, "valid"))
+	if code != exitAllowed {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if len(rep.Results) < 6 {
+		t.Fatalf("expected the six kinds of the valid setup, got %d results", len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		if !r.Allowed || len(r.Violations) != 0 {
+			t.Errorf("%s %s/%s: %+v", r.Kind, r.Namespace, r.Name, r.Violations)
+		}
+	}
+}
+
+// The whole examples tree at once: each folder with a cluster file is its own cluster, so the
+// valid setup stays clean while every mistake folder is denied.
+func TestWholeExamplesTree(t *testing.T) {
+	code, rep := validateJSON(t, "-f", examples)
+	if code != exitDenied {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	deniedDirs := map[string]bool{}
+	for _, r := range rep.Results {
+		dir := filepath.Dir(r.File)
+		if strings.Contains(dir, filepath.Join("examples", "valid")) && len(r.Violations) > 0 {
+			t.Errorf("valid setup has findings: %+v", r)
+		}
+		if !r.Allowed {
+			deniedDirs[dir] = true
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(examples, "mistakes", "*"))
+	for _, d := range dirs {
+		if !deniedDirs[d] {
+			t.Errorf("no denial from %s", d)
+		}
+	}
+}
+
+func TestTextOutputIsKubectlLike(t *testing.T) {
+	code, out, _ := runCLI(t, "validate", "-f", filepath.Join(examples, "mistakes", "mode-none-on-peer-upstream"))
+	if code != exitDenied {
+		t.Fatalf("exit %d", code)
+	}
+	want := "DENY spec.upstreamConfig.overrides[0].meshGateway.mode:"
+	if !strings.Contains(out, want) || !strings.Contains(out, "(gateway-mode-none-peer-upstream)") {
+		t.Errorf("text output lacks the field path and rule:\n%s", out)
+	}
+}
+
+func TestJSONOutputShape(t *testing.T) {
+	_, out, _ := runCLI(t, "validate", "-o", "json", "-f", filepath.Join(examples, "mistakes", "gateway-mode-typo"))
+	var doc map[string][]map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range doc["results"] {
+		for _, key := range []string{"kind", "namespace", "name", "file", "allowed", "violations"} {
+			if _, ok := r[key]; !ok {
+				t.Errorf("result lacks %q: %s", key, out)
+			}
+		}
+		var vs []map[string]string
+		if err := json.Unmarshal(r["violations"], &vs); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			if len(v) != 4 || v["rule"] == "" || v["action"] == "" || v["field"] == "" || v["message"] == "" {
+				t.Errorf("violation keys: %v", v)
+			}
+		}
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadInputExitsTwoNamingFileAndDocument(t *testing.T) {
+	dir := t.TempDir()
+	good := "apiVersion: consul.hashicorp.com/v1alpha1\nkind: Mesh\nmetadata:\n  name: mesh\n"
+	cases := map[string]struct {
+		content string
+		want    []string
+	}{
+		"broken YAML in document 2": {good + "---\nkind: [unclosed\n", []string{"document 2"}},
+		"wrong JSON type":           {"apiVersion: consul.hashicorp.com/v1alpha1\nkind: ProxyDefaults\nmetadata:\n  name: global\nspec:\n  meshGateway:\n    mode: 3\n", []string{"document 1", "meshGateway.mode"}},
+		"overrides not a list":      {"apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceDefaults\nmetadata:\n  name: web\nspec:\n  upstreamConfig:\n    overrides: {}\n", []string{"document 1", "overrides"}},
+		"no kind":                   {"metadata:\n  name: x\n", []string{"document 1", "kind"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := writeFile(t, dir, strings.ReplaceAll(name, " ", "-")+".yaml", tc.content)
+			code, _, stderr := runCLI(t, "validate", "-f", p)
+			if code != exitUsage {
+				t.Errorf("exit %d, want 2", code)
+			}
+			for _, w := range append(tc.want, p) {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not mention %q", stderr, w)
+				}
+			}
+		})
+	}
+}
+
+func TestBadFlagsExitTwo(t *testing.T) {
+	for name, args := range map[string][]string{
+		"no files":       {"validate"},
+		"unknown rule":   {"validate", "-f", examples, "--rule", "no-such-rule=deny"},
+		"bad action":     {"validate", "-f", examples, "--rule", "upstream-duplicate=block"},
+		"bad output":     {"validate", "-f", examples, "-o", "yaml"},
+		"missing path":   {"validate", "-f", "/does/not/exist"},
+		"bad selector":   {"validate", "-f", examples, "--mesh-gateway-selector", "a in ("},
+		"unknown flag":   {"validate", "--nope"},
+		"bad version":    {"validate", "-f", examples, "--consul-version", "one.two"},
+		"partition only": {"validate", "-f", examples, "--partition", "ap1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, _, _ := runCLI(t, args...); code != exitUsage {
+				t.Errorf("exit %d, want 2", code)
+			}
+		})
+	}
+}
+
+func TestRuleFlagChangesTheVerdict(t *testing.T) {
+	dir := filepath.Join(examples, "mistakes", "gateway-mode-typo")
+	code, rep := validateJSON(t, "-f", dir, "--rule", "gateway-mode-valid=warn")
+	if code != exitAllowed {
+		t.Errorf("exit %d with the rule at warn, want 0", code)
+	}
+	if !findings(rep)[finding{"gateway-mode-valid", "spec.meshGateway.mode", "warn"}] {
+		t.Errorf("warning missing: %+v", rep)
+	}
+	code, rep = validateJSON(t, "-f", dir, "--rule", "gateway-mode-valid=off")
+	if code != exitAllowed || len(findings(rep)) != 0 {
+		t.Errorf("rule off: exit %d, findings %v", code, findings(rep))
+	}
+}
+
+func TestStrictReportsUnknownFields(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "pd.yaml", "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ProxyDefaults\nmetadata:\n  name: global\nspec:\n  meshGatway:\n    mode: local\n")
+	if code, _, _ := runCLI(t, "validate", "-f", p); code != exitAllowed {
+		t.Errorf("lenient mode: exit %d, want 0", code)
+	}
+	code, _, stderr := runCLI(t, "validate", "--strict", "-f", p)
+	if code != exitUsage || !strings.Contains(stderr, "meshGatway") {
+		t.Errorf("strict mode: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestRulesListsTheCatalogue(t *testing.T) {
+	code, out, _ := runCLI(t, "rules")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, r := range validators.Catalogue() {
+		if !strings.Contains(out, r.Name+" ") || !strings.Contains(out, r.Description) {
+			t.Errorf("rules output lacks %s", r.Name)
+		}
+	}
+}

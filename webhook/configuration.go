@@ -1,0 +1,72 @@
+package webhook
+
+import (
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// Plural returns the resource name of a kind (meshes, proxydefaults, ...).
+func Plural(kind validators.Kind) string {
+	switch kind {
+	case validators.KindMesh:
+		return "meshes"
+	case validators.KindProxyDefaults, validators.KindServiceDefaults, validators.KindExportedServices:
+		return strings.ToLower(string(kind))
+	}
+	return strings.ToLower(string(kind)) + "s"
+}
+
+// WebhookName is the name of the webhook entry of a kind in the configuration.
+func WebhookName(kind validators.Kind) string {
+	return strings.ToLower(string(kind)) + ".consul-peering-guard.io"
+}
+
+// ConfigurationOptions are the settings of the ValidatingWebhookConfiguration.
+type ConfigurationOptions struct {
+	Name string
+	// ClientConfig returns where the API server sends reviews for a path.
+	ClientConfig      func(path string) admissionregistrationv1.WebhookClientConfig
+	FailurePolicy     admissionregistrationv1.FailurePolicyType
+	TimeoutSeconds    int32
+	NamespaceSelector *metav1.LabelSelector
+	ObjectSelector    *metav1.LabelSelector
+}
+
+// Configuration returns the ValidatingWebhookConfiguration that routes the six kinds to the
+// webhook. The Helm chart renders the same entries; a test keeps the two in step.
+func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	sideEffects := admissionregistrationv1.SideEffectClassNone
+	matchPolicy := admissionregistrationv1.Equivalent
+	scope := admissionregistrationv1.NamespacedScope
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
+	}
+	for _, kind := range validators.Kinds {
+		fp, timeout := o.FailurePolicy, o.TimeoutSeconds
+		vwc.Webhooks = append(vwc.Webhooks, admissionregistrationv1.ValidatingWebhook{
+			Name:         WebhookName(kind),
+			ClientConfig: o.ClientConfig(Path(kind)),
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{v1alpha1.Group}, APIVersions: []string{v1alpha1.GroupVersion.Version},
+					Resources: []string{Plural(kind)}, Scope: &scope,
+				},
+			}},
+			FailurePolicy:           &fp,
+			MatchPolicy:             &matchPolicy,
+			SideEffects:             &sideEffects,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+			NamespaceSelector:       o.NamespaceSelector,
+			ObjectSelector:          o.ObjectSelector,
+		})
+	}
+	return vwc
+}
