@@ -194,12 +194,16 @@ func (x *Index) Existing(kind validators.Kind) []validators.ObjectRef {
 func (x *Index) ProxyDefaultsGatewayMode() string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for ref, mode := range x.proxyDefaultsModes {
-		if ref.Name == validators.ProxyDefaultsName {
-			return mode
+	// Several can only exist with the singleton rule off; pick one deterministically.
+	var chosen *validators.ObjectRef
+	mode := ""
+	for ref, m := range x.proxyDefaultsModes {
+		if ref.Name == validators.ProxyDefaultsName && (chosen == nil || ref.Namespace < chosen.Namespace) {
+			r := ref
+			chosen, mode = &r, m
 		}
 	}
-	return ""
+	return mode
 }
 
 func sorted(set refSet) []validators.ObjectRef {

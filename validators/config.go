@@ -52,6 +52,8 @@ func (c *Config) Validate() error {
 	for _, name := range names {
 		if RuleByName(name) == nil {
 			problems = append(problems, fmt.Sprintf("unknown rule %q (consul-peering-guard rules lists them)", name))
+		} else if _, err := ParseAction(string(c.Actions[name])); err != nil {
+			problems = append(problems, fmt.Sprintf("rule %q: %v", name, err))
 		}
 	}
 	if !c.PartitionsEnabled && c.Partition != "" && c.Partition != DefaultPartition {

@@ -2,6 +2,7 @@ package validators
 
 import (
 	"fmt"
+	"regexp"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -83,6 +84,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	actions := make(map[string]Action, len(cfg.Actions))
+	for name, a := range cfg.Actions {
+		actions[name] = a
+	}
+	cfg.Actions = actions // the engine's own copy: later changes to the caller's map do not leak in
 	e := &Engine{cfg: cfg, byKind: map[Kind][]*Rule{}}
 	for _, r := range catalogue {
 		if cfg.ActionFor(r) == Off {
@@ -142,11 +148,14 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	return res, nil
 }
 
-// violationKey identifies a violation independently of list positions, so that moving an
-// override does not make an old violation look new.
+// violationKey identifies a violation by its type, value and field path without list
+// indexes, so that moving an override does not make an old violation look new while moving
+// a value to another field does.
 func violationKey(fe *field.Error) string {
-	return string(fe.Type) + "\x00" + fmt.Sprint(fe.BadValue)
+	return string(fe.Type) + "\x00" + listIndex.ReplaceAllString(fe.Field, "[*]") + "\x00" + fmt.Sprint(fe.BadValue)
 }
+
+var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
 
 func violationKeys(errs field.ErrorList) map[string]int {
 	m := make(map[string]int, len(errs))

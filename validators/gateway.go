@@ -8,6 +8,8 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
+var defaultsModePath = defaultsPath.Child("meshGateway", "mode").String()
+
 var supportedModes = []string{modeLocal, modeRemote, modeNone}
 
 func checkGatewayModeValid(in *Input) field.ErrorList {
@@ -61,7 +63,9 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		if m.mode != modeLocal || (m.override && m.peer == "") {
+		// The specification names the spec-level mode and peer overrides; upstream defaults
+		// also apply to local upstreams, which need no gateway in this partition.
+		if m.mode != modeLocal || m.path.String() == defaultsModePath || (m.override && m.peer == "") {
 			continue
 		}
 		if in.State.MeshGatewayPresent() {

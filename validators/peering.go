@@ -71,7 +71,9 @@ func checkPeerSecretValid(in *Input) field.ErrorList {
 		errs = append(errs, field.NotSupported(peerSecretPth.Child("backend"), s.Backend, []string{SecretBackendKubernetes}))
 	}
 	if in.Operation == Update {
-		if old := peeringSpec(in.Old); old != nil && old.Peer != nil && old.Peer.Secret != nil && old.Peer.Secret.Backend != s.Backend {
+		// Only a working backend is locked in; repairing an invalid one stays possible.
+		if old := peeringSpec(in.Old); old != nil && old.Peer != nil && old.Peer.Secret != nil &&
+			old.Peer.Secret.Backend == SecretBackendKubernetes && s.Backend != SecretBackendKubernetes {
 			errs = append(errs, field.Forbidden(peerSecretPth.Child("backend"),
 				fmt.Sprintf("the backend cannot change (was %q); recreate the peering", old.Peer.Secret.Backend)))
 		}

@@ -1,0 +1,81 @@
+package validators_test
+
+import (
+	"testing"
+
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+)
+
+const (
+	consumer00    = "spec.services[0].consumers[0]"
+	consumer01    = "spec.services[0].consumers[1]"
+	consumer10    = "spec.services[1].consumers[0]"
+	peerThroughGW = "spec.peering.peerThroughMeshGateways"
+)
+
+func TestPlacementRules(t *testing.T) {
+	runRuleCases(t, []ruleCase{
+		// export-needs-mesh-gateway
+		{name: "peer consumer with a gateway", rule: "export-needs-mesh-gateway",
+			gateway: true, obj: es("default", svc("api", toPeer("dc2")))},
+		{name: "partition consumers need no gateway", rule: "export-needs-mesh-gateway",
+			cfg: partitions("default"), obj: es("default", svc("api", toPartition("ap2")))},
+		{name: "peer consumer without a gateway", rule: "export-needs-mesh-gateway",
+			obj:  es("default", svc("api", toPeer("dc2"))),
+			want: []hit{deny(consumer00 + ".peer")}},
+		{name: "sameness-group consumer without a gateway", rule: "export-needs-mesh-gateway",
+			cfg:  partitions("default"),
+			obj:  es("default", svc("api", toSameness("group"))),
+			want: []hit{deny(consumer00 + ".samenessGroup")}},
+		{name: "only the first peer consumer is reported", rule: "export-needs-mesh-gateway",
+			cfg:  partitions("default"),
+			obj:  es("default", svc("api", toPartition("ap2"), toPeer("dc2")), svc("db", toPeer("dc3"))),
+			want: []hit{deny(consumer01 + ".peer")}},
+		{name: "gateway lost its ready replica", rule: "export-needs-mesh-gateway",
+			gateway: true, setup: func(x *state.Index) { x.SetGateway(meshGateway, false) },
+			obj:  es("default", svc("api", toPeer("dc2"))),
+			want: []hit{deny(consumer00 + ".peer")}},
+		{name: "any ready gateway workload counts", rule: "export-needs-mesh-gateway",
+			setup: func(x *state.Index) {
+				x.SetGateway(state.GatewayRef{Kind: "Service", Namespace: "mesh", Name: "gw"}, true)
+			},
+			obj: es("default", svc("api", toPeer("dc2")))},
+
+		// partition-placement
+		{name: "default without partitions", rule: "partition-placement", obj: es("default", svc("api", toPeer("dc2")))},
+		{name: "another name without partitions", rule: "partition-placement",
+			obj:  es("ap1", svc("api", toPeer("dc2"))),
+			want: []hit{deny("metadata.name")}},
+		{name: "this cluster's partition", rule: "partition-placement",
+			cfg: partitions("ap1"), obj: es("ap1", svc("api", toPeer("dc2")))},
+		{name: "default while this cluster is ap1", rule: "partition-placement",
+			cfg:  partitions("ap1"),
+			obj:  es("default", svc("api", toPeer("dc2"))),
+			want: []hit{deny("metadata.name")}},
+		{name: "partitions on without a partition name means default", rule: "partition-placement",
+			cfg: partitions(""), obj: es("default", svc("api", toPeer("dc2")))},
+
+		// peer-through-gateways-default-partition
+		{name: "partitions off", rule: "peer-through-gateways-default-partition", obj: mesh("mesh", true)},
+		{name: "default partition", rule: "peer-through-gateways-default-partition",
+			cfg: partitions("default"), obj: mesh("mesh", true)},
+		{name: "not set outside default", rule: "peer-through-gateways-default-partition",
+			cfg: partitions("ap1"), obj: mesh("mesh", false)},
+		{name: "set outside default", rule: "peer-through-gateways-default-partition",
+			cfg: partitions("ap1"), obj: mesh("mesh", true),
+			want: []hit{deny(peerThroughGW)}},
+
+		// peer-through-gateways-needs-gateway
+		{name: "with a gateway", rule: "peer-through-gateways-needs-gateway",
+			gateway: true, obj: mesh("mesh", true)},
+		{name: "not set", rule: "peer-through-gateways-needs-gateway", obj: mesh("mesh", false)},
+		{name: "outside default is the other rule's", rule: "peer-through-gateways-needs-gateway",
+			cfg: partitions("ap1"), obj: mesh("mesh", true)},
+		{name: "without a gateway", rule: "peer-through-gateways-needs-gateway",
+			obj:  mesh("mesh", true),
+			want: []hit{deny(peerThroughGW)}},
+		{name: "without a gateway, partitions on", rule: "peer-through-gateways-needs-gateway",
+			cfg: partitions("default"), obj: mesh("mesh", true),
+			want: []hit{deny(peerThroughGW)}},
+	})
+}
