@@ -4,7 +4,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build test unit generate verify-generate vet fmt-check lint tools demo docs verify-docs
+.PHONY: all build test unit generate verify-generate vet fmt-check lint tools demo
 
 all: build
 
@@ -16,7 +16,7 @@ tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-
 
 generate: ## Regenerate deepcopy code, the test CRDs and the README rule table.
 	hack/build-tools.sh controller-gen
-	$(BIN)/controller-gen object paths=./api/... 
+	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
 	$(GO) run ./hack/gendocs
 
@@ -26,10 +26,14 @@ verify-generate: generate ## Fail when generated files are not up to date.
 vet:
 	$(GO) vet ./...
 
+lint: ## golangci-lint v2 with the committed .golangci.yml.
+	hack/build-tools.sh golangci-lint
+	$(BIN)/golangci-lint run ./...
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 unit: ## Unit, handler and CLI tests.
 	$(GO) test ./...
 
-test: fmt-check vet verify-generate unit ## Everything CI runs.
+test: tools fmt-check vet lint verify-generate unit ## Everything CI runs.

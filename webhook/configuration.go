@@ -21,8 +21,8 @@ func Plural(kind validators.Kind) string {
 	return strings.ToLower(string(kind)) + "s"
 }
 
-// WebhookName is the name of the webhook entry of a kind in the configuration.
-func WebhookName(kind validators.Kind) string {
+// EntryName is the name of the webhook entry of a kind in the configuration.
+func EntryName(kind validators.Kind) string {
 	return strings.ToLower(string(kind)) + ".consul-peering-guard.io"
 }
 
@@ -50,7 +50,7 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 	for _, kind := range validators.Kinds {
 		fp, timeout := o.FailurePolicy, o.TimeoutSeconds
 		vwc.Webhooks = append(vwc.Webhooks, admissionregistrationv1.ValidatingWebhook{
-			Name:         WebhookName(kind),
+			Name:         EntryName(kind),
 			ClientConfig: o.ClientConfig(Path(kind)),
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},

@@ -141,7 +141,7 @@ func TestStateRulesReadTheIndex(t *testing.T) {
 	if _, resp := f.review(t, validators.KindProxyDefaults, "CREATE", pd, ""); resp == nil || !resp.Allowed {
 		t.Fatalf("mode none without peering should be allowed: %+v", resp)
 	}
-	var dialer runtime.Object = mustDecode(t, peeringDialer("dc2"))
+	dialer := mustDecode(t, peeringDialer("dc2"))
 	f.idx.Upsert(dialer)
 	_, resp := f.review(t, validators.KindProxyDefaults, "CREATE", pd, "")
 	if resp == nil || resp.Allowed || !strings.HasSuffix(causes(resp)["spec.meshGateway.mode"], "(gateway-mode-none-with-peering)") {

@@ -49,10 +49,7 @@ func LoadClusters(paths []string, opts Options) ([]*Cluster, error) {
 	byDir := map[string]*Cluster{}
 	var order []string
 	for _, f := range files {
-		dir, err := clusterDirOf(f, paths)
-		if err != nil {
-			return nil, err
-		}
+		dir := clusterDirOf(f, paths)
 		c := byDir[dir]
 		if c == nil {
 			c = &Cluster{Dir: dir}
@@ -91,7 +88,7 @@ func ReadClusterSettings(path string) (ClusterSettings, error) {
 
 // clusterDirOf finds the nearest folder holding a cluster file, from the file's folder up to
 // the command-line path it was found under.
-func clusterDirOf(file string, roots []string) (string, error) {
+func clusterDirOf(file string, roots []string) string {
 	root := ""
 	for _, r := range roots {
 		rel, err := filepath.Rel(r, file)
@@ -105,10 +102,10 @@ func clusterDirOf(file string, roots []string) (string, error) {
 	}
 	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
 		if _, err := os.Stat(filepath.Join(dir, ClusterFileName)); err == nil {
-			return dir, nil
+			return dir
 		}
 		if dir == root || dir == "." || dir == string(filepath.Separator) || dir == filepath.Dir(dir) {
-			return "", nil
+			return ""
 		}
 	}
 }

@@ -121,7 +121,7 @@ func (s *TLSServer) Start(ctx context.Context) error {
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	done := make(chan struct{})
-	go func() {
+	go func() { //nolint:gosec // ctx is cancelled by now; draining needs a deadline of its own
 		defer close(done)
 		<-ctx.Done()
 		s.draining.Store(true)
