@@ -35,6 +35,10 @@ type Index struct {
 	peerExporters refSet
 	// readyGateways holds the mesh gateway workloads with at least one ready replica.
 	readyGateways map[GatewayRef]struct{}
+	// counts holds the number of indexed objects per kind, for the state metrics.
+	counts map[validators.Kind]int
+	// serviceDefaults holds the ServiceDefaults seen, so that deletes keep the count right.
+	serviceDefaults map[validators.ObjectRef]bool
 }
 
 var _ validators.ClusterState = (*Index)(nil)
@@ -47,6 +51,8 @@ func NewIndex() *Index {
 		proxyDefaultsModes: map[validators.ObjectRef]string{},
 		peerExporters:      refSet{},
 		readyGateways:      map[GatewayRef]struct{}{},
+		counts:             map[validators.Kind]int{},
+		serviceDefaults:    map[validators.ObjectRef]bool{},
 	}
 }
 
@@ -59,6 +65,9 @@ func (x *Index) Upsert(obj runtime.Object) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.remove(obj)
+	if kind, ok := validators.KindOf(obj); ok {
+		x.counts[kind]++
+	}
 	switch o := obj.(type) {
 	case *v1alpha1.PeeringAcceptor:
 		x.addPeer(refOf(validators.KindPeeringAcceptor, o.Namespace, o.Name))
@@ -70,6 +79,8 @@ func (x *Index) Upsert(obj runtime.Object) {
 		ref := refOf(validators.KindProxyDefaults, o.Namespace, o.Name)
 		x.addSingleton(ref)
 		x.proxyDefaultsModes[ref] = o.Spec.MeshGateway.Mode
+	case *v1alpha1.ServiceDefaults:
+		x.serviceDefaults[refOf(validators.KindServiceDefaults, o.Namespace, o.Name)] = true
 	case *v1alpha1.ExportedServices:
 		ref := refOf(validators.KindExportedServices, o.Namespace, o.Name)
 		x.addSingleton(ref)
@@ -102,12 +113,24 @@ func (x *Index) remove(obj runtime.Object) {
 	switch kind {
 	case validators.KindPeeringAcceptor, validators.KindPeeringDialer:
 		if set := x.peers[ref.Name]; set != nil {
+			if _, ok := set[ref]; ok {
+				x.counts[kind]--
+			}
 			delete(set, ref)
 			if len(set) == 0 {
 				delete(x.peers, ref.Name)
 			}
 		}
+	case validators.KindServiceDefaults:
+		// ServiceDefaults are only counted: no rule reads other ServiceDefaults.
+		if x.serviceDefaults[ref] {
+			x.counts[kind]--
+			delete(x.serviceDefaults, ref)
+		}
 	default:
+		if _, ok := x.singletons[kind][ref]; ok {
+			x.counts[kind]--
+		}
 		delete(x.singletons[kind], ref)
 		delete(x.proxyDefaultsModes, ref)
 		delete(x.peerExporters, ref)
@@ -216,4 +239,18 @@ func sorted(set refSet) []validators.ObjectRef {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
+}
+
+// Count returns how many objects of a kind the index holds.
+func (x *Index) Count(kind validators.Kind) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.counts[kind]
+}
+
+// ReadyGateways returns how many mesh gateway workloads have a ready replica.
+func (x *Index) ReadyGateways() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.readyGateways)
 }

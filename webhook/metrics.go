@@ -72,3 +72,23 @@ func (m *Metrics) observe(kind validators.Kind, op validators.Operation, res *va
 		m.violations.WithLabelValues(k, o, v.Rule, string(v.Action)).Inc()
 	}
 }
+
+// StateCounter is what the state metrics read: the informer-fed index.
+type StateCounter interface {
+	Count(kind validators.Kind) int
+	ReadyGateways() int
+}
+
+// RegisterStateMetrics exports what the state rules currently see: objects per kind and
+// ready mesh gateways. An operator compares them with kubectl to spot a stale cache.
+func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
+	for _, k := range validators.Kinds {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "consul_peering_guard_state_objects", Help: "Objects of each kind in the webhook's state index.",
+			ConstLabels: prometheus.Labels{"kind": string(k)},
+		}, func() float64 { return float64(st.Count(k)) }))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consul_peering_guard_mesh_gateways_ready", Help: "Mesh gateway Deployments with at least one ready replica.",
+	}, func() float64 { return float64(st.ReadyGateways()) }))
+}

@@ -1,0 +1,65 @@
+package framework
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"os"
+	"os/exec"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Result is what one kubectl run printed.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Kubectl runs bin/kubectl with the admin kubeconfig.
+func (c *Cluster) Kubectl(args ...string) Result {
+	return c.KubectlAs(c.Kubeconfig, args...)
+}
+
+// KubectlAs runs bin/kubectl with a given kubeconfig, bounded to two minutes.
+func (c *Cluster) KubectlAs(kubeconfig string, args ...string) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Bin("kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		stderr.WriteString(err.Error())
+	}
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+}
+
+func clientKey(name string) types.NamespacedName { return types.NamespacedName{Name: name} }
+
+func x509Pool(caPEM []byte) *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return pool
+}
+
+// Apply writes manifest to a file and runs kubectl apply -f on it with extra args.
+func (c *Cluster) Apply(manifest string, extra ...string) Result {
+	f, err := os.CreateTemp(c.Dir, "apply-*.yaml")
+	if err != nil {
+		return Result{Stderr: err.Error(), Code: -1}
+	}
+	defer func() { _ = os.Remove(f.Name()) }()
+	if _, err := f.WriteString(manifest); err != nil {
+		return Result{Stderr: err.Error(), Code: -1}
+	}
+	_ = f.Close()
+	return c.Kubectl(append([]string{"apply", "-f", f.Name()}, extra...)...)
+}

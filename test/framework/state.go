@@ -1,0 +1,145 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// ConsulLists returns an empty list of each of the six kinds.
+func ConsulLists() []client.ObjectList {
+	return []client.ObjectList{
+		&v1alpha1.MeshList{}, &v1alpha1.ProxyDefaultsList{}, &v1alpha1.ServiceDefaultsList{},
+		&v1alpha1.ExportedServicesList{}, &v1alpha1.PeeringAcceptorList{}, &v1alpha1.PeeringDialerList{},
+	}
+}
+
+// Reset deletes every object of the six kinds and every Deployment matching the mesh
+// gateway selector, in all namespaces, and waits until they are gone.
+func (c *Cluster) Reset(ctx context.Context, gatewaySelector labels.Selector) error {
+	lists := append(ConsulLists(), &appsv1.DeploymentList{})
+	for _, l := range lists {
+		opts := []client.ListOption{}
+		if _, ok := l.(*appsv1.DeploymentList); ok {
+			opts = append(opts, client.MatchingLabelsSelector{Selector: gatewaySelector})
+		}
+		if err := c.Client.List(ctx, l, opts...); err != nil {
+			return err
+		}
+		items, err := itemsOf(l)
+		if err != nil {
+			return err
+		}
+		for _, obj := range items {
+			if err := client.IgnoreNotFound(c.Client.Delete(ctx, obj)); err != nil {
+				return fmt.Errorf("deleting %s: %w", obj.GetName(), err)
+			}
+		}
+	}
+	return poll(ctx, func() (bool, error) {
+		for _, l := range lists {
+			if err := c.Client.List(ctx, l); err != nil {
+				return false, err
+			}
+			items, err := itemsOf(l)
+			if err != nil || len(items) > 0 {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+func itemsOf(l client.ObjectList) ([]client.Object, error) {
+	var out []client.Object
+	switch t := l.(type) {
+	case *v1alpha1.MeshList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.ProxyDefaultsList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.ServiceDefaultsList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.ExportedServicesList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.PeeringAcceptorList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *v1alpha1.PeeringDialerList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	case *appsv1.DeploymentList:
+		for i := range t.Items {
+			out = append(out, &t.Items[i])
+		}
+	default:
+		return nil, fmt.Errorf("unexpected list %T", l)
+	}
+	return out, nil
+}
+
+// MarkDeploymentReady sets status.readyReplicas through the status subresource, as the
+// deployment controller would once a pod is ready (envtest runs no controllers).
+func (c *Cluster) MarkDeploymentReady(ctx context.Context, namespace, name string, ready int32) error {
+	var d appsv1.Deployment
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &d); err != nil {
+		return err
+	}
+	d.Status.Replicas = ready
+	d.Status.ReadyReplicas = ready
+	d.Status.AvailableReplicas = ready
+	d.Status.UpdatedReplicas = ready
+	d.Status.ObservedGeneration = d.Generation
+	return c.Client.Status().Update(ctx, &d)
+}
+
+// WaitForState waits until the webhook's state index, as exported on its metrics endpoint,
+// holds want objects of kind. It is the barrier between writing an object and relying on it.
+func (w *Webhook) WaitForState(ctx context.Context, kind validators.Kind, want int) error {
+	return poll(ctx, func() (bool, error) {
+		return w.MetricValue(fmt.Sprintf(`consul_peering_guard_state_objects{kind="%s"}`, kind)) == float64(want), nil
+	})
+}
+
+// WaitForGateways waits until the webhook sees want ready mesh gateways.
+func (w *Webhook) WaitForGateways(ctx context.Context, want int) error {
+	return poll(ctx, func() (bool, error) {
+		return w.MetricValue("consul_peering_guard_mesh_gateways_ready") == float64(want), nil
+	})
+}
+
+func poll(ctx context.Context, cond func() (bool, error)) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("condition not met: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

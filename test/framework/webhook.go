@@ -1,0 +1,232 @@
+package framework
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/consul-peering-guard/consul-peering-guard/webhook"
+)
+
+// BuildBinary builds cmd/consul-peering-guard into dir and returns its path.
+func BuildBinary(root, dir string) (string, error) {
+	out := filepath.Join(dir, "consul-peering-guard")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/consul-peering-guard")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Webhook is a running `consul-peering-guard serve` process.
+type Webhook struct {
+	cmd         *exec.Cmd
+	Port        int
+	ProbePort   int
+	MetricsPort int
+	CertDir     string
+	logs        *syncBuffer
+	exited      chan struct{}
+	exitErr     error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// StartWebhook runs `serve` on loopback ports with the given kubeconfig and cert dir plus
+// extra flags, exactly as the container runs it. It does not wait for readiness.
+func StartWebhook(bin, kubeconfig, certDir string, extra ...string) (*Webhook, error) {
+	w := &Webhook{CertDir: certDir, logs: &syncBuffer{}, exited: make(chan struct{})}
+	var err error
+	for _, p := range []*int{&w.Port, &w.ProbePort, &w.MetricsPort} {
+		if *p, err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	args := append([]string{"serve",
+		"--kubeconfig=" + kubeconfig,
+		"--cert-dir=" + certDir,
+		"--host=127.0.0.1",
+		"--port=" + strconv.Itoa(w.Port),
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(w.ProbePort),
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
+		"--shutdown-timeout=10s",
+	}, extra...)
+	w.cmd = exec.Command(bin, args...)
+	w.cmd.Stdout = w.logs
+	w.cmd.Stderr = w.logs
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := w.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		w.exitErr = w.cmd.Wait()
+		close(w.exited)
+	}()
+	return w, nil
+}
+
+// Logs returns everything the process wrote so far.
+func (w *Webhook) Logs() string { return w.logs.String() }
+
+// Pid is the process id.
+func (w *Webhook) Pid() int { return w.cmd.Process.Pid }
+
+// Exited is closed when the process has exited.
+func (w *Webhook) Exited() <-chan struct{} { return w.exited }
+
+// ExitErr is the process's exit error once Exited is closed.
+func (w *Webhook) ExitErr() error { return w.exitErr }
+
+// Ready asks /readyz and returns whether it answered 200 and the body.
+func (w *Webhook) Ready() (bool, string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose", w.ProbePort))
+	if err != nil {
+		return false, err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK, string(body)
+}
+
+// WaitReady waits until /readyz answers 200 or the process exits.
+func (w *Webhook) WaitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-w.exited:
+			return fmt.Errorf("webhook exited: %v\n%s", w.exitErr, w.Logs())
+		default:
+		}
+		if ok, _ := w.Ready(); ok {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, body := w.Ready()
+	return fmt.Errorf("webhook not ready after %s: %s\n%s", timeout, body, w.Logs())
+}
+
+// Metrics scrapes the metrics endpoint.
+func (w *Webhook) Metrics() (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", w.MetricsPort))
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// MetricValue returns the value of the first sample whose line starts with prefix
+// (a metric name with its labels), or -1 when there is none.
+func (w *Webhook) MetricValue(prefix string) float64 {
+	text, err := w.Metrics()
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix+" ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, prefix)), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// Stop sends SIGTERM and waits for the process to exit.
+func (w *Webhook) Stop() error {
+	select {
+	case <-w.exited:
+		return nil
+	default:
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+		return fmt.Errorf("webhook did not stop within 30s")
+	}
+}
+
+// TLSClient returns an HTTPS client trusting caPEM, for posting reviews directly.
+func TLSClient(caPEM []byte, keepAlive bool) *http.Client {
+	pool := x509Pool(caPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, DisableKeepAlives: !keepAlive,
+		MaxIdleConnsPerHost: 64}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// RegisterWebhook creates (or replaces) the ValidatingWebhookConfiguration that sends the
+// six kinds to https://127.0.0.1:port with failurePolicy Fail, as production does.
+func (c *Cluster) RegisterWebhook(name string, port int, caPEM []byte) error {
+	vwc := webhook.Configuration(webhook.ConfigurationOptions{
+		Name: name,
+		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
+			url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+			return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM}
+		},
+		FailurePolicy:  admissionregistrationv1.Fail,
+		TimeoutSeconds: 5,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	existing := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	err := c.Client.Get(ctx, clientKey(name), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		return c.Client.Create(ctx, vwc)
+	case err != nil:
+		return err
+	}
+	vwc.ResourceVersion = existing.ResourceVersion
+	return c.Client.Update(ctx, vwc)
+}
