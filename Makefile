@@ -4,7 +4,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build test unit generate verify-generate vet fmt-check lint tools demo
+.PHONY: all build test unit e2e generate verify-generate vet fmt-check lint tools demo
 
 all: build
 
@@ -33,7 +33,15 @@ lint: ## golangci-lint v2 with the committed .golangci.yml.
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
-unit: ## Unit, handler and CLI tests.
-	$(GO) test ./...
+unit: ## Unit, handler and CLI tests (no API server).
+	$(GO) test $$($(GO) list ./... | grep -v /test/)
 
-test: tools fmt-check vet lint verify-generate unit ## Everything CI runs.
+e2e: ## End-to-end tests against the real kube-apiserver, etcd and kubectl from bin/.
+	hack/build-tools.sh etcd kube-apiserver kubectl
+	$(GO) test -count=1 ./test/...
+
+test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
+
+demo: ## Guided tour: local API server, the webhook, kubectl applying good and bad manifests.
+	hack/build-tools.sh etcd kube-apiserver kubectl
+	$(GO) run ./hack/demo

@@ -1,112 +1,39 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/yaml"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// flagsFor turns a folder's cluster file into serve flags.
-func flagsFor(s manifest.ClusterSettings) []string {
-	var args []string
-	if s.PartitionsEnabled != nil && *s.PartitionsEnabled {
-		args = append(args, "--partitions-enabled")
-	}
-	if s.Partition != nil {
-		args = append(args, "--partition="+*s.Partition)
-	}
-	if s.NamespacesEnabled != nil && *s.NamespacesEnabled {
-		args = append(args, "--namespaces-enabled")
-	}
-	if s.ConsulVersion != nil {
-		args = append(args, "--consul-version="+*s.ConsulVersion)
-	}
-	names := make([]string, 0, len(s.Rules))
-	for n := range s.Rules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		args = append(args, "--rule="+n+"="+s.Rules[n])
-	}
-	return args
-}
-
-type header struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name      string            `json:"name"`
-		Namespace string            `json:"namespace"`
-		Labels    map[string]string `json:"labels"`
-	} `json:"metadata"`
-}
-
-// applyFolder applies a folder's manifests in file order the way a platform engineer would,
-// first with --dry-run=server and then for real, waiting after each accepted object until
-// the webhook's state index has it. It returns every refusal's and warning's output.
+// applyFolder applies a folder through the framework and returns every refusal's and
+// warning's output, checking that --dry-run=server answers as the real apply does.
 func applyFolder(t *testing.T, dir string) (refusals []string, warnings []string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in %s", dir)
-	}
-	sort.Strings(files)
 	ctx, cancel := framework.Context(2 * time.Minute)
 	defer cancel()
-	counts := map[validators.Kind]int{}
-	ready := 0
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	err := cluster.ApplyFolder(ctx, guard, dir, gateways, func(s framework.Step) {
+		if !s.Consul {
+			return
 		}
-		var h header
-		if err := yaml.Unmarshal(raw, &h); err != nil {
-			t.Fatalf("%s: %v", f, err)
+		if (s.DryRun.Code == 0) != (s.Apply.Code == 0) || causesOf(s.DryRun.Stderr) != causesOf(s.Apply.Stderr) {
+			t.Errorf("%s: --dry-run=server and the real apply disagree:\ndry: %s\nreal: %s", s.File, s.DryRun.Stderr, s.Apply.Stderr)
 		}
-		kind := validators.Kind(h.Kind)
-		if _, ours := validators.NewObject(kind); !ours || h.APIVersion != "consul.hashicorp.com/v1alpha1" {
-			if r := cluster.Kubectl("apply", "-f", f); r.Code != 0 {
-				t.Fatalf("%s: %s", f, r.Stderr)
-			}
-			if h.Kind == "Deployment" && gateways.Matches(labels.Set(h.Metadata.Labels)) {
-				if err := cluster.MarkDeploymentReady(ctx, h.Metadata.Namespace, h.Metadata.Name, 1); err != nil {
-					t.Fatal(err)
-				}
-				ready++
-				if err := guard.WaitForGateways(ctx, ready); err != nil {
-					t.Fatal(err)
-				}
-			}
-			continue
+		if strings.Contains(s.Apply.Stderr, "Warning:") {
+			warnings = append(warnings, s.Apply.Stderr)
 		}
-		dry := cluster.Kubectl("apply", "--dry-run=server", "-f", f)
-		real := cluster.Kubectl("apply", "-f", f)
-		if (dry.Code == 0) != (real.Code == 0) || causesOf(dry.Stderr) != causesOf(real.Stderr) {
-			t.Errorf("%s: --dry-run=server and the real apply disagree:\ndry: %s\nreal: %s", f, dry.Stderr, real.Stderr)
+		if s.Apply.Code != 0 {
+			refusals = append(refusals, s.Apply.Stderr)
 		}
-		if strings.Contains(real.Stderr, "Warning:") {
-			warnings = append(warnings, real.Stderr)
-		}
-		if real.Code != 0 {
-			refusals = append(refusals, real.Stderr)
-			continue
-		}
-		counts[kind]++
-		if err := guard.WaitForState(ctx, kind, counts[kind]); err != nil {
-			t.Fatalf("%s: webhook did not see the object: %v", f, err)
-		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return refusals, warnings
 }
@@ -126,7 +53,7 @@ func TestValidSetupAppliesCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	useGuard(t, flagsFor(settings)...)
+	useGuard(t, framework.ServeFlags(settings)...)
 	reset(t)
 	refusals, warnings := applyFolder(t, dir)
 	if len(refusals) > 0 || len(warnings) > 0 {
@@ -148,7 +75,7 @@ func TestMistakesAreRefusedWithFieldAndRule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			useGuard(t, flagsFor(settings)...)
+			useGuard(t, framework.ServeFlags(settings)...)
 			reset(t)
 			refusals, _ := applyFolder(t, dir)
 			all := strings.Join(refusals, "\n")

@@ -30,7 +30,7 @@ func BuildBinary(root, dir string) (string, error) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, b)
+		return "", fmt.Errorf("go build: %w\n%s", err, b)
 	}
 	return out, nil
 }
@@ -137,7 +137,7 @@ func (w *Webhook) WaitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-w.exited:
-			return fmt.Errorf("webhook exited: %v\n%s", w.exitErr, w.Logs())
+			return fmt.Errorf("webhook exited: %w\n%s", w.exitErr, w.Logs())
 		default:
 		}
 		if ok, _ := w.Ready(); ok {

@@ -1,0 +1,124 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// Step is one file of a folder applied with kubectl.
+type Step struct {
+	File string
+	// Kind is the object's kind; Consul is true for the six validated kinds.
+	Kind   string
+	Consul bool
+	// DryRun is the --dry-run=server apply, run first for Consul kinds.
+	DryRun Result
+	Apply  Result
+	// GatewayReady is set when the file was a mesh gateway Deployment marked ready.
+	GatewayReady bool
+}
+
+type header struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+}
+
+// ServeFlags turns a folder's cluster file into the serve flags of the same installation.
+func ServeFlags(s manifest.ClusterSettings) []string {
+	var args []string
+	if s.PartitionsEnabled != nil && *s.PartitionsEnabled {
+		args = append(args, "--partitions-enabled")
+	}
+	if s.Partition != nil {
+		args = append(args, "--partition="+*s.Partition)
+	}
+	if s.NamespacesEnabled != nil && *s.NamespacesEnabled {
+		args = append(args, "--namespaces-enabled")
+	}
+	if s.ConsulVersion != nil {
+		args = append(args, "--consul-version="+*s.ConsulVersion)
+	}
+	names := make([]string, 0, len(s.Rules))
+	for n := range s.Rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		args = append(args, "--rule="+n+"="+s.Rules[n])
+	}
+	return args
+}
+
+// ApplyFolder applies a folder's manifests in file order as a platform engineer would: Consul
+// kinds first with --dry-run=server and then for real, a mesh gateway Deployment marked ready
+// through its status. After each accepted object it waits until the webhook's state index
+// has it, so the next file is judged against it. step is called after each file.
+func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gateways labels.Selector, step func(Step)) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no manifests in %s", dir)
+	}
+	sort.Strings(files)
+	counts := map[validators.Kind]int{}
+	ready := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var h header
+		if err := yaml.Unmarshal(raw, &h); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		s := Step{File: f, Kind: h.Kind}
+		kind := validators.Kind(h.Kind)
+		_, ours := validators.NewObject(kind)
+		s.Consul = ours && strings.HasPrefix(h.APIVersion, "consul.hashicorp.com/")
+		if !s.Consul {
+			s.Apply = c.Kubectl("apply", "-f", f)
+			if s.Apply.Code != 0 {
+				return fmt.Errorf("%s: %s", f, s.Apply.Stderr)
+			}
+			if h.Kind == "Deployment" && gateways.Matches(labels.Set(h.Metadata.Labels)) {
+				if err := c.MarkDeploymentReady(ctx, h.Metadata.Namespace, h.Metadata.Name, 1); err != nil {
+					return err
+				}
+				ready++
+				if err := w.WaitForGateways(ctx, ready); err != nil {
+					return err
+				}
+				s.GatewayReady = true
+			}
+			step(s)
+			continue
+		}
+		s.DryRun = c.Kubectl("apply", "--dry-run=server", "-f", f)
+		s.Apply = c.Kubectl("apply", "-f", f)
+		if s.Apply.Code == 0 {
+			counts[kind]++
+			if err := w.WaitForState(ctx, kind, counts[kind]); err != nil {
+				return fmt.Errorf("%s: the webhook did not see the object: %w", f, err)
+			}
+		}
+		step(s)
+	}
+	return nil
+}
