@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
