@@ -5,29 +5,78 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
-// auditor periodically re-checks every object against today's state.
+// EventReason is the reason of the Events the periodic audit records on offending objects.
+const EventReason = "PeeringRuleViolation"
+
+// auditor re-checks every object against today's state, catching drift the webhook cannot
+// see at write time (a mesh gateway deleted after an export). It reads the manager's cache.
 type auditor struct {
-	mgr      manager.Manager
+	reader   client.Reader
+	selector labels.Selector
 	engine   *validators.Engine
 	metrics  *webhook.Metrics
+	events   recorder.EventRecorder
 	interval time.Duration
 	log      logr.Logger
 }
 
-func newAuditor(mgr manager.Manager, engine *validators.Engine, m *webhook.Metrics, interval time.Duration, log logr.Logger) *auditor {
-	return &auditor{mgr: mgr, engine: engine, metrics: m, interval: interval, log: log}
-}
-
-// NeedLeaderElection: every replica may audit; the results are idempotent.
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica audits; the
+// results are the same and Events are deduplicated by the API server.
 func (a *auditor) NeedLeaderElection() bool { return false }
 
+// Start implements manager.Runnable.
 func (a *auditor) Start(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	tick := time.NewTicker(a.interval)
+	defer tick.Stop()
+	for {
+		a.runOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *auditor) runOnce(ctx context.Context) {
+	items, gateways, err := audit.Collect(ctx, a.reader, a.selector)
+	if err != nil {
+		a.log.Error(err, "audit could not read the cluster")
+		return
+	}
+	var rep report.Report
+	if err := offline.Check(a.engine, items, gateways, &rep); err != nil {
+		a.log.Error(err, "audit failed")
+		return
+	}
+	a.metrics.AuditViolations.Reset()
+	byRef := make(map[validators.ObjectRef]runtime.Object, len(items))
+	for _, it := range items {
+		byRef[offline.RefOf(it.Object)] = it.Object
+	}
+	total := 0
+	for _, res := range rep.Results {
+		obj := byRef[validators.ObjectRef{Kind: validators.Kind(res.Kind), Namespace: res.Namespace, Name: res.Name}]
+		for _, v := range res.Violations {
+			total++
+			a.metrics.AuditViolations.WithLabelValues(v.Rule, v.Action).Inc()
+			if obj != nil && a.events != nil {
+				a.events.Eventf(obj, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s: %s (%s)", v.Field, v.Message, v.Action)
+			}
+		}
+	}
+	a.log.Info("audit finished", "objects", len(rep.Results), "violations", total)
 }

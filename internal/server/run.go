@@ -120,7 +120,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	if o.AuditInterval > 0 {
-		if err := mgr.Add(newAuditor(mgr, engine, m, o.AuditInterval, o.Log.WithName("audit"))); err != nil {
+		a := &auditor{reader: mgr.GetClient(), selector: o.GatewaySelector, engine: engine, metrics: m,
+			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
+		if err := mgr.Add(a); err != nil {
 			return err
 		}
 	}
