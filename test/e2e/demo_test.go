@@ -103,13 +103,16 @@ func TestDemoInterruptedCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		for scanner.Scan() { //nolint:revive // drain the pipe so the demo never blocks on output
+		// Drain the pipe so the demo never blocks on output.
+		for scanner.Scan() {
+			_ = scanner.Text()
 		}
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		t.Logf("demo exited after Ctrl-C: %v", err)
 	case <-time.After(90 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatal("demo did not stop within 90s of Ctrl-C")
