@@ -25,7 +25,7 @@ type fixture struct {
 	metrics *prometheus.Registry
 }
 
-func newFixture(t *testing.T, cfg validators.Config) *fixture {
+func newFixture(t testing.TB, cfg validators.Config) *fixture {
 	t.Helper()
 	engine, err := validators.NewEngine(cfg)
 	if err != nil {
