@@ -184,6 +184,13 @@ func (x *Index) PeersNamed(peer string) []validators.ObjectRef {
 	return sorted(x.peers[peer])
 }
 
+// HasPeer implements validators.ClusterState.
+func (x *Index) HasPeer(peer string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.peers[peer]) > 0
+}
+
 // AnyPeer implements validators.ClusterState.
 func (x *Index) AnyPeer() bool {
 	x.mu.RLock()

@@ -42,7 +42,7 @@ func checkExportedServiceNameRequired(in *Input) field.ErrorList {
 
 func checkConsumerExactlyOne(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		n := 0
 		for _, v := range []string{c.Peer, c.Partition, c.SamenessGroup} {
 			if v != "" {
@@ -51,9 +51,9 @@ func checkConsumerExactlyOne(in *Input) field.ErrorList {
 		}
 		switch {
 		case n == 0:
-			errs = append(errs, field.Required(p, "set one of peer, partition or samenessGroup"))
+			errs = append(errs, field.Required(p.Path(), "set one of peer, partition or samenessGroup"))
 		case n > 1:
-			errs = append(errs, field.Invalid(p, *c, "set only one of peer, partition or samenessGroup"))
+			errs = append(errs, field.Invalid(p.Path(), *c, "set only one of peer, partition or samenessGroup"))
 		}
 	})
 	return errs
@@ -61,7 +61,7 @@ func checkConsumerExactlyOne(in *Input) field.ErrorList {
 
 func checkConsumerNoWildcard(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer == wildcard {
 			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, "name each peer; Consul has no wildcard peer"))
 		}
@@ -77,7 +77,7 @@ func checkConsumerNeedsEnterprise(in *Input) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Partition != "" {
 			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
 		}
@@ -90,7 +90,7 @@ func checkConsumerNeedsEnterprise(in *Input) field.ErrorList {
 
 func checkConsumerPeerNameSyntax(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer != "" && c.Peer != wildcard && !ValidPeerName(c.Peer) {
 			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, peerNameHint))
 		}
@@ -100,8 +100,8 @@ func checkConsumerPeerNameSyntax(in *Input) field.ErrorList {
 
 func checkConsumerPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
-		if ValidPeerName(c.Peer) && len(in.State.PeersNamed(c.Peer)) == 0 {
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if ValidPeerName(c.Peer) && !in.State.HasPeer(c.Peer) {
 			fe := field.NotFound(p.Child("peer"), c.Peer)
 			fe.Detail = "no PeeringAcceptor or PeeringDialer has this name"
 			errs = append(errs, fe)
@@ -112,9 +112,9 @@ func checkConsumerPeerKnown(in *Input) field.ErrorList {
 
 func checkExportConsulService(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p *field.Path, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if svc.Name == "consul" && (c.Peer != "" || c.SamenessGroup != "") {
-			errs = append(errs, field.Invalid(p, *c, "Consul never exports the consul service to peers; remove it"))
+			errs = append(errs, field.Invalid(p.Path(), *c, "Consul never exports the consul service to peers; remove it"))
 		}
 	})
 	return errs

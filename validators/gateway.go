@@ -8,8 +8,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
-var defaultsModePath = defaultsPath.Child("meshGateway", "mode").String()
-
 var supportedModes = []string{modeLocal, modeRemote, modeNone}
 
 func checkGatewayModeValid(in *Input) field.ErrorList {
@@ -18,7 +16,7 @@ func checkGatewayModeValid(in *Input) field.ErrorList {
 		switch m.mode {
 		case "", modeLocal, modeRemote, modeNone:
 		default:
-			errs = append(errs, field.NotSupported(m.path, m.mode, supportedModes))
+			errs = append(errs, field.NotSupported(m.path(), m.mode, supportedModes))
 		}
 	}
 	return errs
@@ -27,8 +25,8 @@ func checkGatewayModeValid(in *Input) field.ErrorList {
 func checkGatewayModeNonePeerUpstream(in *Input) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		if m.override && m.peer != "" && m.mode == modeNone {
-			errs = append(errs, field.Invalid(m.path, m.mode,
+		if m.override() && m.peer != "" && m.mode == modeNone {
+			errs = append(errs, field.Invalid(m.path(), m.mode,
 				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", m.peer)))
 		}
 	}
@@ -53,8 +51,8 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 	}
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		if !m.override && m.mode == modeNone {
-			errs = append(errs, field.Invalid(m.path, m.mode, "cluster peering is in use; use remote (the default) or local"))
+		if !m.override() && m.mode == modeNone {
+			errs = append(errs, field.Invalid(m.path(), m.mode, "cluster peering is in use; use remote (the default) or local"))
 		}
 	}
 	return errs
@@ -65,13 +63,13 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 	for _, m := range in.gatewayModes() {
 		// The specification names the spec-level mode and peer overrides; upstream defaults
 		// also apply to local upstreams, which need no gateway in this partition.
-		if m.mode != modeLocal || m.path.String() == defaultsModePath || (m.override && m.peer == "") {
+		if m.mode != modeLocal || m.where == inDefaults || (m.override() && m.peer == "") {
 			continue
 		}
 		if in.State.MeshGatewayPresent() {
 			return nil
 		}
-		errs = append(errs, field.Invalid(m.path, m.mode,
+		errs = append(errs, field.Invalid(m.path(), m.mode,
 			fmt.Sprintf("no ready mesh gateway in partition %q; deploy one or use remote", in.Config.LocalPartition())))
 	}
 	return errs

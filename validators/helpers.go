@@ -24,14 +24,52 @@ var (
 	peerSecretPth = specPath.Child("peer", "secret")
 )
 
+// elemPath locates an element of a list (overrides[i], services[i].consumers[j]) and builds
+// its field.Path only when a rule reports something: the hot path allocates no paths.
+type elemPath struct {
+	base   *field.Path
+	i, j   int
+	nested bool
+}
+
+// Path is the element's path.
+func (e elemPath) Path() *field.Path {
+	p := e.base.Index(e.i)
+	if e.nested {
+		p = p.Child("consumers").Index(e.j)
+	}
+	return p
+}
+
+// Child is the path of a field of the element.
+func (e elemPath) Child(name string, more ...string) *field.Path { return e.Path().Child(name, more...) }
+
+// Where a meshGateway.mode field sits.
+const (
+	inSpec = iota
+	inDefaults
+	inOverride
+)
+
 // modeAt is one meshGateway.mode field of an object.
 type modeAt struct {
-	mode string
-	path *field.Path
+	mode  string
+	where int
+	index int
 	// peer is set for upstream overrides that target a peer.
 	peer string
-	// override is true for entries of upstreamConfig.overrides.
-	override bool
+}
+
+func (m modeAt) override() bool { return m.where == inOverride }
+
+func (m modeAt) path() *field.Path {
+	switch m.where {
+	case inDefaults:
+		return defaultsPath.Child("meshGateway", "mode")
+	case inOverride:
+		return overridesPath.Index(m.index).Child("meshGateway", "mode")
+	}
+	return specPath.Child("meshGateway", "mode")
 }
 
 // gatewayModes lists every meshGateway.mode field of a ProxyDefaults or ServiceDefaults,
@@ -43,18 +81,18 @@ func (in *Input) gatewayModes() []modeAt {
 	var out []modeAt
 	switch o := in.Object.(type) {
 	case *v1alpha1.ProxyDefaults:
-		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, path: specPath.Child("meshGateway", "mode")})
+		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, where: inSpec})
 	case *v1alpha1.ServiceDefaults:
 		out = make([]modeAt, 0, 2+len(overridesOf(o)))
-		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, path: specPath.Child("meshGateway", "mode")})
+		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, where: inSpec})
 		if d := defaultsOf(o); d != nil {
-			out = append(out, modeAt{mode: d.MeshGateway.Mode, path: defaultsPath.Child("meshGateway", "mode")})
+			out = append(out, modeAt{mode: d.MeshGateway.Mode, where: inDefaults})
 		}
 		for i, u := range overridesOf(o) {
 			if u == nil {
 				continue
 			}
-			out = append(out, modeAt{mode: u.MeshGateway.Mode, path: overridesPath.Index(i).Child("meshGateway", "mode"), peer: u.Peer, override: true})
+			out = append(out, modeAt{mode: u.MeshGateway.Mode, where: inOverride, index: i, peer: u.Peer})
 		}
 	}
 	in.modes = &out
@@ -76,20 +114,20 @@ func defaultsOf(sd *v1alpha1.ServiceDefaults) *v1alpha1.Upstream {
 }
 
 // eachOverride calls fn for every non-null upstream override of a ServiceDefaults.
-func eachOverride(in *Input, fn func(p *field.Path, u *v1alpha1.Upstream)) {
+func eachOverride(in *Input, fn func(p elemPath, u *v1alpha1.Upstream)) {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return
 	}
 	for i, u := range overridesOf(sd) {
 		if u != nil {
-			fn(overridesPath.Index(i), u)
+			fn(elemPath{base: overridesPath, i: i}, u)
 		}
 	}
 }
 
 // eachConsumer calls fn for every consumer of an ExportedServices.
-func eachConsumer(in *Input, fn func(p *field.Path, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
+func eachConsumer(in *Input, fn func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
 	es, ok := in.Object.(*v1alpha1.ExportedServices)
 	if !ok {
 		return
@@ -97,7 +135,7 @@ func eachConsumer(in *Input, fn func(p *field.Path, svc *v1alpha1.ExportedServic
 	for i := range es.Spec.Services {
 		svc := &es.Spec.Services[i]
 		for j := range svc.Consumers {
-			fn(servicesPath.Index(i).Child("consumers").Index(j), svc, &svc.Consumers[j])
+			fn(elemPath{base: servicesPath, i: i, j: j, nested: true}, svc, &svc.Consumers[j])
 		}
 	}
 }

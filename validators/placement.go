@@ -12,7 +12,7 @@ var peerThroughPath = specPath.Child("peering", "peerThroughMeshGateways")
 
 func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	var first *field.Error
-	eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if first != nil {
 			return
 		}

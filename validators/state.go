@@ -6,6 +6,8 @@ package validators
 type ClusterState interface {
 	// PeersNamed returns the PeeringAcceptors and PeeringDialers whose name is peer.
 	PeersNamed(peer string) []ObjectRef
+	// HasPeer reports whether a PeeringAcceptor or PeeringDialer is named peer.
+	HasPeer(peer string) bool
 	// AnyPeer reports whether any PeeringAcceptor or PeeringDialer exists.
 	AnyPeer() bool
 	// ExportsToPeer reports whether an ExportedServices object has a peer or sameness-group consumer.

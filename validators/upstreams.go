@@ -46,7 +46,7 @@ func checkUpstreamDefaultsNoDestination(in *Input) field.ErrorList {
 
 func checkUpstreamPeerPartitionExclusive(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Partition != "" {
 			errs = append(errs, field.Forbidden(p.Child("partition"), "an upstream is in a peer or in a partition; remove one"))
 		}
@@ -59,7 +59,7 @@ func checkUpstreamNamespaceNeedsNamespaces(in *Input) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Namespace != "" {
 			errs = append(errs, field.Forbidden(p.Child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
 		}
@@ -69,7 +69,7 @@ func checkUpstreamNamespaceNeedsNamespaces(in *Input) field.ErrorList {
 
 func checkUpstreamNamespaceDefaultRedundant(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Namespace == "default" {
 			errs = append(errs, field.Invalid(p.Child("namespace"), u.Namespace, "default is implied for peers; omit it"))
 		}
@@ -79,7 +79,7 @@ func checkUpstreamNamespaceDefaultRedundant(in *Input) field.ErrorList {
 
 func checkUpstreamNoWildcard(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Name == wildcard {
 			errs = append(errs, field.Invalid(p.Child("name"), u.Name, "overrides name one service; use defaults for all"))
 		}
@@ -126,7 +126,7 @@ func checkUpstreamDuplicate(in *Input) field.ErrorList {
 
 func checkUpstreamPeerNameSyntax(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Peer != "" && !ValidPeerName(u.Peer) {
 			errs = append(errs, field.Invalid(p.Child("peer"), u.Peer, peerNameHint))
 		}
@@ -136,8 +136,8 @@ func checkUpstreamPeerNameSyntax(in *Input) field.ErrorList {
 
 func checkUpstreamPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
-		if ValidPeerName(u.Peer) && len(in.State.PeersNamed(u.Peer)) == 0 {
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+		if ValidPeerName(u.Peer) && !in.State.HasPeer(u.Peer) {
 			errs = append(errs, field.NotFound(p.Child("peer"), u.Peer))
 			errs[len(errs)-1].Detail = "no PeeringAcceptor or PeeringDialer has this name"
 		}

@@ -32,13 +32,13 @@ func checkConsulVersion(in *Input) field.ErrorList {
 	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
 		need(namePath, peeringGASince, "cluster peering")
 	case *v1alpha1.ServiceDefaults:
-		eachOverride(in, func(p *field.Path, u *v1alpha1.Upstream) {
+		eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 			if u.Peer != "" {
 				need(p.Child("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
 			}
 		})
 	case *v1alpha1.ExportedServices:
-		eachConsumer(in, func(p *field.Path, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 			if c.Peer != "" {
 				need(p.Child("peer"), peerConsumersSince, "peer consumers")
 			}
