@@ -42,7 +42,9 @@ func (e elemPath) Path() *field.Path {
 }
 
 // Child is the path of a field of the element.
-func (e elemPath) Child(name string, more ...string) *field.Path { return e.Path().Child(name, more...) }
+func (e elemPath) Child(name string, more ...string) *field.Path {
+	return e.Path().Child(name, more...)
+}
 
 // Where a meshGateway.mode field sits.
 const (
