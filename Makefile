@@ -49,8 +49,8 @@ fmt-check:
 unit: ## Unit, handler and CLI tests (no API server).
 	$(GO) test $$($(GO) list ./... | grep -v /test/)
 
-e2e: ## End-to-end tests against the real kube-apiserver, etcd and kubectl from bin/.
-	hack/build-tools.sh etcd kube-apiserver kubectl
+e2e: ## End-to-end and chart tests against the real kube-apiserver, etcd, kubectl and helm from bin/.
+	hack/build-tools.sh etcd kube-apiserver kubectl helm
 	$(GO) test -count=1 ./test/...
 
 test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.

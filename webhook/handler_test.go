@@ -13,7 +13,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -33,7 +32,7 @@ func newFixture(t testing.TB, cfg validators.Config) *fixture {
 	}
 	f := &fixture{idx: state.NewIndex(), mux: http.NewServeMux(), metrics: prometheus.NewRegistry()}
 	for path, wh := range webhook.Handlers(webhook.Deps{
-		Scheme: server.NewScheme(), Engine: engine, State: f.idx, Log: logr.Discard(), Metrics: webhook.NewMetrics(f.metrics),
+		Engine: engine, State: f.idx, Log: logr.Discard(), Metrics: webhook.NewMetrics(f.metrics),
 	}) {
 		f.mux.Handle(path, wh)
 	}

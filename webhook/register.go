@@ -1,10 +1,10 @@
 package webhook
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -22,16 +22,15 @@ func Path(kind validators.Kind) string {
 
 // Deps is what the validators need.
 type Deps struct {
-	Scheme  *runtime.Scheme
 	Engine  *validators.Engine
 	State   validators.ClusterState
 	Log     logr.Logger
 	Metrics *Metrics
 }
 
-// Handlers returns the admission webhook of every kind, keyed by its path.
-func Handlers(d Deps) map[string]*admission.Webhook {
-	return map[string]*admission.Webhook{
+// Handlers returns the admission handler of every kind, keyed by its path.
+func Handlers(d Deps) map[string]http.Handler {
+	return map[string]http.Handler{
 		Path(validators.KindMesh):             withValidator[*v1alpha1.Mesh](d, validators.KindMesh),
 		Path(validators.KindProxyDefaults):    withValidator[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults),
 		Path(validators.KindServiceDefaults):  withValidator[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults),
@@ -41,14 +40,11 @@ func Handlers(d Deps) map[string]*admission.Webhook {
 	}
 }
 
-func withValidator[T object](d Deps, kind validators.Kind) *admission.Webhook {
-	v := &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))), metrics: d.Metrics}
-	wh := admission.WithValidator[T](d.Scheme, v)
-	wh.RecoverPanic = ptrTrue()
-	return wh
+func withValidator[T object](d Deps, kind validators.Kind) http.Handler {
+	log := d.Log.WithName(strings.ToLower(string(kind)))
+	var v admission.Validator[T] = &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: log, metrics: d.Metrics}
+	return &handler[T]{kind: kind, validator: v, log: log}
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 // Register serves every handler on the webhook server.
 func Register(srv ctrlwebhook.Server, d Deps) {

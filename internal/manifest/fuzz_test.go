@@ -27,7 +27,7 @@ func FuzzRead(f *testing.F) {
 			var set Set
 			err := Read(bytes.NewReader(data), "fuzz.yaml", Options{GatewaySelector: sel, Strict: strict}, &set)
 			if err != nil {
-				if e, ok := err.(*Error); !ok || e.Source.File != "fuzz.yaml" { //nolint:errorlint // Read returns *Error unwrapped
+				if e, ok := err.(*Error); !ok || e.Source.File != "fuzz.yaml" {
 					t.Fatalf("error does not name the file: %v", err)
 				}
 				continue

@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	m := webhook.NewMetrics(metrics.Registry)
 	webhook.RegisterStateMetrics(metrics.Registry, idx)
 	// GetWebhookServer also adds the server to the manager's runnables.
-	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Scheme: scheme, Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m})
+	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m})
 
 	synced := cacheSyncedChecker(mgr.GetCache(), m, o.CacheSyncTimeout, o.Log)
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {

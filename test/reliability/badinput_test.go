@@ -59,7 +59,7 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		want             want
 	}{
 		"malformed JSON":        {sd, "application/json", []byte(`{"request":{`), want{httpStatus: http.StatusBadRequest}},
-		"wrong content type":    {sd, "application/xml", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(`{}`), ""), want{httpStatus: http.StatusBadRequest}},
+		"wrong content type":    {sd, "application/xml", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(`{}`), ""), want{httpStatus: http.StatusUnsupportedMediaType}},
 		"review of v2":          {sd, "application/json", []byte(`{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"1"}}`), want{httpStatus: http.StatusBadRequest}},
 		"missing object":        {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", "", ""), want{code: http.StatusBadRequest}},
 		"null object":           {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", "null", ""), want{code: http.StatusBadRequest}},
@@ -67,7 +67,7 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		"mode is a number":      {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":3}}`), ""), want{code: http.StatusBadRequest}},
 		"overrides is a map":    {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(`{"upstreamConfig":{"overrides":{}}}`), ""), want{code: http.StatusBadRequest}},
 		"10,000 overrides":      {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(dup.String()), ""), want{field: "spec.upstreamConfig.overrides[5000]", rule: "upstream-duplicate"}},
-		"deeply nested config":  {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"config":`+nested(20000)+`}`), ""), want{code: http.StatusBadRequest}},
+		"deeply nested config":  {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"config":`+nested(20000)+`}`), ""), want{httpStatus: http.StatusBadRequest}},
 		"moderately nested cfg": {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":"bogus"},"config":`+nested(500)+`}`), ""), want{field: "spec.meshGateway.mode", rule: "gateway-mode-valid"}},
 		"body over the limit":   {sd, "application/json", bytes.Repeat([]byte(" "), MaxRequestBytes+1), want{httpStatus: http.StatusRequestEntityTooLarge}},
 	}

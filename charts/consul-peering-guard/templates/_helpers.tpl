@@ -1,0 +1,103 @@
+{{/* Chart name, shortened to the 63 characters a label value allows. */}}
+{{- define "cpg.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every resource name: the release name, plus the chart name unless the release
+name already contains it. */}}
+{{- define "cpg.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "cpg.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "cpg.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cpg.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "cpg.labels" -}}
+helm.sh/chart: {{ include "cpg.chart" . }}
+{{ include "cpg.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "cpg.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cpg.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Without cert-manager the user brings both the serving Secret and its CA; fail naming
+everything missing. */}}
+{{- define "cpg.checkTLS" -}}
+{{- if not .Values.certManager.enabled }}
+{{- $missing := list }}
+{{- if not .Values.tls.existingSecret }}
+{{- $missing = append $missing "tls.existingSecret (a kubernetes.io/tls Secret in the release namespace for the webhook Service)" }}
+{{- end }}
+{{- if not .Values.tls.caBundle }}
+{{- $missing = append $missing "tls.caBundle (base64 of the PEM CA that signed it)" }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "certManager.enabled is false, so set %s" (join " and " $missing)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding tls.crt and tls.key: cert-manager's, or the one the user brings. */}}
+{{- define "cpg.servingSecret" -}}
+{{- include "cpg.checkTLS" . }}
+{{- if .Values.certManager.enabled }}
+{{- printf "%s-tls" (include "cpg.fullname" .) }}
+{{- else }}
+{{- .Values.tls.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The CA bundle of the webhook configuration when cert-manager does not inject it. */}}
+{{- define "cpg.caBundle" -}}
+{{- include "cpg.checkTLS" . }}
+{{- .Values.tls.caBundle }}
+{{- end }}
+
+{{/* Whole seconds of a duration of the form 1m30s, 20s, 2m or 0 (values.schema.json allows
+only these). */}}
+{{- define "cpg.seconds" -}}
+{{- $m := regexFind "[0-9]+m" . | trimSuffix "m" | default "0" | atoi }}
+{{- $s := regexFind "[0-9]+s" . | trimSuffix "s" | default "0" | atoi }}
+{{- add (mul $m 60) $s }}
+{{- end }}
+
+{{/* The metrics port of the container and the Service. */}}
+{{- define "cpg.metricsPort" -}}
+{{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
+{{- end }}
+
+{{- define "cpg.metricsPortName" -}}
+{{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
+{{- end }}
+
+{{/* The resource (plural) of each validated kind, in the order of validators.Kinds. */}}
+{{- define "cpg.kinds" -}}
+- {kind: Mesh, plural: meshes}
+- {kind: ProxyDefaults, plural: proxydefaults}
+- {kind: ServiceDefaults, plural: servicedefaults}
+- {kind: ExportedServices, plural: exportedservices}
+- {kind: PeeringAcceptor, plural: peeringacceptors}
+- {kind: PeeringDialer, plural: peeringdialers}
+{{- end }}

@@ -1,0 +1,224 @@
+// Package chart tests what ships: the Helm chart under charts/consul-peering-guard, the
+// plain manifests under deploy/ and the Dockerfile. The chart is rendered, linted and
+// installed with the real helm from bin/, its objects are decoded into the Kubernetes and
+// cert-manager Go types and compared with what the Go code builds (webhook.Configuration,
+// the informers' reads, the serve flags), and the install runs against a real
+// kube-apiserver with cert-manager's CRDs.
+package chart
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+)
+
+const (
+	release   = "consul-peering-guard"
+	namespace = "consul-peering-guard"
+	chartDir  = "charts/consul-peering-guard"
+)
+
+// ciValues are the value files helm lint and helm template are run with.
+var ciValues = []string{
+	"default-values.yaml",
+	"partitions-values.yaml",
+	"no-cert-manager-values.yaml",
+	"secure-metrics-audit-values.yaml",
+}
+
+// TestMain removes the binary built as the image builds it once every test has used it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imageBinary.path != "" {
+		_ = os.RemoveAll(filepath.Dir(imageBinary.path))
+	}
+	os.Exit(code)
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := framework.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// scheme knows the built-in types, our Consul types and cert-manager's.
+func scheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := server.NewScheme()
+	if err := cmv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// result is what one run of a tool printed.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs a command from the repository root, bounded to five minutes.
+func run(t *testing.T, env []string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %s: no answer within 5 minutes", name, strings.Join(args, " "))
+	}
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+// helm runs bin/helm with its configuration, cache and data kept in a temporary folder.
+func helm(t *testing.T, args ...string) result {
+	t.Helper()
+	bin := filepath.Join(repoRoot(t), "bin", "helm")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("bin/helm missing: run make tools (%v)", err)
+	}
+	home := t.TempDir()
+	env := []string{
+		"HELM_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"HELM_CACHE_HOME=" + filepath.Join(home, "cache"),
+		"HELM_DATA_HOME=" + filepath.Join(home, "data"),
+		"KUBECONFIG=" + filepath.Join(home, "no-kubeconfig"),
+	}
+	return run(t, env, bin, args...)
+}
+
+// render runs helm template as `make manifests` does, with an optional ci values file.
+func render(t *testing.T, valuesFile string) []byte {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", namespace}
+	if valuesFile != "" {
+		args = append(args, "-f", filepath.Join(chartDir, "ci", valuesFile))
+	}
+	r := helm(t, args...)
+	if r.code != 0 {
+		t.Fatalf("helm %s: %s", strings.Join(args, " "), r)
+	}
+	return []byte(r.stdout)
+}
+
+// yamlDocuments splits a multi-document YAML stream, dropping empty documents and comments.
+func yamlDocuments(t *testing.T, stream []byte) [][]byte {
+	t.Helper()
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(stream)))
+	var docs [][]byte
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) > 0 {
+			docs = append(docs, doc)
+		}
+	}
+}
+
+func stripComments(doc []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			out.Write(line)
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+// decode turns rendered manifests into typed objects; it is strict, so a misspelled or
+// duplicated field in a template fails here rather than being dropped by the API server.
+func decode(t *testing.T, stream []byte) []client.Object {
+	t.Helper()
+	codecs := serializer.NewCodecFactory(scheme(t), serializer.EnableStrict)
+	var objs []client.Object
+	for _, doc := range yamlDocuments(t, stream) {
+		obj, gvk, err := codecs.UniversalDeserializer().Decode(doc, nil, nil)
+		if err != nil {
+			t.Fatalf("decoding rendered object: %v\n%s", err, doc)
+		}
+		co, ok := obj.(client.Object)
+		if !ok {
+			t.Fatalf("%s is not an object", gvk)
+		}
+		objs = append(objs, co)
+	}
+	return objs
+}
+
+// only returns the objects of type T.
+func only[T client.Object](objs []client.Object) []T {
+	var out []T
+	for _, o := range objs {
+		if v, ok := o.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// one returns the single object of type T, failing when there is not exactly one.
+func one[T client.Object](t *testing.T, objs []client.Object) T {
+	t.Helper()
+	found := only[T](objs)
+	if len(found) != 1 {
+		var zero T
+		t.Fatalf("want exactly one %T, got %d", zero, len(found))
+	}
+	return found[0]
+}
+
+// named returns the object of type T with a name, failing when there is none.
+func named[T client.Object](t *testing.T, objs []client.Object, name string) T {
+	t.Helper()
+	for _, o := range only[T](objs) {
+		if o.GetName() == name {
+			return o
+		}
+	}
+	var zero T
+	t.Fatalf("no %T named %s", zero, name)
+	return zero
+}

@@ -1,0 +1,128 @@
+package chart
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func TestLintPassesWithEveryCIValuesFile(t *testing.T) {
+	for _, f := range ciValues {
+		t.Run(f, func(t *testing.T) {
+			r := helm(t, "lint", "--strict", chartDir, "-f", filepath.Join(chartDir, "ci", f))
+			if r.code != 0 {
+				t.Fatalf("helm lint: %s", r)
+			}
+		})
+	}
+}
+
+// Every wrong value must fail at helm install time through values.schema.json: with
+// failurePolicy Fail a webhook that crash-loops on a bad flag blocks every Consul write.
+func TestLintRejectsWrongValuesThroughTheSchema(t *testing.T) {
+	cases := []struct {
+		name string
+		set  string
+		// want is the part of the schema error that names the offending value.
+		want string
+	}{
+		{"unknown failure policy", "webhook.failurePolicy=Sometimes", "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'"},
+		{"unknown rule action", "rules.gateway-mode-valid=block", "at '/rules/gateway-mode-valid': value must be one of 'deny', 'warn', 'off'"},
+		{"unknown rule name", "rules.gateway-mode-vaild=deny", "invalid propertyName 'gateway-mode-vaild'"},
+		{"no replicas", "replicaCount=0", "at '/replicaCount': minimum: got 0, want 1"},
+		{"timeout above the API server's limit", "webhook.timeoutSeconds=31", "at '/webhook/timeoutSeconds': maximum: got 31, want 30"},
+		{"timeout zero", "webhook.timeoutSeconds=0", "at '/webhook/timeoutSeconds': minimum: got 0, want 1"},
+		{"partition name not a string", "consul.adminPartitions.name=7", "at '/consul/adminPartitions/name': got number, want string"},
+		{"partition name not a DNS label", "consul.adminPartitions.name=AP_1", "at '/consul/adminPartitions/name': 'AP_1' does not match pattern"},
+		{"shutdown delay without unit", "shutdownDelay=5", "at '/shutdownDelay': got number, want string"},
+		{"shutdown delay in hours", "shutdownDelay=1h", "at '/shutdownDelay': '1h' does not match pattern"},
+		{"consul version not a version", "consul.version=latest", "at '/consul/version': 'latest' does not match pattern"},
+		{"unknown top-level value", "replicas=3", "additional properties 'replicas' not allowed"},
+		{"unknown nested value", "webhook.failurePolcy=Fail", "additional properties 'failurePolcy' not allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := helm(t, "lint", chartDir, "--set", tc.set)
+			if r.code == 0 {
+				t.Fatalf("helm lint accepted --set %s: %s", tc.set, r)
+			}
+			out := r.stdout + r.stderr
+			if !strings.Contains(out, "values don't meet the specifications of the schema") {
+				t.Fatalf("helm lint failed, but not because of values.schema.json: %s", r)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("want %q in the output: %s", tc.want, r)
+			}
+		})
+	}
+}
+
+// The schema lists the rule names so that a typo fails the install; the catalogue is the
+// source of truth for them.
+func TestSchemaRuleNamesAreTheCatalogue(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		AdditionalProperties *bool `json:"additionalProperties"`
+		Properties           struct {
+			Rules struct {
+				PropertyNames struct {
+					Enum []string `json:"enum"`
+				} `json:"propertyNames"`
+				AdditionalProperties struct {
+					Enum []any `json:"enum"`
+				} `json:"additionalProperties"`
+			} `json:"rules"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if schema.AdditionalProperties == nil || *schema.AdditionalProperties {
+		t.Error("values.schema.json must set additionalProperties: false at the top level")
+	}
+	var want []string
+	for _, r := range validators.Catalogue() {
+		want = append(want, r.Name)
+	}
+	got := slices.Clone(schema.Properties.Rules.PropertyNames.Enum)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("rules.propertyNames.enum of values.schema.json is not the rule catalogue:\n got %v\nwant %v", got, want)
+	}
+	actions := schema.Properties.Rules.AdditionalProperties.Enum
+	for _, a := range []validators.Action{validators.Deny, validators.Warn, validators.Off} {
+		if !slices.Contains(actions, any(string(a))) {
+			t.Errorf("rule actions of values.schema.json lack %q: %v", a, actions)
+		}
+	}
+	for _, a := range actions {
+		s, isString := a.(string)
+		if a == false {
+			continue // YAML 1.1 reads an unquoted off as false; the chart renders it as off
+		}
+		if _, err := validators.ParseAction(s); !isString || err != nil {
+			t.Errorf("values.schema.json allows rule action %v, which --rule refuses", a)
+		}
+	}
+}
+
+func TestTemplateWithoutCertManagerNeedsTheSecretAndCA(t *testing.T) {
+	r := helm(t, "template", release, chartDir, "--namespace", namespace, "--set", "certManager.enabled=false")
+	if r.code == 0 {
+		t.Fatalf("helm template accepted certManager.enabled=false without tls values: %s", r)
+	}
+	for _, want := range []string{"certManager.enabled is false", "tls.existingSecret", "tls.caBundle"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("want %q in the error: %s", want, r)
+		}
+	}
+}
