@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,7 +31,17 @@ func pidsOf(needles ...string) map[string]string {
 	return out
 }
 
-var demoProcesses = []string{"bin/kube-apiserver", "bin/etcd", "consul-peering-guard serve"}
+// demoCommand runs the demo with its own TMPDIR: everything it starts (etcd's data dir,
+// kube-apiserver's cert dir, the webhook binary) names that folder on its command line, so
+// processes of other test packages running meanwhile are not mistaken for leaks.
+func demoCommand(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	tmp := t.TempDir()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = cluster.Root
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	return cmd, tmp
+}
 
 func buildDemo(t *testing.T) string {
 	t.Helper()
@@ -43,13 +54,13 @@ func buildDemo(t *testing.T) string {
 	return bin
 }
 
-func leaked(before map[string]string) []string {
+func leaked(marker string) []string {
 	var out []string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out = out[:0]
-		for pid, cmd := range pidsOf(demoProcesses...) {
-			if _, old := before[pid]; !old {
+		for pid, cmd := range pidsOf(marker) {
+			if pid != strconv.Itoa(os.Getpid()) {
 				out = append(out, pid+": "+cmd)
 			}
 		}
@@ -63,9 +74,7 @@ func leaked(before map[string]string) []string {
 // make demo runs start to finish and leaves no process behind.
 func TestDemoRunsAndCleansUp(t *testing.T) {
 	bin := buildDemo(t)
-	before := pidsOf(demoProcesses...)
-	cmd := exec.Command(bin, "--only", "gateway-mode-typo")
-	cmd.Dir = cluster.Root
+	cmd, tmp := demoCommand(t, bin, "--only", "gateway-mode-typo")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
@@ -75,7 +84,10 @@ func TestDemoRunsAndCleansUp(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	if l := leaked(before); len(l) > 0 {
+	if !strings.Contains(string(out), tmp) {
+		t.Errorf("the demo did not work under its TMPDIR %s, so the leak check cannot see its processes", tmp)
+	}
+	if l := leaked(tmp); len(l) > 0 {
 		t.Errorf("processes left behind: %v", l)
 	}
 }
@@ -83,9 +95,7 @@ func TestDemoRunsAndCleansUp(t *testing.T) {
 // Ctrl-C in the middle of the tour still stops everything.
 func TestDemoInterruptedCleansUp(t *testing.T) {
 	bin := buildDemo(t)
-	before := pidsOf(demoProcesses...)
-	cmd := exec.Command(bin)
-	cmd.Dir = cluster.Root
+	cmd, tmp := demoCommand(t, bin)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +127,7 @@ func TestDemoInterruptedCleansUp(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("demo did not stop within 90s of Ctrl-C")
 	}
-	if l := leaked(before); len(l) > 0 {
+	if l := leaked(tmp); len(l) > 0 {
 		t.Errorf("processes left behind after Ctrl-C: %v", l)
 	}
 }

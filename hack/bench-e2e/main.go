@@ -1,0 +1,327 @@
+// Command bench-e2e is `make bench-e2e`: the cost a user pays per write through the real
+// kube-apiserver, in one run: creating N ServiceDefaults with (a) no admission, (b) our
+// webhook and (c) a ValidatingAdmissionPolicy in CEL that implements the same single-object
+// rule (meshGateway.mode none on a peer upstream). It prints p50/p99 of each and the added
+// latency of (b) and (c) over (a), then the webhook's memory once its cache holds 10,000
+// ServiceDefaults and 1,000 peers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+const (
+	webhookName = "consul-peering-guard"
+	policyName  = "no-mode-none-on-peer-upstreams"
+)
+
+func main() {
+	n := flag.Int("n", 300, "objects created per admission setup and round")
+	rounds := flag.Int("rounds", 2, "rounds of (a), (b), (c), alternated so drift hits all alike")
+	scaleSD := flag.Int("scale-servicedefaults", 10000, "ServiceDefaults in the cache for the memory figure (0 skips it)")
+	scalePeers := flag.Int("scale-peers", 1000, "PeeringDialers in the cache for the memory figure")
+	out := flag.String("out", "", "also write the Markdown report to this file")
+	flag.Parse()
+	if err := run(*n, *rounds, *scaleSD, *scalePeers, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	cluster *framework.Cluster
+	guard   *framework.Webhook
+	ca      *framework.CA
+}
+
+func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
+	ctx := context.Background()
+	cluster, err := framework.StartCluster()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cluster.Stop() }()
+	bin, err := framework.BuildBinary(cluster.Root, cluster.Dir)
+	if err != nil {
+		return err
+	}
+	ca, err := framework.NewCA("bench-ca")
+	if err != nil {
+		return err
+	}
+	certDir := filepath.Join(cluster.Dir, "certs")
+	if _, err := ca.WriteServing(certDir); err != nil {
+		return err
+	}
+	guard, err := framework.StartWebhook(bin, cluster.Kubeconfig, certDir, "--log-level=error")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = guard.Stop() }()
+	if err := guard.WaitReady(time.Minute); err != nil {
+		return err
+	}
+	b := &bench{cluster: cluster, guard: guard, ca: ca}
+
+	setups := []struct {
+		name  string
+		setup func(context.Context) error
+	}{
+		{"(a) no admission", b.noAdmission},
+		{"(b) consul-peering-guard webhook", b.useWebhook},
+		{"(c) ValidatingAdmissionPolicy (CEL)", b.usePolicy},
+	}
+	lat := make([][]time.Duration, len(setups))
+	for r := 0; r < rounds; r++ {
+		for i, s := range setups {
+			if err := s.setup(ctx); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			l, err := b.createMany(ctx, fmt.Sprintf("r%d-s%d", r, i), n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			lat[i] = append(lat[i], l...)
+			if err := b.deleteAll(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "Machine: %d CPUs, %s/%s, %s. %d rounds x %d sequential creates of a ServiceDefaults with 3 peer upstreams per setup, through kube-apiserver (envtest: bin/kube-apiserver, bin/etcd).\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds, n)
+	report.WriteString("| setup | p50 | p99 | added p50 over (a) | added p99 over (a) |\n|---|---|---|---|---|\n")
+	p50a, p99a := percentiles(lat[0])
+	for i, s := range setups {
+		p50, p99 := percentiles(lat[i])
+		fmt.Fprintf(&report, "| %s | %s | %s | %s | %s |\n", s.name, ms(p50), ms(p99), ms(p50-p50a), ms(p99-p99a))
+	}
+	if scaleSD > 0 {
+		if err := b.useWebhook(ctx); err != nil {
+			return err
+		}
+		mem, err := b.memoryAtScale(ctx, scaleSD, scalePeers)
+		if err != nil {
+			return err
+		}
+		report.WriteString("\n" + mem)
+	}
+	fmt.Print(report.String())
+	if outFile != "" {
+		return os.WriteFile(outFile, []byte(report.String()), 0o644)
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func percentiles(lat []time.Duration) (time.Duration, time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[len(s)/2], s[len(s)*99/100]
+}
+
+func serviceDefaults(name, mode string) *v1alpha1.ServiceDefaults {
+	sd := &v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+	sd.Spec.Protocol = "http"
+	sd.Spec.UpstreamConfig = &v1alpha1.Upstreams{}
+	for i := 0; i < 3; i++ {
+		sd.Spec.UpstreamConfig.Overrides = append(sd.Spec.UpstreamConfig.Overrides,
+			&v1alpha1.Upstream{Name: fmt.Sprintf("api-%d", i), Peer: "dc2", MeshGateway: v1alpha1.MeshGateway{Mode: mode}})
+	}
+	return sd
+}
+
+// waitDenied waits until the API server refuses an object only the active admission refuses.
+func (b *bench) waitDenied(ctx context.Context, want bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		err := b.cluster.Client.Create(ctx, serviceDefaults("probe", "none"), client.DryRunAll)
+		if (err != nil) == want && (err == nil || apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("admission did not switch (want denied=%v)", want)
+}
+
+func (b *bench) dropWebhook(ctx context.Context) error {
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: webhookName}}
+	return client.IgnoreNotFound(b.cluster.Client.Delete(ctx, vwc))
+}
+
+func (b *bench) dropPolicy(ctx context.Context) error {
+	if err := client.IgnoreNotFound(b.cluster.Client.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: policyName}})); err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(b.cluster.Client.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: policyName}}))
+}
+
+func (b *bench) noAdmission(ctx context.Context) error {
+	if err := b.dropWebhook(ctx); err != nil {
+		return err
+	}
+	if err := b.dropPolicy(ctx); err != nil {
+		return err
+	}
+	return b.waitDenied(ctx, false)
+}
+
+func (b *bench) useWebhook(ctx context.Context) error {
+	if err := b.dropPolicy(ctx); err != nil {
+		return err
+	}
+	if err := b.cluster.RegisterWebhook(webhookName, b.guard.Port, b.ca.CertPEM); err != nil {
+		return err
+	}
+	return b.waitDenied(ctx, true)
+}
+
+// usePolicy installs the CEL equivalent of gateway-mode-none-peer-upstream.
+func (b *bench) usePolicy(ctx context.Context) error {
+	if err := b.dropWebhook(ctx); err != nil {
+		return err
+	}
+	fail := admissionregistrationv1.Fail
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: policyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: &fail,
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{v1alpha1.Group}, APIVersions: []string{"v1alpha1"},
+						Resources: []string{"servicedefaults"}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: `!has(object.spec.upstreamConfig) || !has(object.spec.upstreamConfig.overrides) || ` +
+					`object.spec.upstreamConfig.overrides.all(o, !has(o.peer) || o.peer == '' || ` +
+					`!has(o.meshGateway) || !has(o.meshGateway.mode) || o.meshGateway.mode != 'none')`,
+				Message: "an upstream override with a peer must not use meshGateway.mode none",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policyName},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policyName,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+	if err := b.cluster.Client.Create(ctx, policy); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if err := b.cluster.Client.Create(ctx, binding); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return b.waitDenied(ctx, true)
+}
+
+// createMany creates n valid objects one after another and returns each create's latency.
+func (b *bench) createMany(ctx context.Context, prefix string, n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		obj := serviceDefaults(fmt.Sprintf("%s-%d", prefix, i), "remote")
+		start := time.Now()
+		if err := b.cluster.Client.Create(ctx, obj); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
+}
+
+func (b *bench) deleteAll(ctx context.Context) error {
+	return b.cluster.Client.DeleteAllOf(ctx, &v1alpha1.ServiceDefaults{}, client.InNamespace("default"))
+}
+
+// memoryAtScale fills the cluster (8 writers) and reports the webhook's heap and RSS once its
+// state index holds every object.
+func (b *bench) memoryAtScale(ctx context.Context, sds, peers int) (string, error) {
+	baseRSS := rss(b.guard.Pid(), "VmRSS")
+	baseHeap := b.guard.MetricValue("go_memstats_heap_alloc_bytes")
+	start := time.Now()
+	jobs := make(chan client.Object, 64)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for obj := range jobs {
+				if err := b.cluster.Client.Create(ctx, obj); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < peers; i++ {
+		d := &v1alpha1.PeeringDialer{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("dc-%d", i), Namespace: "default"}}
+		d.Spec.Peer = &v1alpha1.Peer{Secret: &v1alpha1.Secret{Name: "token", Key: "data", Backend: "kubernetes"}}
+		jobs <- d
+	}
+	for i := 0; i < sds; i++ {
+		jobs <- serviceDefaults(fmt.Sprintf("scale-%d", i), "remote")
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return "", firstErr
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := b.guard.WaitForState(wctx, validators.KindServiceDefaults, sds); err != nil {
+		return "", err
+	}
+	if err := b.guard.WaitForState(wctx, validators.KindPeeringDialer, peers); err != nil {
+		return "", err
+	}
+	filled := time.Since(start)
+	time.Sleep(2 * time.Second)
+	heap := b.guard.MetricValue("go_memstats_heap_alloc_bytes")
+	return fmt.Sprintf("Memory of `serve` with %d ServiceDefaults and %d PeeringDialers in its cache (filled in %s by 8 writers through the webhook): "+
+		"heap %.1f MiB (%.1f MiB empty), RSS %.1f MiB (%.1f MiB empty), peak RSS %.1f MiB.\n",
+		sds, peers, filled.Round(time.Second), heap/(1<<20), baseHeap/(1<<20),
+		float64(rss(b.guard.Pid(), "VmRSS"))/1024, float64(baseRSS)/1024, float64(rss(b.guard.Pid(), "VmHWM"))/1024), nil
+}
+
+// rss reads a memory figure (KiB) from /proc/<pid>/status.
+func rss(pid int, field string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			var v int64
+			_, _ = fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, field+":")), &v)
+			return v
+		}
+	}
+	return -1
+}
