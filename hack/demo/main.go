@@ -8,9 +8,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/go-logr/logr"
 	"os"
 	"os/signal"
 	"path/filepath"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"slices"
 	"strings"
 	"syscall"
@@ -28,6 +30,8 @@ var gateways = labels.SelectorFromSet(labels.Set{"component": "mesh-gateway"})
 func main() {
 	only := flag.String("only", "", "comma-separated mistake folders to show (default: all)")
 	flag.Parse()
+	// The API server's admission warnings reach the client's logger; the output here is the report.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *only); err != nil {

@@ -7,8 +7,8 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -16,18 +16,27 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 )
 
-// Collect lists every object of the six kinds and the mesh gateway Deployments matching sel.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.GatewayRef, error) {
-	lists := []client.ObjectList{
+// ConsulLists returns an empty list of each of the six kinds.
+func ConsulLists() []client.ObjectList {
+	return []client.ObjectList{
 		&v1alpha1.MeshList{}, &v1alpha1.ProxyDefaultsList{}, &v1alpha1.ServiceDefaultsList{},
 		&v1alpha1.ExportedServicesList{}, &v1alpha1.PeeringAcceptorList{}, &v1alpha1.PeeringDialerList{},
 	}
+}
+
+// Collect lists every object of the six kinds and the mesh gateway Deployments matching sel
+// that have a ready replica.
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.GatewayRef, error) {
 	var items []offline.Item
-	for _, l := range lists {
+	for _, l := range ConsulLists() {
 		if err := c.List(ctx, l); err != nil {
 			return nil, nil, fmt.Errorf("listing %T: %w", l, err)
 		}
-		for _, obj := range objectsOf(l) {
+		objs, err := meta.ExtractList(l)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, obj := range objs {
 			items = append(items, offline.Item{Object: obj})
 		}
 	}
@@ -42,35 +51,4 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offli
 		}
 	}
 	return items, gateways, nil
-}
-
-func objectsOf(l client.ObjectList) []runtime.Object {
-	var out []runtime.Object
-	switch t := l.(type) {
-	case *v1alpha1.MeshList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.ProxyDefaultsList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.ServiceDefaultsList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.ExportedServicesList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.PeeringAcceptorList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.PeeringDialerList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	}
-	return out
 }

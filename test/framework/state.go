@@ -6,26 +6,19 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
-
-// ConsulLists returns an empty list of each of the six kinds.
-func ConsulLists() []client.ObjectList {
-	return []client.ObjectList{
-		&v1alpha1.MeshList{}, &v1alpha1.ProxyDefaultsList{}, &v1alpha1.ServiceDefaultsList{},
-		&v1alpha1.ExportedServicesList{}, &v1alpha1.PeeringAcceptorList{}, &v1alpha1.PeeringDialerList{},
-	}
-}
 
 // Reset deletes every object of the six kinds and every Deployment matching the mesh
 // gateway selector, in all namespaces, and waits until they are gone.
 func (c *Cluster) Reset(ctx context.Context, gatewaySelector labels.Selector) error {
-	lists := append(ConsulLists(), &appsv1.DeploymentList{})
+	lists := append(audit.ConsulLists(), &appsv1.DeploymentList{})
 	for _, l := range lists {
 		opts := []client.ListOption{}
 		if _, ok := l.(*appsv1.DeploymentList); ok {
@@ -59,38 +52,17 @@ func (c *Cluster) Reset(ctx context.Context, gatewaySelector labels.Selector) er
 }
 
 func itemsOf(l client.ObjectList) ([]client.Object, error) {
-	var out []client.Object
-	switch t := l.(type) {
-	case *v1alpha1.MeshList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
+	objs, err := meta.ExtractList(l)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(objs))
+	for _, o := range objs {
+		co, ok := o.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("unexpected item %T", o)
 		}
-	case *v1alpha1.ProxyDefaultsList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.ServiceDefaultsList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.ExportedServicesList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.PeeringAcceptorList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *v1alpha1.PeeringDialerList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	case *appsv1.DeploymentList:
-		for i := range t.Items {
-			out = append(out, &t.Items[i])
-		}
-	default:
-		return nil, fmt.Errorf("unexpected list %T", l)
+		out = append(out, co)
 	}
 	return out, nil
 }
