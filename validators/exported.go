@@ -43,12 +43,7 @@ func checkExportedServiceNameRequired(in *Input) field.ErrorList {
 func checkConsumerExactlyOne(in *Input) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
-		n := 0
-		for _, v := range []string{c.Peer, c.Partition, c.SamenessGroup} {
-			if v != "" {
-				n++
-			}
-		}
+		n := nonEmpty(c.Peer) + nonEmpty(c.Partition) + nonEmpty(c.SamenessGroup)
 		switch {
 		case n == 0:
 			errs = append(errs, field.Required(p.Path(), "set one of peer, partition or samenessGroup"))
@@ -118,4 +113,11 @@ func checkExportConsulService(in *Input) field.ErrorList {
 		}
 	})
 	return errs
+}
+
+func nonEmpty(s string) int {
+	if s == "" {
+		return 0
+	}
+	return 1
 }
