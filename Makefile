@@ -51,7 +51,7 @@ unit: ## Unit, handler and CLI tests (no API server).
 
 e2e: ## End-to-end and chart tests against the real kube-apiserver, etcd, kubectl and helm from bin/.
 	hack/build-tools.sh etcd kube-apiserver kubectl helm
-	$(GO) test -count=1 ./test/...
+	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -count=1 ./test/...
 
 test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -134,9 +135,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 // cacheSyncedChecker is ready once every informer has synced; until then it says which
 // wait timed out, and the informers' own logs say why (for example a forbidden list).
 func cacheSyncedChecker(c cache.Cache, m *webhook.Metrics, timeout time.Duration, log logr.Logger) func(*http.Request) error {
-	var done bool
+	var done atomic.Bool
 	return func(req *http.Request) error {
-		if done {
+		if done.Load() {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), timeout)
@@ -145,7 +146,7 @@ func cacheSyncedChecker(c cache.Cache, m *webhook.Metrics, timeout time.Duration
 			log.Info("not ready: informer caches have not synced; check that the service account may list and watch the watched kinds")
 			return errors.New("informer caches have not synced")
 		}
-		done = true
+		done.Store(true)
 		m.CacheSynced.Set(1)
 		return nil
 	}

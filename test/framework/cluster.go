@@ -53,9 +53,12 @@ func StartCluster(extraCRDPaths ...string) (*Cluster, error) {
 		return nil, err
 	}
 	binDir := filepath.Join(root, "bin")
+	if assets := os.Getenv("KUBEBUILDER_ASSETS"); assets != "" {
+		binDir = assets
+	}
 	for _, b := range []string{"kube-apiserver", "etcd", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
-			return nil, fmt.Errorf("%s missing from bin/: run make tools", b)
+			return nil, fmt.Errorf("%s missing from %s: run make tools", b, binDir)
 		}
 	}
 	dir, err := os.MkdirTemp("", "cpg-e2e-")
