@@ -1,0 +1,116 @@
+package state_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func dialer(ns, name string) *v1alpha1.PeeringDialer {
+	return &v1alpha1.PeeringDialer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
+
+func exported(ns, name string, consumers ...v1alpha1.ServiceConsumer) *v1alpha1.ExportedServices {
+	es := &v1alpha1.ExportedServices{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	es.Spec.Services = []v1alpha1.ExportedService{{Name: "api", Consumers: consumers}}
+	return es
+}
+
+func TestIndexFollowsUpsertsAndDeletes(t *testing.T) {
+	idx := state.NewIndex()
+	idx.Upsert(dialer("a", "dc2"))
+	idx.Upsert(dialer("a", "dc2")) // an update is not a second object
+	idx.Upsert(&v1alpha1.PeeringAcceptor{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "dc2"}})
+	if got := idx.PeersNamed("dc2"); len(got) != 2 || !idx.HasPeer("dc2") || !idx.AnyPeer() {
+		t.Fatalf("PeersNamed(dc2) = %v", got)
+	}
+	if idx.Count(validators.KindPeeringDialer) != 1 || idx.Count(validators.KindPeeringAcceptor) != 1 {
+		t.Fatalf("counts %d/%d", idx.Count(validators.KindPeeringDialer), idx.Count(validators.KindPeeringAcceptor))
+	}
+
+	idx.Upsert(exported("a", "default", v1alpha1.ServiceConsumer{Peer: "dc2"}))
+	if !idx.ExportsToPeer() {
+		t.Fatal("a peer consumer was not seen")
+	}
+	idx.Upsert(exported("a", "default", v1alpha1.ServiceConsumer{Partition: "ap1"}))
+	if idx.ExportsToPeer() || idx.Count(validators.KindExportedServices) != 1 {
+		t.Fatal("an update that drops the peer consumer was not seen")
+	}
+
+	pd := &v1alpha1.ProxyDefaults{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "global"}}
+	pd.Spec.MeshGateway.Mode = "none"
+	idx.Upsert(pd)
+	if idx.ProxyDefaultsGatewayMode() != "none" || len(idx.Existing(validators.KindProxyDefaults)) != 1 {
+		t.Fatal("ProxyDefaults not indexed")
+	}
+	idx.Delete(pd)
+	if idx.ProxyDefaultsGatewayMode() != "" || idx.Count(validators.KindProxyDefaults) != 0 {
+		t.Fatal("ProxyDefaults not forgotten")
+	}
+
+	idx.Delete(dialer("a", "dc2"))
+	idx.Delete(dialer("a", "dc2")) // deleting twice is harmless
+	if got := idx.PeersNamed("dc2"); len(got) != 1 || got[0].Kind != validators.KindPeeringAcceptor {
+		t.Fatalf("after deleting the dialer: %v", got)
+	}
+	if idx.Count(validators.KindPeeringDialer) != 0 {
+		t.Fatalf("dialer count %d", idx.Count(validators.KindPeeringDialer))
+	}
+
+	gw := state.GatewayRef{Kind: "Deployment", Namespace: "consul", Name: "mesh-gateway"}
+	idx.SetGateway(gw, true)
+	if !idx.MeshGatewayPresent() || idx.ReadyGateways() != 1 {
+		t.Fatal("gateway not seen")
+	}
+	idx.SetGateway(gw, false)
+	if idx.MeshGatewayPresent() {
+		t.Fatal("an unready gateway still counts")
+	}
+}
+
+// Informer handlers write while admission requests read: run with -race.
+func TestIndexIsSafeForConcurrentUse(t *testing.T) {
+	idx := state.NewIndex()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(2)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				d := dialer("ns", fmt.Sprintf("dc%d-%d", w, i%20))
+				idx.Upsert(d)
+				idx.SetGateway(state.GatewayRef{Name: fmt.Sprint(w)}, i%2 == 0)
+				if i%3 == 0 {
+					idx.Delete(d)
+				}
+			}
+		}(w)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				_ = idx.HasPeer(fmt.Sprintf("dc%d-%d", w, i%20))
+				_ = idx.PeersNamed("dc0-1")
+				_ = idx.MeshGatewayPresent()
+				_ = idx.Count(validators.KindPeeringDialer)
+			}
+		}(w)
+	}
+	wg.Wait()
+	n := 0
+	for w := 0; w < 4; w++ {
+		for i := 0; i < 20; i++ {
+			if idx.HasPeer(fmt.Sprintf("dc%d-%d", w, i)) {
+				n++
+			}
+		}
+	}
+	if got := idx.Count(validators.KindPeeringDialer); got != n {
+		t.Fatalf("count %d, but %d peers are present", got, n)
+	}
+}
