@@ -12,6 +12,10 @@ import (
 // MaxWarningLength is the longest admission warning we emit, rule name included.
 const MaxWarningLength = 120
 
+// MaxWarnings is how many warnings one response carries; the last one says how many more
+// there were, so an object with thousands of findings does not flood kubectl.
+const MaxWarnings = 20
+
 // Violation is one finding of one rule.
 type Violation struct {
 	Rule   string
@@ -62,13 +66,21 @@ func (r *Result) Denials() field.ErrorList {
 	return errs
 }
 
-// Warnings returns the warn violations as admission warnings.
+// Warnings returns the warn violations as admission warnings, at most MaxWarnings.
 func (r *Result) Warnings() []string {
 	var out []string
+	total := 0
 	for _, v := range r.Violations {
-		if v.Action == Warn {
+		if v.Action != Warn {
+			continue
+		}
+		total++
+		if len(out) < MaxWarnings {
 			out = append(out, v.Warning())
 		}
+	}
+	if total > MaxWarnings {
+		out[MaxWarnings-1] = fmt.Sprintf("%d more warnings; consul-peering-guard validate lists them all", total-MaxWarnings+1)
 	}
 	return out
 }

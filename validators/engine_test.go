@@ -1,6 +1,7 @@
 package validators_test
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -455,5 +456,26 @@ func TestNilOverridesNeverPanic(t *testing.T) {
 func TestValidateUnsupportedObject(t *testing.T) {
 	if _, err := mustEngine(t, validators.Config{}).Validate(validators.Create, &v1alpha1.MeshList{}, nil, newIndex(false)); err == nil {
 		t.Error("Validate of a MeshList succeeded")
+	}
+}
+
+func TestWarningsAreCapped(t *testing.T) {
+	var ups []*v1alpha1.Upstream
+	for i := 0; i < 50; i++ {
+		ups = append(ups, up(fmt.Sprintf("api-%d", i), fmt.Sprintf("unknown-%d", i)))
+	}
+	res, err := mustEngine(t, validators.Config{}).Validate(validators.Create, sd("web", ups...), nil, newIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(hitsOf(res, "upstream-peer-known")); got != 50 {
+		t.Fatalf("%d violations, want 50", got)
+	}
+	w := res.Warnings()
+	if len(w) != validators.MaxWarnings {
+		t.Fatalf("%d warnings, want %d", len(w), validators.MaxWarnings)
+	}
+	if !strings.HasPrefix(w[len(w)-1], "31 more warnings") {
+		t.Errorf("last warning %q", w[len(w)-1])
 	}
 }
