@@ -92,3 +92,34 @@ func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
 		Name: "consul_peering_guard_mesh_gateways_ready", Help: "Mesh gateway Deployments with at least one ready replica.",
 	}, func() float64 { return float64(st.ReadyGateways()) }))
 }
+
+// ServerState is what the serving metrics read: the webhook's TLS server.
+type ServerState interface {
+	Serving() bool
+	CertificateNotAfter() time.Time
+}
+
+// RegisterServerMetrics exports whether the webhook serves (0 before start and while it
+// drains on shutdown) and when its serving certificate expires, so an expiring or stale
+// certificate alerts before the API server starts refusing writes.
+func RegisterServerMetrics(reg prometheus.Registerer, s ServerState) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "consul_peering_guard_webhook_serving", Help: "1 while the webhook's TLS server accepts reviews, 0 before start and while shutting down.",
+		}, func() float64 {
+			if s.Serving() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "consul_peering_guard_serving_certificate_expiry_timestamp_seconds", Help: "Unix time at which the certificate the webhook serves expires.",
+		}, func() float64 {
+			t := s.CertificateNotAfter()
+			if t.IsZero() {
+				return 0
+			}
+			return float64(t.Unix())
+		}),
+	)
+}

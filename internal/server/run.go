@@ -107,6 +107,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	m := webhook.NewMetrics(metrics.Registry)
 	webhook.RegisterStateMetrics(metrics.Registry, idx)
+	webhook.RegisterServerMetrics(metrics.Registry, webhookServer)
 	// GetWebhookServer also adds the server to the manager's runnables.
 	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m})
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +45,7 @@ type TLSServer struct {
 	addr     string
 	started  atomic.Bool
 	draining atomic.Bool
+	getCert  func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 var _ ctrlwebhook.Server = (*TLSServer)(nil)
@@ -105,6 +107,7 @@ func (s *TLSServer) Start(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.addr = ln.Addr().String()
+	s.getCert = watcher.GetCertificate
 	s.mu.Unlock()
 
 	srv := &http.Server{
@@ -159,4 +162,29 @@ func (s *TLSServer) StartedChecker() healthz.Checker {
 		}
 		return conn.Close()
 	}
+}
+
+// Serving reports whether the server accepts reviews and is not shutting down.
+func (s *TLSServer) Serving() bool { return s.started.Load() && !s.draining.Load() }
+
+// CertificateNotAfter returns when the certificate being served expires, zero before start.
+func (s *TLSServer) CertificateNotAfter() time.Time {
+	s.mu.Lock()
+	get := s.getCert
+	s.mu.Unlock()
+	if get == nil {
+		return time.Time{}
+	}
+	cert, err := get(nil)
+	if err != nil || cert == nil || len(cert.Certificate) == 0 {
+		return time.Time{}
+	}
+	if cert.Leaf != nil {
+		return cert.Leaf.NotAfter
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return time.Time{}
+	}
+	return leaf.NotAfter
 }

@@ -117,10 +117,16 @@ func TestMetricsAfterRealRequests(t *testing.T) {
 		`consul_peering_guard_admission_duration_seconds_bucket{kind="ServiceDefaults",operation="CREATE",le="0.0005"}`,
 		`consul_peering_guard_cache_synced 1`,
 		`consul_peering_guard_state_objects{kind="PeeringDialer"}`,
+		`consul_peering_guard_webhook_serving 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// The served certificate (valid for 24h in the tests) is reported with its expiry.
+	expiry := guard.MetricValue("consul_peering_guard_serving_certificate_expiry_timestamp_seconds")
+	if until := time.Until(time.Unix(int64(expiry), 0)); until < 23*time.Hour || until > 25*time.Hour {
+		t.Errorf("certificate expiry metric %v is %s away, want about 24h", expiry, until)
 	}
 }
 
