@@ -26,7 +26,7 @@ type Config struct {
 }
 
 // LocalPartition is the admin partition this cluster belongs to.
-func (c *Config) LocalPartition() string {
+func (c Config) LocalPartition() string {
 	if !c.PartitionsEnabled || c.Partition == "" {
 		return DefaultPartition
 	}

@@ -113,8 +113,15 @@ func NewEngine(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Config returns the engine's configuration.
-func (e *Engine) Config() *Config { return &e.cfg }
+// Config returns a copy of the engine's configuration.
+func (e *Engine) Config() Config {
+	cfg := e.cfg
+	cfg.Actions = make(map[string]Action, len(e.cfg.Actions))
+	for k, v := range e.cfg.Actions {
+		cfg.Actions[k] = v
+	}
+	return cfg
+}
 
 // Validate checks obj (and, on Update, what changed from old) against every active rule.
 // It returns an error only for an object that is not one of the six kinds or a rule that
@@ -129,6 +136,9 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	if op == Update && old == nil {
 		in.Operation = Create
 	}
+	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
+	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
+	terminating := in.Operation == Update && metaOf(obj).GetDeletionTimestamp() != nil
 	var current *Rule
 	defer func() {
 		if p := recover(); p != nil {
@@ -148,7 +158,9 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		}
 		for _, fe := range errs {
 			a := action
-			if k := violationKey(fe); preexisting[k] > 0 {
+			if terminating && a == Deny {
+				a = Warn
+			} else if k := violationKey(fe); preexisting[k] > 0 {
 				// Unrelated state was already broken before this change: keep the object editable.
 				preexisting[k]--
 				a = Warn

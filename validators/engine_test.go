@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -142,10 +143,10 @@ func TestUpdateSemantics(t *testing.T) {
 			old:  sdMode("local"),
 			obj:  sdMode("local", upMode("api", "dc2", "local")),
 			want: []hit{warn(specMode), deny(override0 + ".meshGateway.mode")}},
-		{name: "export kept without a gateway", rule: "export-needs-mesh-gateway",
+		{name: "export kept, another added, without a gateway", rule: "export-needs-mesh-gateway",
 			old:  es("default", svc("api", toPeer("dc2"))),
 			obj:  es("default", svc("api", toPeer("dc2")), svc("db", toPeer("dc2"))),
-			want: []hit{warn(consumer00 + ".peer")}},
+			want: []hit{warn(consumer00 + ".peer"), deny("spec.services[1].consumers[0].peer")}},
 		{name: "first peer export without a gateway", rule: "export-needs-mesh-gateway",
 			cfg:  partitions("default"),
 			old:  es("default", svc("api", toPartition("ap2"))),
@@ -477,5 +478,28 @@ func TestWarningsAreCapped(t *testing.T) {
 	}
 	if !strings.HasPrefix(w[len(w)-1], "31 more warnings") {
 		t.Errorf("last warning %q", w[len(w)-1])
+	}
+}
+
+// An object being deleted must stay updatable so that consul-k8s can remove its finalizer.
+func TestTerminatingObjectsAreNeverDenied(t *testing.T) {
+	engine := mustEngine(t, validators.Config{})
+	old := sd("web", upMode("api", "dc2", "none"))
+	updated := old.DeepCopy()
+	now := metav1.Now()
+	updated.DeletionTimestamp = &now
+	updated.Finalizers = nil
+	res, err := engine.Validate(validators.Update, updated, old, newIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Allowed() || len(hitsOf(res, "gateway-mode-none-peer-upstream")) != 1 ||
+		hitsOf(res, "gateway-mode-none-peer-upstream")[0] != warn("spec.upstreamConfig.overrides[0].meshGateway.mode") {
+		t.Fatalf("finalizer removal refused or violation lost: %s", describe(res))
+	}
+	// The same update on a live object is refused.
+	res, _ = engine.Validate(validators.Update, old.DeepCopy(), old, newIndex(true))
+	if res.Allowed() {
+		t.Fatal("a live object with a violation was allowed")
 	}
 }

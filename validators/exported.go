@@ -97,9 +97,7 @@ func checkConsumerPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if ValidPeerName(c.Peer) && !in.State.HasPeer(c.Peer) {
-			fe := field.NotFound(p.Child("peer"), c.Peer)
-			fe.Detail = "no PeeringAcceptor or PeeringDialer has this name"
-			errs = append(errs, fe)
+			errs = append(errs, withDetail(field.NotFound(p.Child("peer"), c.Peer), unknownPeer))
 		}
 	})
 	return errs

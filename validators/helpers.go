@@ -185,3 +185,11 @@ func ValidPeerName(s string) bool {
 }
 
 const peerNameHint = "use lowercase letters, digits and '-', at most 63, starting and ending alphanumeric"
+
+const unknownPeer = "no PeeringAcceptor or PeeringDialer has this name"
+
+// withDetail sets the message of an error whose constructor takes none (NotFound, Duplicate).
+func withDetail(fe *field.Error, detail string) *field.Error {
+	fe.Detail = detail
+	return fe
+}

@@ -43,11 +43,6 @@ func checkPeerNameUnique(in *Input) field.ErrorList {
 		fmt.Sprintf("%s already uses this peer name; one Consul peering per name", strings.Join(names, ", ")))}
 }
 
-func withDetail(fe *field.Error, detail string) *field.Error {
-	fe.Detail = detail
-	return fe
-}
-
 func checkPeerSecretValid(in *Input) field.ErrorList {
 	spec := peeringSpec(in.Object)
 	if spec == nil {
@@ -68,14 +63,13 @@ func checkPeerSecretValid(in *Input) field.ErrorList {
 		errs = append(errs, field.Required(peerSecretPth.Child("key"), "name the key of the token in that Secret"))
 	}
 	if s.Backend != SecretBackendKubernetes {
-		errs = append(errs, field.NotSupported(peerSecretPth.Child("backend"), s.Backend, []string{SecretBackendKubernetes}))
-	}
-	if in.Operation == Update {
-		// Only a working backend is locked in; repairing an invalid one stays possible.
-		if old := peeringSpec(in.Old); old != nil && old.Peer != nil && old.Peer.Secret != nil &&
-			old.Peer.Secret.Backend == SecretBackendKubernetes && s.Backend != SecretBackendKubernetes {
+		// Only a working backend is locked in on update; repairing an invalid one stays possible.
+		if old := peeringSpec(in.Old); in.Operation == Update && old != nil && old.Peer != nil && old.Peer.Secret != nil &&
+			old.Peer.Secret.Backend == SecretBackendKubernetes {
 			errs = append(errs, field.Forbidden(peerSecretPth.Child("backend"),
-				fmt.Sprintf("the backend cannot change (was %q); recreate the peering", old.Peer.Secret.Backend)))
+				fmt.Sprintf("the backend cannot change from %q; keep it or recreate the peering", SecretBackendKubernetes)))
+		} else {
+			errs = append(errs, field.NotSupported(peerSecretPth.Child("backend"), s.Backend, []string{SecretBackendKubernetes}))
 		}
 	}
 	return errs

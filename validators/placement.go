@@ -10,25 +10,23 @@ import (
 
 var peerThroughPath = specPath.Child("peering", "peerThroughMeshGateways")
 
+// checkExportNeedsMeshGateway reports every peer and sameness-group consumer, so that an
+// update adding one more export while the gateway is missing counts as new.
 func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
-	var first *field.Error
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
-		if first != nil {
-			return
-		}
-		switch {
-		case c.Peer != "":
-			first = field.Invalid(p.Child("peer"), c.Peer, "")
-		case c.SamenessGroup != "":
-			first = field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, "")
-		}
-	})
-	if first == nil || in.State.MeshGatewayPresent() {
+	if in.State.MeshGatewayPresent() {
 		return nil
 	}
-	first.Detail = fmt.Sprintf("exporting to peers needs a ready mesh gateway in partition %q; deploy one first",
-		in.Config.LocalPartition())
-	return field.ErrorList{first}
+	detail := fmt.Sprintf("exporting to peers needs a ready mesh gateway in partition %q; deploy one first", in.Config.LocalPartition())
+	var errs field.ErrorList
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		switch {
+		case c.Peer != "":
+			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, detail))
+		case c.SamenessGroup != "":
+			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, detail))
+		}
+	})
+	return errs
 }
 
 func checkPartitionPlacement(in *Input) field.ErrorList {

@@ -27,17 +27,17 @@ func TestPlacementRules(t *testing.T) {
 			cfg:  partitions("default"),
 			obj:  es("default", svc("api", toSameness("group"))),
 			want: []hit{deny(consumer00 + ".samenessGroup")}},
-		{name: "only the first peer consumer is reported", rule: "export-needs-mesh-gateway",
+		{name: "every peer consumer is reported, partition consumers are not", rule: "export-needs-mesh-gateway",
 			cfg:  partitions("default"),
 			obj:  es("default", svc("api", toPartition("ap2"), toPeer("dc2")), svc("db", toPeer("dc3"))),
-			want: []hit{deny(consumer01 + ".peer")}},
+			want: []hit{deny(consumer01 + ".peer"), deny("spec.services[1].consumers[0].peer")}},
 		{name: "gateway lost its ready replica", rule: "export-needs-mesh-gateway",
 			gateway: true, setup: func(x *state.Index) { x.SetGateway(meshGateway, false) },
 			obj:  es("default", svc("api", toPeer("dc2"))),
 			want: []hit{deny(consumer00 + ".peer")}},
 		{name: "any ready gateway workload counts", rule: "export-needs-mesh-gateway",
 			setup: func(x *state.Index) {
-				x.SetGateway(state.GatewayRef{Kind: "Service", Namespace: "mesh", Name: "gw"}, true)
+				x.SetGateway(state.GatewayRef{Kind: "Deployment", Namespace: "mesh", Name: "gw"}, true)
 			},
 			obj: es("default", svc("api", toPeer("dc2")))},
 

@@ -138,8 +138,7 @@ func checkUpstreamPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if ValidPeerName(u.Peer) && !in.State.HasPeer(u.Peer) {
-			errs = append(errs, field.NotFound(p.Child("peer"), u.Peer))
-			errs[len(errs)-1].Detail = "no PeeringAcceptor or PeeringDialer has this name"
+			errs = append(errs, withDetail(field.NotFound(p.Child("peer"), u.Peer), unknownPeer))
 		}
 	})
 	return errs
