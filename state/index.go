@@ -15,7 +15,7 @@ import (
 
 type refSet map[validators.ObjectRef]struct{}
 
-// GatewayRef identifies a mesh gateway workload (a Deployment or a Service).
+// GatewayRef identifies a mesh gateway Deployment.
 type GatewayRef struct {
 	Kind      string
 	Namespace string

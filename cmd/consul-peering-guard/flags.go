@@ -29,7 +29,7 @@ func (f *engineFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.namespacesEnabled, "namespaces-enabled", false, "Consul namespaces are enabled (global.enableConsulNamespaces)")
 	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version (e.g. 1.15); empty disables the check")
 	fs.StringArrayVar(&f.rules, "rule", nil, "set a rule's action, NAME=deny|warn|off (repeatable)")
-	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of mesh gateway Deployments (and Services, offline)")
+	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of mesh gateway Deployments (one with a ready replica, offline one asking for a replica, counts as present)")
 }
 
 func (f *engineFlags) config() (validators.Config, error) {

@@ -254,3 +254,31 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, out)
 	}
 }
+
+// Offline, a mesh gateway is a matching Deployment that asks for a replica; a Service alone
+// or a Deployment scaled to zero is not, as in the webhook.
+func TestOfflineGatewayMeansADeploymentWithReplicas(t *testing.T) {
+	export := "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ExportedServices\nmetadata: {name: default}\nspec:\n  services: [{name: api, consumers: [{peer: dc2}]}]\n---\n" +
+		"apiVersion: consul.hashicorp.com/v1alpha1\nkind: PeeringAcceptor\nmetadata: {name: dc2}\nspec: {peer: {secret: {name: t, key: k, backend: kubernetes}}}\n"
+	service := "apiVersion: v1\nkind: Service\nmetadata: {name: gw, labels: {component: mesh-gateway}}\nspec: {ports: [{port: 8443}]}\n"
+	deployment := func(replicas string) string {
+		return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: gw, labels: {component: mesh-gateway}}\nspec: {" + replicas + "selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"
+	}
+	for name, tc := range map[string]struct {
+		gateway string
+		want    int
+	}{
+		"service only":            {service, exitDenied},
+		"deployment at zero":      {deployment("replicas: 0, "), exitDenied},
+		"deployment, default one": {deployment(""), exitAllowed},
+		"deployment with two":     {deployment("replicas: 2, "), exitAllowed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "cluster.yaml", export+"---\n"+tc.gateway)
+			code, rep := validateJSON(t, "-f", p)
+			if code != tc.want {
+				t.Errorf("exit %d, want %d: %+v", code, tc.want, rep)
+			}
+		})
+	}
+}

@@ -23,9 +23,9 @@ func newValidateCommand() *cobra.Command {
 		Short: "Validate manifests offline, as the webhook would (exit 0 allowed, 1 denied, 2 bad input)",
 		Long: `Validate reads YAML or JSON manifests (files or folders, multi-document) and checks every
 Mesh, ProxyDefaults, ServiceDefaults, ExportedServices, PeeringAcceptor and PeeringDialer
-against the rules. The cluster state is built from all objects given: a Deployment or
-Service matching --mesh-gateway-selector counts as a ready mesh gateway, and the acceptors
-and dialers given are the known peers. A folder holding a ` + manifest.ClusterFileName + `
+against the rules. The cluster state is built from all objects given: a Deployment matching
+--mesh-gateway-selector with at least one replica counts as a ready mesh gateway (a Service
+alone does not), and the acceptors and dialers given are the known peers. A folder holding a ` + manifest.ClusterFileName + `
 file is a cluster of its own, validated with that file's settings over the flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

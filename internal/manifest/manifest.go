@@ -35,7 +35,7 @@ type Object struct {
 	Source Source
 }
 
-// Gateway is a mesh gateway workload (Deployment or Service) found in a manifest.
+// Gateway is a mesh gateway Deployment found in a manifest.
 type Gateway struct {
 	Kind      string
 	Namespace string
@@ -59,7 +59,7 @@ type Set struct {
 
 // Options controls reading.
 type Options struct {
-	// GatewaySelector matches the labels of mesh gateway Deployments and Services.
+	// GatewaySelector matches the labels of mesh gateway Deployments.
 	GatewaySelector labels.Selector
 	// Strict rejects fields that the consul-k8s schema does not have.
 	Strict bool
@@ -161,6 +161,10 @@ type typeMeta struct {
 	Kind       string            `json:"kind"`
 	Metadata   metadata          `json:"metadata"`
 	Items      []json.RawMessage `json:"items"`
+	Spec       struct {
+		// Replicas of a Deployment; Kubernetes defaults a missing value to 1.
+		Replicas *int32 `json:"replicas"`
+	} `json:"spec"`
 }
 
 type metadata struct {
@@ -209,7 +213,9 @@ func readDocument(raw []byte, src Source, opts Options, set *Set) error {
 		set.Objects = append(set.Objects, Object{Kind: validators.Kind(tm.Kind), Object: obj, Source: src})
 		return nil
 	}
-	if isWorkload(tm) && opts.GatewaySelector != nil && opts.GatewaySelector.Matches(labels.Set(tm.Metadata.Labels)) {
+	// Offline there is no status: a mesh gateway Deployment that asks for a replica stands for
+	// the ready gateway the webhook would require. A Service alone is no gateway, as in the webhook.
+	if isGatewayDeployment(tm) && opts.GatewaySelector != nil && opts.GatewaySelector.Matches(labels.Set(tm.Metadata.Labels)) {
 		ns := tm.Metadata.Namespace
 		if ns == "" {
 			ns = "default"
@@ -219,8 +225,8 @@ func readDocument(raw []byte, src Source, opts Options, set *Set) error {
 	return nil
 }
 
-func isWorkload(tm typeMeta) bool {
-	return (tm.APIVersion == "apps/v1" && tm.Kind == "Deployment") || (tm.APIVersion == "v1" && tm.Kind == "Service")
+func isGatewayDeployment(tm typeMeta) bool {
+	return tm.APIVersion == "apps/v1" && tm.Kind == "Deployment" && (tm.Spec.Replicas == nil || *tm.Spec.Replicas >= 1)
 }
 
 func decode(js []byte, into runtime.Object, strict bool) error {
