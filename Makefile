@@ -47,11 +47,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 unit: ## Unit, handler and CLI tests (no API server).
-	$(GO) test $$($(GO) list ./... | grep -v /test/)
+	$(GO) test -race $$($(GO) list ./... | grep -v /test/)
 
 e2e: ## End-to-end and chart tests against the real kube-apiserver, etcd, kubectl and helm from bin/.
 	hack/build-tools.sh etcd kube-apiserver kubectl helm
-	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -count=1 ./test/...
+	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -count=1 -timeout=30m ./test/...
 
 test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
 

@@ -85,7 +85,7 @@ func (h *handler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if json.Unmarshal(body, &head) == nil && head.Request.UID != "" {
 			resp := errored(http.StatusBadRequest, decodeError(err))
 			resp.UID = head.Request.UID
-			h.write(w, resp)
+			h.encode(w, resp)
 			return
 		}
 		h.reject(w, http.StatusBadRequest, decodeError(err))
@@ -98,7 +98,7 @@ func (h *handler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := review.Request
 	resp := h.handle(r.Context(), req)
 	resp.UID = req.UID
-	h.write(w, resp)
+	h.encode(w, resp)
 }
 
 func (h *handler[T]) handle(ctx context.Context, req *typedRequest[T]) (resp *admissionv1.AdmissionResponse) {
@@ -166,10 +166,6 @@ func (h *handler[T]) reject(w http.ResponseWriter, code int32, err error) {
 	resp := errored(code, err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(int(code))
-	h.encode(w, resp)
-}
-
-func (h *handler[T]) write(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
 	h.encode(w, resp)
 }
 

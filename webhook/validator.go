@@ -21,9 +21,13 @@ type object interface {
 	metav1.Object
 }
 
-// Validator is the admission.Validator of one kind: it decodes nothing itself (the
-// controller-runtime handler did), runs the engine and turns the verdict into a 422 Invalid
-// error with one cause per denial plus warnings.
+// maxDenialLogLines bounds the log lines of one review; an object with thousands of
+// violations gets a summary line after these.
+const maxDenialLogLines = 20
+
+// Validator is the admission.Validator of one kind: it gets the decoded object (from our
+// single-pass handler), runs the engine and turns the verdict into a 422 Invalid error with
+// one cause per denial plus warnings.
 type Validator[T object] struct {
 	kind    validators.Kind
 	engine  *validators.Engine
@@ -70,15 +74,24 @@ func (v *Validator[T]) validate(ctx context.Context, op validators.Operation, ob
 		return nil, apierrors.NewInternalError(err)
 	}
 	v.metrics.observe(v.kind, op, &res, time.Since(start))
-	user := ""
+	user, dryRun := "", false
 	if req, err := admission.RequestFromContext(ctx); err == nil {
 		user = req.UserInfo.Username
+		dryRun = req.DryRun != nil && *req.DryRun
 	}
+	logged := 0
 	for _, viol := range res.Violations {
-		if viol.Action == validators.Deny {
-			v.log.Info("denied", "kind", v.kind, "namespace", obj.GetNamespace(), "name", obj.GetName(),
-				"operation", op, "rule", viol.Rule, "field", viol.Error.Field, "user", user)
+		if viol.Action != validators.Deny {
+			continue
 		}
+		if logged == maxDenialLogLines {
+			v.log.Info("more denials not logged", "kind", v.kind, "namespace", obj.GetNamespace(), "name", obj.GetName(),
+				"denials", len(res.Denials()))
+			break
+		}
+		logged++
+		v.log.Info("denied", "kind", v.kind, "namespace", obj.GetNamespace(), "name", obj.GetName(),
+			"operation", op, "rule", viol.Rule, "field", viol.Error.Field, "user", user, "dryRun", dryRun)
 	}
 	warnings := res.Warnings()
 	if !res.Allowed() {

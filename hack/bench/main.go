@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -242,7 +243,7 @@ func measure(caPEM []byte, base string, bodies []body, c int, d time.Duration, r
 				}
 				b := bodies[j%len(bodies)]
 				t0 := time.Now()
-				resp, err := client.Post(base+webhook.Path(b.kind), "application/json", bytesReader(b.data))
+				resp, err := client.Post(base+webhook.Path(b.kind), "application/json", bytes.NewReader(b.data))
 				if err != nil {
 					errs++
 					continue

@@ -138,7 +138,12 @@ func (t *tour) useFlags(flags []string) error {
 	if err := w.WaitReady(time.Minute); err != nil {
 		return err
 	}
-	return t.cluster.RegisterWebhook("consul-peering-guard", w.Port, t.ca.CertPEM)
+	if err := t.cluster.RegisterWebhook("consul-peering-guard", w.Port, t.ca.CertPEM); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return t.cluster.WaitForWebhook(ctx)
 }
 
 func (t *tour) folder(ctx context.Context, dir string) error {

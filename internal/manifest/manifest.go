@@ -25,8 +25,12 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// MaxDocumentBytes bounds one YAML or JSON document; larger ones are rejected, not read.
-const MaxDocumentBytes = 8 << 20
+// MaxDocumentBytes bounds one YAML or JSON document and MaxFileBytes one file; larger input
+// is rejected after reading at most that much.
+const (
+	MaxDocumentBytes = 8 << 20
+	MaxFileBytes     = 64 << 20
+)
 
 // Object is one Consul object read from a manifest.
 type Object struct {
@@ -137,10 +141,14 @@ func ReadFile(path string, opts Options, set *Set) error {
 
 // Read reads every document of r, named name in errors, into set.
 func Read(r io.Reader, name string, opts Options, set *Set) error {
-	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(r, 64<<10))
+	limited := &io.LimitedReader{R: r, N: MaxFileBytes + 1}
+	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(limited, 64<<10))
 	for doc := 1; ; doc++ {
 		src := Source{File: name, Document: doc}
 		raw, err := reader.Read()
+		if limited.N <= 0 {
+			return &Error{Source: Source{File: name}, Err: fmt.Errorf("file is larger than %d bytes", MaxFileBytes)}
+		}
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

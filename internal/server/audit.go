@@ -33,8 +33,9 @@ type auditor struct {
 	log      logr.Logger
 }
 
-// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica audits; the
-// results are the same and Events are deduplicated by the API server.
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica audits (the
+// manager runs without leader election, and a metric per replica is what a scrape expects),
+// so each replica records its own Events; the events API folds repeats into a series.
 func (a *auditor) NeedLeaderElection() bool { return false }
 
 // Start implements manager.Runnable.

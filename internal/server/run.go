@@ -121,6 +121,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := mgr.AddReadyzCheck("caches", synced); err != nil {
 		return err
 	}
+	// cache_synced turns 1 as soon as the informers sync, whether or not a probe has asked.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if mgr.GetCache().WaitForCacheSync(ctx) {
+			m.CacheSynced.Set(1)
+		}
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return err
+	}
 	if o.AuditInterval > 0 {
 		a := &auditor{reader: mgr.GetClient(), selector: o.GatewaySelector, engine: engine, metrics: m,
 			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}

@@ -78,7 +78,12 @@ func startGuard(args []string) error {
 		return err
 	}
 	guard, guardArg = w, args
-	return cluster.RegisterWebhook(webhookConfigName, w.Port, ca.CertPEM)
+	if err := cluster.RegisterWebhook(webhookConfigName, w.Port, ca.CertPEM); err != nil {
+		return err
+	}
+	ctx, cancel := framework.Context(time.Minute)
+	defer cancel()
+	return cluster.WaitForWebhook(ctx)
 }
 
 // useGuard makes sure the running webhook has exactly these flags.

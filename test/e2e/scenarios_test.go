@@ -125,7 +125,14 @@ func TestOnlyTheWebhookRefusesIt(t *testing.T) {
 	if err := cluster.Client.Delete(ctx, vwc); err != nil {
 		t.Fatal(err)
 	}
-	if r := cluster.Apply(bad, "--dry-run=server"); r.Code != 0 {
+	// The API server drops the configuration asynchronously.
+	var r framework.Result
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if r = cluster.Apply(bad, "--dry-run=server"); r.Code == 0 {
+			break
+		}
+	}
+	if r.Code != 0 {
 		t.Fatalf("without the webhook the API server should accept it: %s", r.Stderr)
 	}
 	if err := cluster.RegisterWebhook(webhookConfigName, guard.Port, ca.CertPEM); err != nil {
@@ -135,7 +142,6 @@ func TestOnlyTheWebhookRefusesIt(t *testing.T) {
 	before := max(guard.MetricValue(counter), 0)
 	// The API server picks the configuration up asynchronously.
 	deadline := time.Now().Add(30 * time.Second)
-	var r framework.Result
 	for time.Now().Before(deadline) {
 		if r = cluster.Apply(bad); r.Code != 0 {
 			break

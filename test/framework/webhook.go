@@ -230,3 +230,19 @@ func (c *Cluster) RegisterWebhook(name string, port int, caPEM []byte) error {
 	vwc.ResourceVersion = existing.ResourceVersion
 	return c.Client.Update(ctx, vwc)
 }
+
+// webhookProbe is refused by proxy-defaults-name, a deny rule, so only our webhook refuses it.
+const webhookProbe = `apiVersion: consul.hashicorp.com/v1alpha1
+kind: ProxyDefaults
+metadata: {name: webhook-probe, namespace: default}
+`
+
+// WaitForWebhook waits until the API server calls the webhook registered last: a server-side
+// dry run of the probe comes back refused by a rule, not allowed (configuration not loaded
+// yet) nor failed (an old address still in use).
+func (c *Cluster) WaitForWebhook(ctx context.Context) error {
+	return poll(ctx, func() (bool, error) {
+		r := c.Apply(webhookProbe, "--dry-run=server")
+		return r.Code != 0 && strings.Contains(r.Stderr, "(proxy-defaults-name)"), nil
+	})
+}

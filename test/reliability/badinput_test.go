@@ -13,9 +13,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
-// MaxRequestBytes is the admission body limit of controller-runtime's handler (7 MiB).
-const MaxRequestBytes = 7 << 20
-
 func nested(depth int) string {
 	return strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth)
 }
@@ -69,7 +66,7 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		"10,000 overrides":      {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(dup.String()), ""), want{field: "spec.upstreamConfig.overrides[5000]", rule: "upstream-duplicate"}},
 		"deeply nested config":  {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"config":`+nested(20000)+`}`), ""), want{httpStatus: http.StatusBadRequest}},
 		"moderately nested cfg": {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":"bogus"},"config":`+nested(500)+`}`), ""), want{field: "spec.meshGateway.mode", rule: "gateway-mode-valid"}},
-		"body over the limit":   {sd, "application/json", bytes.Repeat([]byte(" "), MaxRequestBytes+1), want{httpStatus: http.StatusRequestEntityTooLarge}},
+		"body over the limit":   {sd, "application/json", bytes.Repeat([]byte(" "), webhook.MaxRequestBytes+1), want{httpStatus: http.StatusRequestEntityTooLarge}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -85,7 +85,8 @@ func TestCertificateRotation(t *testing.T) {
 }
 
 // On SIGTERM the webhook reports not ready first, keeps answering during --shutdown-delay,
-// finishes a review that is in flight, and exits cleanly within the grace period.
+// then stops accepting connections while it finishes a review still in flight, and exits
+// cleanly within the grace period.
 func TestGracefulShutdown(t *testing.T) {
 	w, _ := startGuard(t, "--shutdown-delay=2s", "--shutdown-timeout=10s")
 	sample := framework.Samples(1)[2] // ProxyDefaults, allowed
@@ -138,7 +139,18 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, resp, err := framework.PostReview(c, base(w), sample.Kind, body); err != nil || resp == nil || !resp.Allowed {
 		t.Fatalf("review during the shutdown delay: %v %+v", err, resp)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// After the delay the listener is closed: new connections are refused, while the process
+	// waits for the review whose body is still arriving.
+	time.Sleep(time.Until(start.Add(2500 * time.Millisecond)))
+	if conn, err := dialTLS(t, w.Port, &tls.Config{RootCAs: trusted()}); err == nil {
+		_ = conn.Close()
+		t.Fatal("a new connection was accepted after the shutdown delay")
+	}
+	select {
+	case <-w.Exited():
+		t.Fatal("exited before the in-flight review finished")
+	default:
+	}
 	if _, err := pw.Write(body[len(body)/2:]); err != nil {
 		t.Fatal(err)
 	}
@@ -191,14 +203,16 @@ func TestNotReadyUntilCachesSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = w.Stop() }()
-	// The TLS server comes up, but readiness stays false.
-	time.Sleep(5 * time.Second)
-	if ok, body := w.Ready(); ok || !strings.Contains(body, "[-]caches") {
-		t.Fatalf("ready=%v without list permission on peeringdialers:\n%s", ok, body)
+	// The TLS server comes up, but readiness stays false, and the log says why.
+	deadline := time.Now().Add(30 * time.Second)
+	for !(strings.Contains(w.Logs(), "peeringdialers") && strings.Contains(w.Logs(), "forbidden")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the logs do not say why:\n%s", w.Logs())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	logs := w.Logs()
-	if !strings.Contains(logs, "peeringdialers") || !strings.Contains(logs, "forbidden") {
-		t.Fatalf("the logs do not say why:\n%s", logs)
+	if ok, body := w.Ready(); ok || !strings.Contains(body, "[-]caches") || !strings.Contains(body, "[+]webhook") {
+		t.Fatalf("ready=%v without list permission on peeringdialers:\n%s", ok, body)
 	}
 	if v := w.MetricValue("consul_peering_guard_cache_synced"); v != 0 {
 		t.Errorf("cache_synced = %v while not synced", v)
