@@ -205,7 +205,9 @@ func TestNotReadyUntilCachesSync(t *testing.T) {
 	defer func() { _ = w.Stop() }()
 	// The TLS server comes up, but readiness stays false, and the log says why.
 	deadline := time.Now().Add(30 * time.Second)
-	saysWhy := func() bool { return strings.Contains(w.Logs(), "peeringdialers") && strings.Contains(w.Logs(), "forbidden") }
+	saysWhy := func() bool {
+		return strings.Contains(w.Logs(), "peeringdialers") && strings.Contains(w.Logs(), "forbidden")
+	}
 	for !saysWhy() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the logs do not say why:\n%s", w.Logs())
