@@ -51,6 +51,7 @@ type handler[T object] struct {
 	kind      validators.Kind
 	validator admission.Validator[T]
 	log       logr.Logger
+	metrics   *Metrics
 }
 
 var reviewGVK = admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
@@ -85,6 +86,7 @@ func (h *handler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if json.Unmarshal(body, &head) == nil && head.Request.UID != "" {
 			resp := errored(http.StatusBadRequest, decodeError(err))
 			resp.UID = head.Request.UID
+			h.metrics.countError(h.kind, http.StatusBadRequest)
 			h.encode(w, resp)
 			return
 		}
@@ -98,6 +100,9 @@ func (h *handler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := review.Request
 	resp := h.handle(r.Context(), req)
 	resp.UID = req.UID
+	if res := resp.Result; res != nil && res.Code != http.StatusUnprocessableEntity && res.Code != http.StatusForbidden {
+		h.metrics.countError(h.kind, res.Code)
+	}
 	h.encode(w, resp)
 }
 
@@ -163,6 +168,7 @@ func errored(code int32, err error) *admissionv1.AdmissionResponse {
 // reject answers a request that could not be read as a review.
 func (h *handler[T]) reject(w http.ResponseWriter, code int32, err error) {
 	h.log.Info("bad admission request", "kind", h.kind, "error", err.Error())
+	h.metrics.countError(h.kind, code)
 	resp := errored(code, err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(int(code))

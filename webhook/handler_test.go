@@ -218,6 +218,16 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 			}
 		})
 	}
+	mfs, _ := f.metrics.Gather()
+	errorsCounted := false
+	for _, mf := range mfs {
+		if mf.GetName() == "consul_peering_guard_admission_errors_total" && len(mf.GetMetric()) > 0 {
+			errorsCounted = true
+		}
+	}
+	if !errorsCounted {
+		t.Error("bad requests were not counted in consul_peering_guard_admission_errors_total")
+	}
 	// The handler keeps serving after all of that.
 	if _, resp := f.review(t, validators.KindServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api"}]`), ""); resp == nil || !resp.Allowed {
 		t.Fatalf("valid request after bad ones: %+v", resp)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	reviews    *prometheus.CounterVec
 	violations *prometheus.CounterVec
+	errored    *prometheus.CounterVec
 	// CacheSynced is 1 once every informer the rules read has synced.
 	CacheSynced prometheus.Gauge
 	// AuditViolations holds the violations the last audit found, by rule and action.
@@ -46,6 +48,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricViolations, Help: "Rule violations found at admission, by kind, operation, rule and action.",
 		}, []string{"kind", "operation", "rule", "action"}),
+		errored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consul_peering_guard_admission_errors_total", Help: "Requests answered with an error instead of a verdict (malformed, wrong kind, too large, internal), by kind and code.",
+		}, []string{"kind", "code"}),
 		CacheSynced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: metricSynced, Help: "1 when the informer caches the state rules read have synced, else 0.",
 		}),
@@ -53,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: metricAudit, Help: "Violations found by the last periodic audit, by rule and action.",
 		}, []string{"rule", "action"}),
 	}
-	reg.MustRegister(m.duration, m.reviews, m.violations, m.CacheSynced, m.AuditViolations)
+	reg.MustRegister(m.duration, m.reviews, m.violations, m.errored, m.CacheSynced, m.AuditViolations)
 	return m
 }
 
@@ -70,6 +75,12 @@ func (m *Metrics) observe(kind validators.Kind, op validators.Operation, res *va
 	m.reviews.WithLabelValues(k, o, verdict).Inc()
 	for _, v := range res.Violations {
 		m.violations.WithLabelValues(k, o, v.Rule, string(v.Action)).Inc()
+	}
+}
+
+func (m *Metrics) countError(kind validators.Kind, code int32) {
+	if m != nil {
+		m.errored.WithLabelValues(string(kind), strconv.Itoa(int(code))).Inc()
 	}
 }
 

@@ -43,7 +43,7 @@ func Handlers(d Deps) map[string]http.Handler {
 func withValidator[T object](d Deps, kind validators.Kind) http.Handler {
 	log := d.Log.WithName(strings.ToLower(string(kind)))
 	var v admission.Validator[T] = &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: log, metrics: d.Metrics}
-	return &handler[T]{kind: kind, validator: v, log: log}
+	return &handler[T]{kind: kind, validator: v, log: log, metrics: d.Metrics}
 }
 
 // Register serves every handler on the webhook server.
