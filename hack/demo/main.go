@@ -116,6 +116,9 @@ func run(ctx context.Context, only string) (err error) {
 		if err := t.folder(ctx, dir); err != nil {
 			return err
 		}
+		if settings.Fix != "" {
+			fmt.Println("\n   How to fix it: " + settings.Fix)
+		}
 	}
 	say("Done. Every refusal above came from the webhook through the API server; the CRD schemas accept all of these objects.")
 	return nil

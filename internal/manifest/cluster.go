@@ -16,7 +16,9 @@ const ClusterFileName = ".consul-peering-guard"
 
 // ClusterSettings is the content of a cluster file. Unset fields keep the flag values.
 type ClusterSettings struct {
-	Description       string            `json:"description,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Fix says how to repair the mistake a folder shows; the demo prints it.
+	Fix               string            `json:"fix,omitempty"`
 	PartitionsEnabled *bool             `json:"partitionsEnabled,omitempty"`
 	Partition         *string           `json:"partition,omitempty"`
 	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
