@@ -25,65 +25,72 @@ type GatewayRef struct {
 // Index is a concurrency-safe validators.ClusterState.
 type Index struct {
 	mu sync.RWMutex
+	// objects holds every indexed object by kind: singletons, counts and deletes read it.
+	objects map[validators.Kind]refSet
 	// peers maps a peer name to the acceptors and dialers that carry it.
 	peers map[string]refSet
-	// singletons holds the Mesh, ProxyDefaults and ExportedServices objects.
-	singletons map[validators.Kind]refSet
 	// proxyDefaultsModes holds spec.meshGateway.mode of each ProxyDefaults.
 	proxyDefaultsModes map[validators.ObjectRef]string
 	// peerExporters holds the ExportedServices objects with a peer or sameness-group consumer.
 	peerExporters refSet
-	// readyGateways holds the mesh gateway workloads with at least one ready replica.
+	// readyGateways holds the mesh gateway Deployments with at least one ready replica.
 	readyGateways map[GatewayRef]struct{}
-	// counts holds the number of indexed objects per kind, for the state metrics.
-	counts map[validators.Kind]int
-	// serviceDefaults holds the ServiceDefaults seen, so that deletes keep the count right.
-	serviceDefaults map[validators.ObjectRef]bool
 }
 
 var _ validators.ClusterState = (*Index)(nil)
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{
+	x := &Index{
+		objects:            make(map[validators.Kind]refSet, len(validators.Kinds)),
 		peers:              map[string]refSet{},
-		singletons:         map[validators.Kind]refSet{},
 		proxyDefaultsModes: map[validators.ObjectRef]string{},
 		peerExporters:      refSet{},
 		readyGateways:      map[GatewayRef]struct{}{},
-		counts:             map[validators.Kind]int{},
-		serviceDefaults:    map[validators.ObjectRef]bool{},
 	}
+	for _, k := range validators.Kinds {
+		x.objects[k] = refSet{}
+	}
+	return x
 }
 
-func refOf(kind validators.Kind, namespace, name string) validators.ObjectRef {
-	return validators.ObjectRef{Kind: kind, Namespace: namespace, Name: name}
+// refOf names one of the six kinds, or returns false for any other object.
+func refOf(obj runtime.Object) (validators.ObjectRef, bool) {
+	kind, ok := validators.KindOf(obj)
+	if !ok {
+		return validators.ObjectRef{}, false
+	}
+	m, ok := obj.(interface {
+		GetNamespace() string
+		GetName() string
+	})
+	if !ok {
+		return validators.ObjectRef{}, false
+	}
+	return validators.ObjectRef{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()}, true
 }
 
 // Upsert records (or re-records) one of the six kinds; other objects are ignored.
 func (x *Index) Upsert(obj runtime.Object) {
+	ref, ok := refOf(obj)
+	if !ok {
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.remove(obj)
-	if kind, ok := validators.KindOf(obj); ok {
-		x.counts[kind]++
-	}
+	x.remove(ref)
+	x.objects[ref.Kind][ref] = struct{}{}
 	switch o := obj.(type) {
-	case *v1alpha1.PeeringAcceptor:
-		x.addPeer(refOf(validators.KindPeeringAcceptor, o.Namespace, o.Name))
-	case *v1alpha1.PeeringDialer:
-		x.addPeer(refOf(validators.KindPeeringDialer, o.Namespace, o.Name))
-	case *v1alpha1.Mesh:
-		x.addSingleton(refOf(validators.KindMesh, o.Namespace, o.Name))
+	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
+		set := x.peers[ref.Name]
+		if set == nil {
+			set = refSet{}
+			x.peers[ref.Name] = set
+		}
+		set[ref] = struct{}{}
 	case *v1alpha1.ProxyDefaults:
-		ref := refOf(validators.KindProxyDefaults, o.Namespace, o.Name)
-		x.addSingleton(ref)
 		x.proxyDefaultsModes[ref] = o.Spec.MeshGateway.Mode
-	case *v1alpha1.ServiceDefaults:
-		x.serviceDefaults[refOf(validators.KindServiceDefaults, o.Namespace, o.Name)] = true
 	case *v1alpha1.ExportedServices:
-		ref := refOf(validators.KindExportedServices, o.Namespace, o.Name)
-		x.addSingleton(ref)
 		if exportsToPeer(o) {
 			x.peerExporters[ref] = struct{}{}
 		}
@@ -92,67 +99,25 @@ func (x *Index) Upsert(obj runtime.Object) {
 
 // Delete forgets an object of the six kinds.
 func (x *Index) Delete(obj runtime.Object) {
+	ref, ok := refOf(obj)
+	if !ok {
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.remove(obj)
+	x.remove(ref)
 }
 
-func (x *Index) remove(obj runtime.Object) {
-	kind, ok := validators.KindOf(obj)
-	if !ok {
-		return
-	}
-	m, ok := obj.(interface {
-		GetNamespace() string
-		GetName() string
-	})
-	if !ok {
-		return
-	}
-	ref := refOf(kind, m.GetNamespace(), m.GetName())
-	switch kind {
-	case validators.KindPeeringAcceptor, validators.KindPeeringDialer:
-		if set := x.peers[ref.Name]; set != nil {
-			if _, ok := set[ref]; ok {
-				x.counts[kind]--
-			}
-			delete(set, ref)
-			if len(set) == 0 {
-				delete(x.peers, ref.Name)
-			}
+func (x *Index) remove(ref validators.ObjectRef) {
+	delete(x.objects[ref.Kind], ref)
+	if set := x.peers[ref.Name]; set != nil {
+		delete(set, ref)
+		if len(set) == 0 {
+			delete(x.peers, ref.Name)
 		}
-	case validators.KindServiceDefaults:
-		// ServiceDefaults are only counted: no rule reads other ServiceDefaults.
-		if x.serviceDefaults[ref] {
-			x.counts[kind]--
-			delete(x.serviceDefaults, ref)
-		}
-	default:
-		if _, ok := x.singletons[kind][ref]; ok {
-			x.counts[kind]--
-		}
-		delete(x.singletons[kind], ref)
-		delete(x.proxyDefaultsModes, ref)
-		delete(x.peerExporters, ref)
 	}
-}
-
-func (x *Index) addPeer(ref validators.ObjectRef) {
-	set := x.peers[ref.Name]
-	if set == nil {
-		set = refSet{}
-		x.peers[ref.Name] = set
-	}
-	set[ref] = struct{}{}
-}
-
-func (x *Index) addSingleton(ref validators.ObjectRef) {
-	set := x.singletons[ref.Kind]
-	if set == nil {
-		set = refSet{}
-		x.singletons[ref.Kind] = set
-	}
-	set[ref] = struct{}{}
+	delete(x.proxyDefaultsModes, ref)
+	delete(x.peerExporters, ref)
 }
 
 func exportsToPeer(es *v1alpha1.ExportedServices) bool {
@@ -216,7 +181,7 @@ func (x *Index) MeshGatewayPresent() bool {
 func (x *Index) Existing(kind validators.Kind) []validators.ObjectRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return sorted(x.singletons[kind])
+	return sorted(x.objects[kind])
 }
 
 // ProxyDefaultsGatewayMode implements validators.ClusterState: the mode of the ProxyDefaults
@@ -252,7 +217,7 @@ func sorted(set refSet) []validators.ObjectRef {
 func (x *Index) Count(kind validators.Kind) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.counts[kind]
+	return len(x.objects[kind])
 }
 
 // ReadyGateways returns how many mesh gateway workloads have a ready replica.
