@@ -54,25 +54,9 @@ func NewIndex() *Index {
 	return x
 }
 
-// refOf names one of the six kinds, or returns false for any other object.
-func refOf(obj runtime.Object) (validators.ObjectRef, bool) {
-	kind, ok := validators.KindOf(obj)
-	if !ok {
-		return validators.ObjectRef{}, false
-	}
-	m, ok := obj.(interface {
-		GetNamespace() string
-		GetName() string
-	})
-	if !ok {
-		return validators.ObjectRef{}, false
-	}
-	return validators.ObjectRef{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()}, true
-}
-
 // Upsert records (or re-records) one of the six kinds; other objects are ignored.
 func (x *Index) Upsert(obj runtime.Object) {
-	ref, ok := refOf(obj)
+	ref, ok := validators.RefOf(obj)
 	if !ok {
 		return
 	}
@@ -99,7 +83,7 @@ func (x *Index) Upsert(obj runtime.Object) {
 
 // Delete forgets an object of the six kinds.
 func (x *Index) Delete(obj runtime.Object) {
-	ref, ok := refOf(obj)
+	ref, ok := validators.RefOf(obj)
 	if !ok {
 		return
 	}

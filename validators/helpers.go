@@ -149,12 +149,6 @@ func metaOf(obj runtime.Object) metav1.Object {
 	return &metav1.ObjectMeta{}
 }
 
-func refOf(in *Input) ObjectRef {
-	k, _ := KindOf(in.Object)
-	m := metaOf(in.Object)
-	return ObjectRef{Kind: k, Namespace: m.GetNamespace(), Name: m.GetName()}
-}
-
 // othersThan drops self from refs.
 func othersThan(self ObjectRef, refs []ObjectRef) []ObjectRef {
 	var out []ObjectRef

@@ -70,3 +70,19 @@ type ObjectRef struct {
 func (r ObjectRef) String() string {
 	return string(r.Kind) + " " + r.Namespace + "/" + r.Name
 }
+
+// RefOf names an object of the six kinds, or returns false for any other object.
+func RefOf(obj runtime.Object) (ObjectRef, bool) {
+	kind, ok := KindOf(obj)
+	if !ok {
+		return ObjectRef{}, false
+	}
+	m, ok := obj.(interface {
+		GetNamespace() string
+		GetName() string
+	})
+	if !ok {
+		return ObjectRef{}, false
+	}
+	return ObjectRef{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()}, true
+}

@@ -27,7 +27,7 @@ func checkSingleton(in *Input) field.ErrorList {
 	if in.Operation != Create {
 		return nil
 	}
-	self := refOf(in)
+	self, _ := RefOf(in.Object)
 	others := othersThan(self, in.State.Existing(self.Kind))
 	if len(others) == 0 {
 		return nil

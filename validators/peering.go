@@ -30,7 +30,7 @@ func checkPeerNameSyntax(in *Input) field.ErrorList {
 }
 
 func checkPeerNameUnique(in *Input) field.ErrorList {
-	self := refOf(in)
+	self, _ := RefOf(in.Object)
 	others := othersThan(self, in.State.PeersNamed(self.Name))
 	if len(others) == 0 {
 		return nil

@@ -32,22 +32,10 @@ func Check(engine *validators.Engine, items []Item, gateways []state.GatewayRef,
 		if err != nil {
 			return err
 		}
-		out.Add(RefOf(it.Object), it.File, &res)
+		ref, _ := validators.RefOf(it.Object)
+		out.Add(ref, it.File, &res)
 	}
 	return nil
-}
-
-// RefOf names an object of the six kinds.
-func RefOf(obj runtime.Object) validators.ObjectRef {
-	kind, _ := validators.KindOf(obj)
-	m, _ := obj.(interface {
-		GetNamespace() string
-		GetName() string
-	})
-	if m == nil {
-		return validators.ObjectRef{Kind: kind}
-	}
-	return validators.ObjectRef{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()}
 }
 
 // CheckCluster validates the manifests of one cluster, a manifest gateway counting as ready.

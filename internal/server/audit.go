@@ -66,7 +66,9 @@ func (a *auditor) runOnce(ctx context.Context) {
 	a.metrics.AuditViolations.Reset()
 	byRef := make(map[validators.ObjectRef]runtime.Object, len(items))
 	for _, it := range items {
-		byRef[offline.RefOf(it.Object)] = it.Object
+		if ref, ok := validators.RefOf(it.Object); ok {
+			byRef[ref] = it.Object
+		}
 	}
 	total := 0
 	for _, res := range rep.Results {
