@@ -74,7 +74,7 @@ load: ## The long load test: LOAD_COUNT reviews over TLS from LOAD_WORKERS conne
 	  -args -load.count=$(LOAD_COUNT) -load.workers=$(LOAD_WORKERS) -load.duration=10m -load.report=$(BIN)/load.json
 
 bench: ## Validator micro-benchmarks, then the HTTPS load benchmark: webhook vs floor server, same run.
-	$(GO) test ./validators/ -run='^$$' -bench=. -benchmem -benchtime=2000x
+	$(GO) test ./validators/ ./webhook/ -run='^$$' -bench=. -benchmem -benchtime=2000x
 	$(GO) run ./hack/bench -duration=4s -out=$(BIN)/bench.md
 
 bench-e2e: ## Added latency through kube-apiserver: none vs webhook vs ValidatingAdmissionPolicy; memory at scale.
