@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,5 +281,26 @@ func TestOfflineGatewayMeansADeploymentWithReplicas(t *testing.T) {
 				t.Errorf("exit %d, want %d: %+v", code, tc.want, rep)
 			}
 		})
+	}
+}
+
+// Rendered manifests can be piped in: helm template ... | consul-peering-guard validate -f -
+func TestValidateReadsStdin(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(examples, "mistakes", "gateway-mode-typo", "20-proxy-defaults.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCommand(&bytes.Buffer{}, &bytes.Buffer{})
+	var stdout bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetIn(bytes.NewReader(raw))
+	root.SetArgs([]string{"validate", "-o", "json", "-f", "-"})
+	err = root.Execute()
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitDenied {
+		t.Fatalf("want exit 1, got %v", err)
+	}
+	if !strings.Contains(stdout.String(), `"file": "<stdin>"`) || !strings.Contains(stdout.String(), `"rule": "gateway-mode-valid"`) {
+		t.Fatalf("output: %s", stdout.String())
 	}
 }

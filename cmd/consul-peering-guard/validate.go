@@ -43,7 +43,7 @@ file is a cluster of its own, validated with that file's settings over the flags
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			clusters, err := manifest.LoadClusters(files, manifest.Options{GatewaySelector: sel, Strict: strict})
+			clusters, err := manifest.LoadClusters(files, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel, Strict: strict})
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
@@ -65,7 +65,7 @@ file is a cluster of its own, validated with that file's settings over the flags
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	fs.StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder, - for stdin (repeatable)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	fs.BoolVar(&strict, "strict", false, "report fields the consul-k8s schema does not define")
 	ef.add(fs)

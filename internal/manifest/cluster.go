@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,16 +43,38 @@ type Cluster struct {
 	Set      Set
 }
 
-// LoadClusters reads the given files and folders and groups their objects into clusters.
-func LoadClusters(paths []string, opts Options) ([]*Cluster, error) {
-	files, err := Files(paths)
+// Stdin is the path that stands for standard input (`validate -f -`), so that rendered
+// manifests can be piped in: helm template ... | consul-peering-guard validate -f -
+const Stdin = "-"
+
+// LoadClusters reads the given files and folders (and stdin for "-") and groups their objects
+// into clusters. What comes from stdin belongs to the cluster of the manifests outside any
+// cluster folder.
+func LoadClusters(paths []string, stdin io.Reader, opts Options) ([]*Cluster, error) {
+	var named []string
+	readStdin := false
+	for _, p := range paths {
+		if p == Stdin {
+			readStdin = true
+			continue
+		}
+		named = append(named, p)
+	}
+	files, err := Files(named)
 	if err != nil {
 		return nil, err
 	}
 	byDir := map[string]*Cluster{}
 	var order []string
+	if readStdin {
+		c := &Cluster{}
+		byDir[""], order = c, append(order, "")
+		if err := Read(stdin, "<stdin>", opts, &c.Set); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range files {
-		dir := clusterDirOf(f, paths)
+		dir := clusterDirOf(f, named)
 		c := byDir[dir]
 		if c == nil {
 			c = &Cluster{Dir: dir}
