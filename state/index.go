@@ -4,6 +4,7 @@
 package state
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	"sort"
 	"sync"
 
@@ -17,9 +18,15 @@ type refSet map[validators.ObjectRef]struct{}
 
 // GatewayRef identifies a mesh gateway Deployment.
 type GatewayRef struct {
-	Kind      string
 	Namespace string
 	Name      string
+}
+
+// GatewayOf returns the reference of a mesh gateway Deployment and whether it counts as
+// registered in Consul: at least one ready replica (its pods register the gateway when their
+// dataplane starts).
+func GatewayOf(d *appsv1.Deployment) (GatewayRef, bool) {
+	return GatewayRef{Namespace: d.Namespace, Name: d.Name}, d.Status.ReadyReplicas >= 1
 }
 
 // Index is a concurrency-safe validators.ClusterState.

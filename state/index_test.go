@@ -63,7 +63,7 @@ func TestIndexFollowsUpsertsAndDeletes(t *testing.T) {
 		t.Fatalf("dialer count %d", idx.Count(validators.KindPeeringDialer))
 	}
 
-	gw := state.GatewayRef{Kind: "Deployment", Namespace: "consul", Name: "mesh-gateway"}
+	gw := state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}
 	idx.SetGateway(gw, true)
 	if !idx.MeshGatewayPresent() || idx.ReadyGateways() != 1 {
 		t.Fatal("gateway not seen")

@@ -134,7 +134,7 @@ func withActions(cfg validators.Config, kv ...string) validators.Config {
 
 // ---- Cluster state ---------------------------------------------------------------------
 
-var meshGateway = state.GatewayRef{Kind: "Deployment", Namespace: testNamespace, Name: "consul-mesh-gateway"}
+var meshGateway = state.GatewayRef{Namespace: testNamespace, Name: "consul-mesh-gateway"}
 
 // newIndex is the real state index holding objs, with a ready mesh gateway when gateway is set.
 func newIndex(gateway bool, objs ...runtime.Object) *state.Index {

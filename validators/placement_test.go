@@ -37,7 +37,7 @@ func TestPlacementRules(t *testing.T) {
 			want: []hit{deny(consumer00 + ".peer")}},
 		{name: "any ready gateway workload counts", rule: "export-needs-mesh-gateway",
 			setup: func(x *state.Index) {
-				x.SetGateway(state.GatewayRef{Kind: "Deployment", Namespace: "mesh", Name: "gw"}, true)
+				x.SetGateway(state.GatewayRef{Namespace: "mesh", Name: "gw"}, true)
 			},
 			obj: es("default", svc("api", toPeer("dc2")))},
 

@@ -44,7 +44,7 @@ func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
 	upsert := func(obj interface{}) {
 		switch o := obj.(type) {
 		case *appsv1.Deployment:
-			idx.SetGateway(gatewayRef(o), GatewayReady(o))
+			idx.SetGateway(state.GatewayOf(o))
 		case runtime.Object:
 			idx.Upsert(o)
 		}
@@ -58,20 +58,11 @@ func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
 			}
 			switch o := obj.(type) {
 			case *appsv1.Deployment:
-				idx.SetGateway(gatewayRef(o), false)
+				ref, _ := state.GatewayOf(o)
+				idx.SetGateway(ref, false)
 			case runtime.Object:
 				idx.Delete(o)
 			}
 		},
 	}
-}
-
-func gatewayRef(d *appsv1.Deployment) state.GatewayRef {
-	return state.GatewayRef{Kind: "Deployment", Namespace: d.Namespace, Name: d.Name}
-}
-
-// GatewayReady approximates "registered in Consul": a mesh gateway Deployment with at least
-// one ready replica (its pods register the gateway when their dataplane starts).
-func GatewayReady(d *appsv1.Deployment) bool {
-	return d.Status.ReadyReplicas >= 1
 }

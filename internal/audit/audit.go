@@ -46,8 +46,8 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offli
 	}
 	var gateways []state.GatewayRef
 	for i := range deps.Items {
-		if deps.Items[i].Status.ReadyReplicas >= 1 {
-			gateways = append(gateways, state.GatewayRef{Kind: "Deployment", Namespace: deps.Items[i].Namespace, Name: deps.Items[i].Name})
+		if ref, ready := state.GatewayOf(&deps.Items[i]); ready {
+			gateways = append(gateways, ref)
 		}
 	}
 	return items, gateways, nil

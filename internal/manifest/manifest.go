@@ -41,7 +41,6 @@ type Object struct {
 
 // Gateway is a mesh gateway Deployment found in a manifest.
 type Gateway struct {
-	Kind      string
 	Namespace string
 	Name      string
 	Source    Source
@@ -228,7 +227,7 @@ func readDocument(raw []byte, src Source, opts Options, set *Set) error {
 		if ns == "" {
 			ns = "default"
 		}
-		set.Gateways = append(set.Gateways, Gateway{Kind: tm.Kind, Namespace: ns, Name: tm.Metadata.Name, Source: src})
+		set.Gateways = append(set.Gateways, Gateway{Namespace: ns, Name: tm.Metadata.Name, Source: src})
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func CheckCluster(engine *validators.Engine, c *manifest.Cluster, out *report.Re
 	}
 	gateways := make([]state.GatewayRef, len(c.Set.Gateways))
 	for i, g := range c.Set.Gateways {
-		gateways[i] = state.GatewayRef{Kind: g.Kind, Namespace: g.Namespace, Name: g.Name}
+		gateways[i] = state.GatewayRef{Namespace: g.Namespace, Name: g.Name}
 	}
 	return Check(engine, items, gateways, out)
 }

@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	// GetWebhookServer also adds the server to the manager's runnables.
 	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m})
 
-	synced := cacheSyncedChecker(mgr.GetCache(), m, o.CacheSyncTimeout, o.Log)
+	synced := cacheSyncedChecker(mgr.GetCache(), o.CacheSyncTimeout, o.Log)
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // cacheSyncedChecker is ready once every informer has synced; until then it says which
 // wait timed out, and the informers' own logs say why (for example a forbidden list).
-func cacheSyncedChecker(c cache.Cache, m *webhook.Metrics, timeout time.Duration, log logr.Logger) func(*http.Request) error {
+func cacheSyncedChecker(c cache.Cache, timeout time.Duration, log logr.Logger) func(*http.Request) error {
 	var done atomic.Bool
 	return func(req *http.Request) error {
 		if done.Load() {
@@ -158,7 +158,6 @@ func cacheSyncedChecker(c cache.Cache, m *webhook.Metrics, timeout time.Duration
 			return errors.New("informer caches have not synced")
 		}
 		done.Store(true)
-		m.CacheSynced.Set(1)
 		return nil
 	}
 }
