@@ -228,6 +228,10 @@ func TestNotReadyUntilCachesSync(t *testing.T) {
 	if err := w.WaitReady(90 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The gauge is set by a runnable the manager starts once the caches have synced.
+	for deadline := time.Now().Add(10 * time.Second); w.MetricValue("consul_peering_guard_cache_synced") != 1 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if v := w.MetricValue("consul_peering_guard_cache_synced"); v != 1 {
 		t.Errorf("cache_synced = %v once ready", v)
 	}
