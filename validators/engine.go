@@ -152,16 +152,21 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 			continue
 		}
 		action := e.cfg.ActionFor(r)
+		// Ratchet as Kubernetes does for CRD validation: on update a violation the stored
+		// object already had is a warning, so an object written before the webhook (or before
+		// a rule changed) stays editable. Names never change, so name rules never block one.
 		var preexisting map[string]int
-		if r.Stateful && in.Operation == Update && action == Deny {
+		if in.Operation == Update && action == Deny {
 			preexisting = violationKeys(r.check(&Input{Operation: Update, Object: old, Old: old, Config: &e.cfg, State: st}))
 		}
 		for _, fe := range errs {
 			a := action
+			if _, ok := in.pending[fe]; ok && a == Deny {
+				a = Warn
+			}
 			if terminating && a == Deny {
 				a = Warn
-			} else if k := violationKey(fe); preexisting[k] > 0 {
-				// Unrelated state was already broken before this change: keep the object editable.
+			} else if k := violationKey(fe); a == Deny && preexisting[k] > 0 {
 				preexisting[k]--
 				a = Warn
 			}

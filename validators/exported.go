@@ -63,23 +63,42 @@ func checkConsumerNoWildcard(in *Input) field.ErrorList {
 		if c.Partition == wildcard {
 			errs = append(errs, field.Invalid(p.Child("partition"), c.Partition, "name each partition; Consul has no wildcard partition"))
 		}
+		if c.SamenessGroup == wildcard {
+			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, "name each sameness group; Consul has no wildcard sameness group"))
+		}
 	})
 	return errs
 }
 
+// checkConsumerNeedsEnterprise refuses partition consumers without admin partitions, as
+// consul-k8s does, and sameness-group consumers only on a cluster configured as CE: sameness
+// groups are an Enterprise feature that does not need admin partitions.
 func checkConsumerNeedsEnterprise(in *Input) field.ErrorList {
-	if in.Config.PartitionsEnabled {
+	var errs field.ErrorList
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if c.Partition != "" && !in.Config.PartitionsEnabled {
+			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
+		}
+		if c.SamenessGroup != "" && in.Config.Edition == EditionCE {
+			errs = append(errs, field.Forbidden(p.Child("samenessGroup"), "sameness groups need Consul Enterprise, the edition is ce; export to each peer instead"))
+		}
+	})
+	return errs
+}
+
+// checkExportedServiceNamespaceNeedsNamespaces refuses a service namespace while Consul
+// namespaces are off, as consul-k8s's own webhook does.
+func checkExportedServiceNamespaceNeedsNamespaces(in *Input) field.ErrorList {
+	es, ok := in.Object.(*v1alpha1.ExportedServices)
+	if !ok || in.Config.NamespacesEnabled {
 		return nil
 	}
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
-		if c.Partition != "" {
-			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
+	for i, svc := range es.Spec.Services {
+		if svc.Namespace != "" {
+			errs = append(errs, field.Forbidden(servicesPath.Index(i).Child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
 		}
-		if c.SamenessGroup != "" {
-			errs = append(errs, field.Forbidden(p.Child("samenessGroup"), "sameness groups need admin partitions (Enterprise)"))
-		}
-	})
+	}
 	return errs
 }
 

@@ -59,6 +59,10 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 }
 
 func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
+		return nil
+	}
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
 		// The specification names the spec-level mode and peer overrides; upstream defaults
@@ -66,11 +70,24 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 		if m.mode != modeLocal || m.where == inDefaults || (m.override() && m.peer == "") {
 			continue
 		}
-		if in.State.MeshGatewayPresent() {
-			return nil
-		}
-		errs = append(errs, field.Invalid(m.path(), m.mode,
-			fmt.Sprintf("no ready mesh gateway in partition %q; deploy one or use remote", in.Config.LocalPartition())))
+		errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail("mode local needs it; deploy one or use remote")))
+	}
+	return in.unlessGatewayComing(gw, errs)
+}
+
+// gatewayDetail says what is wrong with this partition's mesh gateway and what to do.
+func (in *Input) gatewayDetail(fix string) string {
+	if in.State.MeshGateway() == GatewayNotReady {
+		return fmt.Sprintf("the mesh gateway of partition %q is not ready yet; %s", in.Config.LocalPartition(), fix)
+	}
+	return fmt.Sprintf("no ready mesh gateway in partition %q; %s", in.Config.LocalPartition(), fix)
+}
+
+// unlessGatewayComing turns findings about a missing gateway into warnings while a gateway
+// exists that has no ready replica yet.
+func (in *Input) unlessGatewayComing(gw GatewayStatus, errs field.ErrorList) field.ErrorList {
+	if gw == GatewayNotReady {
+		return in.pendingUntil(errs)
 	}
 	return errs
 }

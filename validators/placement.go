@@ -13,10 +13,11 @@ var peerThroughPath = specPath.Child("peering", "peerThroughMeshGateways")
 // checkExportNeedsMeshGateway reports every peer and sameness-group consumer, so that an
 // update adding one more export while the gateway is missing counts as new.
 func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
-	if in.State.MeshGatewayPresent() {
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
 		return nil
 	}
-	detail := fmt.Sprintf("exporting to peers needs a ready mesh gateway in partition %q; deploy one first", in.Config.LocalPartition())
+	detail := in.gatewayDetail("exporting to peers needs one")
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		switch {
@@ -26,7 +27,7 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, detail))
 		}
 	})
-	return errs
+	return in.unlessGatewayComing(gw, errs)
 }
 
 func checkPartitionPlacement(in *Input) field.ErrorList {
@@ -53,9 +54,13 @@ func checkPeerThroughGatewaysDefaultPartition(in *Input) field.ErrorList {
 }
 
 func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {
-	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() != DefaultPartition || in.State.MeshGatewayPresent() {
+	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() != DefaultPartition {
 		return nil
 	}
-	return field.ErrorList{field.Invalid(peerThroughPath, true,
-		"no ready mesh gateway in the default partition, so peering tokens cannot be generated")}
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
+		return nil
+	}
+	return in.unlessGatewayComing(gw, field.ErrorList{field.Invalid(peerThroughPath, true,
+		in.gatewayDetail("peering tokens cannot be generated without one"))})
 }

@@ -45,6 +45,21 @@ type Input struct {
 	State  ClusterState
 
 	modes *[]modeAt
+	// pending holds findings that a later object of the same apply can make untrue (a mesh
+	// gateway that exists but is not ready yet): they warn instead of deny.
+	pending map[*field.Error]struct{}
+}
+
+// pendingUntil marks errs as findings that only hold until something already on its way
+// happens, so the engine reports them as warnings.
+func (in *Input) pendingUntil(errs field.ErrorList) field.ErrorList {
+	if in.pending == nil {
+		in.pending = make(map[*field.Error]struct{}, len(errs))
+	}
+	for _, fe := range errs {
+		in.pending[fe] = struct{}{}
+	}
+	return errs
 }
 
 // Rule is one check of the catalogue.
@@ -55,8 +70,7 @@ type Rule struct {
 	Family        string
 	DefaultAction Action
 	Kinds         []Kind
-	// Stateful rules read other objects through ClusterState; on Update they deny only
-	// violations the change introduces.
+	// Stateful rules read other objects through ClusterState.
 	Stateful    bool
 	Description string
 	check       func(in *Input) field.ErrorList

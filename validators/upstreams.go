@@ -67,6 +67,19 @@ func checkUpstreamNamespaceNeedsNamespaces(in *Input) field.ErrorList {
 	return errs
 }
 
+func checkUpstreamPartitionNeedsPartitions(in *Input) field.ErrorList {
+	if in.Config.PartitionsEnabled {
+		return nil
+	}
+	var errs field.ErrorList
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+		if u.Partition != "" {
+			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; remove it or enable partitions"))
+		}
+	})
+	return errs
+}
+
 func checkUpstreamNamespaceDefaultRedundant(in *Input) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {

@@ -24,6 +24,7 @@ type ClusterSettings struct {
 	Partition         *string           `json:"partition,omitempty"`
 	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
 	ConsulVersion     *string           `json:"consulVersion,omitempty"`
+	Edition           *string           `json:"edition,omitempty"`
 	Rules             map[string]string `json:"rules,omitempty"`
 	// Expect lists the denials the folder must produce; the example tests read it.
 	Expect []Expectation `json:"expect,omitempty"`

@@ -19,13 +19,13 @@ type Item struct {
 }
 
 // Check validates every item against a cluster state that holds all items and the gateways.
-func Check(engine *validators.Engine, items []Item, gateways []state.GatewayRef, out *report.Report) error {
+func Check(engine *validators.Engine, items []Item, gateways []state.Gateway, out *report.Report) error {
 	idx := state.NewIndex()
 	for _, it := range items {
 		idx.Upsert(it.Object)
 	}
 	for _, g := range gateways {
-		idx.SetGateway(g, true)
+		idx.SetGateway(g.Ref, g.Status)
 	}
 	for _, it := range items {
 		res, err := engine.Validate(validators.Create, it.Object, nil, idx)
@@ -38,15 +38,16 @@ func Check(engine *validators.Engine, items []Item, gateways []state.GatewayRef,
 	return nil
 }
 
-// CheckCluster validates the manifests of one cluster, a manifest gateway counting as ready.
+// CheckCluster validates the manifests of one cluster. A manifest has no status: a gateway
+// Deployment that asks for replicas counts as ready, as it will be once applied.
 func CheckCluster(engine *validators.Engine, c *manifest.Cluster, out *report.Report) error {
 	items := make([]Item, len(c.Set.Objects))
 	for i, o := range c.Set.Objects {
 		items[i] = Item{Object: o.Object, File: o.Source.File}
 	}
-	gateways := make([]state.GatewayRef, len(c.Set.Gateways))
+	gateways := make([]state.Gateway, len(c.Set.Gateways))
 	for i, g := range c.Set.Gateways {
-		gateways[i] = state.GatewayRef{Namespace: g.Namespace, Name: g.Name}
+		gateways[i] = state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady}
 	}
 	return Check(engine, items, gateways, out)
 }
@@ -62,6 +63,13 @@ func Configure(base validators.Config, s manifest.ClusterSettings) (validators.C
 	}
 	if s.NamespacesEnabled != nil {
 		cfg.NamespacesEnabled = *s.NamespacesEnabled
+	}
+	if s.Edition != nil {
+		e, err := validators.ParseEdition(*s.Edition)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Edition = e
 	}
 	if s.ConsulVersion != nil {
 		v, err := validators.ParseConsulVersion(*s.ConsulVersion)

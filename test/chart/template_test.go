@@ -81,7 +81,7 @@ var chartCases = []chartCase{
 		}},
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
-			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0",
+			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise",
 			"--mesh-gateway-selector=component=mesh-gateway,app=consul",
 			// sorted by rule name; the values file writes off unquoted, which YAML reads as false
 			"--rule=export-consul-service=off",
