@@ -238,12 +238,17 @@ func (x *Index) Count(kind validators.Kind) int {
 }
 
 // ReadyGateways returns how many mesh gateway workloads have a ready replica.
-func (x *Index) ReadyGateways() int {
+func (x *Index) ReadyGateways() int { return x.gatewaysWith(validators.GatewayReady) }
+
+// NotReadyGateways returns how many mesh gateway workloads ask for replicas, none ready yet.
+func (x *Index) NotReadyGateways() int { return x.gatewaysWith(validators.GatewayNotReady) }
+
+func (x *Index) gatewaysWith(status validators.GatewayStatus) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	n := 0
 	for _, st := range x.gateways {
-		if st == validators.GatewayReady {
+		if st == status {
 			n++
 		}
 	}

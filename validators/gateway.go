@@ -70,14 +70,14 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 		if m.mode != modeLocal || m.where == inDefaults || (m.override() && m.peer == "") {
 			continue
 		}
-		errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail("mode local needs it; deploy one or use remote")))
+		errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote")))
 	}
 	return in.unlessGatewayComing(gw, errs)
 }
 
 // gatewayDetail says what is wrong with this partition's mesh gateway and what to do.
-func (in *Input) gatewayDetail(fix string) string {
-	if in.State.MeshGateway() == GatewayNotReady {
+func (in *Input) gatewayDetail(gw GatewayStatus, fix string) string {
+	if gw == GatewayNotReady {
 		return fmt.Sprintf("the mesh gateway of partition %q is not ready yet; %s", in.Config.LocalPartition(), fix)
 	}
 	return fmt.Sprintf("no ready mesh gateway in partition %q; %s", in.Config.LocalPartition(), fix)

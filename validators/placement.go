@@ -17,7 +17,7 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	if gw == GatewayReady {
 		return nil
 	}
-	detail := in.gatewayDetail("exporting to peers needs one")
+	detail := in.gatewayDetail(gw, "exporting to peers needs one")
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		switch {
@@ -62,5 +62,5 @@ func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {
 		return nil
 	}
 	return in.unlessGatewayComing(gw, field.ErrorList{field.Invalid(peerThroughPath, true,
-		in.gatewayDetail("peering tokens cannot be generated without one"))})
+		in.gatewayDetail(gw, "peering tokens cannot be generated without one"))})
 }

@@ -67,7 +67,7 @@ func TestExampleFoldersProduceTheirDeclaredDenials(t *testing.T) {
 			}
 			got := findings(rep)
 			for _, e := range settings.Expect {
-				covered[e.Rule] = true
+				covered[e.Rule+" "+e.Field] = true
 				if !got[finding{e.Rule, e.Field, string(validators.Deny)}] {
 					t.Errorf("missing denial %s at %s; got %v", e.Rule, e.Field, got)
 				}
@@ -75,7 +75,30 @@ func TestExampleFoldersProduceTheirDeclaredDenials(t *testing.T) {
 		})
 	}
 	if len(covered) < len(dirs) {
-		t.Errorf("only %d distinct rules across %d mistake folders", len(covered), len(dirs))
+		t.Errorf("only %d distinct rule and field pairs across %d mistake folders", len(covered), len(dirs))
+	}
+}
+
+// The documented peering setups (examples/setups) are what Consul accepts: no denial and no
+// warning, each folder with its own installation settings.
+func TestDocumentedSetupsHaveNoFindings(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(examples, "setups", "*"))
+	if err != nil || len(dirs) < 6 {
+		t.Fatalf("want the documented setups, found %d: %v", len(dirs), err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			code, rep := validateJSON(t, "-f", dir)
+			if code != exitAllowed {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			if len(rep.Results) < 2 {
+				t.Fatalf("only %d Consul objects read", len(rep.Results))
+			}
+			if got := findings(rep); len(got) != 0 {
+				t.Errorf("findings on a valid setup: %v", got)
+			}
+		})
 	}
 }
 
