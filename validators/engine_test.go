@@ -51,6 +51,9 @@ var specRules = map[string]validators.Action{
 	"peer-name-unique":                        validators.Deny,
 	"peer-secret-valid":                       validators.Deny,
 	"consul-version":                          validators.Deny,
+	"proxy-config-decodes":                    validators.Deny,
+	"proxy-config-escape-hatch-json":          validators.Deny,
+	"proxy-config-unknown-key":                validators.Warn,
 }
 
 func TestCatalogueMatchesSpec(t *testing.T) {
