@@ -152,8 +152,8 @@ func weakString(v any) (string, bool) {
 	return "", false
 }
 
-// weakInt is the integer mapstructure makes of v for a target of the given bits (signed
-// or not), or an explanation of why it makes none.
+// weakInt is the integer mapstructure makes of v for a target of the given bits, or an
+// explanation of why it makes none; for an unsigned target only the explanation counts.
 func weakInt(v any, unsigned bool, bits int) (int64, string) {
 	switch x := v.(type) {
 	case nil:
@@ -169,24 +169,24 @@ func weakInt(v any, unsigned bool, bits int) (int64, string) {
 		if x == "" {
 			return 0, ""
 		}
-		var n int64
-		var err error
 		if unsigned {
-			var u uint64
-			u, err = strconv.ParseUint(x, 0, bits)
-			n = int64(u)
-		} else {
-			n, err = strconv.ParseInt(x, 0, bits)
+			_, err := strconv.ParseUint(x, 0, bits)
+			return 0, parseProblem(err)
 		}
-		if errors.Is(err, strconv.ErrRange) {
-			return 0, "out of range"
-		}
-		if err != nil {
-			return 0, "not a whole number"
-		}
-		return n, ""
+		n, err := strconv.ParseInt(x, 0, bits)
+		return n, parseProblem(err)
 	}
 	return 0, jsonKind(v) + ", not a number"
+}
+
+func parseProblem(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, strconv.ErrRange):
+		return "out of range"
+	}
+	return "not a whole number"
 }
 
 // wholeNumberHint says how to write a number for key.
