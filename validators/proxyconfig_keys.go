@@ -11,7 +11,9 @@ import "strings"
 //     typed input and two decode hooks (a one-element list stands for its element; alias
 //     keys are renamed);
 //   - command/connect/envoy/bootstrap_config.go: BootstrapConfig, decoded by plain
-//     mapstructure.WeakDecode (no hooks) by `consul connect envoy` and consul-dataplane.
+//     mapstructure.WeakDecode (no hooks) by `consul connect envoy` and consul-dataplane;
+//   - agent/structs/config_entry.go: ProxyConfigEntry.Normalize decodes protocol when the
+//     entry is written (plain WeakDecode), so Consul refuses the entry when it does not decode.
 //
 // mapstructure matches a key to a field exactly first, then case-insensitively, so
 // "Protocol" is read as "protocol"; lookups here fold case for the same reason.
@@ -37,6 +39,10 @@ type configReader int
 const (
 	readerXDS       configReader = iota // the agent or server building Envoy's xDS resources
 	readerBootstrap                     // consul connect envoy / consul-dataplane writing Envoy's bootstrap
+	// readerConfigEntry: Consul's servers decode the key when the entry is written (newer
+	// versions' ProxyConfigEntry.Normalize reads protocol with plain mapstructure.WeakDecode,
+	// no hooks) and refuse the entry when it does not decode; the xDS side reads it too.
+	readerConfigEntry
 )
 
 // proxyConfigKey describes one key Consul reads.
@@ -61,7 +67,7 @@ func (k *proxyConfigKey) escapeHatch() bool {
 // BootstrapConfig in Consul 1.14 and later.
 var proxyConfigKeys = []proxyConfigKey{
 	// ProxyConfig: sidecars.
-	{Name: "protocol", Type: cfgString, Allowed: []string{"tcp", "http", "http2", "grpc"}, FoldCase: true},
+	{Name: "protocol", Type: cfgString, Reader: readerConfigEntry, Allowed: []string{"tcp", "http", "http2", "grpc"}, FoldCase: true},
 	{Name: "bind_address", Type: cfgString},
 	{Name: "bind_port", Type: cfgInt},
 	{Name: "local_connect_timeout_ms", Type: cfgInt},

@@ -35,7 +35,11 @@ func TestProxyConfigKeyTable(t *testing.T) {
 				t.Errorf("%s key %s missing from the table", strct, n)
 				continue
 			}
-			if wantReader := map[bool]configReader{true: readerBootstrap, false: readerXDS}[strct == "BootstrapConfig"]; k.Reader != wantReader {
+			wantReader := map[bool]configReader{true: readerBootstrap, false: readerXDS}[strct == "BootstrapConfig"]
+			if n == "protocol" {
+				wantReader = readerConfigEntry // also decoded, without the xDS hooks, when the entry is written
+			}
+			if k.Reader != wantReader {
 				t.Errorf("%s: reader %d, want %d (%s)", n, k.Reader, wantReader, strct)
 			}
 		}
