@@ -9,6 +9,7 @@ const (
 	FamilyNames       = "singletons-and-names"
 	FamilyPeering     = "peering-objects"
 	FamilyVersion     = "consul-version"
+	FamilyProxyConfig = "proxy-config"
 )
 
 var (
@@ -134,6 +135,17 @@ var catalogue = []*Rule{
 	{Name: "peer-secret-valid", Family: FamilyPeering, DefaultAction: Deny, Kinds: peeringKinds,
 		Description: "spec.peer.secret has name, key and backend kubernetes, unchanged backend",
 		check:       checkPeerSecretValid},
+
+	// Proxy config.
+	{Name: "proxy-config-decodes", Family: FamilyProxyConfig, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults},
+		Description: "every spec.config key Consul reads has a value its decoder accepts, enumerations in their set",
+		check:       checkProxyConfigDecodes},
+	{Name: "proxy-config-escape-hatch-json", Family: FamilyProxyConfig, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults},
+		Description: "spec.config escape hatches are strings holding the JSON (or template) Envoy needs",
+		check:       checkProxyConfigEscapeHatchJSON},
+	{Name: "proxy-config-unknown-key", Family: FamilyProxyConfig, DefaultAction: Warn, Kinds: []Kind{KindProxyDefaults},
+		Description: "every spec.config key is one Consul reads (nearest known key suggested)",
+		check:       checkProxyConfigUnknownKey},
 
 	// Consul version gate.
 	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: Kinds,

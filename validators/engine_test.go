@@ -52,6 +52,9 @@ var specRules = map[string]validators.Action{
 	"peer-name-syntax":                            validators.Deny,
 	"peer-name-unique":                            validators.Deny,
 	"peer-secret-valid":                           validators.Deny,
+	"proxy-config-decodes":                        validators.Deny,
+	"proxy-config-escape-hatch-json":              validators.Deny,
+	"proxy-config-unknown-key":                    validators.Warn,
 	"consul-version":                              validators.Deny,
 }
 
