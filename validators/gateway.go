@@ -78,7 +78,7 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 // gatewayDetail says what is wrong with this partition's mesh gateway and what to do.
 func (in *Input) gatewayDetail(gw GatewayStatus, fix string) string {
 	if gw == GatewayNotReady {
-		return fmt.Sprintf("the mesh gateway of partition %q is not ready yet; %s", in.Config.LocalPartition(), fix)
+		return fmt.Sprintf("mesh gateway not ready yet (partition %q); %s", in.Config.LocalPartition(), fix)
 	}
 	return fmt.Sprintf("no ready mesh gateway in partition %q; %s", in.Config.LocalPartition(), fix)
 }
