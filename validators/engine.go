@@ -177,11 +177,13 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	return res, nil
 }
 
-// violationKey identifies a violation by its type, value and field path without list
-// indexes, so that moving an override does not make an old violation look new while moving
-// a value to another field does.
+// violationKey identifies a violation by its type, value, message and field path without
+// list indexes, so that moving an override does not make an old violation look new while
+// moving a value to another field, or replacing it by another bad one, does. The message
+// counts because some rules leave a large value out of the error and describe it instead.
 func violationKey(fe *field.Error) string {
-	return string(fe.Type) + "\x00" + listIndex.ReplaceAllString(fe.Field, "[*]") + "\x00" + fmt.Sprint(fe.BadValue)
+	return string(fe.Type) + "\x00" + listIndex.ReplaceAllString(fe.Field, "[*]") + "\x00" + fmt.Sprint(fe.BadValue) +
+		"\x00" + listIndex.ReplaceAllString(fe.Detail, "[*]")
 }
 
 var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
