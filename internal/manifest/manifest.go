@@ -114,8 +114,20 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Files expands paths (files or folders, walked recursively) into the manifest files to read:
-// *.yaml, *.yml and *.json, in lexical order within each folder.
+// skippedDir names folders a repository walk never descends into: version control, tool
+// state and package managers' downloads, which hold no manifests of the repository's own.
+// .github is walked: its workflows are listed as skipped, which shows they were seen.
+func skippedDir(name string) bool {
+	switch name {
+	case "node_modules", "vendor", ".git", ".terraform", ".idea", ".vscode":
+		return true
+	}
+	return false
+}
+
+// Files expands paths (files or folders, walked recursively, except the folders skippedDir
+// names) into the manifest files to read: *.yaml, *.yml and *.json, in lexical order within
+// each folder.
 func Files(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -131,6 +143,9 @@ func Files(paths []string) ([]string, error) {
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
+			}
+			if d.IsDir() && path != p && skippedDir(d.Name()) {
+				return filepath.SkipDir
 			}
 			if !d.IsDir() && IsManifestFile(path) {
 				found = append(found, path)

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -239,5 +240,33 @@ func TestReadKustomizationThatDoesNotBuild(t *testing.T) {
 	}
 	if err := ReadKustomization(filepath.Join("testdata", "no-such-dir"), testOptions, &set); err == nil {
 		t.Fatal("a missing folder built")
+	}
+}
+
+// A repository walk reads the repository's own manifests, not those of its dependencies or
+// version control.
+func TestFilesSkipsToolFolders(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{
+		"clusters/a/exported.yaml", ".github/workflows/ci.yml", "package.json",
+		"node_modules/some-lib/package.json", "vendor/x/crd.yaml", ".git/config.json", "deeper/node_modules/y.yaml",
+	} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("{}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := Files([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		filepath.Join(dir, ".github/workflows/ci.yml"), filepath.Join(dir, "clusters/a/exported.yaml"), filepath.Join(dir, "package.json"),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Files = %v, want %v", got, want)
 	}
 }
