@@ -132,10 +132,11 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		return Result{}, fmt.Errorf("unsupported object type %T", obj)
 	}
 	res.Kind = kind
-	in := &Input{Operation: op, Object: obj, Old: old, Config: &e.cfg, State: st}
+	in := &Input{ObjectInput: &ObjectInput{Operation: op, Object: obj, Old: old, Config: &e.cfg}, State: st}
 	if op == Update && old == nil {
 		in.Operation = Create
 	}
+	var stored *Input // the stored object under the same rules, built on the first denial of an update
 	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
 	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
 	terminating := in.Operation == Update && metaOf(obj).GetDeletionTimestamp() != nil
@@ -147,7 +148,7 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	}()
 	for _, r := range e.byKind[kind] {
 		current = r
-		errs := r.check(in)
+		errs := r.run(in)
 		if len(errs) == 0 {
 			continue
 		}
@@ -157,7 +158,10 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		// a rule changed) stays editable. Names never change, so name rules never block one.
 		var preexisting map[string]int
 		if in.Operation == Update && action == Deny {
-			preexisting = violationKeys(r.check(&Input{Operation: Update, Object: old, Old: old, Config: &e.cfg, State: st}))
+			if stored == nil {
+				stored = &Input{ObjectInput: &ObjectInput{Operation: Update, Object: old, Old: old, Config: &e.cfg}, State: st}
+			}
+			preexisting = violationKeys(r.run(stored))
 		}
 		for _, fe := range errs {
 			a := action

@@ -538,3 +538,55 @@ func TestTerminatingObjectsAreNeverDenied(t *testing.T) {
 		t.Fatal("a live object gaining a violation was allowed")
 	}
 }
+
+// untouchable is a ClusterState that fails the test on any question: object-only rules must
+// be answerable without the cluster (inside the API server, in a generated policy).
+type untouchable struct{ t *testing.T }
+
+func (u untouchable) fail(what string) {
+	u.t.Helper()
+	u.t.Errorf("an object-only rule asked the cluster: %s", what)
+}
+func (u untouchable) PeersNamed(string) []validators.ObjectRef { u.fail("PeersNamed"); return nil }
+func (u untouchable) HasPeer(string) bool                      { u.fail("HasPeer"); return false }
+func (u untouchable) AnyPeer() bool                            { u.fail("AnyPeer"); return false }
+func (u untouchable) ExportsToPeer() bool                      { u.fail("ExportsToPeer"); return false }
+func (u untouchable) MeshGateway() validators.GatewayStatus {
+	u.fail("MeshGateway")
+	return validators.GatewayMissing
+}
+func (u untouchable) Existing(validators.Kind) []validators.ObjectRef { u.fail("Existing"); return nil }
+func (u untouchable) ProxyDefaultsGatewayMode() string                { u.fail("ProxyDefaultsGatewayMode"); return "" }
+
+func TestObjectOnlyRulesNeverReadState(t *testing.T) {
+	cfg := validators.Config{Actions: map[string]validators.Action{}}
+	objectOnly := 0
+	for _, r := range validators.Catalogue() {
+		if r.ReadsState() {
+			cfg.Actions[r.Name] = validators.Off
+		} else {
+			objectOnly++
+		}
+	}
+	if objectOnly == 0 {
+		t.Fatal("no object-only rules")
+	}
+	engine := mustEngine(t, cfg)
+	objs := []runtime.Object{
+		pd("global", "local"), pd("other", "bogus"), mesh("cluster", true),
+		sdMode("none", upMode("api", "dc2", "local"), up("api", "dc2"), &v1alpha1.Upstream{Name: "*", Namespace: "x", Partition: "p", Peer: "DC_2"}),
+		es("ap1", svc("api", toPeer("dc2"), toPartition("ap2"), toSameness("*")), svc("", v1alpha1.ServiceConsumer{})),
+		acceptor("dc2.west", nil), dialer("dc2", &v1alpha1.Secret{Backend: "vault"}),
+	}
+	for _, obj := range objs {
+		for _, op := range []validators.Operation{validators.Create, validators.Update} {
+			var old runtime.Object
+			if op == validators.Update {
+				old = obj
+			}
+			if _, err := engine.Validate(op, obj, old, untouchable{t}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 
 var supportedModes = []string{modeLocal, modeRemote, modeNone}
 
-func checkGatewayModeValid(in *Input) field.ErrorList {
+func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
 		switch m.mode {
@@ -22,7 +22,7 @@ func checkGatewayModeValid(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkGatewayModeNonePeerUpstream(in *Input) field.ErrorList {
+func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
 		if m.override() && m.peer != "" && m.mode == modeNone {

@@ -76,7 +76,7 @@ func (m modeAt) path() *field.Path {
 
 // gatewayModes lists every meshGateway.mode field of a ProxyDefaults or ServiceDefaults,
 // computed once per Input because four rules read it.
-func (in *Input) gatewayModes() []modeAt {
+func (in *ObjectInput) gatewayModes() []modeAt {
 	if in.modes != nil {
 		return *in.modes
 	}
@@ -116,7 +116,7 @@ func defaultsOf(sd *v1alpha1.ServiceDefaults) *v1alpha1.Upstream {
 }
 
 // eachOverride calls fn for every non-null upstream override of a ServiceDefaults.
-func eachOverride(in *Input, fn func(p elemPath, u *v1alpha1.Upstream)) {
+func eachOverride(in *ObjectInput, fn func(p elemPath, u *v1alpha1.Upstream)) {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return
@@ -129,7 +129,7 @@ func eachOverride(in *Input, fn func(p elemPath, u *v1alpha1.Upstream)) {
 }
 
 // eachConsumer calls fn for every consumer of an ExportedServices.
-func eachConsumer(in *Input, fn func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
+func eachConsumer(in *ObjectInput, fn func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
 	es, ok := in.Object.(*v1alpha1.ExportedServices)
 	if !ok {
 		return

@@ -19,7 +19,7 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	}
 	detail := in.gatewayDetail(gw, "exporting to peers needs one")
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in.ObjectInput, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		switch {
 		case c.Peer != "":
 			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, detail))
@@ -30,7 +30,7 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	return in.unlessGatewayComing(gw, errs)
 }
 
-func checkPartitionPlacement(in *Input) field.ErrorList {
+func checkPartitionPlacement(in *ObjectInput) field.ErrorList {
 	name := metaOf(in.Object).GetName()
 	want := in.Config.LocalPartition()
 	if name == want {
@@ -40,12 +40,12 @@ func checkPartitionPlacement(in *Input) field.ErrorList {
 		fmt.Sprintf("must be this cluster's admin partition %q, where its services and mesh gateway run", want))}
 }
 
-func peerThroughMeshGateways(in *Input) bool {
+func peerThroughMeshGateways(in *ObjectInput) bool {
 	m, ok := in.Object.(*v1alpha1.Mesh)
 	return ok && m.Spec.Peering != nil && m.Spec.Peering.PeerThroughMeshGateways
 }
 
-func checkPeerThroughGatewaysDefaultPartition(in *Input) field.ErrorList {
+func checkPeerThroughGatewaysDefaultPartition(in *ObjectInput) field.ErrorList {
 	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() == DefaultPartition {
 		return nil
 	}
@@ -54,7 +54,7 @@ func checkPeerThroughGatewaysDefaultPartition(in *Input) field.ErrorList {
 }
 
 func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {
-	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() != DefaultPartition {
+	if !peerThroughMeshGateways(in.ObjectInput) || in.Config.LocalPartition() != DefaultPartition {
 		return nil
 	}
 	gw := in.State.MeshGateway()

@@ -43,7 +43,7 @@ func (f *findings) list() field.ErrorList {
 // checkProxyConfigDecodes: every key Consul reads decodes, and enumerated values are in
 // their set. Consul logs a value it cannot decode and builds Envoy's configuration without
 // it (and without its own defaults); the bootstrap refuses to start Envoy at all.
-func checkProxyConfigDecodes(in *Input) field.ErrorList {
+func checkProxyConfigDecodes(in *ObjectInput) field.ErrorList {
 	c := decodeProxyConfig(in)
 	if c == nil {
 		return nil
@@ -64,7 +64,7 @@ func checkProxyConfigDecodes(in *Input) field.ErrorList {
 
 // checkProxyConfigEscapeHatchJSON: every escape hatch is a string holding the JSON (or
 // template) Envoy is given.
-func checkProxyConfigEscapeHatchJSON(in *Input) field.ErrorList {
+func checkProxyConfigEscapeHatchJSON(in *ObjectInput) field.ErrorList {
 	c := decodeProxyConfig(in)
 	if c == nil || c.err != nil {
 		return nil
@@ -84,7 +84,7 @@ func checkProxyConfigEscapeHatchJSON(in *Input) field.ErrorList {
 
 // checkProxyConfigUnknownKey: every key is one Consul reads, and not one it ignores
 // because another spelling of it is set.
-func checkProxyConfigUnknownKey(in *Input) field.ErrorList {
+func checkProxyConfigUnknownKey(in *ObjectInput) field.ErrorList {
 	c := decodeProxyConfig(in)
 	if c == nil || c.err != nil {
 		return nil

@@ -55,8 +55,16 @@ type proxyConfig struct {
 	err    *field.Error
 }
 
-// decodeProxyConfig decodes the ProxyDefaults of in, if it is one with a config.
-func decodeProxyConfig(in *Input) *proxyConfig {
+// decodeProxyConfig decodes the ProxyDefaults of in, if it is one with a config, once per
+// input: three rules read it.
+func decodeProxyConfig(in *ObjectInput) *proxyConfig {
+	if !in.proxyConfigRead {
+		in.proxyConfig, in.proxyConfigRead = readProxyConfig(in), true
+	}
+	return in.proxyConfig
+}
+
+func readProxyConfig(in *ObjectInput) *proxyConfig {
 	pd, ok := in.Object.(*v1alpha1.ProxyDefaults)
 	if !ok {
 		return nil
