@@ -69,8 +69,13 @@ validates the result.`,
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
 				}
-				if err := offline.CheckCluster(engine, c, unknownFields, &rep); err != nil {
+				findings, err := offline.CheckCluster(engine, c, unknownFields)
+				if err != nil {
 					return &exitError{code: exitUsage, err: err}
+				}
+				addFindings(&rep, findings)
+				for _, s := range c.Set.Skipped {
+					rep.AddSkipped(s.Source.File, s.Source.Document, s.Reason)
 				}
 			}
 			return writeReport(cmd, &rep, output)
@@ -83,6 +88,12 @@ validates the result.`,
 	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
 	ef.add(fs)
 	return cmd
+}
+
+func addFindings(rep *report.Report, findings []offline.Finding) {
+	for i := range findings {
+		rep.Add(findings[i].Ref, findings[i].File, &findings[i].Result)
+	}
 }
 
 // writeReport prints the report and turns a denial into exit code 1.

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -29,8 +28,16 @@ type Item struct {
 	Findings []validators.Violation
 }
 
-// Check validates every item against a cluster state that holds all items and the gateways.
-func Check(engine *validators.Engine, items []Item, gateways []state.Gateway, out *report.Report) error {
+// Finding is the verdict on one item.
+type Finding struct {
+	Item
+	Ref    validators.ObjectRef
+	Result validators.Result
+}
+
+// Check validates every item against a cluster state that holds all items and the gateways,
+// and returns one finding per item, in order.
+func Check(engine *validators.Engine, items []Item, gateways []state.Gateway) ([]Finding, error) {
 	idx := state.NewIndex()
 	for _, it := range items {
 		idx.Upsert(it.Object)
@@ -38,37 +45,35 @@ func Check(engine *validators.Engine, items []Item, gateways []state.Gateway, ou
 	for _, g := range gateways {
 		idx.SetGateway(g.Ref, g.Status)
 	}
+	out := make([]Finding, 0, len(items))
 	for _, it := range items {
 		res, err := engine.Validate(validators.Create, it.Object, nil, idx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(it.Findings) > 0 {
 			res.Violations = append(append([]validators.Violation(nil), it.Findings...), res.Violations...)
 		}
 		ref, _ := validators.RefOf(it.Object)
-		out.Add(ref, it.File, &res)
+		out = append(out, Finding{Item: it, Ref: ref, Result: res})
 	}
-	return nil
+	return out, nil
 }
 
 // CheckCluster validates the manifests of one cluster. A manifest has no status: a gateway
 // Deployment that asks for replicas counts as ready, as it will be once applied.
-// Unknown fields are reported with the given action (warn, or deny for --strict, or off), and
-// the files and documents that were skipped are listed.
-func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields validators.Action, out *report.Report) error {
+// Unknown fields are reported with the given action (warn, or deny for --strict, or off); what
+// the reader skipped is in c.Set.Skipped.
+func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields validators.Action) ([]Finding, error) {
 	items := make([]Item, len(c.Set.Objects))
 	for i, o := range c.Set.Objects {
 		items[i] = Item{Object: o.Object, File: o.Source.File, Findings: UnknownFieldViolations(o.UnknownFields, unknownFields)}
-	}
-	for _, s := range c.Set.Skipped {
-		out.AddSkipped(s.Source.File, s.Source.Document, s.Reason)
 	}
 	gateways := make([]state.Gateway, len(c.Set.Gateways))
 	for i, g := range c.Set.Gateways {
 		gateways[i] = state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady}
 	}
-	return Check(engine, items, gateways, out)
+	return Check(engine, items, gateways)
 }
 
 // UnknownFieldViolations turns the unknown fields of a manifest into unknown-field findings
