@@ -42,13 +42,13 @@ func checkExportedServiceNameRequired(in *ObjectInput) field.ErrorList {
 
 func checkConsumerExactlyOne(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		n := nonEmpty(c.Peer) + nonEmpty(c.Partition) + nonEmpty(c.SamenessGroup)
 		switch {
 		case n == 0:
-			errs = append(errs, field.Required(p.Path(), "set one of peer, partition or samenessGroup"))
+			errs = append(errs, field.Required(p.path(), "set one of peer, partition or samenessGroup"))
 		case n > 1:
-			errs = append(errs, field.Invalid(p.Path(), *c, "set only one of peer, partition or samenessGroup"))
+			errs = append(errs, field.Invalid(p.path(), *c, "set only one of peer, partition or samenessGroup"))
 		}
 	})
 	return errs
@@ -56,15 +56,15 @@ func checkConsumerExactlyOne(in *ObjectInput) field.ErrorList {
 
 func checkConsumerNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer == wildcard {
-			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, "name each peer; Consul has no wildcard peer"))
+			errs = append(errs, field.Invalid(p.child("peer"), c.Peer, "name each peer; Consul has no wildcard peer"))
 		}
 		if c.Partition == wildcard {
-			errs = append(errs, field.Invalid(p.Child("partition"), c.Partition, "name each partition; Consul has no wildcard partition"))
+			errs = append(errs, field.Invalid(p.child("partition"), c.Partition, "name each partition; Consul has no wildcard partition"))
 		}
 		if c.SamenessGroup == wildcard {
-			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, "name each sameness group; Consul has no wildcard sameness group"))
+			errs = append(errs, field.Invalid(p.child("samenessGroup"), c.SamenessGroup, "name each sameness group; Consul has no wildcard sameness group"))
 		}
 	})
 	return errs
@@ -75,12 +75,12 @@ func checkConsumerNoWildcard(in *ObjectInput) field.ErrorList {
 // groups are an Enterprise feature that does not need admin partitions.
 func checkConsumerNeedsEnterprise(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Partition != "" && !in.Config.PartitionsEnabled {
-			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
+			errs = append(errs, field.Forbidden(p.child("partition"), "admin partitions are off; export to a peer instead"))
 		}
 		if c.SamenessGroup != "" && in.Config.Edition == EditionCE {
-			errs = append(errs, field.Forbidden(p.Child("samenessGroup"), "sameness groups need Consul Enterprise, the edition is ce; export to each peer instead"))
+			errs = append(errs, field.Forbidden(p.child("samenessGroup"), "sameness groups need Consul Enterprise, the edition is ce; export to each peer instead"))
 		}
 	})
 	return errs
@@ -104,9 +104,9 @@ func checkExportedServiceNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorLi
 
 func checkConsumerPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer != "" && c.Peer != wildcard && !ValidPeerName(c.Peer) {
-			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, peerNameHint))
+			errs = append(errs, field.Invalid(p.child("peer"), c.Peer, peerNameHint))
 		}
 	})
 	return errs
@@ -114,9 +114,9 @@ func checkConsumerPeerNameSyntax(in *ObjectInput) field.ErrorList {
 
 func checkConsumerPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in.ObjectInput, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in.ObjectInput, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if ValidPeerName(c.Peer) && !in.State.HasPeer(c.Peer) {
-			errs = append(errs, withDetail(field.NotFound(p.Child("peer"), c.Peer), unknownPeer))
+			errs = append(errs, withDetail(field.NotFound(p.child("peer"), c.Peer), unknownPeer))
 		}
 	})
 	return errs
@@ -124,9 +124,9 @@ func checkConsumerPeerKnown(in *Input) field.ErrorList {
 
 func checkExportConsulService(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in, func(p elem, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if svc.Name == "consul" && (c.Peer != "" || c.SamenessGroup != "") {
-			errs = append(errs, field.Invalid(p.Path(), *c, "Consul never exports the consul service to peers; remove it"))
+			errs = append(errs, field.Invalid(p.path(), *c, "Consul never exports the consul service to peers; remove it"))
 		}
 	})
 	return errs

@@ -25,9 +25,9 @@ func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		if m.override() && m.peer != "" && m.mode == modeNone {
+		if m.isOverride() && m.peer() != "" && m.mode == modeNone {
 			errs = append(errs, field.Invalid(m.path(), m.mode,
-				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", m.peer)))
+				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", m.peer())))
 		}
 	}
 	return errs
@@ -51,7 +51,7 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 	}
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		if !m.override() && m.mode == modeNone {
+		if !m.isOverride() && m.mode == modeNone {
 			errs = append(errs, field.Invalid(m.path(), m.mode, "cluster peering is in use; use remote (the default) or local"))
 		}
 	}
@@ -67,7 +67,7 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 	for _, m := range in.gatewayModes() {
 		// The specification names the spec-level mode and peer overrides; upstream defaults
 		// also apply to local upstreams, which need no gateway in this partition.
-		if m.mode != modeLocal || m.where == inDefaults || (m.override() && m.peer == "") {
+		if m.mode != modeLocal || m.defaults || (m.isOverride() && m.peer() == "") {
 			continue
 		}
 		errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote")))

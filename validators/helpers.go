@@ -24,78 +24,71 @@ var (
 	peerSecretPth = specPath.Child("peer", "secret")
 )
 
-// elemPath locates an element of a list (overrides[i], services[i].consumers[j]) and builds
-// its field.Path only when a rule reports something: the hot path allocates no paths.
-type elemPath struct {
-	base   *field.Path
-	i, j   int
-	nested bool
+// elem is an element of a list of the object (an override, a consumer). Its field path is
+// built only when a rule reports on it: an object may list thousands of elements and every
+// rule walks them, while rules report few. It is the package's one lazy path.
+type elem struct {
+	list *field.Path
+	i    int
 }
 
-// Path is the element's path.
-func (e elemPath) Path() *field.Path {
-	p := e.base.Index(e.i)
-	if e.nested {
-		p = p.Child("consumers").Index(e.j)
-	}
-	return p
-}
+func (e elem) path() *field.Path { return e.list.Index(e.i) }
 
-// Child is the path of a field of the element.
-func (e elemPath) Child(name string, more ...string) *field.Path {
-	return e.Path().Child(name, more...)
-}
+func (e elem) child(name string, more ...string) *field.Path { return e.path().Child(name, more...) }
 
-// Where a meshGateway.mode field sits.
-const (
-	inSpec = iota
-	inDefaults
-	inOverride
+var (
+	specModePath     = specPath.Child("meshGateway", "mode")
+	defaultsModePath = defaultsPath.Child("meshGateway", "mode")
 )
 
-// modeAt is one meshGateway.mode field of an object.
-type modeAt struct {
-	mode  string
-	where int
-	index int
-	// peer is set for upstream overrides that target a peer.
-	peer string
+// modeField is one meshGateway.mode of a ProxyDefaults or ServiceDefaults: at spec level,
+// in upstreamConfig.defaults, or in an override (upstream set, defaults false).
+type modeField struct {
+	mode     string
+	upstream *v1alpha1.Upstream
+	defaults bool
+	// at is where the mode is: a fixed path, or the override elem when nil.
+	at       *field.Path
+	override elem
 }
 
-func (m modeAt) override() bool { return m.where == inOverride }
-
-func (m modeAt) path() *field.Path {
-	switch m.where {
-	case inDefaults:
-		return defaultsPath.Child("meshGateway", "mode")
-	case inOverride:
-		return overridesPath.Index(m.index).Child("meshGateway", "mode")
+func (m modeField) path() *field.Path {
+	if m.at != nil {
+		return m.at
 	}
-	return specPath.Child("meshGateway", "mode")
+	return m.override.child("meshGateway", "mode")
+}
+
+// isOverride reports whether the mode is that of an upstream override.
+func (m modeField) isOverride() bool { return m.upstream != nil && !m.defaults }
+
+// peer is the peer of the override the mode belongs to, "" elsewhere.
+func (m modeField) peer() string {
+	if !m.isOverride() {
+		return ""
+	}
+	return m.upstream.Peer
 }
 
 // gatewayModes lists every meshGateway.mode field of a ProxyDefaults or ServiceDefaults,
-// computed once per Input because four rules read it.
-func (in *ObjectInput) gatewayModes() []modeAt {
+// computed once per input because four rules read it.
+func (in *ObjectInput) gatewayModes() []modeField {
 	if in.modes != nil {
 		return *in.modes
 	}
-	var out []modeAt
+	var out []modeField
 	switch o := in.Object.(type) {
 	case *v1alpha1.ProxyDefaults:
-		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, where: inSpec})
+		out = append(out, modeField{mode: o.Spec.MeshGateway.Mode, at: specModePath})
 	case *v1alpha1.ServiceDefaults:
-		out = make([]modeAt, 0, 2+len(overridesOf(o)))
-		out = append(out, modeAt{mode: o.Spec.MeshGateway.Mode, where: inSpec})
+		out = make([]modeField, 0, 2+len(overridesOf(o)))
+		out = append(out, modeField{mode: o.Spec.MeshGateway.Mode, at: specModePath})
 		if d := defaultsOf(o); d != nil {
-			out = append(out, modeAt{mode: d.MeshGateway.Mode, where: inDefaults})
+			out = append(out, modeField{mode: d.MeshGateway.Mode, upstream: d, defaults: true, at: defaultsModePath})
 		}
-		for i, u := range overridesOf(o) {
-			if u == nil {
-				continue
-			}
-			out = append(out, modeAt{mode: u.MeshGateway.Mode, where: inOverride, index: i, peer: u.Peer})
-		}
+		eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
+			out = append(out, modeField{mode: u.MeshGateway.Mode, upstream: u, override: p})
+		})
 	}
 	in.modes = &out
 	return out
@@ -115,31 +108,47 @@ func defaultsOf(sd *v1alpha1.ServiceDefaults) *v1alpha1.Upstream {
 	return sd.Spec.UpstreamConfig.Defaults
 }
 
-// eachOverride calls fn for every non-null upstream override of a ServiceDefaults.
-func eachOverride(in *ObjectInput, fn func(p elemPath, u *v1alpha1.Upstream)) {
+// eachOverride calls fn with every non-null upstream override of a ServiceDefaults.
+func eachOverride(in *ObjectInput, fn func(p elem, u *v1alpha1.Upstream)) {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return
 	}
 	for i, u := range overridesOf(sd) {
 		if u != nil {
-			fn(elemPath{base: overridesPath, i: i}, u)
+			fn(elem{list: overridesPath, i: i}, u)
 		}
 	}
 }
 
-// eachConsumer calls fn for every consumer of an ExportedServices.
-func eachConsumer(in *ObjectInput, fn func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
+// eachConsumer calls fn with every consumer of an ExportedServices.
+func eachConsumer(in *ObjectInput, fn func(p elem, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
 	es, ok := in.Object.(*v1alpha1.ExportedServices)
 	if !ok {
 		return
 	}
 	for i := range es.Spec.Services {
 		svc := &es.Spec.Services[i]
+		if len(svc.Consumers) == 0 {
+			continue
+		}
+		consumers := in.consumersPath(i, len(es.Spec.Services))
 		for j := range svc.Consumers {
-			fn(elemPath{base: servicesPath, i: i, j: j, nested: true}, svc, &svc.Consumers[j])
+			fn(elem{list: consumers, i: j}, svc, &svc.Consumers[j])
 		}
 	}
+}
+
+// consumersPath is spec.services[i].consumers of an object with n services, built once per
+// input for all rules.
+func (in *ObjectInput) consumersPath(i, n int) *field.Path {
+	if in.consumerLists == nil {
+		in.consumerLists = make([]*field.Path, n)
+	}
+	if in.consumerLists[i] == nil {
+		in.consumerLists[i] = servicesPath.Index(i).Child("consumers")
+	}
+	return in.consumerLists[i]
 }
 
 func metaOf(obj runtime.Object) metav1.Object {

@@ -19,12 +19,12 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	}
 	detail := in.gatewayDetail(gw, "exporting to peers needs one")
 	var errs field.ErrorList
-	eachConsumer(in.ObjectInput, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in.ObjectInput, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		switch {
 		case c.Peer != "":
-			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, detail))
+			errs = append(errs, field.Invalid(p.child("peer"), c.Peer, detail))
 		case c.SamenessGroup != "":
-			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, detail))
+			errs = append(errs, field.Invalid(p.child("samenessGroup"), c.SamenessGroup, detail))
 		}
 	})
 	return in.unlessGatewayComing(gw, errs)

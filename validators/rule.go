@@ -45,7 +45,8 @@ type ObjectInput struct {
 	Old    runtime.Object
 	Config *Config
 
-	modes           *[]modeAt
+	modes           *[]modeField
+	consumerLists   []*field.Path
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
 }

@@ -46,9 +46,9 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.Child("partition"), "an upstream is in a peer or in a partition; remove one"))
+			errs = append(errs, field.Forbidden(p.child("partition"), "an upstream is in a peer or in a partition; remove one"))
 		}
 	})
 	return errs
@@ -59,9 +59,9 @@ func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Namespace != "" {
-			errs = append(errs, field.Forbidden(p.Child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
+			errs = append(errs, field.Forbidden(p.child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
 		}
 	})
 	return errs
@@ -72,9 +72,9 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; remove it or enable partitions"))
+			errs = append(errs, field.Forbidden(p.child("partition"), "admin partitions are off; remove it or enable partitions"))
 		}
 	})
 	return errs
@@ -82,9 +82,9 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Namespace == "default" {
-			errs = append(errs, field.Invalid(p.Child("namespace"), u.Namespace, "default is implied for peers; omit it"))
+			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "default is implied for peers; omit it"))
 		}
 	})
 	return errs
@@ -92,12 +92,12 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Name == wildcard {
-			errs = append(errs, field.Invalid(p.Child("name"), u.Name, "overrides name one service; use defaults for all"))
+			errs = append(errs, field.Invalid(p.child("name"), u.Name, "overrides name one service; use defaults for all"))
 		}
 		if u.Namespace == wildcard {
-			errs = append(errs, field.Invalid(p.Child("namespace"), u.Namespace, "overrides name one namespace"))
+			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "overrides name one namespace"))
 		}
 	})
 	return errs
@@ -139,9 +139,9 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Peer != "" && !ValidPeerName(u.Peer) {
-			errs = append(errs, field.Invalid(p.Child("peer"), u.Peer, peerNameHint))
+			errs = append(errs, field.Invalid(p.child("peer"), u.Peer, peerNameHint))
 		}
 	})
 	return errs
@@ -149,9 +149,9 @@ func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in.ObjectInput, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in.ObjectInput, func(p elem, u *v1alpha1.Upstream) {
 		if ValidPeerName(u.Peer) && !in.State.HasPeer(u.Peer) {
-			errs = append(errs, withDetail(field.NotFound(p.Child("peer"), u.Peer), unknownPeer))
+			errs = append(errs, withDetail(field.NotFound(p.child("peer"), u.Peer), unknownPeer))
 		}
 	})
 	return errs

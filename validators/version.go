@@ -32,18 +32,18 @@ func checkConsulVersion(in *ObjectInput) field.ErrorList {
 	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
 		need(namePath, peeringGASince, "cluster peering")
 	case *v1alpha1.ServiceDefaults:
-		eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+		eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 			if u.Peer != "" {
-				need(p.Child("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
+				need(p.child("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
 			}
 		})
 	case *v1alpha1.ExportedServices:
-		eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 			if c.Peer != "" {
-				need(p.Child("peer"), peerConsumersSince, "peer consumers")
+				need(p.child("peer"), peerConsumersSince, "peer consumers")
 			}
 			if c.SamenessGroup != "" {
-				need(p.Child("samenessGroup"), samenessConsumersSince, "samenessGroup consumers")
+				need(p.child("samenessGroup"), samenessConsumersSince, "samenessGroup consumers")
 			}
 		})
 	}
