@@ -60,14 +60,14 @@ func TestValidSetupAppliesCleanly(t *testing.T) {
 	}
 }
 
-// Each mistake folder is refused by kubectl with the field path and rule name its cluster
-// file declares, and --dry-run=server is refused the same way.
-func TestMistakesAreRefusedWithFieldAndRule(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(cluster.Root, "examples", "mistakes", "*"))
+// eachExampleFolder runs one subtest per folder of examples/<group>, on an empty cluster
+// with the webhook configured as the folder's cluster file says.
+func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir string, settings manifest.ClusterSettings)) {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(cluster.Root, "examples", group, "*"))
 	if err != nil || len(dirs) == 0 {
-		t.Fatal("no mistake folders")
+		t.Fatalf("no folders in examples/%s", group)
 	}
-	families := map[string]bool{}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
@@ -76,18 +76,27 @@ func TestMistakesAreRefusedWithFieldAndRule(t *testing.T) {
 			}
 			useGuard(t, framework.ServeFlags(settings)...)
 			reset(t)
-			refusals, _ := applyFolder(t, dir)
-			all := strings.Join(refusals, "\n")
-			for _, e := range settings.Expect {
-				if !strings.Contains(all, e.Field+": ") || !strings.Contains(all, "("+e.Rule+")") {
-					t.Errorf("kubectl did not refuse with %s at %s; refusals:\n%s", e.Rule, e.Field, all)
-				}
-				if r := validators.RuleByName(e.Rule); r != nil {
-					families[r.Family] = true
-				}
-			}
+			test(t, dir, settings)
 		})
 	}
+}
+
+// Each mistake folder is refused by kubectl with the field path and rule name its cluster
+// file declares, and --dry-run=server is refused the same way.
+func TestMistakesAreRefusedWithFieldAndRule(t *testing.T) {
+	families := map[string]bool{}
+	eachExampleFolder(t, "mistakes", func(t *testing.T, dir string, settings manifest.ClusterSettings) {
+		refusals, _ := applyFolder(t, dir)
+		all := strings.Join(refusals, "\n")
+		for _, e := range settings.Expect {
+			if !strings.Contains(all, e.Field+": ") || !strings.Contains(all, "("+e.Rule+")") {
+				t.Errorf("kubectl did not refuse with %s at %s; refusals:\n%s", e.Rule, e.Field, all)
+			}
+			if r := validators.RuleByName(e.Rule); r != nil {
+				families[r.Family] = true
+			}
+		}
+	})
 	for _, r := range validators.Catalogue() {
 		if !families[r.Family] {
 			t.Errorf("rule family %s has no mistake folder refused through kubectl", r.Family)

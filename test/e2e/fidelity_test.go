@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -100,22 +98,10 @@ func TestOneApplyOfGatewayPeerAndExports(t *testing.T) {
 // The documented peering setups (examples/setups) are accepted by kubectl without a denial or
 // a warning, each with the webhook configured as its cluster file says.
 func TestDocumentedSetupsApplyCleanly(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(cluster.Root, "examples", "setups", "*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatal("no setup folders")
-	}
-	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
-			if err != nil {
-				t.Fatal(err)
-			}
-			useGuard(t, framework.ServeFlags(settings)...)
-			reset(t)
-			refusals, warnings := applyFolder(t, dir)
-			if len(refusals) > 0 || len(warnings) > 0 {
-				t.Fatalf("refused or warned about:\n%s\n%s", strings.Join(refusals, "\n"), strings.Join(warnings, "\n"))
-			}
-		})
-	}
+	eachExampleFolder(t, "setups", func(t *testing.T, dir string, _ manifest.ClusterSettings) {
+		refusals, warnings := applyFolder(t, dir)
+		if len(refusals) > 0 || len(warnings) > 0 {
+			t.Fatalf("refused or warned about:\n%s\n%s", strings.Join(refusals, "\n"), strings.Join(warnings, "\n"))
+		}
+	})
 }

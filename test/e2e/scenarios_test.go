@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -118,20 +117,9 @@ func removeGateway(t *testing.T, ctx context.Context) {
 func TestOnlyTheWebhookRefusesIt(t *testing.T) {
 	useGuard(t)
 	reset(t)
-	ctx := ctxFor(t)
 	bad := serviceDefaults("none")
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	vwc.Name = webhookConfigName
-	if err := cluster.Client.Delete(ctx, vwc); err != nil {
-		t.Fatal(err)
-	}
-	// The API server drops the configuration asynchronously.
-	var r framework.Result
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if r = cluster.Apply(bad, "--dry-run=server"); r.Code == 0 {
-			break
-		}
-	}
+	unregisterWebhook(t)
+	r := cluster.Apply(bad, "--dry-run=server")
 	if r.Code != 0 {
 		t.Fatalf("without the webhook the API server should accept it: %s", r.Stderr)
 	}
