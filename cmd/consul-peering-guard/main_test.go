@@ -316,3 +316,21 @@ func TestValidateReadsStdin(t *testing.T) {
 		t.Fatalf("output: %s", stdout.String())
 	}
 }
+
+// A repository of config entries whose mesh gateway the Consul Helm chart installs:
+// --mesh-gateway-installed counts it, so the export is allowed.
+func TestValidateMeshGatewayInstalled(t *testing.T) {
+	dir := filepath.Join(examples, "mistakes", "export-without-gateway")
+	if code, _ := validateJSON(t, "-f", dir); code != exitDenied {
+		t.Fatalf("without the flag: exit %d, want %d", code, exitDenied)
+	}
+	code, rep := validateJSON(t, "--mesh-gateway-installed", "-f", dir)
+	if code != exitAllowed {
+		t.Fatalf("with --mesh-gateway-installed: exit %d, want 0", code)
+	}
+	for f := range findings(rep) {
+		if f.rule == "export-needs-mesh-gateway" {
+			t.Errorf("still reported: %v", f)
+		}
+	}
+}

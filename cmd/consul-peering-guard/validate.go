@@ -18,6 +18,7 @@ func newValidateCommand() *cobra.Command {
 		kustomizations []string
 		output         string
 		strict         bool
+		gateway        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate (-f PATH | -k DIR)...",
@@ -69,7 +70,7 @@ validates the result.`,
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
 				}
-				findings, err := offline.CheckCluster(engine, c, unknownFields)
+				findings, err := offline.CheckCluster(engine, c, unknownFields, gateway)
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
@@ -85,6 +86,7 @@ validates the result.`,
 	fs.StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder, - for stdin (repeatable)")
 	fs.StringArrayVarP(&kustomizations, "kustomize", "k", nil, "folder of a kustomization to render and validate, as kubectl apply -k (repeatable)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	fs.BoolVar(&gateway, "mesh-gateway-installed", false, "count a ready mesh gateway that no manifest holds (the Consul Helm chart runs it with meshGateway.enabled); a cluster file's meshGatewayInstalled overrides it")
 	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
 	ef.add(fs)
 	return cmd

@@ -19,13 +19,16 @@ const ClusterFileName = ".consul-peering-guard"
 type ClusterSettings struct {
 	Description string `json:"description,omitempty"`
 	// Fix says how to repair the mistake a folder shows; the demo prints it.
-	Fix               string            `json:"fix,omitempty"`
-	PartitionsEnabled *bool             `json:"partitionsEnabled,omitempty"`
-	Partition         *string           `json:"partition,omitempty"`
-	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
-	ConsulVersion     *string           `json:"consulVersion,omitempty"`
-	Edition           *string           `json:"edition,omitempty"`
-	Rules             map[string]string `json:"rules,omitempty"`
+	Fix               string  `json:"fix,omitempty"`
+	PartitionsEnabled *bool   `json:"partitionsEnabled,omitempty"`
+	Partition         *string `json:"partition,omitempty"`
+	NamespacesEnabled *bool   `json:"namespacesEnabled,omitempty"`
+	ConsulVersion     *string `json:"consulVersion,omitempty"`
+	Edition           *string `json:"edition,omitempty"`
+	// MeshGatewayInstalled says the mesh gateway runs although no manifest holds it (the
+	// Consul Helm chart installs it with meshGateway.enabled).
+	MeshGatewayInstalled *bool             `json:"meshGatewayInstalled,omitempty"`
+	Rules                map[string]string `json:"rules,omitempty"`
 	// Expect lists the denials the folder must produce; the example tests read it.
 	Expect []Expectation `json:"expect,omitempty"`
 }

@@ -64,7 +64,9 @@ func Check(engine *validators.Engine, items []Item, gateways []state.Gateway) ([
 // Deployment that asks for replicas counts as ready, as it will be once applied.
 // Unknown fields are reported with the given action (warn, or deny for --strict, or off); what
 // the reader skipped is in c.Set.Skipped.
-func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields validators.Action) ([]Finding, error) {
+// gatewayInstalled counts a ready mesh gateway that no manifest holds (the Consul Helm chart
+// runs it); the cluster file's meshGatewayInstalled overrides it.
+func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields validators.Action, gatewayInstalled bool) ([]Finding, error) {
 	items := make([]Item, len(c.Set.Objects))
 	for i, o := range c.Set.Objects {
 		items[i] = Item{Object: o.Object, File: o.Source.File, Findings: UnknownFieldViolations(o.UnknownFields, unknownFields)}
@@ -73,8 +75,18 @@ func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields 
 	for i, g := range c.Set.Gateways {
 		gateways[i] = state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady}
 	}
+	if c.Settings.MeshGatewayInstalled != nil {
+		gatewayInstalled = *c.Settings.MeshGatewayInstalled
+	}
+	if gatewayInstalled {
+		gateways = append(gateways, state.Gateway{Ref: InstalledGateway, Status: validators.GatewayReady})
+	}
 	return Check(engine, items, gateways)
 }
+
+// InstalledGateway stands for the mesh gateway the Consul Helm chart runs, when the manifests
+// validated offline do not hold it.
+var InstalledGateway = state.GatewayRef{Name: "installed-by-the-consul-helm-chart"}
 
 // UnknownFieldViolations turns the unknown fields of a manifest into unknown-field findings
 // with the given action; none when the action is off.

@@ -101,7 +101,7 @@ func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 		UnknownFields: []manifest.UnknownField{{Path: "spec.peer.Secret", Suggestion: "secret"}},
 	}}}}
 	for _, action := range []validators.Action{validators.Warn, validators.Deny, validators.Off} {
-		findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, action)
+		findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, action, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,3 +163,38 @@ func TestConfigure(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
+
+// The Consul Helm chart runs the mesh gateway: a repository of config entries holds no
+// Deployment for it. --mesh-gateway-installed (or the cluster file) counts it as ready.
+func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		name     string
+		flag     bool
+		file     *bool
+		wantDeny bool
+	}{
+		{"neither", false, nil, true},
+		{"flag", true, nil, false},
+		{"cluster file", false, &yes, false},
+		{"cluster file overrides the flag", true, &no, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &manifest.Cluster{Settings: manifest.ClusterSettings{MeshGatewayInstalled: tc.file}, Set: manifest.Set{Objects: []manifest.Object{
+				{Kind: validators.KindPeeringDialer, Object: dialer("dc2")},
+				{Kind: validators.KindExportedServices, Object: exportTo("dc2")},
+			}}}
+			findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, validators.Warn, tc.flag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []hit
+			if tc.wantDeny {
+				want = []hit{{"export-needs-mesh-gateway", "spec.services[0].consumers[0].peer", "deny"}}
+			}
+			if got := hits(findings[1]); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
