@@ -33,6 +33,9 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ExportedServices{}, &ExportedServicesList{},
 		&PeeringAcceptor{}, &PeeringAcceptorList{},
 		&PeeringDialer{}, &PeeringDialerList{},
+		&ServiceResolver{}, &ServiceResolverList{},
+		&ServiceIntentions{}, &ServiceIntentionsList{},
+		&SamenessGroup{}, &SamenessGroupList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
