@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -26,6 +27,11 @@ const EventReason = "PeeringRuleViolation"
 type auditor struct {
 	reader   client.Reader
 	selector labels.Selector
+	// synced reports whether the state index has synced; the audit waits for it, so that
+	// its reads of the cache never block on an informer that cannot list.
+	synced func() bool
+	// exempt namespaces are not audited, as the webhook does not check them.
+	exempt   []string
 	engine   *validators.Engine
 	metrics  *webhook.Metrics
 	events   recorder.EventRecorder
@@ -38,8 +44,18 @@ type auditor struct {
 // so each replica records its own Events; the events API folds repeats into a series.
 func (a *auditor) NeedLeaderElection() bool { return false }
 
-// Start implements manager.Runnable.
+// Start implements manager.Runnable. The first audit runs once the state has synced.
 func (a *auditor) Start(ctx context.Context) error {
+	wait := time.NewTicker(100 * time.Millisecond)
+	for !a.synced() {
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return nil
+		case <-wait.C:
+		}
+	}
+	wait.Stop()
 	tick := time.NewTicker(a.interval)
 	defer tick.Stop()
 	for {
@@ -53,6 +69,10 @@ func (a *auditor) Start(ctx context.Context) error {
 }
 
 func (a *auditor) runOnce(ctx context.Context) {
+	if !a.synced() {
+		a.log.Info("audit skipped: the informer caches have not synced (a kind whose CustomResourceDefinition just appeared is loading)")
+		return
+	}
 	items, gateways, err := audit.Collect(ctx, a.reader, a.selector)
 	if err != nil {
 		a.log.Error(err, "audit could not read the cluster")
@@ -72,6 +92,9 @@ func (a *auditor) runOnce(ctx context.Context) {
 	}
 	total := 0
 	for _, res := range rep.Results {
+		if slices.Contains(a.exempt, res.Namespace) {
+			continue
+		}
 		obj := byRef[validators.ObjectRef{Kind: validators.Kind(res.Kind), Namespace: res.Namespace, Name: res.Name}]
 		for _, v := range res.Violations {
 			total++
