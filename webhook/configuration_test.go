@@ -55,8 +55,10 @@ func TestConfigurationSelectorsAndConditions(t *testing.T) {
 				before = tc.selector.DeepCopy()
 			}
 			vwc := webhook.Configuration(webhook.ConfigurationOptions{
-				Name:              "cpg",
-				ClientConfig:      func(string) admissionregistrationv1.WebhookClientConfig { return admissionregistrationv1.WebhookClientConfig{} },
+				Name: "cpg",
+				ClientConfig: func(string) admissionregistrationv1.WebhookClientConfig {
+					return admissionregistrationv1.WebhookClientConfig{}
+				},
 				FailurePolicy:     admissionregistrationv1.Fail,
 				TimeoutSeconds:    5,
 				NamespaceSelector: tc.selector,
