@@ -228,7 +228,7 @@ func checkInstalledRBAC(ctx context.Context, t *testing.T, c client.Client, inst
 	if err := c.Get(ctx, client.ObjectKey{Name: release}, &role); err != nil {
 		t.Fatal(err)
 	}
-	got, want := grantsOf(role.Rules), readGrants()
+	got, want := grantsOf(role.Rules), readGrants("")
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("installed ClusterRole grants %v, want only the reads %v", got, want)
