@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -227,4 +228,70 @@ spec: {}
 		t.Errorf("exit: %v", err)
 	}
 	t.Logf("SIGTERM before the sync: exited after %s (shutdown delay %s, grace period %s)", took.Round(time.Millisecond), delay, grace)
+}
+
+// With --mesh-gateway-namespace the webhook lists Deployments only in that namespace: the
+// chart's Role there is all it needs to become ready, and a ready gateway elsewhere does
+// not count.
+func TestGatewayNamespaceNeedsOnlyARole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const gwNamespace = "consul"
+	if r := cluster.Kubectl("create", "namespace", gwNamespace); r.Code != 0 && !strings.Contains(r.Stderr, "AlreadyExists") {
+		t.Fatalf("creating namespace %s: %s", gwNamespace, r.Stderr)
+	}
+	name := "guard-gateway-namespace"
+	kubeconfig, err := cluster.KubeconfigFor(envtest.User{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := []rbacv1.Subject{{Kind: "User", Name: name, APIGroup: "rbac.authorization.k8s.io"}}
+	objs := []client.Object{
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{"consul.hashicorp.com"},
+			Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors", "peeringdialers"}, Verbs: []string{"get", "list", "watch"}}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: user,
+			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gwNamespace}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"},
+			Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gwNamespace}, Subjects: user,
+			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}},
+	}
+	for _, obj := range objs {
+		if err := cluster.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cluster.Client.Delete(context.Background(), obj) })
+	}
+	certDir := filepath.Join(t.TempDir(), "certs")
+	if _, err := ca.WriteServing(certDir); err != nil {
+		t.Fatal(err)
+	}
+	w, err := framework.StartWebhook(binary, kubeconfig, certDir, "--log-format=json", "--mesh-gateway-namespace="+gwNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	if err := w.WaitReady(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The suite's ready gateway in default is outside the namespace.
+	if v := w.MetricValue("consul_peering_guard_mesh_gateways_ready"); v != 0 {
+		t.Fatalf("mesh_gateways_ready = %v, want 0: the gateway in default is outside --mesh-gateway-namespace", v)
+	}
+	one := int32(1)
+	labels := map[string]string{"component": "mesh-gateway"}
+	gw := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "mesh-gateway", Namespace: gwNamespace, Labels: labels},
+		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: podTemplate(labels)}}
+	if err := cluster.Client.Create(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Client.Delete(context.Background(), gw) })
+	if err := cluster.MarkDeploymentReady(ctx, gwNamespace, gw.Name, 1); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := w.WaitForGateways(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
 }
