@@ -150,6 +150,9 @@ func TestHelmInstall(t *testing.T) {
 	if single.code != 0 || !strings.Contains(single.stdout, "WARNING: replicaCount is 1") {
 		t.Errorf("the notes do not warn about one replica: %s", single)
 	}
+	if !strings.Contains(single.stdout, "Not reviewed (webhook.exemptNamespaces): kube-system.") {
+		t.Errorf("the notes do not name the exempt namespaces: %s", single)
+	}
 
 	if r := helm(t, "uninstall", release, "--namespace", namespace, "--wait", "--kubeconfig", cluster.Kubeconfig); r.code != 0 {
 		t.Fatalf("helm uninstall: %s", r)
