@@ -33,9 +33,10 @@ func EntryName(kind validators.Kind) string {
 const NotBeingDeletedCondition = "not-being-deleted"
 
 // NotBeingDeletedExpression is its CEL expression. object is null only for DELETE (not
-// registered, and allowed anyway), so the expression skips it rather than erroring; on
-// CREATE the API server ignores a deletionTimestamp, and on UPDATE object is the new object,
-// which keeps the deletionTimestamp of the old one.
+// registered, and allowed anyway), so the expression skips it rather than erroring. It
+// cannot be used to bypass the webhook: on CREATE the API server clears a deletionTimestamp
+// before validating admission, and on UPDATE it refuses to change one, so only an object the
+// API server itself marked for deletion is skipped.
 const NotBeingDeletedExpression = "object != null && !has(object.metadata.deletionTimestamp)"
 
 // ExemptNamespaceLabel is the label the API server sets on every namespace to its name;

@@ -141,3 +141,33 @@ func TestExemptNamespaceSelector(t *testing.T) {
 		t.Errorf("%s went %v -> %v: the exempt namespace's review reached the webhook", counter, before, after)
 	}
 }
+
+// The not-being-deleted condition cannot be used to slip a write past the webhook: the API
+// server clears a deletionTimestamp sent on CREATE before the webhook is asked (so the object
+// is judged), and refuses one sent on UPDATE (it is immutable), so the stored object stays.
+func TestDeletionTimestampCannotBypassTheWebhook(t *testing.T) {
+	useGuard(t)
+	reset(t)
+	ctx := ctxFor(t)
+	const stamp = `deletionTimestamp: "2020-01-01T00:00:00Z"`
+	refused(t, cluster.Apply(`apiVersion: consul.hashicorp.com/v1alpha1
+kind: ProxyDefaults
+metadata: {name: not-global, namespace: default, `+stamp+`}
+spec: {}
+`), "metadata.name", "proxy-defaults-name")
+	mustApply(t, proxyDefaults("remote", ""))
+	if r := cluster.Apply(`apiVersion: consul.hashicorp.com/v1alpha1
+kind: ProxyDefaults
+metadata: {name: global, namespace: default, `+stamp+`}
+spec: {meshGateway: {mode: remotee}}
+`); r.Code == 0 {
+		t.Fatalf("an update setting deletionTimestamp was accepted:\n%s", r.Stdout)
+	}
+	var pd v1alpha1.ProxyDefaults
+	if err := cluster.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "global"}, &pd); err != nil {
+		t.Fatal(err)
+	}
+	if pd.DeletionTimestamp != nil || pd.Spec.MeshGateway.Mode != "remote" {
+		t.Fatalf("the stored object changed: deletionTimestamp %v, mode %q", pd.DeletionTimestamp, pd.Spec.MeshGateway.Mode)
+	}
+}
