@@ -158,7 +158,7 @@ spec: {}
 	mustApply(t, proxyDefaults("remote", ""))
 	if r := cluster.Apply(`apiVersion: consul.hashicorp.com/v1alpha1
 kind: ProxyDefaults
-metadata: {name: global, namespace: default, `+stamp+`}
+metadata: {name: global, namespace: default, ` + stamp + `}
 spec: {meshGateway: {mode: remotee}}
 `); r.Code == 0 {
 		t.Fatalf("an update setting deletionTimestamp was accepted:\n%s", r.Stdout)
