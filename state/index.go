@@ -4,10 +4,11 @@
 package state
 
 import (
-	appsv1 "k8s.io/api/apps/v1"
 	"sort"
+	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -22,11 +23,25 @@ type GatewayRef struct {
 	Name      string
 }
 
-// GatewayOf returns the reference of a mesh gateway Deployment and whether it counts as
-// registered in Consul: at least one ready replica (its pods register the gateway when their
-// dataplane starts).
-func GatewayOf(d *appsv1.Deployment) (GatewayRef, bool) {
-	return GatewayRef{Namespace: d.Namespace, Name: d.Name}, d.Status.ReadyReplicas >= 1
+// Gateway is a mesh gateway Deployment and its status.
+type Gateway struct {
+	Ref    GatewayRef
+	Status validators.GatewayStatus
+}
+
+// GatewayOf returns the reference of a mesh gateway Deployment and how far it is: ready
+// with at least one ready replica (its pods register the gateway when their dataplane
+// starts), not ready while it asks for replicas none of which is ready yet, missing when
+// scaled to zero.
+func GatewayOf(d *appsv1.Deployment) (GatewayRef, validators.GatewayStatus) {
+	ref := GatewayRef{Namespace: d.Namespace, Name: d.Name}
+	switch {
+	case d.Status.ReadyReplicas >= 1:
+		return ref, validators.GatewayReady
+	case d.Spec.Replicas != nil && *d.Spec.Replicas == 0:
+		return ref, validators.GatewayMissing
+	}
+	return ref, validators.GatewayNotReady
 }
 
 // Index is a concurrency-safe validators.ClusterState.
@@ -34,14 +49,14 @@ type Index struct {
 	mu sync.RWMutex
 	// objects holds every indexed object by kind: singletons, counts and deletes read it.
 	objects map[validators.Kind]refSet
-	// peers maps a peer name to the acceptors and dialers that carry it.
+	// peers maps a lower-cased peer name to the acceptors and dialers that carry it.
 	peers map[string]refSet
 	// proxyDefaultsModes holds spec.meshGateway.mode of each ProxyDefaults.
 	proxyDefaultsModes map[validators.ObjectRef]string
 	// peerExporters holds the ExportedServices objects with a peer or sameness-group consumer.
 	peerExporters refSet
-	// readyGateways holds the mesh gateway Deployments with at least one ready replica.
-	readyGateways map[GatewayRef]struct{}
+	// gateways holds the status of every mesh gateway Deployment that is not missing.
+	gateways map[GatewayRef]validators.GatewayStatus
 }
 
 var _ validators.ClusterState = (*Index)(nil)
@@ -53,7 +68,7 @@ func NewIndex() *Index {
 		peers:              map[string]refSet{},
 		proxyDefaultsModes: map[validators.ObjectRef]string{},
 		peerExporters:      refSet{},
-		readyGateways:      map[GatewayRef]struct{}{},
+		gateways:           map[GatewayRef]validators.GatewayStatus{},
 	}
 	for _, k := range validators.Kinds {
 		x.objects[k] = refSet{}
@@ -73,10 +88,11 @@ func (x *Index) Upsert(obj runtime.Object) {
 	x.objects[ref.Kind][ref] = struct{}{}
 	switch o := obj.(type) {
 	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
-		set := x.peers[ref.Name]
+		key := peerKey(ref.Name)
+		set := x.peers[key]
 		if set == nil {
 			set = refSet{}
-			x.peers[ref.Name] = set
+			x.peers[key] = set
 		}
 		set[ref] = struct{}{}
 	case *v1alpha1.ProxyDefaults:
@@ -101,10 +117,11 @@ func (x *Index) Delete(obj runtime.Object) {
 
 func (x *Index) remove(ref validators.ObjectRef) {
 	delete(x.objects[ref.Kind], ref)
-	if set := x.peers[ref.Name]; set != nil {
-		delete(set, ref)
-		if len(set) == 0 {
-			delete(x.peers, ref.Name)
+	if ref.Kind == validators.KindPeeringAcceptor || ref.Kind == validators.KindPeeringDialer {
+		key := peerKey(ref.Name)
+		delete(x.peers[key], ref)
+		if len(x.peers[key]) == 0 {
+			delete(x.peers, key)
 		}
 	}
 	delete(x.proxyDefaultsModes, ref)
@@ -122,14 +139,17 @@ func exportsToPeer(es *v1alpha1.ExportedServices) bool {
 	return false
 }
 
-// SetGateway records whether a mesh gateway workload has a ready replica.
-func (x *Index) SetGateway(ref GatewayRef, ready bool) {
+// peerKey is how Consul indexes peerings: by lower-cased name.
+func peerKey(name string) string { return strings.ToLower(name) }
+
+// SetGateway records how far a mesh gateway workload is; GatewayMissing forgets it.
+func (x *Index) SetGateway(ref GatewayRef, status validators.GatewayStatus) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if ready {
-		x.readyGateways[ref] = struct{}{}
+	if status == validators.GatewayMissing {
+		delete(x.gateways, ref)
 	} else {
-		delete(x.readyGateways, ref)
+		x.gateways[ref] = status
 	}
 }
 
@@ -137,14 +157,14 @@ func (x *Index) SetGateway(ref GatewayRef, ready bool) {
 func (x *Index) PeersNamed(peer string) []validators.ObjectRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return sorted(x.peers[peer])
+	return sorted(x.peers[peerKey(peer)])
 }
 
 // HasPeer implements validators.ClusterState.
 func (x *Index) HasPeer(peer string) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.peers[peer]) > 0
+	return len(x.peers[peerKey(peer)]) > 0
 }
 
 // AnyPeer implements validators.ClusterState.
@@ -161,11 +181,17 @@ func (x *Index) ExportsToPeer() bool {
 	return len(x.peerExporters) > 0
 }
 
-// MeshGatewayPresent implements validators.ClusterState.
-func (x *Index) MeshGatewayPresent() bool {
+// MeshGateway implements validators.ClusterState: the best status of any gateway.
+func (x *Index) MeshGateway() validators.GatewayStatus {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.readyGateways) > 0
+	best := validators.GatewayMissing
+	for _, st := range x.gateways {
+		if st > best {
+			best = st
+		}
+	}
+	return best
 }
 
 // Existing implements validators.ClusterState.
@@ -212,8 +238,19 @@ func (x *Index) Count(kind validators.Kind) int {
 }
 
 // ReadyGateways returns how many mesh gateway workloads have a ready replica.
-func (x *Index) ReadyGateways() int {
+func (x *Index) ReadyGateways() int { return x.gatewaysWith(validators.GatewayReady) }
+
+// NotReadyGateways returns how many mesh gateway workloads ask for replicas, none ready yet.
+func (x *Index) NotReadyGateways() int { return x.gatewaysWith(validators.GatewayNotReady) }
+
+func (x *Index) gatewaysWith(status validators.GatewayStatus) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.readyGateways)
+	n := 0
+	for _, st := range x.gateways {
+		if st == status {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -64,13 +65,53 @@ func TestIndexFollowsUpsertsAndDeletes(t *testing.T) {
 	}
 
 	gw := state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}
-	idx.SetGateway(gw, true)
-	if !idx.MeshGatewayPresent() || idx.ReadyGateways() != 1 {
+	idx.SetGateway(gw, validators.GatewayReady)
+	if idx.MeshGateway() != validators.GatewayReady || idx.ReadyGateways() != 1 {
 		t.Fatal("gateway not seen")
 	}
-	idx.SetGateway(gw, false)
-	if idx.MeshGatewayPresent() {
-		t.Fatal("an unready gateway still counts")
+	idx.SetGateway(gw, validators.GatewayNotReady)
+	if idx.MeshGateway() != validators.GatewayNotReady || idx.ReadyGateways() != 0 {
+		t.Fatal("a gateway without a ready replica counts as ready")
+	}
+	idx.SetGateway(gw, validators.GatewayMissing)
+	if idx.MeshGateway() != validators.GatewayMissing {
+		t.Fatal("a missing gateway still counts")
+	}
+}
+
+func TestPeersMatchCaseInsensitively(t *testing.T) {
+	idx := state.NewIndex()
+	idx.Upsert(dialer("a", "dc2"))
+	for _, name := range []string{"dc2", "DC2", "Dc2"} {
+		if !idx.HasPeer(name) || len(idx.PeersNamed(name)) != 1 {
+			t.Errorf("peer %q not found for dialer dc2", name)
+		}
+	}
+	idx.Delete(dialer("a", "dc2"))
+	if idx.HasPeer("DC2") || idx.AnyPeer() {
+		t.Error("deleted dialer still known")
+	}
+}
+
+func TestGatewayOf(t *testing.T) {
+	replicas := func(n int32) *int32 { return &n }
+	for _, tc := range []struct {
+		name     string
+		replicas *int32
+		ready    int32
+		want     validators.GatewayStatus
+	}{
+		{"ready replica", replicas(2), 1, validators.GatewayReady},
+		{"asks for replicas, none ready yet", replicas(1), 0, validators.GatewayNotReady},
+		{"replicas unset (defaults to one), none ready", nil, 0, validators.GatewayNotReady},
+		{"scaled to zero", replicas(0), 0, validators.GatewayMissing},
+	} {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "mesh-gateway"},
+			Spec: appsv1.DeploymentSpec{Replicas: tc.replicas}, Status: appsv1.DeploymentStatus{ReadyReplicas: tc.ready}}
+		ref, got := state.GatewayOf(d)
+		if got != tc.want || ref != (state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}) {
+			t.Errorf("%s: GatewayOf = %v %v, want %v", tc.name, ref, got, tc.want)
+		}
 	}
 }
 
@@ -85,7 +126,7 @@ func TestIndexIsSafeForConcurrentUse(t *testing.T) {
 			for i := 0; i < 500; i++ {
 				d := dialer("ns", fmt.Sprintf("dc%d-%d", w, i%20))
 				idx.Upsert(d)
-				idx.SetGateway(state.GatewayRef{Name: fmt.Sprint(w)}, i%2 == 0)
+				idx.SetGateway(state.GatewayRef{Name: fmt.Sprint(w)}, validators.GatewayStatus(i%3))
 				if i%3 == 0 {
 					idx.Delete(d)
 				}
@@ -96,7 +137,7 @@ func TestIndexIsSafeForConcurrentUse(t *testing.T) {
 			for i := 0; i < 500; i++ {
 				_ = idx.HasPeer(fmt.Sprintf("dc%d-%d", w, i%20))
 				_ = idx.PeersNamed("dc0-1")
-				_ = idx.MeshGatewayPresent()
+				_ = idx.MeshGateway()
 				_ = idx.Count(validators.KindPeeringDialer)
 			}
 		}(w)

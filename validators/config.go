@@ -21,8 +21,29 @@ type Config struct {
 	NamespacesEnabled bool
 	// ConsulVersion, when set, denies features newer than that Consul version.
 	ConsulVersion *version.Version
+	// Edition is the Consul edition, EditionUnknown when not configured: no rule guesses it.
+	Edition Edition
 	// Actions overrides the default action of rules by name.
 	Actions map[string]Action
+}
+
+// Edition is the Consul edition the cluster runs.
+type Edition string
+
+// The editions; unknown means not configured.
+const (
+	EditionUnknown    Edition = ""
+	EditionCE         Edition = "ce"
+	EditionEnterprise Edition = "enterprise"
+)
+
+// ParseEdition parses ce or enterprise; the empty string is EditionUnknown.
+func ParseEdition(s string) (Edition, error) {
+	switch e := Edition(s); e {
+	case EditionUnknown, EditionCE, EditionEnterprise:
+		return e, nil
+	}
+	return "", fmt.Errorf("consul edition %q: want ce or enterprise", s)
 }
 
 // LocalPartition is the admin partition this cluster belongs to.
@@ -55,6 +76,12 @@ func (c *Config) Validate() error {
 		} else if _, err := ParseAction(string(c.Actions[name])); err != nil {
 			problems = append(problems, fmt.Sprintf("rule %q: %v", name, err))
 		}
+	}
+	if _, err := ParseEdition(string(c.Edition)); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if c.PartitionsEnabled && c.Edition == EditionCE {
+		problems = append(problems, "admin partitions need Consul Enterprise, the edition is ce")
 	}
 	if !c.PartitionsEnabled && c.Partition != "" && c.Partition != DefaultPartition {
 		problems = append(problems, fmt.Sprintf("partition %q needs partitions enabled", c.Partition))

@@ -132,10 +132,11 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		return Result{}, fmt.Errorf("unsupported object type %T", obj)
 	}
 	res.Kind = kind
-	in := &Input{Operation: op, Object: obj, Old: old, Config: &e.cfg, State: st}
+	in := &Input{ObjectInput: &ObjectInput{Operation: op, Object: obj, Old: old, Config: &e.cfg}, State: st}
 	if op == Update && old == nil {
 		in.Operation = Create
 	}
+	var stored *Input // the stored object under the same rules, built on the first denial of an update
 	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
 	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
 	terminating := in.Operation == Update && metaOf(obj).GetDeletionTimestamp() != nil
@@ -147,21 +148,29 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	}()
 	for _, r := range e.byKind[kind] {
 		current = r
-		errs := r.check(in)
+		errs := r.run(in)
 		if len(errs) == 0 {
 			continue
 		}
 		action := e.cfg.ActionFor(r)
+		// Ratchet as Kubernetes does for CRD validation: on update a violation the stored
+		// object already had is a warning, so an object written before the webhook (or before
+		// a rule changed) stays editable. Names never change, so name rules never block one.
 		var preexisting map[string]int
-		if r.Stateful && in.Operation == Update && action == Deny {
-			preexisting = violationKeys(r.check(&Input{Operation: Update, Object: old, Old: old, Config: &e.cfg, State: st}))
+		if in.Operation == Update && action == Deny {
+			if stored == nil {
+				stored = &Input{ObjectInput: &ObjectInput{Operation: Update, Object: old, Old: old, Config: &e.cfg}, State: st}
+			}
+			preexisting = violationKeys(r.run(stored))
 		}
 		for _, fe := range errs {
 			a := action
+			if _, ok := in.pending[fe]; ok && a == Deny {
+				a = Warn
+			}
 			if terminating && a == Deny {
 				a = Warn
-			} else if k := violationKey(fe); preexisting[k] > 0 {
-				// Unrelated state was already broken before this change: keep the object editable.
+			} else if k := violationKey(fe); a == Deny && preexisting[k] > 0 {
 				preexisting[k]--
 				a = Warn
 			}
@@ -172,11 +181,13 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	return res, nil
 }
 
-// violationKey identifies a violation by its type, value and field path without list
-// indexes, so that moving an override does not make an old violation look new while moving
-// a value to another field does.
+// violationKey identifies a violation by its type, value, message and field path without
+// list indexes, so that moving an override does not make an old violation look new while
+// moving a value to another field, or replacing it by another bad one, does. The message
+// counts because some rules leave a large value out of the error and describe it instead.
 func violationKey(fe *field.Error) string {
-	return string(fe.Type) + "\x00" + listIndex.ReplaceAllString(fe.Field, "[*]") + "\x00" + fmt.Sprint(fe.BadValue)
+	return string(fe.Type) + "\x00" + listIndex.ReplaceAllString(fe.Field, "[*]") + "\x00" + fmt.Sprint(fe.BadValue) +
+		"\x00" + listIndex.ReplaceAllString(fe.Detail, "[*]")
 }
 
 var listIndex = regexp.MustCompile(`\[[0-9]+\]`)

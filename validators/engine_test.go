@@ -18,39 +18,44 @@ import (
 
 // specRules is section 4 of docs/peering-rules.md: every rule and its default action.
 var specRules = map[string]validators.Action{
-	"gateway-mode-valid":                      validators.Deny,
-	"gateway-mode-none-peer-upstream":         validators.Deny,
-	"gateway-mode-none-with-peering":          validators.Deny,
-	"gateway-mode-local-needs-gateway":        validators.Deny,
-	"export-needs-mesh-gateway":               validators.Deny,
-	"partition-placement":                     validators.Deny,
-	"peer-through-gateways-default-partition": validators.Deny,
-	"peer-through-gateways-needs-gateway":     validators.Deny,
-	"upstream-name-required":                  validators.Deny,
-	"upstream-defaults-no-destination":        validators.Deny,
-	"upstream-peer-partition-exclusive":       validators.Deny,
-	"upstream-namespace-needs-namespaces":     validators.Deny,
-	"upstream-namespace-default-redundant":    validators.Warn,
-	"upstream-no-wildcard":                    validators.Deny,
-	"upstream-duplicate":                      validators.Deny,
-	"upstream-peer-name-syntax":               validators.Deny,
-	"upstream-peer-known":                     validators.Warn,
-	"exported-services-singleton":             validators.Deny,
-	"exported-services-not-empty":             validators.Deny,
-	"exported-service-name-required":          validators.Deny,
-	"consumer-exactly-one":                    validators.Deny,
-	"consumer-no-wildcard":                    validators.Deny,
-	"consumer-needs-enterprise":               validators.Deny,
-	"consumer-peer-name-syntax":               validators.Deny,
-	"consumer-peer-known":                     validators.Warn,
-	"export-consul-service":                   validators.Warn,
-	"proxy-defaults-name":                     validators.Deny,
-	"mesh-name":                               validators.Deny,
-	"singleton":                               validators.Deny,
-	"peer-name-syntax":                        validators.Deny,
-	"peer-name-unique":                        validators.Deny,
-	"peer-secret-valid":                       validators.Deny,
-	"consul-version":                          validators.Deny,
+	"gateway-mode-valid":                          validators.Deny,
+	"gateway-mode-none-peer-upstream":             validators.Deny,
+	"gateway-mode-none-with-peering":              validators.Deny,
+	"gateway-mode-local-needs-gateway":            validators.Deny,
+	"export-needs-mesh-gateway":                   validators.Deny,
+	"partition-placement":                         validators.Deny,
+	"peer-through-gateways-default-partition":     validators.Deny,
+	"peer-through-gateways-needs-gateway":         validators.Deny,
+	"upstream-name-required":                      validators.Deny,
+	"upstream-defaults-no-destination":            validators.Deny,
+	"upstream-peer-partition-exclusive":           validators.Deny,
+	"upstream-namespace-needs-namespaces":         validators.Deny,
+	"upstream-partition-needs-partitions":         validators.Deny,
+	"upstream-namespace-default-redundant":        validators.Warn,
+	"upstream-no-wildcard":                        validators.Deny,
+	"upstream-duplicate":                          validators.Deny,
+	"upstream-peer-name-syntax":                   validators.Deny,
+	"upstream-peer-known":                         validators.Warn,
+	"exported-services-singleton":                 validators.Deny,
+	"exported-services-not-empty":                 validators.Deny,
+	"exported-service-name-required":              validators.Deny,
+	"consumer-exactly-one":                        validators.Deny,
+	"consumer-no-wildcard":                        validators.Deny,
+	"consumer-needs-enterprise":                   validators.Deny,
+	"exported-service-namespace-needs-namespaces": validators.Deny,
+	"consumer-peer-name-syntax":                   validators.Deny,
+	"consumer-peer-known":                         validators.Warn,
+	"export-consul-service":                       validators.Warn,
+	"proxy-defaults-name":                         validators.Deny,
+	"mesh-name":                                   validators.Deny,
+	"singleton":                                   validators.Deny,
+	"peer-name-syntax":                            validators.Deny,
+	"peer-name-unique":                            validators.Deny,
+	"peer-secret-valid":                           validators.Deny,
+	"proxy-config-decodes":                        validators.Deny,
+	"proxy-config-escape-hatch-json":              validators.Deny,
+	"proxy-config-unknown-key":                    validators.Warn,
+	"consul-version":                              validators.Deny,
 }
 
 func TestCatalogueMatchesSpec(t *testing.T) {
@@ -176,20 +181,50 @@ func TestUpdateSemantics(t *testing.T) {
 			old: sd("web", up("api", "dc3")), obj: sd("web", up("db", "dc4")),
 			want: []hit{warn(override0 + ".peer")}},
 
-		// Rules that do not read state deny on every UPDATE, old violation or not.
+		// Object-only rules ratchet too: what the stored object already had warns.
 		{name: "invalid mode kept", rule: "gateway-mode-valid",
 			old: pd("global", "bogus"), obj: pd("global", "bogus"),
+			want: []hit{warn(specMode)}},
+		{name: "invalid mode changed to another invalid one", rule: "gateway-mode-valid",
+			old: pd("global", "bogus"), obj: pd("global", "Remote"),
+			want: []hit{deny(specMode)}},
+		{name: "invalid mode introduced", rule: "gateway-mode-valid",
+			old: pd("global", "remote"), obj: pd("global", "bogus"),
 			want: []hit{deny(specMode)}},
 		{name: "duplicate override kept", rule: "upstream-duplicate",
 			old: sd("web", up("api", ""), up("api", "")), obj: sd("web", up("api", ""), up("api", "")),
-			want: []hit{deny(override1)}},
+			want: []hit{warn(override1)}},
+		{name: "a third copy added", rule: "upstream-duplicate",
+			old:  sd("web", up("api", ""), up("api", "")),
+			obj:  sd("web", up("api", ""), up("api", ""), up("api", "")),
+			want: []hit{warn(override1), deny(override2)}},
 		{name: "vault backend kept", rule: "peer-secret-valid",
 			old:  dialer("dc2", &v1alpha1.Secret{Name: "t", Key: "k", Backend: "vault"}),
 			obj:  dialer("dc2", &v1alpha1.Secret{Name: "t", Key: "k", Backend: "vault"}),
+			want: []hit{warn(secretPath + ".backend")}},
+		{name: "backend changed away from kubernetes", rule: "peer-secret-valid",
+			old:  dialer("dc2", k8sSecret()),
+			obj:  dialer("dc2", &v1alpha1.Secret{Name: "peering-token", Key: "data", Backend: "vault"}),
 			want: []hit{deny(secretPath + ".backend")}},
-		{name: "wrong name kept", rule: "mesh-name",
-			old: mesh("cluster", false), obj: mesh("cluster", true),
-			want: []hit{deny("metadata.name")}},
+		{name: "wrong Mesh name kept while labelled", rule: "mesh-name",
+			old: mesh("cluster", false), obj: labelled(mesh("cluster", false)),
+			want: []hit{warn("metadata.name")}},
+		{name: "ExportedServices in another partition given a finalizer", rule: "partition-placement",
+			old: es("ap1", svc("api", toPeer("dc2"))), obj: finalized(es("ap1", svc("api", toPeer("dc2")))),
+			want: []hit{warn("metadata.name")}},
+		{name: "wrong ProxyDefaults name kept", rule: "proxy-defaults-name",
+			old: pd("default", ""), obj: pd("default", "remote"),
+			want: []hit{warn("metadata.name")}},
+		{name: "undecodable proxy config kept", rule: "proxy-config-decodes",
+			old: pdConfig(`{"local_connect_timeout_ms":"5s"}`), obj: labelled(pdConfig(`{"local_connect_timeout_ms":"5s"}`)),
+			want: []hit{warn("spec.config.local_connect_timeout_ms")}},
+		{name: "undecodable escape hatch replaced by another", rule: "proxy-config-escape-hatch-json",
+			old:  pdConfig(`{"envoy_public_listener_json":"{"}`),
+			obj:  pdConfig(`{"envoy_public_listener_json":"[1]"}`),
+			want: []hit{deny("spec.config.envoy_public_listener_json")}},
+		{name: "invalid peer name kept", rule: "peer-name-syntax",
+			old: acceptor("dc2.west", k8sSecret()), obj: labelled(acceptor("dc2.west", k8sSecret())),
+			want: []hit{warn("metadata.name")}},
 	})
 }
 
@@ -497,9 +532,61 @@ func TestTerminatingObjectsAreNeverDenied(t *testing.T) {
 		hitsOf(res, "gateway-mode-none-peer-upstream")[0] != warn("spec.upstreamConfig.overrides[0].meshGateway.mode") {
 		t.Fatalf("finalizer removal refused or violation lost: %s", describe(res))
 	}
-	// The same update on a live object is refused.
-	res, _ = engine.Validate(validators.Update, old.DeepCopy(), old, newIndex(true))
+	// The same change on a live object, introducing the violation, is refused.
+	res, _ = engine.Validate(validators.Update, old.DeepCopy(), sd("web", upMode("api", "dc2", "remote")), newIndex(true))
 	if res.Allowed() {
-		t.Fatal("a live object with a violation was allowed")
+		t.Fatal("a live object gaining a violation was allowed")
+	}
+}
+
+// untouchable is a ClusterState that fails the test on any question: object-only rules must
+// be answerable without the cluster (inside the API server, in a generated policy).
+type untouchable struct{ t *testing.T }
+
+func (u untouchable) fail(what string) {
+	u.t.Helper()
+	u.t.Errorf("an object-only rule asked the cluster: %s", what)
+}
+func (u untouchable) PeersNamed(string) []validators.ObjectRef { u.fail("PeersNamed"); return nil }
+func (u untouchable) HasPeer(string) bool                      { u.fail("HasPeer"); return false }
+func (u untouchable) AnyPeer() bool                            { u.fail("AnyPeer"); return false }
+func (u untouchable) ExportsToPeer() bool                      { u.fail("ExportsToPeer"); return false }
+func (u untouchable) MeshGateway() validators.GatewayStatus {
+	u.fail("MeshGateway")
+	return validators.GatewayMissing
+}
+func (u untouchable) Existing(validators.Kind) []validators.ObjectRef { u.fail("Existing"); return nil }
+func (u untouchable) ProxyDefaultsGatewayMode() string                { u.fail("ProxyDefaultsGatewayMode"); return "" }
+
+func TestObjectOnlyRulesNeverReadState(t *testing.T) {
+	cfg := validators.Config{Actions: map[string]validators.Action{}}
+	objectOnly := 0
+	for _, r := range validators.Catalogue() {
+		if r.ReadsState() {
+			cfg.Actions[r.Name] = validators.Off
+		} else {
+			objectOnly++
+		}
+	}
+	if objectOnly == 0 {
+		t.Fatal("no object-only rules")
+	}
+	engine := mustEngine(t, cfg)
+	objs := []runtime.Object{
+		pd("global", "local"), pd("other", "bogus"), mesh("cluster", true),
+		sdMode("none", upMode("api", "dc2", "local"), up("api", "dc2"), &v1alpha1.Upstream{Name: "*", Namespace: "x", Partition: "p", Peer: "DC_2"}),
+		es("ap1", svc("api", toPeer("dc2"), toPartition("ap2"), toSameness("*")), svc("", v1alpha1.ServiceConsumer{})),
+		acceptor("dc2.west", nil), dialer("dc2", &v1alpha1.Secret{Backend: "vault"}),
+	}
+	for _, obj := range objs {
+		for _, op := range []validators.Operation{validators.Create, validators.Update} {
+			var old runtime.Object
+			if op == validators.Update {
+				old = obj
+			}
+			if _, err := engine.Validate(op, obj, old, untouchable{t}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

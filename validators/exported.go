@@ -6,7 +6,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
-func checkExportedServicesNotEmpty(in *Input) field.ErrorList {
+func checkExportedServicesNotEmpty(in *ObjectInput) field.ErrorList {
 	es, ok := in.Object.(*v1alpha1.ExportedServices)
 	if !ok {
 		return nil
@@ -23,7 +23,7 @@ func checkExportedServicesNotEmpty(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkExportedServiceNameRequired(in *Input) field.ErrorList {
+func checkExportedServiceNameRequired(in *ObjectInput) field.ErrorList {
 	es, ok := in.Object.(*v1alpha1.ExportedServices)
 	if !ok {
 		return nil
@@ -40,7 +40,7 @@ func checkExportedServiceNameRequired(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkConsumerExactlyOne(in *Input) field.ErrorList {
+func checkConsumerExactlyOne(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		n := nonEmpty(c.Peer) + nonEmpty(c.Partition) + nonEmpty(c.SamenessGroup)
@@ -54,7 +54,7 @@ func checkConsumerExactlyOne(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkConsumerNoWildcard(in *Input) field.ErrorList {
+func checkConsumerNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer == wildcard {
@@ -63,27 +63,46 @@ func checkConsumerNoWildcard(in *Input) field.ErrorList {
 		if c.Partition == wildcard {
 			errs = append(errs, field.Invalid(p.Child("partition"), c.Partition, "name each partition; Consul has no wildcard partition"))
 		}
+		if c.SamenessGroup == wildcard {
+			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, "name each sameness group; Consul has no wildcard sameness group"))
+		}
 	})
 	return errs
 }
 
-func checkConsumerNeedsEnterprise(in *Input) field.ErrorList {
-	if in.Config.PartitionsEnabled {
+// checkConsumerNeedsEnterprise refuses partition consumers without admin partitions, as
+// consul-k8s does, and sameness-group consumers only on a cluster configured as CE: sameness
+// groups are an Enterprise feature that does not need admin partitions.
+func checkConsumerNeedsEnterprise(in *ObjectInput) field.ErrorList {
+	var errs field.ErrorList
+	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		if c.Partition != "" && !in.Config.PartitionsEnabled {
+			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
+		}
+		if c.SamenessGroup != "" && in.Config.Edition == EditionCE {
+			errs = append(errs, field.Forbidden(p.Child("samenessGroup"), "sameness groups need Consul Enterprise, the edition is ce; export to each peer instead"))
+		}
+	})
+	return errs
+}
+
+// checkExportedServiceNamespaceNeedsNamespaces refuses a service namespace while Consul
+// namespaces are off, as consul-k8s's own webhook does.
+func checkExportedServiceNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
+	es, ok := in.Object.(*v1alpha1.ExportedServices)
+	if !ok || in.Config.NamespacesEnabled {
 		return nil
 	}
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
-		if c.Partition != "" {
-			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; export to a peer instead"))
+	for i, svc := range es.Spec.Services {
+		if svc.Namespace != "" {
+			errs = append(errs, field.Forbidden(servicesPath.Index(i).Child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
 		}
-		if c.SamenessGroup != "" {
-			errs = append(errs, field.Forbidden(p.Child("samenessGroup"), "sameness groups need admin partitions (Enterprise)"))
-		}
-	})
+	}
 	return errs
 }
 
-func checkConsumerPeerNameSyntax(in *Input) field.ErrorList {
+func checkConsumerPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer != "" && c.Peer != wildcard && !ValidPeerName(c.Peer) {
@@ -95,7 +114,7 @@ func checkConsumerPeerNameSyntax(in *Input) field.ErrorList {
 
 func checkConsumerPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in.ObjectInput, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if ValidPeerName(c.Peer) && !in.State.HasPeer(c.Peer) {
 			errs = append(errs, withDetail(field.NotFound(p.Child("peer"), c.Peer), unknownPeer))
 		}
@@ -103,7 +122,7 @@ func checkConsumerPeerKnown(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkExportConsulService(in *Input) field.ErrorList {
+func checkExportConsulService(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if svc.Name == "consul" && (c.Peer != "" || c.SamenessGroup != "") {

@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 func TestExportedServicesRules(t *testing.T) {
@@ -72,6 +73,9 @@ func TestExportedServicesRules(t *testing.T) {
 		{name: "wildcard partition", rule: "consumer-no-wildcard", cfg: partitions("default"),
 			obj:  es("default", svc("api", toPeer("dc2"), toPartition("*"))),
 			want: []hit{deny(consumer01 + ".partition")}},
+		{name: "wildcard sameness group", rule: "consumer-no-wildcard", cfg: partitions("default"),
+			obj:  es("default", svc("api", toPeer("dc2"), toSameness("*"))),
+			want: []hit{deny(consumer01 + ".samenessGroup")}},
 
 		// consumer-needs-enterprise
 		{name: "peer consumer without partitions", rule: "consumer-needs-enterprise",
@@ -81,15 +85,31 @@ func TestExportedServicesRules(t *testing.T) {
 		{name: "partition consumer without partitions", rule: "consumer-needs-enterprise",
 			obj:  es("default", svc("api", toPeer("dc2"), toPartition("ap2"))),
 			want: []hit{deny(consumer01 + ".partition")}},
-		{name: "sameness consumer without partitions", rule: "consumer-needs-enterprise",
-			obj:  es("default", svc("api", toSameness("group"))),
-			want: []hit{deny(consumer00 + ".samenessGroup")}},
+		{name: "sameness consumer on Enterprise without partitions", rule: "consumer-needs-enterprise",
+			cfg: validators.Config{Edition: validators.EditionEnterprise}, obj: es("default", svc("api", toSameness("group")))},
+		{name: "sameness consumer, edition unknown", rule: "consumer-needs-enterprise",
+			obj: es("default", svc("api", toSameness("group")))},
+		{name: "sameness consumer on CE", rule: "consumer-needs-enterprise",
+			cfg:  validators.Config{Edition: validators.EditionCE},
+			obj:  es("default", svc("api", toPeer("dc2"), toSameness("group"))),
+			want: []hit{deny(consumer01 + ".samenessGroup")}},
+
+		// exported-service-namespace-needs-namespaces
+		{name: "no namespace, namespaces off", rule: "exported-service-namespace-needs-namespaces",
+			obj: es("default", svc("api", toPeer("dc2")))},
+		{name: "namespace with namespaces on", rule: "exported-service-namespace-needs-namespaces",
+			cfg: namespaces(), obj: es("default", inNS("frontend", svc("api", toPeer("dc2"))))},
+		{name: "namespace with namespaces off", rule: "exported-service-namespace-needs-namespaces",
+			obj:  es("default", svc("db", toPeer("dc2")), inNS("default", svc("api", toPeer("dc2")))),
+			want: []hit{deny("spec.services[1].namespace")}},
 
 		// consumer-peer-name-syntax
 		{name: "valid peer", rule: "consumer-peer-name-syntax", obj: es("default", svc("api", toPeer("dc-2")))},
 		{name: "wildcard is the wildcard rule's", rule: "consumer-peer-name-syntax", obj: es("default", svc("api", toPeer("*")))},
-		{name: "uppercase peer", rule: "consumer-peer-name-syntax",
-			obj:  es("default", svc("api", toPeer("dc2"), toPeer("Dc3"))),
+		{name: "upper case peers, as consul-k8s's own tests export to", rule: "consumer-peer-name-syntax",
+			obj: es("default", svc("api", toPeer("peerName"), toPeer("DC2")))},
+		{name: "dotted peer", rule: "consumer-peer-name-syntax",
+			obj:  es("default", svc("api", toPeer("dc2"), toPeer("dc3.west"))),
 			want: []hit{deny(consumer01 + ".peer")}},
 		{name: "too long peer", rule: "consumer-peer-name-syntax",
 			obj:  es("default", svc("api", toPeer(longName(64)))),
@@ -102,6 +122,8 @@ func TestExportedServicesRules(t *testing.T) {
 			obj:   es("default", svc("api", toPeer("dc2")))},
 		{name: "partition consumer", rule: "consumer-peer-known", cfg: partitions("default"),
 			obj: es("default", svc("api", toPartition("ap2")))},
+		{name: "known peer in another case", rule: "consumer-peer-known", state: known,
+			obj: es("default", svc("api", toPeer("DC2")))},
 		{name: "unknown peer", rule: "consumer-peer-known", state: known,
 			obj:  es("default", svc("api", toPeer("dc2"), toPeer("dc3"))),
 			want: []hit{warn(consumer01 + ".peer")}},

@@ -10,7 +10,7 @@ import (
 
 var supportedModes = []string{modeLocal, modeRemote, modeNone}
 
-func checkGatewayModeValid(in *Input) field.ErrorList {
+func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
 		switch m.mode {
@@ -22,7 +22,7 @@ func checkGatewayModeValid(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkGatewayModeNonePeerUpstream(in *Input) field.ErrorList {
+func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
 		if m.override() && m.peer != "" && m.mode == modeNone {
@@ -59,6 +59,10 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 }
 
 func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
+		return nil
+	}
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
 		// The specification names the spec-level mode and peer overrides; upstream defaults
@@ -66,11 +70,24 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 		if m.mode != modeLocal || m.where == inDefaults || (m.override() && m.peer == "") {
 			continue
 		}
-		if in.State.MeshGatewayPresent() {
-			return nil
-		}
-		errs = append(errs, field.Invalid(m.path(), m.mode,
-			fmt.Sprintf("no ready mesh gateway in partition %q; deploy one or use remote", in.Config.LocalPartition())))
+		errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote")))
+	}
+	return in.unlessGatewayComing(gw, errs)
+}
+
+// gatewayDetail says what is wrong with this partition's mesh gateway and what to do.
+func (in *Input) gatewayDetail(gw GatewayStatus, fix string) string {
+	if gw == GatewayNotReady {
+		return fmt.Sprintf("mesh gateway not ready yet (partition %q); %s", in.Config.LocalPartition(), fix)
+	}
+	return fmt.Sprintf("no ready mesh gateway in partition %q; %s", in.Config.LocalPartition(), fix)
+}
+
+// unlessGatewayComing turns findings about a missing gateway into warnings while a gateway
+// exists that has no ready replica yet.
+func (in *Input) unlessGatewayComing(gw GatewayStatus, errs field.ErrorList) field.ErrorList {
+	if gw == GatewayNotReady {
+		return in.pendingUntil(errs)
 	}
 	return errs
 }

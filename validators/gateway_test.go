@@ -7,6 +7,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 const (
@@ -111,9 +112,12 @@ func TestGatewayModeRules(t *testing.T) {
 			obj:  pd("global", "local"),
 			want: []hit{deny(specMode)}},
 		{name: "gateway no longer ready", rule: "gateway-mode-local-needs-gateway",
-			gateway: true, setup: func(x *state.Index) { x.SetGateway(meshGateway, false) },
+			gateway: true, setup: func(x *state.Index) { x.SetGateway(meshGateway, validators.GatewayMissing) },
 			obj:  pd("global", "local"),
 			want: []hit{deny(specMode)}},
+		{name: "proxy-defaults local while the gateway is not ready yet", rule: "gateway-mode-local-needs-gateway",
+			setup: gatewayNotReady, obj: sdMode("local", upMode("api", "dc2", "local")),
+			want: []hit{warn(specMode), warn(override0 + ".meshGateway.mode")}},
 		{name: "service-defaults local without a gateway", rule: "gateway-mode-local-needs-gateway",
 			obj:  sdMode("local"),
 			want: []hit{deny(specMode)}},

@@ -76,7 +76,7 @@ func (m modeAt) path() *field.Path {
 
 // gatewayModes lists every meshGateway.mode field of a ProxyDefaults or ServiceDefaults,
 // computed once per Input because four rules read it.
-func (in *Input) gatewayModes() []modeAt {
+func (in *ObjectInput) gatewayModes() []modeAt {
 	if in.modes != nil {
 		return *in.modes
 	}
@@ -116,7 +116,7 @@ func defaultsOf(sd *v1alpha1.ServiceDefaults) *v1alpha1.Upstream {
 }
 
 // eachOverride calls fn for every non-null upstream override of a ServiceDefaults.
-func eachOverride(in *Input, fn func(p elemPath, u *v1alpha1.Upstream)) {
+func eachOverride(in *ObjectInput, fn func(p elemPath, u *v1alpha1.Upstream)) {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return
@@ -129,7 +129,7 @@ func eachOverride(in *Input, fn func(p elemPath, u *v1alpha1.Upstream)) {
 }
 
 // eachConsumer calls fn for every consumer of an ExportedServices.
-func eachConsumer(in *Input, fn func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
+func eachConsumer(in *ObjectInput, fn func(p elemPath, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer)) {
 	es, ok := in.Object.(*v1alpha1.ExportedServices)
 	if !ok {
 		return
@@ -160,8 +160,10 @@ func othersThan(self ObjectRef, refs []ObjectRef) []ObjectRef {
 	return out
 }
 
-// ValidPeerName reports whether s is a name Consul accepts for a peer: a DNS label of
-// lowercase letters, digits and dashes, 1 to 63 characters, not starting or ending in a dash.
+// ValidPeerName reports whether s is a name Consul accepts for a peer, as Consul checks it
+// when a token is generated or a peering established: a DNS label of letters (either case),
+// digits and dashes, 1 to 63 characters, not starting or ending in a dash. Upper case is
+// valid: peerings made with the Consul CLI, API or UI may be called "DC2".
 func ValidPeerName(s string) bool {
 	if len(s) == 0 || len(s) > 63 {
 		return false
@@ -169,7 +171,7 @@ func ValidPeerName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '-' && i > 0 && i < len(s)-1:
 		default:
 			return false
@@ -178,7 +180,7 @@ func ValidPeerName(s string) bool {
 	return true
 }
 
-const peerNameHint = "use lowercase letters, digits and '-', at most 63, starting and ending alphanumeric"
+const peerNameHint = "use letters, digits and '-', at most 63, starting and ending with a letter or digit"
 
 const unknownPeer = "no PeeringAcceptor or PeeringDialer has this name"
 

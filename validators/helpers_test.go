@@ -84,6 +84,12 @@ func svc(name string, consumers ...v1alpha1.ServiceConsumer) v1alpha1.ExportedSe
 	return v1alpha1.ExportedService{Name: name, Consumers: consumers}
 }
 
+// inNS sets the Consul namespace of an exported service.
+func inNS(ns string, s v1alpha1.ExportedService) v1alpha1.ExportedService {
+	s.Namespace = ns
+	return s
+}
+
 func toPeer(p string) v1alpha1.ServiceConsumer      { return v1alpha1.ServiceConsumer{Peer: p} }
 func toPartition(p string) v1alpha1.ServiceConsumer { return v1alpha1.ServiceConsumer{Partition: p} }
 func toSameness(g string) v1alpha1.ServiceConsumer  { return v1alpha1.ServiceConsumer{SamenessGroup: g} }
@@ -143,9 +149,15 @@ func newIndex(gateway bool, objs ...runtime.Object) *state.Index {
 		idx.Upsert(o)
 	}
 	if gateway {
-		idx.SetGateway(meshGateway, true)
+		idx.SetGateway(meshGateway, validators.GatewayReady)
 	}
 	return idx
+}
+
+// gatewayNotReady is a ruleCase setup: a mesh gateway Deployment that asks for replicas, none
+// ready yet (applied in the same pass as the objects that need it).
+func gatewayNotReady(x *state.Index) {
+	x.SetGateway(state.GatewayRef{Namespace: testNamespace, Name: "mesh-gateway-rolling-out"}, validators.GatewayNotReady)
 }
 
 // deleting is a ruleCase setup that deletes objects from the index again.
@@ -290,4 +302,16 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// labelled returns obj with a label added, the commonest harmless update.
+func labelled[T metav1.Object](obj T) T {
+	obj.SetLabels(map[string]string{"team": "platform"})
+	return obj
+}
+
+// finalized returns obj with consul-k8s's finalizer, which its controller adds.
+func finalized[T metav1.Object](obj T) T {
+	obj.SetFinalizers([]string{"finalizers.consul.hashicorp.com"})
+	return obj
 }

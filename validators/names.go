@@ -13,7 +13,7 @@ const (
 	MeshName          = "mesh"
 )
 
-func checkSingletonName(in *Input) field.ErrorList {
+func checkSingletonName(in *ObjectInput) field.ErrorList {
 	kind, _ := KindOf(in.Object)
 	want := map[Kind]string{KindProxyDefaults: ProxyDefaultsName, KindMesh: MeshName}[kind]
 	if name := metaOf(in.Object).GetName(); name != want {

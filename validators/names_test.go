@@ -47,7 +47,7 @@ func TestSingletonAndNameRules(t *testing.T) {
 	})
 }
 
-var peerNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var peerNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 
 func TestValidPeerName(t *testing.T) {
 	for _, tc := range []struct {
@@ -64,8 +64,9 @@ func TestValidPeerName(t *testing.T) {
 		{"a--b", true},
 		{"dc2", true},
 		{"dc-2-west", true},
-		{"DC2", false},
-		{"dC2", false},
+		{"DC2", true},
+		{"dC2", true},
+		{"peerName", true},
 		{"dc_2", false},
 		{"dc.2", false},
 		{"dc 2", false},

@@ -22,7 +22,7 @@ func peeringSpec(obj interface{}) *v1alpha1.PeeringSpec {
 	return nil
 }
 
-func checkPeerNameSyntax(in *Input) field.ErrorList {
+func checkPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	if name := metaOf(in.Object).GetName(); !ValidPeerName(name) {
 		return field.ErrorList{field.Invalid(namePath, name, "the name is the Consul peer name; "+peerNameHint)}
 	}
@@ -43,7 +43,7 @@ func checkPeerNameUnique(in *Input) field.ErrorList {
 		fmt.Sprintf("%s already uses this peer name; one Consul peering per name", strings.Join(names, ", ")))}
 }
 
-func checkPeerSecretValid(in *Input) field.ErrorList {
+func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
 	spec := peeringSpec(in.Object)
 	if spec == nil {
 		return nil

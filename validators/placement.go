@@ -13,12 +13,13 @@ var peerThroughPath = specPath.Child("peering", "peerThroughMeshGateways")
 // checkExportNeedsMeshGateway reports every peer and sameness-group consumer, so that an
 // update adding one more export while the gateway is missing counts as new.
 func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
-	if in.State.MeshGatewayPresent() {
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
 		return nil
 	}
-	detail := fmt.Sprintf("exporting to peers needs a ready mesh gateway in partition %q; deploy one first", in.Config.LocalPartition())
+	detail := in.gatewayDetail(gw, "exporting to peers needs one")
 	var errs field.ErrorList
-	eachConsumer(in, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+	eachConsumer(in.ObjectInput, func(p elemPath, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		switch {
 		case c.Peer != "":
 			errs = append(errs, field.Invalid(p.Child("peer"), c.Peer, detail))
@@ -26,10 +27,10 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child("samenessGroup"), c.SamenessGroup, detail))
 		}
 	})
-	return errs
+	return in.unlessGatewayComing(gw, errs)
 }
 
-func checkPartitionPlacement(in *Input) field.ErrorList {
+func checkPartitionPlacement(in *ObjectInput) field.ErrorList {
 	name := metaOf(in.Object).GetName()
 	want := in.Config.LocalPartition()
 	if name == want {
@@ -39,12 +40,12 @@ func checkPartitionPlacement(in *Input) field.ErrorList {
 		fmt.Sprintf("must be this cluster's admin partition %q, where its services and mesh gateway run", want))}
 }
 
-func peerThroughMeshGateways(in *Input) bool {
+func peerThroughMeshGateways(in *ObjectInput) bool {
 	m, ok := in.Object.(*v1alpha1.Mesh)
 	return ok && m.Spec.Peering != nil && m.Spec.Peering.PeerThroughMeshGateways
 }
 
-func checkPeerThroughGatewaysDefaultPartition(in *Input) field.ErrorList {
+func checkPeerThroughGatewaysDefaultPartition(in *ObjectInput) field.ErrorList {
 	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() == DefaultPartition {
 		return nil
 	}
@@ -53,9 +54,13 @@ func checkPeerThroughGatewaysDefaultPartition(in *Input) field.ErrorList {
 }
 
 func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {
-	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() != DefaultPartition || in.State.MeshGatewayPresent() {
+	if !peerThroughMeshGateways(in.ObjectInput) || in.Config.LocalPartition() != DefaultPartition {
 		return nil
 	}
-	return field.ErrorList{field.Invalid(peerThroughPath, true,
-		"no ready mesh gateway in the default partition, so peering tokens cannot be generated")}
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
+		return nil
+	}
+	return in.unlessGatewayComing(gw, field.ErrorList{field.Invalid(peerThroughPath, true,
+		in.gatewayDetail(gw, "peering tokens cannot be generated without one"))})
 }

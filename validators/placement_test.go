@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 const (
@@ -32,12 +33,18 @@ func TestPlacementRules(t *testing.T) {
 			obj:  es("default", svc("api", toPartition("ap2"), toPeer("dc2")), svc("db", toPeer("dc3"))),
 			want: []hit{deny(consumer01 + ".peer"), deny("spec.services[1].consumers[0].peer")}},
 		{name: "gateway lost its ready replica", rule: "export-needs-mesh-gateway",
-			gateway: true, setup: func(x *state.Index) { x.SetGateway(meshGateway, false) },
+			gateway: true, setup: func(x *state.Index) { x.SetGateway(meshGateway, validators.GatewayMissing) },
 			obj:  es("default", svc("api", toPeer("dc2"))),
 			want: []hit{deny(consumer00 + ".peer")}},
+		{name: "gateway applied in the same pass, not ready yet", rule: "export-needs-mesh-gateway",
+			setup: gatewayNotReady,
+			obj:   es("default", svc("api", toPeer("dc2")), svc("db", toSameness("group"))),
+			want:  []hit{warn(consumer00 + ".peer"), warn("spec.services[1].consumers[0].samenessGroup")}},
+		{name: "a not-ready gateway beside a ready one", rule: "export-needs-mesh-gateway",
+			gateway: true, setup: gatewayNotReady, obj: es("default", svc("api", toPeer("dc2")))},
 		{name: "any ready gateway workload counts", rule: "export-needs-mesh-gateway",
 			setup: func(x *state.Index) {
-				x.SetGateway(state.GatewayRef{Namespace: "mesh", Name: "gw"}, true)
+				x.SetGateway(state.GatewayRef{Namespace: "mesh", Name: "gw"}, validators.GatewayReady)
 			},
 			obj: es("default", svc("api", toPeer("dc2")))},
 
@@ -71,6 +78,8 @@ func TestPlacementRules(t *testing.T) {
 		{name: "not set", rule: "peer-through-gateways-needs-gateway", obj: mesh("mesh", false)},
 		{name: "outside default is the other rule's", rule: "peer-through-gateways-needs-gateway",
 			cfg: partitions("ap1"), obj: mesh("mesh", true)},
+		{name: "gateway not ready yet", rule: "peer-through-gateways-needs-gateway",
+			setup: gatewayNotReady, obj: mesh("mesh", true), want: []hit{warn(peerThroughGW)}},
 		{name: "without a gateway", rule: "peer-through-gateways-needs-gateway",
 			obj:  mesh("mesh", true),
 			want: []hit{deny(peerThroughGW)}},

@@ -35,16 +35,41 @@ const (
 	Update Operation = "UPDATE"
 )
 
-// Input is what a rule's check sees.
-type Input struct {
+// ObjectInput is what an object-only check sees: the object, the stored object on update
+// and the configuration, never other objects. Such a rule can run anywhere the object is,
+// inside the API server as a ValidatingAdmissionPolicy included.
+type ObjectInput struct {
 	Operation Operation
 	Object    runtime.Object
 	// Old is the stored object on Update, nil on Create.
 	Old    runtime.Object
 	Config *Config
-	State  ClusterState
 
-	modes *[]modeAt
+	modes           *[]modeAt
+	proxyConfig     *proxyConfig
+	proxyConfigRead bool
+}
+
+// Input is what a state check sees: the object and the cluster.
+type Input struct {
+	*ObjectInput
+	State ClusterState
+
+	// pending holds findings that a later object of the same apply can make untrue (a mesh
+	// gateway that exists but is not ready yet): they warn instead of deny.
+	pending map[*field.Error]struct{}
+}
+
+// pendingUntil marks errs as findings that only hold until something already on its way
+// happens, so the engine reports them as warnings.
+func (in *Input) pendingUntil(errs field.ErrorList) field.ErrorList {
+	if in.pending == nil {
+		in.pending = make(map[*field.Error]struct{}, len(errs))
+	}
+	for _, fe := range errs {
+		in.pending[fe] = struct{}{}
+	}
+	return errs
 }
 
 // Rule is one check of the catalogue.
@@ -55,11 +80,22 @@ type Rule struct {
 	Family        string
 	DefaultAction Action
 	Kinds         []Kind
-	// Stateful rules read other objects through ClusterState; on Update they deny only
-	// violations the change introduces.
-	Stateful    bool
-	Description string
-	check       func(in *Input) field.ErrorList
+	Description   string
+	// A rule has exactly one of the two checks; which one says whether it reads state.
+	objectCheck func(in *ObjectInput) field.ErrorList
+	stateCheck  func(in *Input) field.ErrorList
+}
+
+// ReadsState reports whether the rule reads other objects (a state rule) rather than only the
+// object under review (an object-only rule).
+func (r *Rule) ReadsState() bool { return r.stateCheck != nil }
+
+// run applies the rule's check.
+func (r *Rule) run(in *Input) field.ErrorList {
+	if r.stateCheck != nil {
+		return r.stateCheck(in)
+	}
+	return r.objectCheck(in.ObjectInput)
 }
 
 // AppliesTo reports whether the rule checks objects of kind k.

@@ -10,7 +10,7 @@ import (
 
 const wildcard = "*"
 
-func checkUpstreamNameRequired(in *Input) field.ErrorList {
+func checkUpstreamNameRequired(in *ObjectInput) field.ErrorList {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return nil
@@ -24,7 +24,7 @@ func checkUpstreamNameRequired(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamDefaultsNoDestination(in *Input) field.ErrorList {
+func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return nil
@@ -44,7 +44,7 @@ func checkUpstreamDefaultsNoDestination(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamPeerPartitionExclusive(in *Input) field.ErrorList {
+func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Partition != "" {
@@ -54,7 +54,7 @@ func checkUpstreamPeerPartitionExclusive(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamNamespaceNeedsNamespaces(in *Input) field.ErrorList {
+func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 	if in.Config.NamespacesEnabled {
 		return nil
 	}
@@ -67,7 +67,20 @@ func checkUpstreamNamespaceNeedsNamespaces(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamNamespaceDefaultRedundant(in *Input) field.ErrorList {
+func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
+	if in.Config.PartitionsEnabled {
+		return nil
+	}
+	var errs field.ErrorList
+	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+		if u.Partition != "" {
+			errs = append(errs, field.Forbidden(p.Child("partition"), "admin partitions are off; remove it or enable partitions"))
+		}
+	})
+	return errs
+}
+
+func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Namespace == "default" {
@@ -77,7 +90,7 @@ func checkUpstreamNamespaceDefaultRedundant(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamNoWildcard(in *Input) field.ErrorList {
+func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Name == wildcard {
@@ -99,7 +112,7 @@ func orDefault(s string) string {
 	return s
 }
 
-func checkUpstreamDuplicate(in *Input) field.ErrorList {
+func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
 	if !ok || len(overridesOf(sd)) < 2 {
 		return nil
@@ -124,7 +137,7 @@ func checkUpstreamDuplicate(in *Input) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamPeerNameSyntax(in *Input) field.ErrorList {
+func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
 		if u.Peer != "" && !ValidPeerName(u.Peer) {
@@ -136,7 +149,7 @@ func checkUpstreamPeerNameSyntax(in *Input) field.ErrorList {
 
 func checkUpstreamPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elemPath, u *v1alpha1.Upstream) {
+	eachOverride(in.ObjectInput, func(p elemPath, u *v1alpha1.Upstream) {
 		if ValidPeerName(u.Peer) && !in.State.HasPeer(u.Peer) {
 			errs = append(errs, withDetail(field.NotFound(p.Child("peer"), u.Peer), unknownPeer))
 		}

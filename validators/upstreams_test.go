@@ -57,6 +57,14 @@ func TestUpstreamRules(t *testing.T) {
 		{name: "nil override with namespaces off", rule: "upstream-namespace-needs-namespaces",
 			obj: sd("web", nil)},
 
+		// upstream-partition-needs-partitions
+		{name: "no partition", rule: "upstream-partition-needs-partitions", obj: sd("web", up("api", "dc2"))},
+		{name: "partition with partitions on", rule: "upstream-partition-needs-partitions",
+			cfg: partitions("ap1"), obj: sd("web", &v1alpha1.Upstream{Name: "api", Partition: "ap2"})},
+		{name: "partition with partitions off", rule: "upstream-partition-needs-partitions",
+			obj:  sd("web", up("db", ""), &v1alpha1.Upstream{Name: "api", Partition: "default"}),
+			want: []hit{deny(override1 + ".partition")}},
+
 		// upstream-namespace-default-redundant
 		{name: "peer upstream in a named namespace", rule: "upstream-namespace-default-redundant",
 			cfg: namespaces(), obj: sd("web", &v1alpha1.Upstream{Name: "api", Namespace: "billing", Peer: "dc2"})},
@@ -101,9 +109,8 @@ func TestUpstreamRules(t *testing.T) {
 		// upstream-peer-name-syntax
 		{name: "valid peer names", rule: "upstream-peer-name-syntax",
 			obj: sd("web", up("api", "dc-2"), up("db", "0"), up("api", ""))},
-		{name: "uppercase peer", rule: "upstream-peer-name-syntax",
-			obj:  sd("web", up("api", "DC2")),
-			want: []hit{deny(override0 + ".peer")}},
+		{name: "upper case peers", rule: "upstream-peer-name-syntax",
+			obj: sd("web", up("api", "DC2"), up("db", "peerName"))},
 		{name: "dash, underscore, dot and wildcard peers", rule: "upstream-peer-name-syntax",
 			obj: sd("web", up("a", "-dc2"), up("b", "dc2-"), up("c", "dc_2"), up("d", "dc2.example"), up("e", "*")),
 			want: []hit{deny(override0 + ".peer"), deny(override1 + ".peer"), deny(override2 + ".peer"),
@@ -115,7 +122,9 @@ func TestUpstreamRules(t *testing.T) {
 		{name: "dialer of that name in another namespace", rule: "upstream-peer-known",
 			state: []runtime.Object{inNamespace("peering", dialer("dc2", k8sSecret()))}, obj: sd("web", up("api", "dc2"))},
 		{name: "local upstream", rule: "upstream-peer-known", obj: sd("web", up("api", ""))},
-		{name: "invalid peer name is the syntax rule's", rule: "upstream-peer-known", obj: sd("web", up("api", "DC2"))},
+		{name: "invalid peer name is the syntax rule's", rule: "upstream-peer-known", obj: sd("web", up("api", "dc2.west"))},
+		{name: "acceptor named in another case", rule: "upstream-peer-known",
+			state: []runtime.Object{acceptor("dc2", k8sSecret())}, obj: sd("web", up("api", "DC2"))},
 		{name: "unknown peer", rule: "upstream-peer-known",
 			state: []runtime.Object{acceptor("dc3", k8sSecret())},
 			obj:   sd("web", up("api", "dc3"), up("api", "dc2")),

@@ -17,7 +17,7 @@ var (
 	samenessConsumersSince = version.MajorMinor(1, 16)
 )
 
-func checkConsulVersion(in *Input) field.ErrorList {
+func checkConsulVersion(in *ObjectInput) field.ErrorList {
 	have := in.Config.ConsulVersion
 	if have == nil {
 		return nil

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -75,8 +76,10 @@ func (h *handler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes))
 		return
 	}
+	// Keys match case-sensitively, as the API server decodes: encoding/json would read a
+	// "Peer" key as peer.
 	var review typedReview[T]
-	if err := json.Unmarshal(body, &review); err != nil {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
 		// A well-formed review whose object has a field of the wrong type is answered as a
 		// review, so that the message naming the field reaches kubectl.
 		var head struct {
@@ -84,7 +87,7 @@ func (h *handler[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				UID types.UID `json:"uid"`
 			} `json:"request"`
 		}
-		if json.Unmarshal(body, &head) == nil && head.Request.UID != "" {
+		if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &head) == nil && head.Request.UID != "" {
 			resp := errored(http.StatusBadRequest, decodeError(err))
 			resp.UID = head.Request.UID
 			h.metrics.countError(h.kind, http.StatusBadRequest)

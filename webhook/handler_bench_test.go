@@ -17,7 +17,7 @@ import (
 // response, for the allowed sample objects of the six kinds.
 func BenchmarkHandler(b *testing.B) {
 	f := newFixture(b, validators.Config{})
-	f.idx.SetGateway(state.GatewayRef{Namespace: "consul", Name: "gw"}, true)
+	f.idx.SetGateway(state.GatewayRef{Namespace: "consul", Name: "gw"}, validators.GatewayReady)
 	d := &v1alpha1.PeeringDialer{}
 	d.Name, d.Namespace = "dc2", "consul"
 	f.idx.Upsert(d)

@@ -225,7 +225,7 @@ func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
 			switch o := obj.(type) {
 			case *appsv1.Deployment:
 				ref, _ := state.GatewayOf(o)
-				idx.SetGateway(ref, false)
+				idx.SetGateway(ref, validators.GatewayMissing)
 			case runtime.Object:
 				idx.Delete(o)
 			}

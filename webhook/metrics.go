@@ -88,6 +88,7 @@ func (m *Metrics) countError(kind validators.Kind, code int32) {
 type StateCounter interface {
 	Count(kind validators.Kind) int
 	ReadyGateways() int
+	NotReadyGateways() int
 }
 
 // RegisterStateMetrics exports what the state rules currently see: objects per kind and
@@ -102,6 +103,9 @@ func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "consul_peering_guard_mesh_gateways_ready", Help: "Mesh gateway Deployments with at least one ready replica.",
 	}, func() float64 { return float64(st.ReadyGateways()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consul_peering_guard_mesh_gateways_not_ready", Help: "Mesh gateway Deployments that ask for replicas, none ready yet (rules needing a gateway warn).",
+	}, func() float64 { return float64(st.NotReadyGateways()) }))
 }
 
 // ServerState is what the serving metrics read: the webhook's TLS server.

@@ -51,10 +51,12 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			var rep report.Report
-			if err := offline.Check(engine, items, gateways, &rep); err != nil {
+			findings, err := offline.Check(engine, items, gateways)
+			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			var rep report.Report
+			addFindings(&rep, findings)
 			return writeReport(cmd, &rep, output)
 		},
 	}

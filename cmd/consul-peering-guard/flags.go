@@ -19,6 +19,7 @@ type engineFlags struct {
 	partition         string
 	namespacesEnabled bool
 	consulVersion     string
+	edition           string
 	rules             []string
 	gatewaySelector   string
 }
@@ -28,6 +29,7 @@ func (f *engineFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.partition, "partition", "", "this cluster's admin partition (global.adminPartitions.name); default when partitions are off")
 	fs.BoolVar(&f.namespacesEnabled, "namespaces-enabled", false, "Consul namespaces are enabled (global.enableConsulNamespaces)")
 	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version (e.g. 1.15); empty disables the check")
+	fs.StringVar(&f.edition, "consul-edition", "", "the Consul edition, ce or enterprise; empty means unknown and no rule guesses it")
 	fs.StringArrayVar(&f.rules, "rule", nil, "set a rule's action, NAME=deny|warn|off (repeatable)")
 	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of mesh gateway Deployments (one with a ready replica, offline one asking for a replica, counts as present)")
 }
@@ -38,6 +40,11 @@ func (f *engineFlags) config() (validators.Config, error) {
 		Partition:         f.partition,
 		NamespacesEnabled: f.namespacesEnabled,
 	}
+	edition, err := validators.ParseEdition(f.edition)
+	if err != nil {
+		return cfg, fmt.Errorf("--consul-edition: %w", err)
+	}
+	cfg.Edition = edition
 	if f.consulVersion != "" {
 		v, err := validators.ParseConsulVersion(f.consulVersion)
 		if err != nil {

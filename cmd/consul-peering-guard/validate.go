@@ -13,24 +13,32 @@ import (
 
 func newValidateCommand() *cobra.Command {
 	var (
-		ef     engineFlags
-		files  []string
-		output string
-		strict bool
+		ef             engineFlags
+		files          []string
+		kustomizations []string
+		output         string
+		strict         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "validate -f PATH [-f PATH...]",
+		Use:   "validate (-f PATH | -k DIR)...",
 		Short: "Validate manifests offline, as the webhook would (exit 0 allowed, 1 denied, 2 bad input)",
 		Long: `Validate reads YAML or JSON manifests (files or folders, multi-document) and checks every
 Mesh, ProxyDefaults, ServiceDefaults, ExportedServices, PeeringAcceptor and PeeringDialer
 against the rules. The cluster state is built from all objects given: a Deployment matching
 --mesh-gateway-selector with at least one replica counts as a ready mesh gateway (a Service
 alone does not), and the acceptors and dialers given are the known peers. A folder holding a ` + manifest.ClusterFileName + `
-file is a cluster of its own, validated with that file's settings over the flags.`,
+file is a cluster of its own, validated with that file's settings over the flags.
+
+Keys are matched case-sensitively, as the API server does: a field the consul-k8s schema does
+not define, or spells differently (Peer for peer), is reported as unknown-field, a warning, or
+a denial with --strict. Files and documents that are not Kubernetes objects (kustomization
+files, Helm values, CI workflows, package.json) and Helm templates are skipped and listed;
+they never change the exit code. -k DIR renders a kustomization as kubectl apply -k does and
+validates the result.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(files) == 0 {
-				return &exitError{code: exitUsage, err: fmt.Errorf("-f PATH is required")}
+			if len(files) == 0 && len(kustomizations) == 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("-f PATH or -k DIR is required")}
 			}
 			if output != "text" && output != "json" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text or json", output)}
@@ -43,9 +51,13 @@ file is a cluster of its own, validated with that file's settings over the flags
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			clusters, err := manifest.LoadClusters(files, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel, Strict: strict})
+			clusters, err := manifest.LoadClusters(files, kustomizations, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel})
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
+			}
+			unknownFields := validators.Warn
+			if strict {
+				unknownFields = validators.Deny
 			}
 			var rep report.Report
 			for _, c := range clusters {
@@ -57,8 +69,13 @@ file is a cluster of its own, validated with that file's settings over the flags
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
 				}
-				if err := offline.CheckCluster(engine, c, &rep); err != nil {
+				findings, err := offline.CheckCluster(engine, c, unknownFields)
+				if err != nil {
 					return &exitError{code: exitUsage, err: err}
+				}
+				addFindings(&rep, findings)
+				for _, s := range c.Set.Skipped {
+					rep.AddSkipped(s.Source.File, s.Source.Document, s.Reason)
 				}
 			}
 			return writeReport(cmd, &rep, output)
@@ -66,10 +83,17 @@ file is a cluster of its own, validated with that file's settings over the flags
 	}
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&files, "filename", "f", nil, "manifest file or folder, - for stdin (repeatable)")
+	fs.StringArrayVarP(&kustomizations, "kustomize", "k", nil, "folder of a kustomization to render and validate, as kubectl apply -k (repeatable)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	fs.BoolVar(&strict, "strict", false, "report fields the consul-k8s schema does not define")
+	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
 	ef.add(fs)
 	return cmd
+}
+
+func addFindings(rep *report.Report, findings []offline.Finding) {
+	for i := range findings {
+		rep.Add(findings[i].Ref, findings[i].File, &findings[i].Result)
+	}
 }
 
 // writeReport prints the report and turns a denial into exit code 1.

@@ -74,7 +74,7 @@ func run(d time.Duration, rate int, outFile string) error {
 			return err
 		}
 		idx := state.NewIndex()
-		idx.SetGateway(state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}, true)
+		idx.SetGateway(state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}, validators.GatewayReady)
 		for _, peer := range []string{"dc2", "dc3", "dc4"} {
 			d := &v1alpha1.PeeringDialer{}
 			d.Name, d.Namespace = peer, "consul"

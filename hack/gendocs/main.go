@@ -53,7 +53,7 @@ func Table() string {
 			kinds[i] = string(k)
 		}
 		state := ""
-		if r.Stateful {
+		if r.ReadsState() {
 			state = "yes"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | [%s](docs/rules/%s.md) |\n",

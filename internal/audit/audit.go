@@ -14,6 +14,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // ConsulLists returns an empty list of each of the six kinds.
@@ -25,9 +26,9 @@ func ConsulLists() []client.ObjectList {
 }
 
 // Collect lists every object of the six kinds and the mesh gateway Deployments matching sel
-// that have a ready replica. A kind whose CustomResourceDefinition is not installed has no
-// objects and is skipped.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.GatewayRef, error) {
+// that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
+// not installed has no objects and is skipped.
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, error) {
 	var items []offline.Item
 	for _, l := range ConsulLists() {
 		if err := c.List(ctx, l); meta.IsNoMatchError(err) {
@@ -47,10 +48,10 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offli
 	if err := c.List(ctx, &deps, client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, nil, fmt.Errorf("listing mesh gateway Deployments: %w", err)
 	}
-	var gateways []state.GatewayRef
+	var gateways []state.Gateway
 	for i := range deps.Items {
-		if ref, ready := state.GatewayOf(&deps.Items[i]); ready {
-			gateways = append(gateways, ref)
+		if ref, st := state.GatewayOf(&deps.Items[i]); st != validators.GatewayMissing {
+			gateways = append(gateways, state.Gateway{Ref: ref, Status: st})
 		}
 	}
 	return items, gateways, nil

@@ -24,6 +24,7 @@ type ClusterSettings struct {
 	Partition         *string           `json:"partition,omitempty"`
 	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
 	ConsulVersion     *string           `json:"consulVersion,omitempty"`
+	Edition           *string           `json:"edition,omitempty"`
 	Rules             map[string]string `json:"rules,omitempty"`
 	// Expect lists the denials the folder must produce; the example tests read it.
 	Expect []Expectation `json:"expect,omitempty"`
@@ -47,10 +48,11 @@ type Cluster struct {
 // manifests can be piped in: helm template ... | consul-peering-guard validate -f -
 const Stdin = "-"
 
-// LoadClusters reads the given files and folders (and stdin for "-") and groups their objects
-// into clusters. What comes from stdin belongs to the cluster of the manifests outside any
-// cluster folder.
-func LoadClusters(paths []string, stdin io.Reader, opts Options) ([]*Cluster, error) {
+// LoadClusters reads the given files and folders (and stdin for "-") and the output of the
+// given kustomizations, and groups their objects into clusters. What comes from stdin belongs
+// to the cluster of the manifests outside any cluster folder; so does a kustomization's output,
+// unless its folder holds a cluster file.
+func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options) ([]*Cluster, error) {
 	var named []string
 	readStdin := false
 	for _, p := range paths {
@@ -66,27 +68,45 @@ func LoadClusters(paths []string, stdin io.Reader, opts Options) ([]*Cluster, er
 	}
 	byDir := map[string]*Cluster{}
 	var order []string
+	cluster := func(dir string) (*Cluster, error) {
+		if c := byDir[dir]; c != nil {
+			return c, nil
+		}
+		c := &Cluster{Dir: dir}
+		if dir != "" {
+			if c.Settings, err = ReadClusterSettings(filepath.Join(dir, ClusterFileName)); err != nil {
+				return nil, err
+			}
+		}
+		byDir[dir] = c
+		order = append(order, dir)
+		return c, nil
+	}
 	if readStdin {
-		c := &Cluster{}
-		byDir[""], order = c, append(order, "")
+		c, _ := cluster("")
 		if err := Read(stdin, "<stdin>", opts, &c.Set); err != nil {
 			return nil, err
 		}
 	}
 	for _, f := range files {
-		dir := clusterDirOf(f, named)
-		c := byDir[dir]
-		if c == nil {
-			c = &Cluster{Dir: dir}
-			if dir != "" {
-				if c.Settings, err = ReadClusterSettings(filepath.Join(dir, ClusterFileName)); err != nil {
-					return nil, err
-				}
-			}
-			byDir[dir] = c
-			order = append(order, dir)
+		c, err := cluster(clusterDirOf(f, named))
+		if err != nil {
+			return nil, err
 		}
 		if err := ReadFile(f, opts, &c.Set); err != nil {
+			return nil, err
+		}
+	}
+	for _, dir := range kustomizations {
+		clusterDir := ""
+		if _, err := os.Stat(filepath.Join(dir, ClusterFileName)); err == nil {
+			clusterDir = filepath.Clean(dir)
+		}
+		c, err := cluster(clusterDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := ReadKustomization(dir, opts, &c.Set); err != nil {
 			return nil, err
 		}
 	}

@@ -23,19 +23,27 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ServiceDefaults","spec":{"upstreamConfig":{"overrides":[null]}}}`))
 	sel := labels.SelectorFromSet(labels.Set{"component": "mesh-gateway"})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, strict := range []bool{false, true} {
-			var set Set
-			err := Read(bytes.NewReader(data), "fuzz.yaml", Options{GatewaySelector: sel, Strict: strict}, &set)
-			if err != nil {
-				if e, ok := err.(*Error); !ok || e.Source.File != "fuzz.yaml" {
-					t.Fatalf("error does not name the file: %v", err)
-				}
-				continue
+		var set Set
+		err := Read(bytes.NewReader(data), "fuzz.yaml", Options{GatewaySelector: sel}, &set)
+		if err != nil {
+			if e, ok := err.(*Error); !ok || e.Source.File != "fuzz.yaml" {
+				t.Fatalf("error does not name the file: %v", err)
 			}
-			for _, o := range set.Objects {
-				if o.Object == nil || o.Source.Document < 1 {
-					t.Fatalf("object without source: %+v", o)
+			return
+		}
+		for _, o := range set.Objects {
+			if o.Object == nil || o.Source.Document < 1 {
+				t.Fatalf("object without source: %+v", o)
+			}
+			for _, u := range o.UnknownFields {
+				if u.Path == "" {
+					t.Fatalf("unknown field without a path: %+v", o)
 				}
+			}
+		}
+		for _, s := range set.Skipped {
+			if s.Source.File != "fuzz.yaml" || s.Reason == "" {
+				t.Fatalf("skipped without file or reason: %+v", s)
 			}
 		}
 	})

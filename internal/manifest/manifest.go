@@ -1,6 +1,9 @@
-// Package manifest reads Kubernetes manifests from files and folders for the offline CLI:
-// multi-document YAML or JSON, lists, the six Consul kinds decoded into typed objects, and
-// mesh gateway workloads recognised by their labels. Every error names the file and document.
+// Package manifest reads Kubernetes manifests from files, folders and kustomizations for the
+// offline CLI: multi-document YAML or JSON, lists, the six Consul kinds decoded into typed
+// objects as the API server decodes them (case-sensitive keys, unknown fields reported), and
+// mesh gateway workloads recognised by their labels. What is not a Kubernetes object (Helm
+// values, kustomization files, CI workflows, Helm templates) is skipped and listed. Every
+// error names the file and document.
 package manifest
 
 import (
@@ -13,12 +16,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -37,6 +42,24 @@ type Object struct {
 	Kind   validators.Kind
 	Object runtime.Object
 	Source Source
+	// UnknownFields are the fields of the document that the kind does not define, misspelled
+	// or mis-cased: the API server would refuse them (strict field validation) or drop them.
+	UnknownFields []UnknownField
+}
+
+// UnknownField is a field of a manifest that its kind does not define.
+type UnknownField struct {
+	// Path is the field path as kubectl prints it, e.g. spec.upstreamConfig.overrides[0].Peer.
+	Path string
+	// Suggestion is the defined field whose name differs only in case, "" when there is none.
+	Suggestion string
+}
+
+// Skipped is a file or document that is not a Kubernetes object and was not validated.
+type Skipped struct {
+	// Source.Document is 0 when the whole file was skipped.
+	Source Source
+	Reason string
 }
 
 // Gateway is a mesh gateway Deployment found in a manifest.
@@ -52,20 +75,28 @@ type Source struct {
 	Document int
 }
 
-func (s Source) String() string { return fmt.Sprintf("%s (document %d)", s.File, s.Document) }
+func (s Source) String() string {
+	if s.Document == 0 {
+		return s.File
+	}
+	return fmt.Sprintf("%s (document %d)", s.File, s.Document)
+}
 
 // Set is everything read from one group of manifests.
 type Set struct {
 	Objects  []Object
 	Gateways []Gateway
+	Skipped  []Skipped
+}
+
+func (s *Set) skip(src Source, reason string) {
+	s.Skipped = append(s.Skipped, Skipped{Source: src, Reason: reason})
 }
 
 // Options controls reading.
 type Options struct {
 	// GatewaySelector matches the labels of mesh gateway Deployments.
 	GatewaySelector labels.Selector
-	// Strict rejects fields that the consul-k8s schema does not have.
-	Strict bool
 }
 
 // Error is an unreadable input; it names the file and, when known, the document.
@@ -83,8 +114,20 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Files expands paths (files or folders, walked recursively) into the manifest files to read:
-// *.yaml, *.yml and *.json, in lexical order within each folder.
+// skippedDir names folders a repository walk never descends into: version control, tool
+// state and package managers' downloads, which hold no manifests of the repository's own.
+// .github is walked: its workflows are listed as skipped, which shows they were seen.
+func skippedDir(name string) bool {
+	switch name {
+	case "node_modules", "vendor", ".git", ".terraform", ".idea", ".vscode":
+		return true
+	}
+	return false
+}
+
+// Files expands paths (files or folders, walked recursively, except the folders skippedDir
+// names) into the manifest files to read: *.yaml, *.yml and *.json, in lexical order within
+// each folder.
 func Files(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -100,6 +143,9 @@ func Files(paths []string) ([]string, error) {
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
+			}
+			if d.IsDir() && path != p && skippedDir(d.Name()) {
+				return filepath.SkipDir
 			}
 			if !d.IsDir() && IsManifestFile(path) {
 				found = append(found, path)
@@ -138,117 +184,235 @@ func ReadFile(path string, opts Options, set *Set) error {
 	return Read(f, path, opts, set)
 }
 
-// Read reads every document of r, named name in errors, into set.
+// Read reads every document of r, named name in errors, into set. A file that holds Helm
+// template syntax is skipped as a whole, and so is one that is not valid YAML but holds {{:
+// neither is a manifest until it is rendered.
 func Read(r io.Reader, name string, opts Options, set *Set) error {
-	limited := &io.LimitedReader{R: r, N: MaxFileBytes + 1}
-	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(limited, 64<<10))
-	for doc := 1; ; doc++ {
-		src := Source{File: name, Document: doc}
-		raw, err := reader.Read()
-		if limited.N <= 0 {
-			return &Error{Source: Source{File: name}, Err: fmt.Errorf("file is larger than %d bytes", MaxFileBytes)}
-		}
-		if errors.Is(err, io.EOF) {
+	raw, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return &Error{Source: Source{File: name}, Err: err}
+	}
+	if len(raw) > MaxFileBytes {
+		return &Error{Source: Source{File: name}, Err: fmt.Errorf("file is larger than %d bytes", MaxFileBytes)}
+	}
+	if isHelmTemplate(raw) {
+		set.skip(Source{File: name}, templateHint)
+		return nil
+	}
+	docs, err := documents(raw, name)
+	if err != nil {
+		if mayBeTemplate(raw) {
+			set.skip(Source{File: name}, "not valid YAML and holds {{: a template, not a manifest; render it first, e.g. helm template RELEASE CHART | consul-peering-guard validate -f -")
 			return nil
 		}
-		if err != nil {
-			return &Error{Source: src, Err: err}
+		return err
+	}
+	for i, js := range docs {
+		if js == nil {
+			continue
 		}
-		if len(raw) > MaxDocumentBytes {
-			return &Error{Source: src, Err: fmt.Errorf("document is larger than %d bytes", MaxDocumentBytes)}
-		}
-		if err := readDocument(raw, src, opts, set); err != nil {
+		if err := readJSON(js, Source{File: name, Document: i + 1}, opts, set); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
-type typeMeta struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Metadata   metadata          `json:"metadata"`
-	Items      []json.RawMessage `json:"items"`
-	Spec       struct {
+// documents splits a file into its documents, each converted to JSON; an empty document (or
+// one of comments only) is nil.
+func documents(raw []byte, name string) ([][]byte, error) {
+	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(bytes.NewReader(raw), 64<<10))
+	var out [][]byte
+	for doc := 1; ; doc++ {
+		src := Source{File: name, Document: doc}
+		raw, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, &Error{Source: src, Err: err}
+		}
+		if len(raw) > MaxDocumentBytes {
+			return nil, &Error{Source: src, Err: fmt.Errorf("document is larger than %d bytes", MaxDocumentBytes)}
+		}
+		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+			out = append(out, nil)
+			continue
+		}
+		js, err := yaml.YAMLToJSON(raw)
+		if err != nil {
+			return nil, &Error{Source: src, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
+		}
+		out = append(out, js)
+	}
+}
+
+// readJSON sorts one document: a Consul object to validate, a mesh gateway Deployment, a
+// List to open, another Kubernetes object to ignore, or something else to skip.
+func readJSON(js []byte, src Source, opts Options, set *Set) error {
+	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+		return nil
+	}
+	var top map[string]json.RawMessage
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, &top); err != nil {
+		set.skip(src, "not a Kubernetes object: the document is not a mapping")
+		return nil
+	}
+	apiVersion, kind := stringMember(top, "apiVersion"), stringMember(top, "kind")
+	if apiVersion == "" || kind == "" {
+		set.skip(src, notAnObjectReason(src.File, top, apiVersion, kind))
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(apiVersion, "kustomize.config.k8s.io/"):
+		set.skip(src, fmt.Sprintf("%s is kustomize's configuration, not an object: render it with validate -k %s", kind, filepath.Dir(src.File)))
+		return nil
+	case strings.HasSuffix(kind, "List") && apiVersion == "v1":
+		var items []json.RawMessage
+		if raw, ok := top["items"]; ok {
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &items); err != nil {
+				return &Error{Source: src, Err: fmt.Errorf("%s: items is not a list", kind)}
+			}
+		}
+		for _, item := range items {
+			if err := readJSON(item, src, opts, set); err != nil {
+				return err
+			}
+		}
+		return nil
+	case apiVersion == v1alpha1.GroupVersion.String():
+		obj, ok := validators.NewObject(validators.Kind(kind))
+		if !ok {
+			return nil // another Consul kind: not ours to validate
+		}
+		unknown, err := decode(js, obj)
+		if err != nil {
+			return &Error{Source: src, Err: fmt.Errorf("%s %q: %w", kind, nameOf(top), err)}
+		}
+		if m, ok := obj.(interface{ GetNamespace() string }); ok && m.GetNamespace() == "" {
+			obj.(interface{ SetNamespace(string) }).SetNamespace("default")
+		}
+		set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
+		return nil
+	case apiVersion == "apps/v1" && kind == "Deployment":
+		return readDeployment(js, src, opts, set)
+	}
+	return nil // a Kubernetes object of another kind
+}
+
+// readDeployment records a mesh gateway Deployment. Offline there is no status: one that asks
+// for a replica stands for the ready gateway the webhook would require. A Service alone is no
+// gateway, as in the webhook.
+func readDeployment(js []byte, src Source, opts Options, set *Set) error {
+	var d deployment
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, &d); err != nil {
+		set.skip(src, fmt.Sprintf("Deployment cannot be read, so it cannot count as a mesh gateway: %v", typeError(err)))
+		return nil
+	}
+	if d.Spec.Replicas != nil && *d.Spec.Replicas < 1 {
+		return nil
+	}
+	if opts.GatewaySelector == nil || !opts.GatewaySelector.Matches(labels.Set(d.Metadata.Labels)) {
+		return nil
+	}
+	ns := d.Metadata.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	set.Gateways = append(set.Gateways, Gateway{Namespace: ns, Name: d.Metadata.Name, Source: src})
+	return nil
+}
+
+type deployment struct {
+	Metadata struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
 		// Replicas of a Deployment; Kubernetes defaults a missing value to 1.
 		Replicas *int32 `json:"replicas"`
 	} `json:"spec"`
 }
 
-type metadata struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Labels    map[string]string `json:"labels"`
+// stringMember returns a top-level member that is a JSON string, "" otherwise.
+func stringMember(top map[string]json.RawMessage, key string) string {
+	var s string
+	if raw, ok := top[key]; !ok || sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &s) != nil {
+		return ""
+	}
+	return s
 }
 
-func readDocument(raw []byte, src Source, opts Options, set *Set) error {
-	if len(bytes.TrimSpace(stripComments(raw))) == 0 {
-		return nil
+func nameOf(top map[string]json.RawMessage) string {
+	var m struct {
+		Name string `json:"name"`
 	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return &Error{Source: src, Err: fmt.Errorf("not valid YAML or JSON: %w", err)}
+	if raw, ok := top["metadata"]; ok {
+		_ = sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &m)
 	}
-	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-		return nil
+	return m.Name
+}
+
+// notAnObjectReason says why a mapping is not a Kubernetes object, naming a key that would be
+// apiVersion or kind but for its case, and pointing kustomization files to -k.
+func notAnObjectReason(file string, top map[string]json.RawMessage, apiVersion, kind string) string {
+	if isKustomizationFile(file) {
+		return "kustomization without apiVersion and kind, not an object: render it with validate -k " + filepath.Dir(file)
 	}
-	var tm typeMeta
-	if err := json.Unmarshal(js, &tm); err != nil {
-		return &Error{Source: src, Err: fmt.Errorf("not a Kubernetes object: %w", err)}
-	}
-	if tm.Kind == "" || tm.APIVersion == "" {
-		return &Error{Source: src, Err: errors.New("not a Kubernetes object: apiVersion and kind are required")}
-	}
-	if strings.HasSuffix(tm.Kind, "List") && tm.APIVersion == "v1" {
-		for _, item := range tm.Items {
-			if err := readDocument(item, src, opts, set); err != nil {
-				return err
+	var missing []string
+	for _, m := range []struct{ key, value string }{{"apiVersion", apiVersion}, {"kind", kind}} {
+		if m.value != "" {
+			continue
+		}
+		what := "no " + m.key
+		for k := range top {
+			if k != m.key && strings.EqualFold(k, m.key) {
+				what += fmt.Sprintf(" (%q is not %q: keys are case-sensitive)", k, m.key)
 			}
 		}
-		return nil
+		if _, ok := top[m.key]; ok {
+			what = m.key + " is not a non-empty string"
+		}
+		missing = append(missing, what)
 	}
-	if tm.APIVersion == v1alpha1.GroupVersion.String() {
-		obj, ok := validators.NewObject(validators.Kind(tm.Kind))
-		if !ok {
-			return nil // another Consul kind: not ours to validate
-		}
-		if err := decode(js, obj, opts.Strict); err != nil {
-			return &Error{Source: src, Err: fmt.Errorf("%s %q: %w", tm.Kind, tm.Metadata.Name, err)}
-		}
-		if m, ok := obj.(interface{ GetNamespace() string }); ok && m.GetNamespace() == "" {
-			obj.(interface{ SetNamespace(string) }).SetNamespace("default")
-		}
-		set.Objects = append(set.Objects, Object{Kind: validators.Kind(tm.Kind), Object: obj, Source: src})
-		return nil
-	}
-	// Offline there is no status: a mesh gateway Deployment that asks for a replica stands for
-	// the ready gateway the webhook would require. A Service alone is no gateway, as in the webhook.
-	if isGatewayDeployment(tm) && opts.GatewaySelector != nil && opts.GatewaySelector.Matches(labels.Set(tm.Metadata.Labels)) {
-		ns := tm.Metadata.Namespace
-		if ns == "" {
-			ns = "default"
-		}
-		set.Gateways = append(set.Gateways, Gateway{Namespace: ns, Name: tm.Metadata.Name, Source: src})
-	}
-	return nil
+	return "not a Kubernetes object: " + strings.Join(missing, ", ")
 }
 
-func isGatewayDeployment(tm typeMeta) bool {
-	return tm.APIVersion == "apps/v1" && tm.Kind == "Deployment" && (tm.Spec.Replicas == nil || *tm.Spec.Replicas >= 1)
+func isKustomizationFile(file string) bool {
+	switch filepath.Base(file) {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization":
+		return true
+	}
+	return false
 }
 
-func decode(js []byte, into runtime.Object, strict bool) error {
-	dec := json.NewDecoder(bytes.NewReader(js))
-	if strict {
-		dec.DisallowUnknownFields()
+// decode reads a Consul object as the API server does: keys match case-sensitively, and a key
+// the type does not define is returned as an unknown field rather than silently dropped (at
+// most 100 per document, the decoder's own bound). A value of the wrong type is an error.
+func decode(js []byte, into runtime.Object) ([]UnknownField, error) {
+	strictErrs, err := sigsjson.UnmarshalStrict(js, into, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return nil, typeError(err)
 	}
-	if err := dec.Decode(into); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return fmt.Errorf("field %s: cannot use a JSON %s as %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	var unknown []UnknownField
+	for _, e := range strictErrs {
+		var fe sigsjson.FieldError
+		if !errors.As(e, &fe) {
+			return nil, e
 		}
-		return err
+		unknown = append(unknown, UnknownField{Path: fe.FieldPath(), Suggestion: caseSuggestion(reflect.TypeOf(into), fe.FieldPath())})
 	}
-	return nil
+	return unknown, nil
+}
+
+// typeError names the field of a JSON type mismatch.
+func typeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Errorf("field %s: cannot use a JSON %s as %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	}
+	return err
 }
 
 // stripComments drops YAML comment lines so a document of only comments counts as empty.

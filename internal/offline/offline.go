@@ -4,51 +4,96 @@
 package offline
 
 import (
+	"fmt"
+	"strings"
+
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
+
+// UnknownFieldRule names the finding for a manifest field that its kind does not define. The
+// manifest reader finds it while decoding, before the rule engine runs, and only offline: the
+// webhook sees objects the API server has already pruned.
+const UnknownFieldRule = "unknown-field"
 
 // Item is one object to check and where it came from.
 type Item struct {
 	Object runtime.Object
 	File   string
+	// Findings were made before the engine ran (while decoding); they lead the verdict.
+	Findings []validators.Violation
 }
 
-// Check validates every item against a cluster state that holds all items and the gateways.
-func Check(engine *validators.Engine, items []Item, gateways []state.GatewayRef, out *report.Report) error {
+// Finding is the verdict on one item.
+type Finding struct {
+	Item
+	Ref    validators.ObjectRef
+	Result validators.Result
+}
+
+// Check validates every item against a cluster state that holds all items and the gateways,
+// and returns one finding per item, in order.
+func Check(engine *validators.Engine, items []Item, gateways []state.Gateway) ([]Finding, error) {
 	idx := state.NewIndex()
 	for _, it := range items {
 		idx.Upsert(it.Object)
 	}
 	for _, g := range gateways {
-		idx.SetGateway(g, true)
+		idx.SetGateway(g.Ref, g.Status)
 	}
+	out := make([]Finding, 0, len(items))
 	for _, it := range items {
 		res, err := engine.Validate(validators.Create, it.Object, nil, idx)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if len(it.Findings) > 0 {
+			res.Violations = append(append([]validators.Violation(nil), it.Findings...), res.Violations...)
 		}
 		ref, _ := validators.RefOf(it.Object)
-		out.Add(ref, it.File, &res)
+		out = append(out, Finding{Item: it, Ref: ref, Result: res})
 	}
-	return nil
+	return out, nil
 }
 
-// CheckCluster validates the manifests of one cluster, a manifest gateway counting as ready.
-func CheckCluster(engine *validators.Engine, c *manifest.Cluster, out *report.Report) error {
+// CheckCluster validates the manifests of one cluster. A manifest has no status: a gateway
+// Deployment that asks for replicas counts as ready, as it will be once applied.
+// Unknown fields are reported with the given action (warn, or deny for --strict, or off); what
+// the reader skipped is in c.Set.Skipped.
+func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields validators.Action) ([]Finding, error) {
 	items := make([]Item, len(c.Set.Objects))
 	for i, o := range c.Set.Objects {
-		items[i] = Item{Object: o.Object, File: o.Source.File}
+		items[i] = Item{Object: o.Object, File: o.Source.File, Findings: UnknownFieldViolations(o.UnknownFields, unknownFields)}
 	}
-	gateways := make([]state.GatewayRef, len(c.Set.Gateways))
+	gateways := make([]state.Gateway, len(c.Set.Gateways))
 	for i, g := range c.Set.Gateways {
-		gateways[i] = state.GatewayRef{Namespace: g.Namespace, Name: g.Name}
+		gateways[i] = state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady}
 	}
-	return Check(engine, items, gateways, out)
+	return Check(engine, items, gateways)
+}
+
+// UnknownFieldViolations turns the unknown fields of a manifest into unknown-field findings
+// with the given action; none when the action is off.
+func UnknownFieldViolations(fields []manifest.UnknownField, action validators.Action) []validators.Violation {
+	if action == validators.Off || len(fields) == 0 {
+		return nil
+	}
+	out := make([]validators.Violation, 0, len(fields))
+	for _, f := range fields {
+		name := f.Path[strings.LastIndexByte(f.Path, '.')+1:]
+		detail := fmt.Sprintf("unknown field %q: the consul-k8s schema does not define it, so kubectl apply refuses it or the API server drops it", name)
+		if f.Suggestion != "" {
+			detail = fmt.Sprintf("unknown field %q, did you mean `%s`? Keys are case-sensitive: kubectl apply refuses it or the API server drops it", name, f.Suggestion)
+		}
+		out = append(out, validators.Violation{Rule: UnknownFieldRule, Action: action, Error: &field.Error{
+			Type: field.ErrorTypeForbidden, Field: f.Path, BadValue: "", Detail: detail + " (" + UnknownFieldRule + ")",
+		}})
+	}
+	return out
 }
 
 // Configure applies a cluster file's settings over the base configuration.
@@ -62,6 +107,13 @@ func Configure(base validators.Config, s manifest.ClusterSettings) (validators.C
 	}
 	if s.NamespacesEnabled != nil {
 		cfg.NamespacesEnabled = *s.NamespacesEnabled
+	}
+	if s.Edition != nil {
+		e, err := validators.ParseEdition(*s.Edition)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Edition = e
 	}
 	if s.ConsulVersion != nil {
 		v, err := validators.ParseConsulVersion(*s.ConsulVersion)

@@ -28,9 +28,24 @@ type Result struct {
 	Violations []Violation `json:"violations"`
 }
 
-// Report is the whole output: {"results":[...]}.
+// Skip is a file or document that was not validated because it is not a Kubernetes object
+// (Helm values, a kustomization file, a CI workflow, a Helm template, ...).
+type Skip struct {
+	File string `json:"file"`
+	// Document is the 1-based document of the file, 0 (left out) when the whole file was skipped.
+	Document int    `json:"document,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// Report is the whole output: {"results":[...],"skipped":[...]}.
 type Report struct {
 	Results []Result `json:"results"`
+	Skipped []Skip   `json:"skipped"`
+}
+
+// AddSkipped records a file (document 0) or document that was not validated.
+func (r *Report) AddSkipped(file string, document int, reason string) {
+	r.Skipped = append(r.Skipped, Skip{File: file, Document: document, Reason: reason})
 }
 
 // Add records the engine's verdict on one object.
@@ -58,13 +73,17 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	if r.Results == nil {
 		r.Results = []Result{}
 	}
+	if r.Skipped == nil {
+		r.Skipped = []Skip{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
 }
 
-// WriteText writes one line per object and one per violation, like kubectl's field errors.
+// WriteText writes one line per object and one per violation, like kubectl's field errors,
+// then one line per skipped file or document.
 func (r *Report) WriteText(w io.Writer) error {
 	denied, warned := 0, 0
 	for _, res := range r.Results {
@@ -93,6 +112,19 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	_, err := fmt.Fprintf(w, "%d objects: %d denied, %d allowed with warnings\n", len(r.Results), denied, warned)
+	for _, s := range r.Skipped {
+		where := s.File
+		if s.Document > 0 {
+			where = fmt.Sprintf("%s (document %d)", s.File, s.Document)
+		}
+		if _, err := fmt.Fprintf(w, "skipped %s: %s\n", where, s.Reason); err != nil {
+			return err
+		}
+	}
+	skipped := ""
+	if len(r.Skipped) > 0 {
+		skipped = fmt.Sprintf(", %d skipped", len(r.Skipped))
+	}
+	_, err := fmt.Fprintf(w, "%d objects: %d denied, %d allowed with warnings%s\n", len(r.Results), denied, warned, skipped)
 	return err
 }

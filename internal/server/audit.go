@@ -8,13 +8,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -27,8 +25,8 @@ const EventReason = "PeeringRuleViolation"
 type auditor struct {
 	reader   client.Reader
 	selector labels.Selector
-	// synced reports whether the state index has synced; the audit waits for it, so that
-	// its reads of the cache never block on an informer that cannot list.
+	// synced reports whether the state index has synced (nil: always); the audit waits for
+	// it, so that its reads of the cache never block on an informer that cannot list.
 	synced func() bool
 	// exempt namespaces are not audited, as the webhook does not check them.
 	exempt   []string
@@ -37,6 +35,8 @@ type auditor struct {
 	events   recorder.EventRecorder
 	interval time.Duration
 	log      logr.Logger
+	// published are the label sets the gauge holds since the last audit.
+	published map[auditLabels]int
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica audits (the
@@ -44,10 +44,12 @@ type auditor struct {
 // so each replica records its own Events; the events API folds repeats into a series.
 func (a *auditor) NeedLeaderElection() bool { return false }
 
+func (a *auditor) stateSynced() bool { return a.synced == nil || a.synced() }
+
 // Start implements manager.Runnable. The first audit runs once the state has synced.
 func (a *auditor) Start(ctx context.Context) error {
 	wait := time.NewTicker(100 * time.Millisecond)
-	for !a.synced() {
+	for !a.stateSynced() {
 		select {
 		case <-ctx.Done():
 			wait.Stop()
@@ -69,7 +71,7 @@ func (a *auditor) Start(ctx context.Context) error {
 }
 
 func (a *auditor) runOnce(ctx context.Context) {
-	if !a.synced() {
+	if !a.stateSynced() {
 		a.log.Info("audit skipped: the informer caches have not synced (a kind whose CustomResourceDefinition just appeared is loading)")
 		return
 	}
@@ -78,31 +80,42 @@ func (a *auditor) runOnce(ctx context.Context) {
 		a.log.Error(err, "audit could not read the cluster")
 		return
 	}
-	var rep report.Report
-	if err := offline.Check(a.engine, items, gateways, &rep); err != nil {
+	findings, err := offline.Check(a.engine, items, gateways)
+	if err != nil {
 		a.log.Error(err, "audit failed")
 		return
 	}
-	a.metrics.AuditViolations.Reset()
-	byRef := make(map[validators.ObjectRef]runtime.Object, len(items))
-	for _, it := range items {
-		if ref, ok := validators.RefOf(it.Object); ok {
-			byRef[ref] = it.Object
-		}
-	}
+	counts := map[auditLabels]int{}
 	total := 0
-	for _, res := range rep.Results {
-		if slices.Contains(a.exempt, res.Namespace) {
+	for _, f := range findings {
+		if slices.Contains(a.exempt, f.Ref.Namespace) {
 			continue
 		}
-		obj := byRef[validators.ObjectRef{Kind: validators.Kind(res.Kind), Namespace: res.Namespace, Name: res.Name}]
-		for _, v := range res.Violations {
+		for _, v := range f.Result.Violations {
 			total++
-			a.metrics.AuditViolations.WithLabelValues(v.Rule, v.Action).Inc()
-			if obj != nil && a.events != nil {
-				a.events.Eventf(obj, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s: %s (%s)", v.Field, v.Message, v.Action)
+			counts[auditLabels{rule: v.Rule, action: string(v.Action)}]++
+			if a.events != nil {
+				a.events.Eventf(f.Object, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s: %s (%s)", v.Error.Field, v.Error.ErrorBody(), v.Action)
 			}
 		}
 	}
-	a.log.Info("audit finished", "objects", len(rep.Results), "violations", total)
+	a.publish(counts)
+	a.log.Info("audit finished", "objects", len(findings), "violations", total)
+}
+
+type auditLabels struct{ rule, action string }
+
+// publish sets the audit gauge to counts: every series is set to its new value and the
+// series that no longer hold are deleted, so a scrape never reads a half-filled gauge (as it
+// could between a Reset and the increments that follow it).
+func (a *auditor) publish(counts map[auditLabels]int) {
+	for l := range a.published {
+		if _, ok := counts[l]; !ok {
+			a.metrics.AuditViolations.DeleteLabelValues(l.rule, l.action)
+		}
+	}
+	for l, n := range counts {
+		a.metrics.AuditViolations.WithLabelValues(l.rule, l.action).Set(float64(n))
+	}
+	a.published = counts
 }

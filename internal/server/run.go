@@ -126,7 +126,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	webhook.RegisterStateMetrics(metrics.Registry, idx)
 	webhook.RegisterServerMetrics(metrics.Registry, webhookServer)
 	// GetWebhookServer also adds the server to the manager's runnables.
-	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m, Gate: gate})
+	st := state.NewConfirmedGateways(idx, mgr.GetAPIReader(), o.GatewaySelector, o.GatewayNamespace)
+	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: st, Log: o.Log.WithName("admission"), Metrics: m, Gate: gate})
 
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
 		return err

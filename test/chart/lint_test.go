@@ -41,6 +41,7 @@ func TestLintRejectsWrongValuesThroughTheSchema(t *testing.T) {
 		{"partition name not a DNS label", "consul.adminPartitions.name=AP_1", "at '/consul/adminPartitions/name': 'AP_1' does not match pattern"},
 		{"shutdown delay without unit", "shutdownDelay=5", "at '/shutdownDelay': got number, want string"},
 		{"shutdown delay in hours", "shutdownDelay=1h", "at '/shutdownDelay': '1h' does not match pattern"},
+		{"consul edition unknown", "consul.edition=oss", "at '/consul/edition': value must be one of"},
 		{"consul version not a version", "consul.version=latest", "at '/consul/version': 'latest' does not match pattern"},
 		{"unknown top-level value", "replicas=3", "additional properties 'replicas' not allowed"},
 		{"unknown nested value", "webhook.failurePolcy=Fail", "additional properties 'failurePolcy' not allowed"},

@@ -103,7 +103,7 @@ var chartCases = []chartCase{
 		}},
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
-			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0",
+			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise",
 			"--mesh-gateway-selector=component=mesh-gateway,app=consul",
 			"--mesh-gateway-namespace=consul",
 			"--exempt-namespace=velero-restore", "--exempt-namespace=break-glass",

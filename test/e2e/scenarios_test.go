@@ -212,8 +212,14 @@ func TestStateFollowsTheCluster(t *testing.T) {
 	removeGateway(t, ctx)
 	refused(t, cluster.Apply(export, "--dry-run=server"), "spec.services[0].consumers[0].peer", "export-needs-mesh-gateway")
 
-	// A gateway Deployment without ready replicas does not count.
+	// A gateway Deployment without ready replicas is not ready yet: a warning, not a denial;
+	// scaled to zero it is missing again.
 	mustApply(t, gatewayDeployment)
+	warned(t, cluster.Apply(export, "--dry-run=server"), "spec.services[0].consumers[0].peer", "export-needs-mesh-gateway")
+	mustApply(t, strings.Replace(gatewayDeployment, "replicas: 1", "replicas: 0", 1))
+	if err := guard.WaitForNotReadyGateways(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
 	refused(t, cluster.Apply(export, "--dry-run=server"), "spec.services[0].consumers[0].peer", "export-needs-mesh-gateway")
 	removeGatewayObject(t, ctx)
 

@@ -53,6 +53,9 @@ func ServeFlags(s manifest.ClusterSettings) []string {
 	if s.ConsulVersion != nil {
 		args = append(args, "--consul-version="+*s.ConsulVersion)
 	}
+	if s.Edition != nil {
+		args = append(args, "--consul-edition="+*s.Edition)
+	}
 	names := make([]string, 0, len(s.Rules))
 	for n := range s.Rules {
 		names = append(names, n)

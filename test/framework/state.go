@@ -97,6 +97,14 @@ func (w *Webhook) WaitForGateways(ctx context.Context, want int) error {
 	})
 }
 
+// WaitForNotReadyGateways waits until the webhook sees want mesh gateways that ask for
+// replicas with none ready.
+func (w *Webhook) WaitForNotReadyGateways(ctx context.Context, want int) error {
+	return poll(ctx, func() (bool, error) {
+		return w.MetricValue("consul_peering_guard_mesh_gateways_not_ready") == float64(want), nil
+	})
+}
+
 func poll(ctx context.Context, cond func() (bool, error)) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

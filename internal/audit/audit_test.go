@@ -1,0 +1,71 @@
+package audit_test
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func deployment(name string, lbls map[string]string, replicas, ready int32) *appsv1.Deployment {
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: name, Labels: lbls},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas}, Status: appsv1.DeploymentStatus{ReadyReplicas: ready}}
+}
+
+func TestCollect(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	gw := map[string]string{"component": "mesh-gateway"}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		&v1alpha1.Mesh{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "mesh"}},
+		&v1alpha1.PeeringDialer{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dc2"}},
+		&v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}},
+		deployment("ready-gateway", gw, 2, 1),
+		deployment("rolling-out", gw, 1, 0),
+		deployment("scaled-down", gw, 0, 0),
+		deployment("web", map[string]string{"app": "web"}, 1, 1),
+	).Build()
+
+	items, gateways, err := audit.Collect(context.Background(), c, labels.SelectorFromSet(gw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, it := range items {
+		ref, ok := validators.RefOf(it.Object)
+		if !ok {
+			t.Fatalf("not one of the Consul kinds: %T", it.Object)
+		}
+		refs = append(refs, ref.String())
+	}
+	sort.Strings(refs)
+	if want := []string{"Mesh consul/mesh", "PeeringDialer team-a/dc2", "ServiceDefaults default/web"}; !reflect.DeepEqual(refs, want) {
+		t.Errorf("items %v, want %v", refs, want)
+	}
+	sort.Slice(gateways, func(i, j int) bool { return gateways[i].Ref.Name < gateways[j].Ref.Name })
+	want := []state.Gateway{
+		{Ref: state.GatewayRef{Namespace: "consul", Name: "ready-gateway"}, Status: validators.GatewayReady},
+		{Ref: state.GatewayRef{Namespace: "consul", Name: "rolling-out"}, Status: validators.GatewayNotReady},
+	}
+	if !reflect.DeepEqual(gateways, want) {
+		t.Errorf("gateways %+v, want %+v", gateways, want)
+	}
+}
+

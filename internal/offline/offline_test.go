@@ -1,0 +1,165 @@
+package offline_test
+
+import (
+	"reflect"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func dialer(name string) *v1alpha1.PeeringDialer {
+	return &v1alpha1.PeeringDialer{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: name},
+		Spec: v1alpha1.PeeringSpec{Peer: &v1alpha1.Peer{Secret: &v1alpha1.Secret{Name: "t", Key: "k", Backend: "kubernetes"}}}}
+}
+
+func exportTo(peers ...string) *v1alpha1.ExportedServices {
+	es := &v1alpha1.ExportedServices{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "default"}}
+	svc := v1alpha1.ExportedService{Name: "backend"}
+	for _, p := range peers {
+		svc.Consumers = append(svc.Consumers, v1alpha1.ServiceConsumer{Peer: p})
+	}
+	es.Spec.Services = []v1alpha1.ExportedService{svc}
+	return es
+}
+
+type hit struct{ rule, field, action string }
+
+func hits(f offline.Finding) []hit {
+	var out []hit
+	for _, v := range f.Result.Violations {
+		out = append(out, hit{v.Rule, v.Error.Field, string(v.Action)})
+	}
+	return out
+}
+
+func mustEngine(t *testing.T, cfg validators.Config) *validators.Engine {
+	t.Helper()
+	e, err := validators.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Each object is judged against a cluster holding all the others and the gateways given.
+func TestCheckJudgesEachObjectAgainstTheOthers(t *testing.T) {
+	gw := state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}
+	for _, tc := range []struct {
+		name     string
+		gateways []state.Gateway
+		want     []hit
+	}{
+		{"ready gateway", []state.Gateway{{Ref: gw, Status: validators.GatewayReady}},
+			[]hit{{"consumer-peer-known", "spec.services[0].consumers[1].peer", "warn"}}},
+		{"gateway not ready yet", []state.Gateway{{Ref: gw, Status: validators.GatewayNotReady}},
+			[]hit{
+				{"export-needs-mesh-gateway", "spec.services[0].consumers[0].peer", "warn"},
+				{"export-needs-mesh-gateway", "spec.services[0].consumers[1].peer", "warn"},
+				{"consumer-peer-known", "spec.services[0].consumers[1].peer", "warn"},
+			}},
+		{"no gateway", nil,
+			[]hit{
+				{"export-needs-mesh-gateway", "spec.services[0].consumers[0].peer", "deny"},
+				{"export-needs-mesh-gateway", "spec.services[0].consumers[1].peer", "deny"},
+				{"consumer-peer-known", "spec.services[0].consumers[1].peer", "warn"},
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			items := []offline.Item{{Object: dialer("dc2"), File: "a.yaml"}, {Object: exportTo("DC2", "dc3"), File: "b.yaml"}}
+			findings, err := offline.Check(mustEngine(t, validators.Config{}), items, tc.gateways)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(findings) != 2 {
+				t.Fatalf("%d findings, want one per item", len(findings))
+			}
+			if got := hits(findings[0]); len(got) != 0 {
+				t.Errorf("dialer: %v", got)
+			}
+			es := findings[1]
+			if es.Ref != (validators.ObjectRef{Kind: validators.KindExportedServices, Namespace: "consul", Name: "default"}) || es.File != "b.yaml" {
+				t.Errorf("finding names %v in %q", es.Ref, es.File)
+			}
+			if got := hits(es); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Unknown fields found while reading lead the verdict, with the action --strict chose.
+func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
+	c := &manifest.Cluster{Set: manifest.Set{Objects: []manifest.Object{{
+		Kind: validators.KindPeeringDialer, Object: dialer("dc2"), Source: manifest.Source{File: "d.yaml", Document: 1},
+		UnknownFields: []manifest.UnknownField{{Path: "spec.peer.Secret", Suggestion: "secret"}},
+	}}}}
+	for _, action := range []validators.Action{validators.Warn, validators.Deny, validators.Off} {
+		findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []hit
+		if action != validators.Off {
+			want = []hit{{offline.UnknownFieldRule, "spec.peer.Secret", string(action)}}
+		}
+		if got := hits(findings[0]); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v, want %v", action, got, want)
+		}
+		if allowed := findings[0].Result.Allowed(); allowed != (action != validators.Deny) {
+			t.Errorf("%s: allowed = %v", action, allowed)
+		}
+	}
+}
+
+func TestUnknownFieldViolations(t *testing.T) {
+	got := offline.UnknownFieldViolations([]manifest.UnknownField{{Path: "spec.upstreamConfig.overrides[0].Peer", Suggestion: "peer"}}, validators.Warn)
+	want := []validators.Violation{{Rule: offline.UnknownFieldRule, Action: validators.Warn, Error: &field.Error{
+		Type: field.ErrorTypeForbidden, Field: "spec.upstreamConfig.overrides[0].Peer", BadValue: "",
+		Detail: "unknown field \"Peer\", did you mean `peer`? Keys are case-sensitive: kubectl apply refuses it or the API server drops it (unknown-field)",
+	}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got[0].Error, want[0].Error)
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	yes, ap1, ent, v := true, "ap1", "enterprise", "1.16"
+	base := validators.Config{Actions: map[string]validators.Action{"upstream-peer-known": validators.Deny}}
+	cfg, err := offline.Configure(base, manifest.ClusterSettings{
+		PartitionsEnabled: &yes, Partition: &ap1, NamespacesEnabled: &yes, Edition: &ent, ConsulVersion: &v,
+		Rules: map[string]string{"export-consul-service": "off"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.PartitionsEnabled || cfg.Partition != "ap1" || !cfg.NamespacesEnabled || cfg.Edition != validators.EditionEnterprise ||
+		cfg.ConsulVersion.String() != "1.16" {
+		t.Errorf("settings not applied: %+v", cfg)
+	}
+	wantActions := map[string]validators.Action{"upstream-peer-known": validators.Deny, "export-consul-service": validators.Off}
+	if !reflect.DeepEqual(cfg.Actions, wantActions) {
+		t.Errorf("actions %v, want %v", cfg.Actions, wantActions)
+	}
+	if len(base.Actions) != 1 {
+		t.Error("Configure changed the base configuration's actions")
+	}
+	for name, s := range map[string]manifest.ClusterSettings{
+		"bad edition": {Edition: ptr("oss")},
+		"bad version": {ConsulVersion: ptr("latest")},
+		"bad action":  {Rules: map[string]string{"export-consul-service": "block"}},
+	} {
+		if _, err := offline.Configure(base, s); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
+

@@ -1,0 +1,125 @@
+package report_test
+
+import (
+	"bytes"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func sample() *report.Report {
+	var r report.Report
+	r.Add(validators.ObjectRef{Kind: validators.KindProxyDefaults, Namespace: "consul", Name: "global"}, "pd.yaml",
+		&validators.Result{Violations: []validators.Violation{{Rule: "gateway-mode-valid", Action: validators.Deny,
+			Error: field.NotSupported(field.NewPath("spec", "meshGateway", "mode"), "remotee", []string{"local", "remote", "none"})}}})
+	r.Add(validators.ObjectRef{Kind: validators.KindServiceDefaults, Namespace: "default", Name: "web"}, "",
+		&validators.Result{Violations: []validators.Violation{{Rule: "upstream-peer-known", Action: validators.Warn,
+			Error: field.NotFound(field.NewPath("spec", "upstreamConfig", "overrides").Index(0).Child("peer"), "dc9")}}})
+	r.Add(validators.ObjectRef{Kind: validators.KindMesh, Namespace: "consul", Name: "mesh"}, "mesh.yaml", &validators.Result{})
+	r.AddSkipped("values.yaml", 1, "not a Kubernetes object: no apiVersion, no kind")
+	r.AddSkipped("tpl.yaml", 0, "Helm template")
+	return &r
+}
+
+func TestWriteText(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `ProxyDefaults consul/global (pd.yaml): denied
+  DENY spec.meshGateway.mode: Unsupported value: "remotee": supported values: "local", "remote", "none"
+ServiceDefaults default/web: allowed with warnings
+  WARN spec.upstreamConfig.overrides[0].peer: Not found: "dc9"
+Mesh consul/mesh (mesh.yaml): allowed
+skipped values.yaml (document 1): not a Kubernetes object: no apiVersion, no kind
+skipped tpl.yaml: Helm template
+3 objects: 1 denied, 1 allowed with warnings, 2 skipped
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "results": [
+    {
+      "kind": "ProxyDefaults",
+      "namespace": "consul",
+      "name": "global",
+      "file": "pd.yaml",
+      "allowed": false,
+      "violations": [
+        {
+          "rule": "gateway-mode-valid",
+          "action": "deny",
+          "field": "spec.meshGateway.mode",
+          "message": "Unsupported value: \"remotee\": supported values: \"local\", \"remote\", \"none\""
+        }
+      ]
+    },
+    {
+      "kind": "ServiceDefaults",
+      "namespace": "default",
+      "name": "web",
+      "file": "",
+      "allowed": true,
+      "violations": [
+        {
+          "rule": "upstream-peer-known",
+          "action": "warn",
+          "field": "spec.upstreamConfig.overrides[0].peer",
+          "message": "Not found: \"dc9\""
+        }
+      ]
+    },
+    {
+      "kind": "Mesh",
+      "namespace": "consul",
+      "name": "mesh",
+      "file": "mesh.yaml",
+      "allowed": true,
+      "violations": []
+    }
+  ],
+  "skipped": [
+    {
+      "file": "values.yaml",
+      "document": 1,
+      "reason": "not a Kubernetes object: no apiVersion, no kind"
+    },
+    {
+      "file": "tpl.yaml",
+      "reason": "Helm template"
+    }
+  ]
+}
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestEmptyReport(t *testing.T) {
+	var r report.Report
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "{\n  \"results\": [],\n  \"skipped\": []\n}\n" {
+		t.Errorf("empty report: %q", b.String())
+	}
+	if r.Denied() {
+		t.Error("an empty report is not denied")
+	}
+	if !sample().Denied() {
+		t.Error("a report with a denial is denied")
+	}
+}

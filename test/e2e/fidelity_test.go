@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// unregisterWebhook deletes the webhook configuration and waits until the API server stops
+// calling the webhook, so objects can be written as they were before it was installed.
+func unregisterWebhook(t *testing.T) {
+	t.Helper()
+	ctx := ctxFor(t)
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	vwc.Name = webhookConfigName
+	if err := cluster.Client.Delete(ctx, vwc); err != nil {
+		t.Fatal(err)
+	}
+	probe := proxyDefaults("remote", "")
+	probe = strings.Replace(probe, "name: global", "name: unregister-probe", 1)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cluster.Apply(probe, "--dry-run=server").Code == 0 {
+			return
+		}
+	}
+	t.Fatal("the API server still calls the webhook 30s after its configuration was deleted")
+}
+
+func reregisterWebhook(t *testing.T) {
+	t.Helper()
+	if err := cluster.RegisterWebhook(webhookConfigName, guard.Port, ca.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WaitForWebhook(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Objects written before the webhook was installed stay editable: a label, an annotation and
+// consul-k8s's finalizer go through with the old violation as a warning on kubectl's stderr,
+// while a change that adds a new violation is still refused.
+func TestOldObjectsStayEditable(t *testing.T) {
+	useGuard(t)
+	reset(t)
+	ctx := ctxFor(t)
+	unregisterWebhook(t)
+	mustApply(t, `apiVersion: consul.hashicorp.com/v1alpha1
+kind: Mesh
+metadata: {name: cluster, namespace: default}
+spec: {transparentProxy: {meshDestinationsOnly: true}}
+`)
+	mustApply(t, strings.Replace(strings.Replace(exportToDC2, "%s", "", 1), "name: default,", "name: ap1,", 1))
+	reregisterWebhook(t)
+	t.Cleanup(func() {
+		_ = cluster.Kubectl("patch", "exportedservices", "ap1", "-n", "default", "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+	})
+	if err := guard.WaitForState(ctx, validators.KindExportedServices, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	warned(t, cluster.Kubectl("label", "mesh", "cluster", "-n", "default", "team=platform"), "metadata.name", "mesh-name")
+	warned(t, cluster.Kubectl("annotate", "exportedservices", "ap1", "-n", "default", "argocd.argoproj.io/tracking-id=consul:app"),
+		"metadata.name", "partition-placement")
+	r := cluster.Kubectl("patch", "exportedservices", "ap1", "-n", "default", "--type=merge",
+		"-p", `{"metadata":{"finalizers":["finalizers.consul.hashicorp.com"]}}`)
+	warned(t, r, "metadata.name", "partition-placement")
+	warned(t, r, "spec.services[0].consumers[0].peer", "export-needs-mesh-gateway")
+
+	// A new violation is refused; the old ones do not make it through either way.
+	refused(t, cluster.Kubectl("patch", "exportedservices", "ap1", "-n", "default", "--type=json",
+		"-p", `[{"op":"add","path":"/spec/services/0/consumers/-","value":{"peer":"*"}}]`),
+		"spec.services[0].consumers[1].peer", "consumer-no-wildcard")
+}
+
+// GitOps tools and restores apply everything at once: the gateway Deployment, the peer and
+// the export in one kubectl apply. The gateway exists but is not ready yet, so the export is
+// accepted with a warning; without the gateway it is refused.
+func TestOneApplyOfGatewayPeerAndExports(t *testing.T) {
+	useGuard(t)
+	reset(t)
+	acceptor := strings.Replace(dialerDC2, "kind: PeeringDialer", "kind: PeeringAcceptor", 1)
+	export := strings.Replace(exportToDC2, "%s", "", 1)
+
+	refused(t, cluster.Apply(acceptor+"---\n"+export, "--dry-run=server"), "spec.services[0].consumers[0].peer", "export-needs-mesh-gateway")
+
+	r := cluster.Apply(gatewayDeployment + "---\n" + acceptor + "---\n" + export)
+	warned(t, r, "spec.services[0].consumers[0].peer", "export-needs-mesh-gateway")
+	if !strings.Contains(r.Stderr, "not ready yet") {
+		t.Errorf("the warning does not say the gateway is not ready yet:\n%s", r.Stderr)
+	}
+}
+
+// The documented peering setups (examples/setups) are accepted by kubectl without a denial or
+// a warning, each with the webhook configured as its cluster file says.
+func TestDocumentedSetupsApplyCleanly(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(cluster.Root, "examples", "setups", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatal("no setup folders")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			useGuard(t, framework.ServeFlags(settings)...)
+			reset(t)
+			refusals, warnings := applyFolder(t, dir)
+			if len(refusals) > 0 || len(warnings) > 0 {
+				t.Fatalf("refused or warned about:\n%s\n%s", strings.Join(refusals, "\n"), strings.Join(warnings, "\n"))
+			}
+		})
+	}
+}
