@@ -26,6 +26,23 @@ func EntryName(kind validators.Kind) string {
 	return strings.ToLower(string(kind)) + ".consul-peering-guard.io"
 }
 
+// NotBeingDeletedCondition is the name of the match condition every webhook entry carries:
+// an object being deleted is never sent to the webhook, so removing a finalizer (the last
+// write a deleted object gets) succeeds even while no webhook pod answers under
+// failurePolicy Fail.
+const NotBeingDeletedCondition = "not-being-deleted"
+
+// NotBeingDeletedExpression is its CEL expression. object is null only for DELETE (not
+// registered, and allowed anyway), so the expression skips it rather than erroring. It
+// cannot be used to bypass the webhook: on CREATE the API server clears a deletionTimestamp
+// before validating admission, and on UPDATE it refuses to change one, so only an object the
+// API server itself marked for deletion is skipped.
+const NotBeingDeletedExpression = "object != null && !has(object.metadata.deletionTimestamp)"
+
+// ExemptNamespaceLabel is the label the API server sets on every namespace to its name;
+// exempt namespaces are excluded through it.
+const ExemptNamespaceLabel = "kubernetes.io/metadata.name"
+
 // ConfigurationOptions are the settings of the ValidatingWebhookConfiguration.
 type ConfigurationOptions struct {
 	Name string
@@ -35,6 +52,26 @@ type ConfigurationOptions struct {
 	TimeoutSeconds    int32
 	NamespaceSelector *metav1.LabelSelector
 	ObjectSelector    *metav1.LabelSelector
+	// ExemptNamespaces are never sent to the webhook: a NotIn requirement on
+	// ExemptNamespaceLabel is added to NamespaceSelector.
+	ExemptNamespaces []string
+	// MatchConditions are added after NotBeingDeletedCondition.
+	MatchConditions []admissionregistrationv1.MatchCondition
+}
+
+// namespaceSelector merges the exempt namespaces into the configured selector.
+func (o ConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
+	if len(o.ExemptNamespaces) == 0 {
+		return o.NamespaceSelector
+	}
+	sel := &metav1.LabelSelector{}
+	if o.NamespaceSelector != nil {
+		sel = o.NamespaceSelector.DeepCopy()
+	}
+	sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: ExemptNamespaceLabel, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string(nil), o.ExemptNamespaces...),
+	})
+	return sel
 }
 
 // Configuration returns the ValidatingWebhookConfiguration that routes the six kinds to the
@@ -47,6 +84,10 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
 	}
+	nsSelector := o.namespaceSelector()
+	conditions := append([]admissionregistrationv1.MatchCondition{{
+		Name: NotBeingDeletedCondition, Expression: NotBeingDeletedExpression,
+	}}, o.MatchConditions...)
 	for _, kind := range validators.Kinds {
 		fp, timeout := o.FailurePolicy, o.TimeoutSeconds
 		vwc.Webhooks = append(vwc.Webhooks, admissionregistrationv1.ValidatingWebhook{
@@ -64,8 +105,9 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 			SideEffects:             &sideEffects,
 			TimeoutSeconds:          &timeout,
 			AdmissionReviewVersions: []string{"v1"},
-			NamespaceSelector:       o.NamespaceSelector,
+			NamespaceSelector:       nsSelector.DeepCopy(),
 			ObjectSelector:          o.ObjectSelector,
+			MatchConditions:         append([]admissionregistrationv1.MatchCondition(nil), conditions...),
 		})
 	}
 	return vwc

@@ -53,6 +53,7 @@ type handler[T object] struct {
 	validator admission.Validator[T]
 	log       logr.Logger
 	metrics   *Metrics
+	gate      *Gate
 }
 
 var reviewGVK = admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
@@ -126,6 +127,9 @@ func (h *handler[T]) handle(ctx context.Context, req *typedRequest[T]) (resp *ad
 		if gvk := o.GetObjectKind().GroupVersionKind(); gvk.GroupVersion() != v1alpha1.GroupVersion || gvk.Kind != string(h.kind) {
 			return errored(http.StatusBadRequest, fmt.Errorf("this path validates %s %s, the object is %q %q", v1alpha1.GroupVersion, h.kind, gvk.GroupVersion(), gvk.Kind))
 		}
+	}
+	if resp := h.gate.Check(h.kind, req.Operation, req.Namespace); resp != nil {
+		return resp
 	}
 	ctx = admission.NewContextWithRequest(ctx, admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID: req.UID, Kind: req.Kind, Resource: req.Resource, Name: req.Name, Namespace: req.Namespace,

@@ -26,6 +26,9 @@ type Deps struct {
 	State   validators.ClusterState
 	Log     logr.Logger
 	Metrics *Metrics
+	// Gate answers exempt namespaces and refuses reviews until the state has synced; nil
+	// lets every review reach the rules.
+	Gate *Gate
 }
 
 // Handlers returns the admission handler of every kind, keyed by its path.
@@ -43,7 +46,7 @@ func Handlers(d Deps) map[string]http.Handler {
 func withValidator[T object](d Deps, kind validators.Kind) http.Handler {
 	log := d.Log.WithName(strings.ToLower(string(kind)))
 	var v admission.Validator[T] = &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: log, metrics: d.Metrics}
-	return &handler[T]{kind: kind, validator: v, log: log, metrics: d.Metrics}
+	return &handler[T]{kind: kind, validator: v, log: log, metrics: d.Metrics, gate: d.Gate}
 }
 
 // Register serves every handler on the webhook server.

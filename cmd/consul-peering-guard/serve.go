@@ -3,11 +3,13 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -44,6 +46,9 @@ func newServeCommand() *cobra.Command {
 			if o.GatewaySelector, err = ef.selector(); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			if err := checkNamespaces(o.GatewayNamespace, o.ExemptNamespaces); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
 			switch tlsMin {
 			case "1.2":
 				o.MinTLSVersion = tls.VersionTLS12
@@ -76,11 +81,29 @@ func newServeCommand() *cobra.Command {
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready this long before closing the listener")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight reviews get to finish on shutdown")
 	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one readiness check waits for the informers")
+	fs.StringVar(&o.GatewayNamespace, "mesh-gateway-namespace", "", "watch mesh gateway Deployments only in this namespace (a namespaced Role then suffices); empty: every namespace")
+	fs.StringArrayVar(&o.ExemptNamespaces, "exempt-namespace", nil, "allow objects in this namespace without checking them (repeatable; break glass and restores)")
+	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
 	return cmd
+}
+
+// checkNamespaces refuses namespace names the API server could never hold.
+func checkNamespaces(gateway string, exempt []string) error {
+	if gateway != "" {
+		if errs := validation.IsDNS1123Label(gateway); len(errs) > 0 {
+			return fmt.Errorf("--mesh-gateway-namespace %q: %s", gateway, strings.Join(errs, "; "))
+		}
+	}
+	for _, ns := range exempt {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("--exempt-namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+	}
+	return nil
 }
 
 func newLogger(format, level string, cmd *cobra.Command) (logr.Logger, error) {

@@ -26,11 +26,14 @@ func ConsulLists() []client.ObjectList {
 }
 
 // Collect lists every object of the six kinds and the mesh gateway Deployments matching sel
-// that are not scaled to zero, with their status.
+// that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
+// not installed has no objects and is skipped.
 func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, error) {
 	var items []offline.Item
 	for _, l := range ConsulLists() {
-		if err := c.List(ctx, l); err != nil {
+		if err := c.List(ctx, l); meta.IsNoMatchError(err) {
+			continue
+		} else if err != nil {
 			return nil, nil, fmt.Errorf("listing %T: %w", l, err)
 		}
 		objs, err := meta.ExtractList(l)

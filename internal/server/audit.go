@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -24,6 +25,11 @@ const EventReason = "PeeringRuleViolation"
 type auditor struct {
 	reader   client.Reader
 	selector labels.Selector
+	// synced reports whether the state index has synced (nil: always); the audit waits for
+	// it, so that its reads of the cache never block on an informer that cannot list.
+	synced func() bool
+	// exempt namespaces are not audited, as the webhook does not check them.
+	exempt   []string
 	engine   *validators.Engine
 	metrics  *webhook.Metrics
 	events   recorder.EventRecorder
@@ -38,8 +44,20 @@ type auditor struct {
 // so each replica records its own Events; the events API folds repeats into a series.
 func (a *auditor) NeedLeaderElection() bool { return false }
 
-// Start implements manager.Runnable.
+func (a *auditor) stateSynced() bool { return a.synced == nil || a.synced() }
+
+// Start implements manager.Runnable. The first audit runs once the state has synced.
 func (a *auditor) Start(ctx context.Context) error {
+	wait := time.NewTicker(100 * time.Millisecond)
+	for !a.stateSynced() {
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return nil
+		case <-wait.C:
+		}
+	}
+	wait.Stop()
 	tick := time.NewTicker(a.interval)
 	defer tick.Stop()
 	for {
@@ -53,6 +71,10 @@ func (a *auditor) Start(ctx context.Context) error {
 }
 
 func (a *auditor) runOnce(ctx context.Context) {
+	if !a.stateSynced() {
+		a.log.Info("audit skipped: the informer caches have not synced (a kind whose CustomResourceDefinition just appeared is loading)")
+		return
+	}
 	items, gateways, err := audit.Collect(ctx, a.reader, a.selector)
 	if err != nil {
 		a.log.Error(err, "audit could not read the cluster")
@@ -66,6 +88,9 @@ func (a *auditor) runOnce(ctx context.Context) {
 	counts := map[auditLabels]int{}
 	total := 0
 	for _, f := range findings {
+		if slices.Contains(a.exempt, f.Ref.Namespace) {
+			continue
+		}
 		for _, v := range f.Result.Violations {
 			total++
 			counts[auditLabels{rule: v.Rule, action: string(v.Action)}]++

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,8 +33,15 @@ import (
 
 // Options is everything `serve` is configured with.
 type Options struct {
-	Engine                 validators.Config
-	GatewaySelector        labels.Selector
+	Engine          validators.Config
+	GatewaySelector labels.Selector
+	// GatewayNamespace, when set, is the only namespace whose Deployments are watched for
+	// mesh gateways (so a namespaced Role suffices); empty watches every namespace.
+	GatewayNamespace string
+	// ExemptNamespaces are allowed without checking.
+	ExemptNamespaces []string
+	// KindRecheck is how often a kind whose CustomResourceDefinition is missing is looked for.
+	KindRecheck            time.Duration
 	CertDir                string
 	Host                   string
 	Port                   int
@@ -49,7 +55,7 @@ type Options struct {
 	IdleTimeout            time.Duration
 	ShutdownDelay          time.Duration
 	ShutdownTimeout        time.Duration
-	// CacheSyncTimeout bounds one readiness check's wait for the informers.
+	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
 	Log              logr.Logger
@@ -85,6 +91,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		metricsOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12; c.NextProtos = []string{"http/1.1"} }}
 	}
 	shutdown := o.ShutdownDelay + o.ShutdownTimeout + 5*time.Second
+	gateways := cache.ByObject{Label: o.GatewaySelector}
+	if o.GatewayNamespace != "" {
+		gateways.Namespaces = map[string]cache.Config{o.GatewayNamespace: {}}
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                  scheme,
 		Logger:                  o.Log,
@@ -93,7 +103,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		GracefulShutdownTimeout: &shutdown,
 		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: {Label: o.GatewaySelector}},
+			ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: gateways},
 			// The rules only read metadata, gateway modes and consumers; drop managedFields to save memory.
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
@@ -102,63 +112,62 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	idx := state.NewIndex()
-	if err := webhook.FeedIndex(ctx, mgr.GetCache(), idx); err != nil {
+	m := webhook.NewMetrics(metrics.Registry)
+	// The watcher registers the informers once the cache runs, so the manager never waits
+	// for a sync (and a SIGTERM is honoured while a list is refused); until every watched
+	// kind has synced, the gate refuses reviews and readiness is false.
+	watcher := webhook.NewWatcher(mgr.GetCache(), idx, webhook.WatcherOptions{
+		Recheck: o.KindRecheck, Registerer: metrics.Registry, Synced: m.CacheSynced, Log: o.Log.WithName("watcher"),
+	})
+	if err := mgr.Add(watcher); err != nil {
 		return err
 	}
-	m := webhook.NewMetrics(metrics.Registry)
+	gate := webhook.NewGate(o.ExemptNamespaces, watcher.Synced, metrics.Registry)
 	webhook.RegisterStateMetrics(metrics.Registry, idx)
 	webhook.RegisterServerMetrics(metrics.Registry, webhookServer)
 	// GetWebhookServer also adds the server to the manager's runnables.
-	st := state.NewConfirmedGateways(idx, mgr.GetAPIReader(), o.GatewaySelector, "")
-	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: st, Log: o.Log.WithName("admission"), Metrics: m})
+	st := state.NewConfirmedGateways(idx, mgr.GetAPIReader(), o.GatewaySelector, o.GatewayNamespace)
+	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: st, Log: o.Log.WithName("admission"), Metrics: m, Gate: gate})
 
-	synced := cacheSyncedChecker(mgr.GetCache(), o.CacheSyncTimeout, o.Log)
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("webhook", webhookServer.StartedChecker()); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("caches", synced); err != nil {
-		return err
-	}
-	// cache_synced turns 1 as soon as the informers sync, whether or not a probe has asked.
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if mgr.GetCache().WaitForCacheSync(ctx) {
-			m.CacheSynced.Set(1)
-		}
-		<-ctx.Done()
-		return nil
-	})); err != nil {
+	if err := mgr.AddReadyzCheck("caches", syncedChecker(watcher.Synced, o.CacheSyncTimeout, o.Log)); err != nil {
 		return err
 	}
 	if o.AuditInterval > 0 {
-		a := &auditor{reader: mgr.GetClient(), selector: o.GatewaySelector, engine: engine, metrics: m,
+		a := &auditor{reader: mgr.GetClient(), selector: o.GatewaySelector, synced: watcher.Synced, exempt: gate.ExemptNamespaces(), engine: engine, metrics: m,
 			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
 		if err := mgr.Add(a); err != nil {
 			return err
 		}
 	}
 	o.Log.Info("starting", "partition", o.Engine.LocalPartition(), "partitionsEnabled", o.Engine.PartitionsEnabled,
-		"namespacesEnabled", o.Engine.NamespacesEnabled, "meshGatewaySelector", o.GatewaySelector.String())
+		"namespacesEnabled", o.Engine.NamespacesEnabled, "meshGatewaySelector", o.GatewaySelector.String(),
+		"meshGatewayNamespace", o.GatewayNamespace, "exemptNamespaces", gate.ExemptNamespaces())
 	return mgr.Start(ctx)
 }
 
-// cacheSyncedChecker is ready once every informer has synced; until then it says which
-// wait timed out, and the informers' own logs say why (for example a forbidden list).
-func cacheSyncedChecker(c cache.Cache, timeout time.Duration, log logr.Logger) func(*http.Request) error {
-	var done atomic.Bool
+// syncedChecker is ready once every watched kind has synced into the state index; a check
+// waits up to timeout for it. Until then the informers' own logs say why (for example a
+// forbidden list).
+func syncedChecker(synced func() bool, timeout time.Duration, log logr.Logger) func(*http.Request) error {
 	return func(req *http.Request) error {
-		if done.Load() {
-			return nil
-		}
 		ctx, cancel := context.WithTimeout(req.Context(), timeout)
 		defer cancel()
-		if !c.WaitForCacheSync(ctx) {
-			log.Info("not ready: informer caches have not synced; check that the service account may list and watch the watched kinds")
-			return errors.New("informer caches have not synced")
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for !synced() {
+			select {
+			case <-ctx.Done():
+				log.Info("not ready: informer caches have not synced; check that the service account may list and watch the watched kinds")
+				return errors.New("informer caches have not synced")
+			case <-tick.C:
+			}
 		}
-		done.Store(true)
 		return nil
 	}
 }

@@ -45,6 +45,12 @@ func TestLintRejectsWrongValuesThroughTheSchema(t *testing.T) {
 		{"consul version not a version", "consul.version=latest", "at '/consul/version': 'latest' does not match pattern"},
 		{"unknown top-level value", "replicas=3", "additional properties 'replicas' not allowed"},
 		{"unknown nested value", "webhook.failurePolcy=Fail", "additional properties 'failurePolcy' not allowed"},
+		{"exempt namespace not a namespace name", "webhook.exemptNamespaces[0]=Kube_System", "at '/webhook/exemptNamespaces/0': 'Kube_System' does not match pattern"},
+		{"mesh gateway namespace not a namespace name", "meshGateway.namespace=Consul", "at '/meshGateway/namespace': 'Consul' does not match pattern"},
+		{"match condition without expression", "webhook.matchConditions[0].name=mine", "at '/webhook/matchConditions/0': missing property 'expression'"},
+		{"match condition named like the chart's", "webhook.matchConditions[0].name=not-being-deleted,webhook.matchConditions[0].expression=x", "at '/webhook/matchConditions/0/name': 'not' failed"},
+		{"match condition with an unknown field", "webhook.matchConditions[0].name=a,webhook.matchConditions[0].expression=x,webhook.matchConditions[0].expresion=y", "additional properties 'expresion' not allowed"},
+		{"memory limit GOMEMLIMIT cannot be derived from", "resources.limits.memory=0.5Gi", "at '/resources/limits/memory': '0.5Gi' does not match pattern"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

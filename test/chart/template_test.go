@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,24 @@ type chartCase struct {
 	metricsPort       *corev1.ContainerPort
 	networkPolicy     bool
 	priorityClassName string
+	exemptNamespaces  []string
+	matchConditions   []admissionregistrationv1.MatchCondition
+	// gatewayNamespace is where Deployments may be read; empty: every namespace.
+	gatewayNamespace string
+	// goMemLimit is the GOMEMLIMIT of the container; empty: not set.
+	goMemLimit string
+	spread     []corev1.TopologySpreadConstraint
+}
+
+// defaultSpread is the chart's default topology spread: zones when possible, nodes as long
+// as a schedulable node can take the pod, counting only the pods of one rollout.
+func defaultSpread() []corev1.TopologySpreadConstraint {
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "consul-peering-guard", "app.kubernetes.io/instance": release}}
+	honor := corev1.NodeInclusionPolicyHonor
+	return []corev1.TopologySpreadConstraint{
+		{MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: sel, MatchLabelKeys: []string{"pod-template-hash"}},
+		{MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: sel, MatchLabelKeys: []string{"pod-template-hash"}, NodeTaintsPolicy: &honor},
+	}
 }
 
 var baseArgs = []string{
@@ -71,7 +90,10 @@ var chartCases = []chartCase{
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
 			"--mesh-gateway-selector=component=mesh-gateway"),
-		metricsPort: &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		metricsPort:       &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		priorityClassName: "system-cluster-critical",
+		goMemLimit:        "241591910", // 90% of 256Mi
+		spread:            defaultSpread(),
 	},
 	{
 		file: "partitions-values.yaml", certManager: true, servingSecret: release + "-tls",
@@ -83,11 +105,21 @@ var chartCases = []chartCase{
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
 			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise",
 			"--mesh-gateway-selector=component=mesh-gateway,app=consul",
+			"--mesh-gateway-namespace=consul",
+			"--exempt-namespace=velero-restore", "--exempt-namespace=break-glass",
 			// sorted by rule name; the values file writes off unquoted, which YAML reads as false
 			"--rule=export-consul-service=off",
 			"--rule=gateway-mode-local-needs-gateway=warn",
 			"--rule=upstream-peer-known=deny"),
-		metricsPort: &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		metricsPort:       &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		priorityClassName: "system-cluster-critical",
+		exemptNamespaces:  []string{"velero-restore", "break-glass"},
+		matchConditions: []admissionregistrationv1.MatchCondition{{
+			Name: "not-argocd", Expression: "request.userInfo.username != 'system:serviceaccount:argocd:argocd-application-controller'",
+		}},
+		gatewayNamespace: "consul",
+		goMemLimit:       "241591910",
+		spread:           defaultSpread(),
 	},
 	{
 		file: "no-cert-manager-values.yaml", certManager: false, servingSecret: "consul-peering-guard-serving",
@@ -95,8 +127,11 @@ var chartCases = []chartCase{
 		objSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"consul-peering-guard.io/validate": "true"}},
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
-			"--mesh-gateway-selector=component=mesh-gateway"),
-		metricsPort: &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+			"--mesh-gateway-selector=component=mesh-gateway",
+			"--exempt-namespace=kube-system"),
+		metricsPort:      &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		exemptNamespaces: []string{"kube-system"},
+		goMemLimit:       "966367641", // 90% of 1Gi
 	},
 	{
 		file: "secure-metrics-audit-values.yaml", certManager: true, servingSecret: release + "-tls",
@@ -111,7 +146,12 @@ var chartCases = []chartCase{
 		},
 		metricsPort:       &corev1.ContainerPort{Name: "https-metrics", ContainerPort: 8443, Protocol: corev1.ProtocolTCP},
 		networkPolicy:     true,
-		priorityClassName: "system-cluster-critical",
+		priorityClassName: "platform-critical",
+		goMemLimit:        "241591910",
+		spread: []corev1.TopologySpreadConstraint{{
+			MaxSkew: 2, TopologyKey: "topology.kubernetes.io/region", WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "consul-peering-guard"}},
+		}},
 	},
 }
 
@@ -224,6 +264,8 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 		TimeoutSeconds:    tc.timeoutSeconds,
 		NamespaceSelector: tc.nsSelector,
 		ObjectSelector:    tc.objSelector,
+		ExemptNamespaces:  tc.exemptNamespaces,
+		MatchConditions:   tc.matchConditions,
 	})
 	if vwc.Name != want.Name {
 		t.Errorf("ValidatingWebhookConfiguration name %q, want %q", vwc.Name, want.Name)
@@ -271,20 +313,24 @@ func caBundleOf(t *testing.T, file string) []byte {
 	return b
 }
 
-// readGrants are the webhook's informer reads: the six Consul kinds and Deployments.
-func readGrants() []string {
+// readGrants are the webhook's informer reads: the six Consul kinds and Deployments, the
+// latter only in gatewayNamespace when it is set (written group/resource:verb@namespace).
+func readGrants(gatewayNamespace string) []string {
 	var out []string
 	for _, obj := range webhook.WatchedObjects() {
-		group, resource := v1alpha1.Group, ""
+		group, resource, scope := v1alpha1.Group, "", ""
 		switch obj.(type) {
 		case *appsv1.Deployment:
 			group, resource = "apps", "deployments"
+			if gatewayNamespace != "" {
+				scope = "@" + gatewayNamespace
+			}
 		default:
 			kind, _ := validators.KindOf(obj)
 			resource = webhook.Plural(kind)
 		}
 		for _, verb := range []string{"get", "list", "watch"} {
-			out = append(out, group+"/"+resource+":"+verb)
+			out = append(out, group+"/"+resource+":"+verb+scope)
 		}
 	}
 	return out
@@ -309,18 +355,19 @@ func grantsOf(rules []rbacv1.PolicyRule) []string {
 	return slices.Compact(out)
 }
 
-// serviceAccountGrants is everything the bindings give the chart's ServiceAccount.
+// serviceAccountGrants is everything the bindings give the chart's ServiceAccount; grants
+// of a namespaced Role end in @namespace.
 func serviceAccountGrants(t *testing.T, objs []client.Object) []string {
 	t.Helper()
 	sa := one[*corev1.ServiceAccount](t, objs)
-	if len(only[*rbacv1.Role](objs))+len(only[*rbacv1.RoleBinding](objs)) > 0 {
-		t.Error("the chart renders namespaced Roles; the webhook needs none")
+	bindsSA := func(subjects []rbacv1.Subject) bool {
+		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == rbacv1.ServiceAccountKind && s.Name == sa.Name && s.Namespace == sa.Namespace
+		})
 	}
 	var grants []string
 	for _, b := range only[*rbacv1.ClusterRoleBinding](objs) {
-		if !slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool {
-			return s.Kind == rbacv1.ServiceAccountKind && s.Name == sa.Name && s.Namespace == sa.Namespace
-		}) {
+		if !bindsSA(b.Subjects) {
 			continue
 		}
 		if b.RoleRef.Kind != "ClusterRole" {
@@ -330,13 +377,33 @@ func serviceAccountGrants(t *testing.T, objs []client.Object) []string {
 		role := named[*rbacv1.ClusterRole](t, objs, b.RoleRef.Name)
 		grants = append(grants, grantsOf(role.Rules)...)
 	}
+	for _, b := range only[*rbacv1.RoleBinding](objs) {
+		if !bindsSA(b.Subjects) {
+			t.Errorf("RoleBinding %s/%s binds something other than the chart's ServiceAccount", b.Namespace, b.Name)
+			continue
+		}
+		if b.RoleRef.Kind != "Role" {
+			t.Errorf("RoleBinding %s/%s binds a %s; only a Role keeps the grant in its namespace", b.Namespace, b.Name, b.RoleRef.Kind)
+			continue
+		}
+		role := named[*rbacv1.Role](t, objs, b.RoleRef.Name)
+		if role.Namespace != b.Namespace {
+			t.Errorf("RoleBinding %s/%s refers to Role %s/%s", b.Namespace, b.Name, role.Namespace, role.Name)
+		}
+		for _, g := range grantsOf(role.Rules) {
+			grants = append(grants, g+"@"+b.Namespace)
+		}
+	}
+	if n, m := len(only[*rbacv1.Role](objs)), len(only[*rbacv1.RoleBinding](objs)); n != m {
+		t.Errorf("%d Roles and %d RoleBindings", n, m)
+	}
 	sort.Strings(grants)
 	return slices.Compact(grants)
 }
 
 func checkRBAC(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
-	want := append(readGrants(), tc.extraGrants...)
+	want := append(readGrants(tc.gatewayNamespace), tc.extraGrants...)
 	sort.Strings(want)
 	if got := serviceAccountGrants(t, objs); !slices.Equal(got, want) {
 		t.Errorf("the ServiceAccount may do\n %v\nwant exactly\n %v", got, want)
@@ -410,14 +477,31 @@ func checkDeployment(t *testing.T, tc chartCase, objs []client.Object) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("resources: %+v", c.Resources)
 	}
+	checkGoMemLimit(t, c, tc.goMemLimit)
 	// Shutdown: the delay keeps serving while endpoints drain; the kubelet must wait longer.
 	delay, timeout := durationArg(t, c.Args, "--shutdown-delay"), durationArg(t, c.Args, "--shutdown-timeout")
 	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= delay+timeout {
 		t.Errorf("terminationGracePeriodSeconds %v must exceed shutdown delay %s + timeout %s", g, delay, timeout)
 	}
 	checkServingCertMount(t, tc, pod, c)
-	checkAntiAffinity(t, d)
+	checkSpread(t, tc, d)
 	checkPorts(t, tc, c)
+}
+
+// checkGoMemLimit: GOMEMLIMIT is the only environment variable, 90% of the memory limit in
+// bytes, and absent without a limit.
+func checkGoMemLimit(t *testing.T, c corev1.Container, want string) {
+	t.Helper()
+	var wantEnv []corev1.EnvVar
+	if want != "" {
+		wantEnv = []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: want}}
+		if limit := c.Resources.Limits.Memory(); strconv.FormatInt(limit.Value()*9/10, 10) != want {
+			t.Errorf("GOMEMLIMIT %s is not 90%% of the memory limit %s", want, limit)
+		}
+	}
+	if !equality.Semantic.DeepEqual(c.Env, wantEnv) {
+		t.Errorf("env %+v, want %+v", c.Env, wantEnv)
+	}
 }
 
 func checkServingCertMount(t *testing.T, tc chartCase, pod corev1.PodSpec, c corev1.Container) {
@@ -432,16 +516,22 @@ func checkServingCertMount(t *testing.T, tc chartCase, pod corev1.PodSpec, c cor
 	}
 }
 
-func checkAntiAffinity(t *testing.T, d *appsv1.Deployment) {
+// checkSpread: the pods are spread as the case says, every constraint selects the pods
+// themselves, and no affinity is rendered unless asked for.
+func checkSpread(t *testing.T, tc chartCase, d *appsv1.Deployment) {
 	t.Helper()
-	a := d.Spec.Template.Spec.Affinity
-	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
-		t.Fatalf("want one preferred pod anti-affinity term: %+v", a)
+	pod := d.Spec.Template.Spec
+	if !equality.Semantic.DeepEqual(pod.TopologySpreadConstraints, tc.spread) {
+		t.Errorf("topologySpreadConstraints (- chart, + want):\n%s", diff.Diff(pod.TopologySpreadConstraints, tc.spread))
 	}
-	term := a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
-	sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
-	if term.TopologyKey != "kubernetes.io/hostname" || err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-		t.Errorf("anti-affinity term %+v does not spread the pods over nodes", term)
+	for _, c := range pod.TopologySpreadConstraints {
+		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("spread over %s selects %v, not the pods %v", c.TopologyKey, c.LabelSelector, d.Spec.Template.Labels)
+		}
+	}
+	if pod.Affinity != nil {
+		t.Errorf("affinity %+v rendered without affinity values", pod.Affinity)
 	}
 }
 
@@ -625,3 +715,67 @@ func durationArg(t *testing.T, args []string, flag string) time.Duration {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// renderWith runs helm template with default values plus extra helm arguments.
+func renderWith(t *testing.T, args ...string) []byte {
+	t.Helper()
+	all := append([]string{"template", release, chartDir, "--namespace", namespace}, args...)
+	r := helm(t, all...)
+	if r.code != 0 {
+		t.Fatalf("helm %s: %s", strings.Join(all, " "), r)
+	}
+	return []byte(r.stdout)
+}
+
+// GOMEMLIMIT follows resources.limits.memory in every unit values.schema.json admits.
+func TestGoMemLimitFollowsTheMemoryLimit(t *testing.T) {
+	cases := []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{"binary suffix", []string{"--set-string", "resources.limits.memory=1Gi"}, "966367641"},
+		{"decimal suffix", []string{"--set-string", "resources.limits.memory=512M"}, "460800000"},
+		{"kibibytes", []string{"--set-string", "resources.limits.memory=300000Ki"}, "276480000"},
+		{"bytes as a string", []string{"--set-string", "resources.limits.memory=1000000"}, "900000"},
+		{"bytes as a number", []string{"--set", "resources.limits.memory=536870912"}, "483183820"},
+		{"no memory limit", []string{"--set", "resources.limits=null"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := one[*appsv1.Deployment](t, decode(t, renderWith(t, tc.set...)))
+			c := d.Spec.Template.Spec.Containers[0]
+			var want []corev1.EnvVar
+			if tc.want != "" {
+				want = []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: tc.want}}
+			}
+			if !equality.Semantic.DeepEqual(c.Env, want) {
+				t.Errorf("env %+v, want %+v", c.Env, want)
+			}
+		})
+	}
+}
+
+// A topology spread constraint given with its own labelSelector keeps it; one without gets
+// the pods' selector labels.
+func TestTopologySpreadLabelSelector(t *testing.T) {
+	d := one[*appsv1.Deployment](t, decode(t, renderWith(t,
+		"--set", "topologySpreadConstraints[0].maxSkew=1",
+		"--set", "topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname",
+		"--set", "topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+		"--set", "topologySpreadConstraints[1].maxSkew=1",
+		"--set", "topologySpreadConstraints[1].topologyKey=topology.kubernetes.io/zone",
+		"--set", "topologySpreadConstraints[1].whenUnsatisfiable=ScheduleAnyway",
+		"--set", "topologySpreadConstraints[1].labelSelector.matchLabels.tier=webhook",
+	)))
+	got := d.Spec.Template.Spec.TopologySpreadConstraints
+	want := []corev1.TopologySpreadConstraint{
+		{MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: d.Spec.Selector.MatchLabels}},
+		{MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "webhook"}}},
+	}
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("topologySpreadConstraints (- chart, + want):\n%s", diff.Diff(got, want))
+	}
+}

@@ -16,11 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // BuildBinary builds cmd/consul-peering-guard into dir and returns its path.
@@ -208,27 +203,7 @@ func TLSClient(caPEM []byte, keepAlive bool) *http.Client {
 // RegisterWebhook creates (or replaces) the ValidatingWebhookConfiguration that sends the
 // six kinds to https://127.0.0.1:port with failurePolicy Fail, as production does.
 func (c *Cluster) RegisterWebhook(name string, port int, caPEM []byte) error {
-	vwc := webhook.Configuration(webhook.ConfigurationOptions{
-		Name: name,
-		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
-			url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
-			return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM}
-		},
-		FailurePolicy:  admissionregistrationv1.Fail,
-		TimeoutSeconds: 5,
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	existing := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	err := c.Client.Get(ctx, clientKey(name), existing)
-	switch {
-	case apierrors.IsNotFound(err):
-		return c.Client.Create(ctx, vwc)
-	case err != nil:
-		return err
-	}
-	vwc.ResourceVersion = existing.ResourceVersion
-	return c.Client.Update(ctx, vwc)
+	return c.RegisterWebhookWith(name, port, caPEM, nil)
 }
 
 // webhookProbe is refused by proxy-defaults-name, a deny rule, so only our webhook refuses it.

@@ -101,3 +101,37 @@ only these). */}}
 - {kind: PeeringAcceptor, plural: peeringacceptors}
 - {kind: PeeringDialer, plural: peeringdialers}
 {{- end }}
+
+{{/* The webhooks' namespaceSelector: webhook.namespaceSelector with the exempt namespaces
+added as a NotIn requirement on the name label the API server sets on every namespace. */}}
+{{- define "cpg.namespaceSelector" -}}
+{{- $sel := deepCopy (.Values.webhook.namespaceSelector | default dict) }}
+{{- with .Values.webhook.exemptNamespaces }}
+{{- $exempt := dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" . }}
+{{- $_ := set $sel "matchExpressions" (append ($sel.matchExpressions | default list) $exempt) }}
+{{- end }}
+{{- if $sel }}
+{{- toYaml $sel }}
+{{- end }}
+{{- end }}
+
+{{/* GOMEMLIMIT in bytes: 90% of resources.limits.memory, empty without a memory limit.
+values.schema.json admits only the quantities parsed here. */}}
+{{- define "cpg.goMemLimit" -}}
+{{- $limit := dig "limits" "memory" "" (.Values.resources | default dict) }}
+{{- if $limit }}
+{{- $bytes := 0 }}
+{{- if kindIs "string" $limit }}
+{{- $digits := regexFind "^[0-9]+" $limit }}
+{{- $units := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 }}
+{{- $suffix := trimPrefix $digits $limit }}
+{{- if or (not $digits) (not (hasKey $units $suffix)) }}
+{{- fail (printf "resources.limits.memory %q: write bytes or an integer with Ki, Mi, Gi, Ti, k, M, G or T" $limit) }}
+{{- end }}
+{{- $bytes = mul (int64 $digits) (get $units $suffix) }}
+{{- else }}
+{{- $bytes = int64 $limit }}
+{{- end }}
+{{- div (mul $bytes 9) 10 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Namespace flags of serve are checked before anything connects: a name the API server
+// could never hold is a usage error naming the flag.
+func TestServeRefusesImpossibleNamespaces(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"exempt namespace with upper case", []string{"--exempt-namespace=Restore"}, `--exempt-namespace "Restore"`},
+		{"second exempt namespace with an underscore", []string{"--exempt-namespace=restore", "--exempt-namespace=break_glass"}, `--exempt-namespace "break_glass"`},
+		{"gateway namespace with a dot", []string{"--mesh-gateway-namespace=consul.system"}, `--mesh-gateway-namespace "consul.system"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, append([]string{"serve", "--kubeconfig=/nonexistent"}, tc.args...)...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want %d naming %s:\n%s", code, exitUsage, tc.want, stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/consul-peering-guard/consul-peering-guard/webhook"
+)
+
+// RegisterWebhookWith is RegisterWebhook with the options changed by customize (nil: none),
+// for example exempt namespaces or extra match conditions.
+func (c *Cluster) RegisterWebhookWith(name string, port int, caPEM []byte, customize func(*webhook.ConfigurationOptions)) error {
+	o := webhook.ConfigurationOptions{
+		Name: name,
+		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
+			url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+			return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM}
+		},
+		FailurePolicy:  admissionregistrationv1.Fail,
+		TimeoutSeconds: 5,
+	}
+	if customize != nil {
+		customize(&o)
+	}
+	vwc := webhook.Configuration(o)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	existing := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	err := c.Client.Get(ctx, clientKey(name), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		return c.Client.Create(ctx, vwc)
+	case err != nil:
+		return err
+	}
+	vwc.ResourceVersion = existing.ResourceVersion
+	return c.Client.Update(ctx, vwc)
+}
+
+// UnregisterWebhook deletes a ValidatingWebhookConfiguration; a missing one is not an error.
+func (c *Cluster) UnregisterWebhook(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	vwc.Name = name
+	err := c.Client.Delete(ctx, vwc)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
