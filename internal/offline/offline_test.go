@@ -163,7 +163,6 @@ func TestConfigure(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
-
 // The Consul Helm chart runs the mesh gateway: a repository of config entries holds no
 // Deployment for it. --mesh-gateway-installed (or the cluster file) counts it as ready.
 func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
