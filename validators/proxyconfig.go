@@ -115,7 +115,7 @@ func checkProxyConfigUnknownKey(in *ObjectInput) field.ErrorList {
 // it is closest to.
 func unknownKeyDetail(key string) string {
 	lower := strings.ToLower(key)
-	if where, ok := misplacedProxyConfigKeys[lower]; ok {
+	if where, ok := misplacedProxyConfigSettings[lower]; ok {
 		return where + "; Consul ignores it here"
 	}
 	if s := nearestProxyConfigKey(lower); s != "" {

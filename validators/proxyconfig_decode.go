@@ -41,7 +41,7 @@ func configKeyPath(base *field.Path, key string) *field.Path {
 	}
 	for i := 0; i < len(key); i++ {
 		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' && c != '-' {
 			return base.Key(key)
 		}
 	}
@@ -458,16 +458,16 @@ func firstByte(s string) byte {
 }
 
 func jsonTokenKind(c byte) string {
-	switch {
-	case c == '{':
+	switch c {
+	case '{':
 		return "an object"
-	case c == '[':
+	case '[':
 		return "a list"
-	case c == '"':
+	case '"':
 		return "a string"
-	case c == 't' || c == 'f':
+	case 't', 'f':
 		return "a boolean"
-	case c == 'n':
+	case 'n':
 		return "null"
 	}
 	return "a number"

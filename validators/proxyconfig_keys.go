@@ -114,9 +114,9 @@ var proxyConfigKeys = []proxyConfigKey{
 	{Name: "envoy_tracing_json", Type: cfgJSONObject, Reader: readerBootstrap},
 }
 
-// misplacedProxyConfigKeys are keys Consul reads somewhere else than a proxy's top-level
+// misplacedProxyConfigSettings are keys Consul reads somewhere else than a proxy's top-level
 // config, with where they belong: the commonest reason for one to end up in spec.config.
-var misplacedProxyConfigKeys = map[string]string{
+var misplacedProxyConfigSettings = map[string]string{ //nolint:gosec // G101 matches "pass" in passive_health_check: key names, no credentials
 	"envoy_listener_json":   "an upstream setting: use ServiceDefaults upstreamConfig envoyListenerJSON",
 	"envoy_cluster_json":    "an upstream setting: use ServiceDefaults upstreamConfig envoyClusterJSON",
 	"limits":                "an upstream setting: use ServiceDefaults upstreamConfig limits",

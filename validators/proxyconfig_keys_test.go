@@ -63,7 +63,7 @@ func TestProxyConfigKeyTable(t *testing.T) {
 				t.Errorf("%s: alias of %q, which is not a canonical key of the same type", k.Name, k.AliasOf)
 			}
 		}
-		if _, ok := misplacedProxyConfigKeys[k.Name]; ok {
+		if _, ok := misplacedProxyConfigSettings[k.Name]; ok {
 			t.Errorf("%s is both read and listed as misplaced", k.Name)
 		}
 	}
@@ -91,7 +91,7 @@ func TestProxyConfigKeyTable(t *testing.T) {
 
 func TestNearestProxyConfigKey(t *testing.T) {
 	for _, tc := range []struct{ key, want string }{
-		{"protocl", "protocol"},
+		{"protocoll", "protocol"},
 		{"proto", ""}, // 3 edits in 5 letters: too far
 		{"envoy_mesh_gateway_bind_adresses", "envoy_gateway_bind_addresses"}, // never an alias
 		{"localconnecttimeoutms", "local_connect_timeout_ms"},
@@ -107,7 +107,7 @@ func TestNearestProxyConfigKey(t *testing.T) {
 	for _, tc := range []struct {
 		a, b string
 		want int
-	}{{"", "", 0}, {"", "abc", 3}, {"kitten", "sitting", 3}, {"protocl", "protocol", 1}, {"ab", "ba", 2}} {
+	}{{"", "", 0}, {"", "abc", 3}, {"kitten", "sitting", 3}, {"protocoll", "protocol", 1}, {"ab", "ba", 2}} {
 		if got := editDistance(tc.a, tc.b); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}

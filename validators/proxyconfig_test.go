@@ -259,7 +259,7 @@ func TestProxyConfigDecodes(t *testing.T) {
 			want: field.ErrorList{field.Invalid(field.NewPath("spec", "config"), omit,
 				"want an object of key: value, not a list; Consul cannot read any of it")}},
 		{name: "escape hatches and unknown keys are other rules'", rule: rule,
-			config: `{"envoy_tracing_json": {"http": {}}, "protocl": {"x": 1}}`},
+			config: `{"envoy_tracing_json": {"http": {}}, "protocoll": {"x": 1}}`},
 		{name: "a spelling Consul ignores is not decoded", rule: rule, config: `{"protocol": "http", "Protocol": "bogus"}`},
 	})
 }
@@ -329,8 +329,8 @@ func TestProxyConfigUnknownKey(t *testing.T) {
 		{name: "every documented key", rule: rule, config: meshGatewayConfig},
 		{name: "deprecated aliases and other cases are read", rule: rule,
 			config: `{"envoy_mesh_gateway_bind_addresses": {}, "PROTOCOL": "http", "Envoy_Tracing_JSON": ""}`},
-		{name: "typo", rule: rule, config: `{"protocl": "http"}`,
-			want: field.ErrorList{field.Invalid(p("protocl"), "protocl", "did you mean protocol? Consul ignores keys it does not read")}},
+		{name: "typo", rule: rule, config: `{"protocoll": "http"}`,
+			want: field.ErrorList{field.Invalid(p("protocoll"), "protocoll", "did you mean protocol? Consul ignores keys it does not read")}},
 		{name: "gateway option typo", rule: rule, config: `{"envoy_gateway_bind_adresses": {}}`,
 			want: field.ErrorList{field.Invalid(p("envoy_gateway_bind_adresses"), "envoy_gateway_bind_adresses",
 				"did you mean envoy_gateway_bind_addresses? Consul ignores keys it does not read")}},
