@@ -64,13 +64,13 @@ var _ validators.ClusterState = (*Index)(nil)
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	x := &Index{
-		objects:            make(map[validators.Kind]refSet, len(validators.Kinds)),
+		objects:            make(map[validators.Kind]refSet, len(validators.StateKinds)),
 		peers:              map[string]refSet{},
 		proxyDefaultsModes: map[validators.ObjectRef]string{},
 		peerExporters:      refSet{},
 		gateways:           map[GatewayRef]validators.GatewayStatus{},
 	}
-	for _, k := range validators.Kinds {
+	for _, k := range validators.StateKinds {
 		x.objects[k] = refSet{}
 	}
 	return x
@@ -79,8 +79,8 @@ func NewIndex() *Index {
 // Upsert records (or re-records) one of the six kinds; other objects are ignored.
 func (x *Index) Upsert(obj runtime.Object) {
 	ref, ok := validators.RefOf(obj)
-	if !ok {
-		return
+	if !ok || x.objects[ref.Kind] == nil {
+		return // not a kind the state rules read
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()

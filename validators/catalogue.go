@@ -9,6 +9,7 @@ const (
 	FamilyNames       = "singletons-and-names"
 	FamilyPeering     = "peering-objects"
 	FamilyVersion     = "consul-version"
+	FamilyReferences  = "peer-references"
 	FamilyProxyConfig = "proxy-config"
 )
 
@@ -18,6 +19,7 @@ var (
 	onlySD           = []Kind{KindServiceDefaults}
 	onlyES           = []Kind{KindExportedServices}
 	onlyMesh         = []Kind{KindMesh}
+	referenceKinds   = []Kind{KindServiceResolver, KindServiceIntentions, KindSamenessGroup}
 )
 
 var catalogue = []*Rule{
@@ -146,6 +148,17 @@ var catalogue = []*Rule{
 	{Name: "proxy-config-unknown-key", Family: FamilyProxyConfig, DefaultAction: Warn, Kinds: []Kind{KindProxyDefaults},
 		Description: "every spec.config key is one Consul reads (nearest known key suggested)",
 		objectCheck: checkProxyConfigUnknownKey},
+
+	// Peers named in other config entries.
+	{Name: "peer-reference-syntax", Family: FamilyReferences, DefaultAction: Deny, Kinds: referenceKinds,
+		Description: "a peer named by a ServiceResolver, ServiceIntentions or SamenessGroup is a valid peer name",
+		objectCheck: checkPeerReferenceSyntax},
+	{Name: "peer-reference-known", Family: FamilyReferences, DefaultAction: Warn, Kinds: referenceKinds,
+		Description: "a peer named by a ServiceResolver, ServiceIntentions or SamenessGroup is a PeeringAcceptor or PeeringDialer of this cluster",
+		stateCheck:  checkPeerReferenceKnown},
+	{Name: "sameness-group-needs-enterprise", Family: FamilyReferences, DefaultAction: Deny, Kinds: []Kind{KindSamenessGroup},
+		Description: "a SamenessGroup needs Consul Enterprise (--consul-edition ce denies it)",
+		objectCheck: checkSamenessGroupNeedsEnterprise},
 
 	// Consul version gate.
 	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: Kinds,

@@ -55,6 +55,9 @@ var specRules = map[string]validators.Action{
 	"proxy-config-decodes":                        validators.Deny,
 	"proxy-config-escape-hatch-json":              validators.Deny,
 	"proxy-config-unknown-key":                    validators.Warn,
+	"peer-reference-syntax":                       validators.Deny,
+	"peer-reference-known":                        validators.Warn,
+	"sameness-group-needs-enterprise":             validators.Deny,
 	"consul-version":                              validators.Deny,
 }
 

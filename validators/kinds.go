@@ -6,7 +6,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
-// Kind is one of the six consul.hashicorp.com kinds the engine validates.
+// Kind is one of the consul.hashicorp.com kinds the engine validates.
 type Kind string
 
 // The kinds, spelled as their Kubernetes Kind.
@@ -17,10 +17,20 @@ const (
 	KindExportedServices Kind = "ExportedServices"
 	KindPeeringAcceptor  Kind = "PeeringAcceptor"
 	KindPeeringDialer    Kind = "PeeringDialer"
+	// The config entries that name peers (section 7 of the specification). Their CRDs may
+	// be absent; the state rules never read them.
+	KindServiceResolver   Kind = "ServiceResolver"
+	KindServiceIntentions Kind = "ServiceIntentions"
+	KindSamenessGroup     Kind = "SamenessGroup"
 )
 
-// Kinds lists every validated kind in a stable order.
-var Kinds = []Kind{KindMesh, KindProxyDefaults, KindServiceDefaults, KindExportedServices, KindPeeringAcceptor, KindPeeringDialer}
+// StateKinds are the kinds the state index is fed from, in a stable order: the state rules
+// read them.
+var StateKinds = []Kind{KindMesh, KindProxyDefaults, KindServiceDefaults, KindExportedServices, KindPeeringAcceptor, KindPeeringDialer}
+
+// Kinds lists every validated kind in a stable order: the state kinds, then the config
+// entries that only name peers.
+var Kinds = append(append([]Kind(nil), StateKinds...), KindServiceResolver, KindServiceIntentions, KindSamenessGroup)
 
 // KindOf returns the kind of a typed object, or false when it is not one of ours.
 func KindOf(obj runtime.Object) (Kind, bool) {
@@ -37,6 +47,12 @@ func KindOf(obj runtime.Object) (Kind, bool) {
 		return KindPeeringAcceptor, true
 	case *v1alpha1.PeeringDialer:
 		return KindPeeringDialer, true
+	case *v1alpha1.ServiceResolver:
+		return KindServiceResolver, true
+	case *v1alpha1.ServiceIntentions:
+		return KindServiceIntentions, true
+	case *v1alpha1.SamenessGroup:
+		return KindSamenessGroup, true
 	}
 	return "", false
 }
@@ -56,6 +72,12 @@ func NewObject(kind Kind) (runtime.Object, bool) {
 		return &v1alpha1.PeeringAcceptor{}, true
 	case KindPeeringDialer:
 		return &v1alpha1.PeeringDialer{}, true
+	case KindServiceResolver:
+		return &v1alpha1.ServiceResolver{}, true
+	case KindServiceIntentions:
+		return &v1alpha1.ServiceIntentions{}, true
+	case KindSamenessGroup:
+		return &v1alpha1.SamenessGroup{}, true
 	}
 	return nil, false
 }

@@ -15,7 +15,7 @@ func Plural(kind validators.Kind) string {
 	switch kind {
 	case validators.KindMesh:
 		return "meshes"
-	case validators.KindProxyDefaults, validators.KindServiceDefaults, validators.KindExportedServices:
+	case validators.KindProxyDefaults, validators.KindServiceDefaults, validators.KindExportedServices, validators.KindServiceIntentions:
 		return strings.ToLower(string(kind))
 	}
 	return strings.ToLower(string(kind)) + "s"

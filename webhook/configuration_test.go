@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/diff"
 
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -65,7 +66,7 @@ func TestConfigurationSelectorsAndConditions(t *testing.T) {
 				ExemptNamespaces:  tc.exempt,
 				MatchConditions:   tc.conditions,
 			})
-			if len(vwc.Webhooks) != 6 {
+			if len(vwc.Webhooks) != len(validators.Kinds) {
 				t.Fatalf("%d webhooks", len(vwc.Webhooks))
 			}
 			for _, w := range vwc.Webhooks {

@@ -30,8 +30,8 @@ const (
 // the six Consul kinds and Deployments (mesh gateways; the cache restricts them by label
 // and, when configured, to the gateway's namespace).
 func WatchedObjects() []client.Object {
-	out := make([]client.Object, 0, len(validators.Kinds)+1)
-	for _, k := range validators.Kinds {
+	out := make([]client.Object, 0, len(validators.StateKinds)+1)
+	for _, k := range validators.StateKinds {
 		obj, _ := validators.NewObject(k)
 		out = append(out, obj.(client.Object))
 	}

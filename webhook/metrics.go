@@ -94,7 +94,7 @@ type StateCounter interface {
 // RegisterStateMetrics exports what the state rules currently see: objects per kind and
 // ready mesh gateways. An operator compares them with kubectl to spot a stale cache.
 func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
-	for _, k := range validators.Kinds {
+	for _, k := range validators.StateKinds {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "consul_peering_guard_state_objects", Help: "Objects of each kind in the webhook's state index.",
 			ConstLabels: prometheus.Labels{"kind": string(k)},

@@ -34,12 +34,15 @@ type Deps struct {
 // Handlers returns the admission handler of every kind, keyed by its path.
 func Handlers(d Deps) map[string]http.Handler {
 	return map[string]http.Handler{
-		Path(validators.KindMesh):             withValidator[*v1alpha1.Mesh](d, validators.KindMesh),
-		Path(validators.KindProxyDefaults):    withValidator[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults),
-		Path(validators.KindServiceDefaults):  withValidator[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults),
-		Path(validators.KindExportedServices): withValidator[*v1alpha1.ExportedServices](d, validators.KindExportedServices),
-		Path(validators.KindPeeringAcceptor):  withValidator[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor),
-		Path(validators.KindPeeringDialer):    withValidator[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer),
+		Path(validators.KindMesh):              withValidator[*v1alpha1.Mesh](d, validators.KindMesh),
+		Path(validators.KindProxyDefaults):     withValidator[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults),
+		Path(validators.KindServiceDefaults):   withValidator[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults),
+		Path(validators.KindExportedServices):  withValidator[*v1alpha1.ExportedServices](d, validators.KindExportedServices),
+		Path(validators.KindPeeringAcceptor):   withValidator[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor),
+		Path(validators.KindPeeringDialer):     withValidator[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer),
+		Path(validators.KindServiceResolver):   withValidator[*v1alpha1.ServiceResolver](d, validators.KindServiceResolver),
+		Path(validators.KindServiceIntentions): withValidator[*v1alpha1.ServiceIntentions](d, validators.KindServiceIntentions),
+		Path(validators.KindSamenessGroup):     withValidator[*v1alpha1.SamenessGroup](d, validators.KindSamenessGroup),
 	}
 }
 

@@ -155,7 +155,7 @@ func (t *tour) folder(ctx context.Context, dir string) error {
 	if err := t.cluster.Reset(ctx, gateways); err != nil {
 		return err
 	}
-	for _, k := range validators.Kinds {
+	for _, k := range validators.StateKinds {
 		if err := t.guard.WaitForState(ctx, k, 0); err != nil {
 			return err
 		}

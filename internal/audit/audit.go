@@ -17,15 +17,16 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// ConsulLists returns an empty list of each of the six kinds.
+// ConsulLists returns an empty list of each validated kind.
 func ConsulLists() []client.ObjectList {
 	return []client.ObjectList{
 		&v1alpha1.MeshList{}, &v1alpha1.ProxyDefaultsList{}, &v1alpha1.ServiceDefaultsList{},
 		&v1alpha1.ExportedServicesList{}, &v1alpha1.PeeringAcceptorList{}, &v1alpha1.PeeringDialerList{},
+		&v1alpha1.ServiceResolverList{}, &v1alpha1.ServiceIntentionsList{}, &v1alpha1.SamenessGroupList{},
 	}
 }
 
-// Collect lists every object of the six kinds and the mesh gateway Deployments matching sel
+// Collect lists every object of the validated kinds and the mesh gateway Deployments matching sel
 // that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
 // not installed has no objects and is skipped.
 func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, error) {

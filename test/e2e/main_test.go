@@ -114,7 +114,7 @@ func waitIndex(t *testing.T, ctx context.Context) {
 	if err := guard.WaitForGateways(ctx, 0); err != nil {
 		t.Fatalf("webhook still sees gateways: %v", err)
 	}
-	for _, k := range validators.Kinds {
+	for _, k := range validators.StateKinds {
 		if err := guard.WaitForState(ctx, k, 0); err != nil {
 			t.Fatalf("webhook still sees %s objects: %v", k, err)
 		}

@@ -100,6 +100,9 @@ only these). */}}
 - {kind: ExportedServices, plural: exportedservices}
 - {kind: PeeringAcceptor, plural: peeringacceptors}
 - {kind: PeeringDialer, plural: peeringdialers}
+- {kind: ServiceResolver, plural: serviceresolvers}
+- {kind: ServiceIntentions, plural: serviceintentions}
+- {kind: SamenessGroup, plural: samenessgroups}
 {{- end }}
 
 {{/* The webhooks' namespaceSelector: webhook.namespaceSelector with the exempt namespaces

@@ -1,0 +1,83 @@
+package validators
+
+import (
+	"sort"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+// peerReference is a peer named by a config entry other than the ones the upstream and
+// exported-services rules read: a resolver's redirect or failover target, an intention's
+// source, a sameness group's member.
+type peerReference struct {
+	path *field.Path
+	peer string
+}
+
+// peerReferences lists, in a stable order, every non-empty peer the object names.
+func peerReferences(obj any) []peerReference {
+	var out []peerReference
+	add := func(p *field.Path, peer string) {
+		if peer != "" {
+			out = append(out, peerReference{path: p, peer: peer})
+		}
+	}
+	switch o := obj.(type) {
+	case *v1alpha1.ServiceResolver:
+		if o.Spec.Redirect != nil {
+			add(specPath.Child("redirect", "peer"), o.Spec.Redirect.Peer)
+		}
+		subsets := make([]string, 0, len(o.Spec.Failover))
+		for k := range o.Spec.Failover {
+			subsets = append(subsets, k)
+		}
+		sort.Strings(subsets)
+		for _, k := range subsets {
+			for i, t := range o.Spec.Failover[k].Targets {
+				add(specPath.Child("failover").Key(k).Child("targets").Index(i).Child("peer"), t.Peer)
+			}
+		}
+	case *v1alpha1.ServiceIntentions:
+		for i, s := range o.Spec.Sources {
+			if s != nil {
+				add(specPath.Child("sources").Index(i).Child("peer"), s.Peer)
+			}
+		}
+	case *v1alpha1.SamenessGroup:
+		for i, m := range o.Spec.Members {
+			add(specPath.Child("members").Index(i).Child("peer"), m.Peer)
+		}
+	}
+	return out
+}
+
+func checkPeerReferenceSyntax(in *ObjectInput) field.ErrorList {
+	var errs field.ErrorList
+	for _, r := range peerReferences(in.Object) {
+		if !ValidPeerName(r.peer) {
+			errs = append(errs, field.Invalid(r.path, r.peer, peerNameHint))
+		}
+	}
+	return errs
+}
+
+func checkPeerReferenceKnown(in *Input) field.ErrorList {
+	var errs field.ErrorList
+	for _, r := range peerReferences(in.Object) {
+		if ValidPeerName(r.peer) && !in.State.HasPeer(r.peer) {
+			errs = append(errs, withDetail(field.NotFound(r.path, r.peer), unknownPeer))
+		}
+	}
+	return errs
+}
+
+// checkSamenessGroupNeedsEnterprise refuses a SamenessGroup only when the edition is known
+// to be CE: sameness groups are a Consul Enterprise feature, and no rule guesses the edition.
+func checkSamenessGroupNeedsEnterprise(in *ObjectInput) field.ErrorList {
+	if _, ok := in.Object.(*v1alpha1.SamenessGroup); !ok || in.Config.Edition != EditionCE {
+		return nil
+	}
+	return field.ErrorList{field.Forbidden(namePath, "sameness groups need Consul Enterprise, the edition is ce; consul-k8s cannot sync it")}
+}
