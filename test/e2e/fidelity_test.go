@@ -105,3 +105,26 @@ func TestDocumentedSetupsApplyCleanly(t *testing.T) {
 		}
 	})
 }
+
+// A ServiceResolver failing over to a peer this cluster does not know is accepted with a
+// warning (the peering may come later in the sync); a peer that is not a peer name is refused.
+func TestServiceResolverPeers(t *testing.T) {
+	useGuard(t)
+	reset(t)
+	resolver := func(peer string) string {
+		return `apiVersion: consul.hashicorp.com/v1alpha1
+kind: ServiceResolver
+metadata: {name: backend, namespace: default}
+spec: {failover: {"*": {targets: [{peer: ` + peer + `}]}}}
+`
+	}
+	warned(t, cluster.Apply(resolver("cluster-09"), "--dry-run=server"), "spec.failover[*].targets[0].peer", "peer-reference-known")
+	refused(t, cluster.Apply(resolver("cluster_09"), "--dry-run=server"), "spec.failover[*].targets[0].peer", "peer-reference-syntax")
+	mustApply(t, strings.Replace(dialerDC2, "name: dc2,", "name: cluster-09,", 1))
+	if err := guard.WaitForState(ctxFor(t), validators.KindPeeringDialer, 1); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustApply(t, resolver("Cluster-09")); strings.Contains(r.Stderr, "Warning:") {
+		t.Errorf("a known peer warned: %s", r.Stderr)
+	}
+}

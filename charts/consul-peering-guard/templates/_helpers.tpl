@@ -94,15 +94,15 @@ only these). */}}
 
 {{/* The resource (plural) of each validated kind, in the order of validators.Kinds. */}}
 {{- define "cpg.kinds" -}}
-- {kind: Mesh, plural: meshes}
-- {kind: ProxyDefaults, plural: proxydefaults}
-- {kind: ServiceDefaults, plural: servicedefaults}
-- {kind: ExportedServices, plural: exportedservices}
-- {kind: PeeringAcceptor, plural: peeringacceptors}
-- {kind: PeeringDialer, plural: peeringdialers}
-- {kind: ServiceResolver, plural: serviceresolvers}
-- {kind: ServiceIntentions, plural: serviceintentions}
-- {kind: SamenessGroup, plural: samenessgroups}
+- {kind: Mesh, plural: meshes, state: true}
+- {kind: ProxyDefaults, plural: proxydefaults, state: true}
+- {kind: ServiceDefaults, plural: servicedefaults, state: true}
+- {kind: ExportedServices, plural: exportedservices, state: true}
+- {kind: PeeringAcceptor, plural: peeringacceptors, state: true}
+- {kind: PeeringDialer, plural: peeringdialers, state: true}
+- {kind: ServiceResolver, plural: serviceresolvers, state: false}
+- {kind: ServiceIntentions, plural: serviceintentions, state: false}
+- {kind: SamenessGroup, plural: samenessgroups, state: false}
 {{- end }}
 
 {{/* The webhooks' namespaceSelector: webhook.namespaceSelector with the exempt namespaces
