@@ -6,7 +6,6 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -20,30 +19,37 @@ func Path(kind validators.Kind) string {
 	return PathPrefix + strings.ToLower(string(kind))
 }
 
-// Deps is what the validators need.
+// Deps is what the reviewers need.
 type Deps struct {
 	Engine  *validators.Engine
 	State   validators.ClusterState
 	Log     logr.Logger
 	Metrics *Metrics
+	// MaxInFlight bounds the reviews of all kinds served at once; more are answered 429 at
+	// once. Zero means DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Handlers returns the admission handler of every kind, keyed by its path.
 func Handlers(d Deps) map[string]http.Handler {
+	n := d.MaxInFlight
+	if n <= 0 {
+		n = DefaultMaxInFlight()
+	}
+	inFlight := make(chan struct{}, n)
 	return map[string]http.Handler{
-		Path(validators.KindMesh):             withValidator[*v1alpha1.Mesh](d, validators.KindMesh),
-		Path(validators.KindProxyDefaults):    withValidator[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults),
-		Path(validators.KindServiceDefaults):  withValidator[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults),
-		Path(validators.KindExportedServices): withValidator[*v1alpha1.ExportedServices](d, validators.KindExportedServices),
-		Path(validators.KindPeeringAcceptor):  withValidator[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor),
-		Path(validators.KindPeeringDialer):    withValidator[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer),
+		Path(validators.KindMesh):             newReviewer[*v1alpha1.Mesh](d, validators.KindMesh, inFlight),
+		Path(validators.KindProxyDefaults):    newReviewer[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults, inFlight),
+		Path(validators.KindServiceDefaults):  newReviewer[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults, inFlight),
+		Path(validators.KindExportedServices): newReviewer[*v1alpha1.ExportedServices](d, validators.KindExportedServices, inFlight),
+		Path(validators.KindPeeringAcceptor):  newReviewer[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor, inFlight),
+		Path(validators.KindPeeringDialer):    newReviewer[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer, inFlight),
 	}
 }
 
-func withValidator[T object](d Deps, kind validators.Kind) http.Handler {
-	log := d.Log.WithName(strings.ToLower(string(kind)))
-	var v admission.Validator[T] = &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: log, metrics: d.Metrics}
-	return &handler[T]{kind: kind, validator: v, log: log, metrics: d.Metrics}
+func newReviewer[T object](d Deps, kind validators.Kind, inFlight chan struct{}) http.Handler {
+	return &reviewer[T]{kind: kind, engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
+		metrics: d.Metrics, inFlight: inFlight}
 }
 
 // Register serves every handler on the webhook server.
