@@ -44,11 +44,16 @@ type Options struct {
 	MetricsBindAddress     string
 	MetricsSecure          bool
 	HealthProbeBindAddress string
+	ReadHeaderTimeout      time.Duration
 	ReadTimeout            time.Duration
 	WriteTimeout           time.Duration
 	IdleTimeout            time.Duration
-	ShutdownDelay          time.Duration
-	ShutdownTimeout        time.Duration
+	MaxConnections         int
+	MaxHeaderBytes         int
+	// MaxInFlight bounds the reviews served at once (webhook.Deps.MaxInFlight).
+	MaxInFlight     int
+	ShutdownDelay   time.Duration
+	ShutdownTimeout time.Duration
 	// CacheSyncTimeout bounds one readiness check's wait for the informers.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
@@ -76,7 +81,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	scheme := NewScheme()
 	webhookServer := NewTLSServer(TLSServerOptions{
 		Host: o.Host, Port: o.Port, CertDir: o.CertDir, MinTLSVersion: o.MinTLSVersion, EnableHTTP2: o.EnableHTTP2,
-		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout,
+		ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout,
+		MaxConnections: o.MaxConnections, MaxHeaderBytes: o.MaxHeaderBytes,
 		ShutdownDelay: o.ShutdownDelay, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook-server"),
 	})
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure}
@@ -109,7 +115,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	webhook.RegisterStateMetrics(metrics.Registry, idx)
 	webhook.RegisterServerMetrics(metrics.Registry, webhookServer)
 	// GetWebhookServer also adds the server to the manager's runnables.
-	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m})
+	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m,
+		MaxInFlight: o.MaxInFlight})
 
 	synced := cacheSyncedChecker(mgr.GetCache(), o.CacheSyncTimeout, o.Log)
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
