@@ -105,6 +105,7 @@ func TestReviewsOverTheInFlightBoundAreAnswered429AtOnce(t *testing.T) {
 	serve := func(r io.Reader) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, webhook.Path(validators.KindServiceDefaults), r)
 		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = int64(len(body))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
@@ -180,5 +181,48 @@ func TestAbandonedReviewIsNotJudged(t *testing.T) {
 		if mf.GetName() == "consul_peering_guard_admission_reviews_total" {
 			t.Errorf("the engine judged an abandoned review: %s", mf.String())
 		}
+	}
+}
+
+func TestBodiesOverTheInFlightBytesAreAnswered429(t *testing.T) {
+	engine, err := validators.NewEngine(validators.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := webhook.Handlers(webhook.Deps{Engine: engine, State: state.NewIndex(), Log: logr.Discard(),
+		Metrics: webhook.NewMetrics(prometheus.NewRegistry()), MaxInFlightBytes: webhook.MaxRequestBytes})[webhook.Path(validators.KindServiceDefaults)]
+	serve := func(r io.Reader, size int64) int {
+		req := httptest.NewRequest(http.MethodPost, webhook.Path(validators.KindServiceDefaults), r)
+		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = size
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	// A large review is being read: it holds two thirds of the bytes.
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- serve(pr, webhook.MaxRequestBytes*2/3) }()
+	if _, err := pw.Write([]byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	// Another as large does not fit beside it; an ordinary one does, and so does a body of
+	// unknown length once the large one is done.
+	if code := serve(strings.NewReader("{}"), webhook.MaxRequestBytes*2/3); code != http.StatusTooManyRequests {
+		t.Errorf("second large review: HTTP %d, want 429", code)
+	}
+	small := reviewBody("ServiceDefaults", "CREATE", serviceDefaults("web", `[{"name":"api"}]`))
+	if code := serve(strings.NewReader(small), int64(len(small))); code != http.StatusOK {
+		t.Errorf("ordinary review beside it: HTTP %d, want 200", code)
+	}
+	if code := serve(strings.NewReader(small), -1); code != http.StatusTooManyRequests {
+		t.Errorf("body of unknown length beside it: HTTP %d, want 429", code)
+	}
+	_ = pw.Close()
+	if code := <-done; code != http.StatusBadRequest {
+		t.Errorf("the truncated large review: HTTP %d, want 400", code)
+	}
+	if code := serve(strings.NewReader(small), -1); code != http.StatusOK {
+		t.Errorf("body of unknown length alone: HTTP %d, want 200", code)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -52,9 +53,42 @@ const inFlightPerCPU = 8
 // CPU the Go runtime may use (GOMAXPROCS, which follows the container's CPU limit).
 func DefaultMaxInFlight() int { return inFlightPerCPU * runtime.GOMAXPROCS(0) }
 
+// DefaultMaxInFlightBytes bounds the request bodies being judged at once unless configured:
+// one review of the largest size plus room for ordinary ones beside it. Memory follows body
+// size: an object with a quarter of a million duplicate overrides (3.4 MiB) holds about
+// 200 MiB while the engine lists its violations, so a count of reviews alone would let a
+// handful of them exhaust any reasonable memory limit.
+const DefaultMaxInFlightBytes = MaxRequestBytes + 512<<10
+
 // retryAfterSeconds is what a review refused for lack of capacity is told to wait; the API
 // server's client honours Retry-After within the webhook's timeout.
 const retryAfterSeconds = 1
+
+// capacity bounds the reviews in flight, by number (CPU) and by body bytes (memory).
+type capacity struct {
+	mu                   sync.Mutex
+	reviews, bytes       int64
+	maxReviews, maxBytes int64
+}
+
+// take reserves room for a review whose body has n bytes; false means there is none now.
+func (c *capacity) take(n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reviews+1 > c.maxReviews || c.bytes+n > c.maxBytes {
+		return false
+	}
+	c.reviews++
+	c.bytes += n
+	return true
+}
+
+func (c *capacity) give(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reviews--
+	c.bytes -= n
+}
 
 // object is what every one of the six kinds is: a runtime.Object with metadata.
 type object interface {
@@ -85,14 +119,14 @@ type typedRequest[T any] struct {
 }
 
 // reviewer answers the admission reviews of one kind: it decodes the review, runs the engine
-// and renders the verdict. The six reviewers share one bound on reviews in flight.
+// and renders the verdict. The six reviewers share one capacity.
 type reviewer[T object] struct {
 	kind     validators.Kind
 	engine   *validators.Engine
 	state    validators.ClusterState
 	log      logr.Logger
 	metrics  *Metrics
-	inFlight chan struct{}
+	capacity *capacity
 }
 
 var reviewGVK = admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
@@ -111,16 +145,20 @@ func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Reading and judging a review is where memory and CPU go, so it happens only within
-	// the bound; a review over it is refused at once rather than queued behind the others.
-	select {
-	case rv.inFlight <- struct{}{}:
-		defer func() { <-rv.inFlight }()
-	default:
+	// the capacity; a review beyond it is refused at once rather than queued behind the
+	// others. A body of unknown length is charged the largest size.
+	size := r.ContentLength
+	if size < 0 {
+		size = MaxRequestBytes
+	}
+	if !rv.capacity.take(size) {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-		rv.reject(w, http.StatusTooManyRequests, fmt.Errorf("%d reviews in flight, the most this webhook serves at once; retry", cap(rv.inFlight)))
+		rv.reject(w, http.StatusTooManyRequests, fmt.Errorf("the webhook is judging as many reviews (%d) or bytes (%d) as it may at once; retry",
+			rv.capacity.maxReviews, rv.capacity.maxBytes))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+	defer rv.capacity.give(size)
+	body, err := io.ReadAll(io.LimitReader(r.Body, size+1))
 	if err != nil {
 		rv.reject(w, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err))
 		return

@@ -25,31 +25,36 @@ type Deps struct {
 	State   validators.ClusterState
 	Log     logr.Logger
 	Metrics *Metrics
-	// MaxInFlight bounds the reviews of all kinds served at once; more are answered 429 at
-	// once. Zero means DefaultMaxInFlight.
-	MaxInFlight int
+	// MaxInFlight bounds the reviews of all kinds served at once and MaxInFlightBytes their
+	// request bodies; beyond either, reviews are answered 429 at once. Zero means
+	// DefaultMaxInFlight and DefaultMaxInFlightBytes; the byte bound is never below
+	// MaxRequestBytes, so that a review of the largest size can be judged.
+	MaxInFlight      int
+	MaxInFlightBytes int64
 }
 
 // Handlers returns the admission handler of every kind, keyed by its path.
 func Handlers(d Deps) map[string]http.Handler {
-	n := d.MaxInFlight
-	if n <= 0 {
-		n = DefaultMaxInFlight()
+	c := &capacity{maxReviews: int64(d.MaxInFlight), maxBytes: max(d.MaxInFlightBytes, MaxRequestBytes)}
+	if c.maxReviews <= 0 {
+		c.maxReviews = int64(DefaultMaxInFlight())
 	}
-	inFlight := make(chan struct{}, n)
+	if d.MaxInFlightBytes <= 0 {
+		c.maxBytes = DefaultMaxInFlightBytes
+	}
 	return map[string]http.Handler{
-		Path(validators.KindMesh):             newReviewer[*v1alpha1.Mesh](d, validators.KindMesh, inFlight),
-		Path(validators.KindProxyDefaults):    newReviewer[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults, inFlight),
-		Path(validators.KindServiceDefaults):  newReviewer[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults, inFlight),
-		Path(validators.KindExportedServices): newReviewer[*v1alpha1.ExportedServices](d, validators.KindExportedServices, inFlight),
-		Path(validators.KindPeeringAcceptor):  newReviewer[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor, inFlight),
-		Path(validators.KindPeeringDialer):    newReviewer[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer, inFlight),
+		Path(validators.KindMesh):             newReviewer[*v1alpha1.Mesh](d, validators.KindMesh, c),
+		Path(validators.KindProxyDefaults):    newReviewer[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults, c),
+		Path(validators.KindServiceDefaults):  newReviewer[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults, c),
+		Path(validators.KindExportedServices): newReviewer[*v1alpha1.ExportedServices](d, validators.KindExportedServices, c),
+		Path(validators.KindPeeringAcceptor):  newReviewer[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor, c),
+		Path(validators.KindPeeringDialer):    newReviewer[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer, c),
 	}
 }
 
-func newReviewer[T object](d Deps, kind validators.Kind, inFlight chan struct{}) http.Handler {
+func newReviewer[T object](d Deps, kind validators.Kind, c *capacity) http.Handler {
 	return &reviewer[T]{kind: kind, engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
-		metrics: d.Metrics, inFlight: inFlight}
+		metrics: d.Metrics, capacity: c}
 }
 
 // Register serves every handler on the webhook server.

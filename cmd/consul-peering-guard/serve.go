@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 func newServeCommand() *cobra.Command {
@@ -52,7 +53,8 @@ func newServeCommand() *cobra.Command {
 			default:
 				return &exitError{code: exitUsage, err: fmt.Errorf("--tls-min-version %q: want 1.2 or 1.3", tlsMin)}
 			}
-			for name, v := range map[string]int{"--max-connections": o.MaxConnections, "--max-in-flight": o.MaxInFlight, "--max-header-bytes": o.MaxHeaderBytes} {
+			for name, v := range map[string]int64{"--max-connections": int64(o.MaxConnections), "--max-in-flight": int64(o.MaxInFlight),
+				"--max-header-bytes": int64(o.MaxHeaderBytes), "--max-in-flight-bytes": o.MaxInFlightBytes} {
 				if v < 0 {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s %d: must not be negative", name, v)}
 				}
@@ -81,7 +83,8 @@ func newServeCommand() *cobra.Command {
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 90*time.Second, "keep-alive connections idle longer are closed")
 	fs.IntVar(&o.MaxConnections, "max-connections", 1000, "connections served at once (0: no limit); more wait to be accepted")
 	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request headers accepted")
-	fs.IntVar(&o.MaxInFlight, "max-in-flight", 0, "reviews served at once, more are answered 429 (0: 8 per CPU the Go runtime uses)")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", 0, "reviews judged at once, more are answered 429 (0: 8 per CPU the Go runtime uses)")
+	fs.Int64Var(&o.MaxInFlightBytes, "max-in-flight-bytes", webhook.DefaultMaxInFlightBytes, fmt.Sprintf("request bytes judged at once, more are answered 429 (at least %d, the largest review)", webhook.MaxRequestBytes))
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready this long before closing the listener")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight reviews get to finish on shutdown")
 	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one readiness check waits for the informers")

@@ -50,10 +50,11 @@ type Options struct {
 	IdleTimeout            time.Duration
 	MaxConnections         int
 	MaxHeaderBytes         int
-	// MaxInFlight bounds the reviews served at once (webhook.Deps.MaxInFlight).
-	MaxInFlight     int
-	ShutdownDelay   time.Duration
-	ShutdownTimeout time.Duration
+	// MaxInFlight and MaxInFlightBytes bound the reviews judged at once (webhook.Deps).
+	MaxInFlight      int
+	MaxInFlightBytes int64
+	ShutdownDelay    time.Duration
+	ShutdownTimeout  time.Duration
 	// CacheSyncTimeout bounds one readiness check's wait for the informers.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
@@ -116,7 +117,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	webhook.RegisterServerMetrics(metrics.Registry, webhookServer)
 	// GetWebhookServer also adds the server to the manager's runnables.
 	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: idx, Log: o.Log.WithName("admission"), Metrics: m,
-		MaxInFlight: o.MaxInFlight})
+		MaxInFlight: o.MaxInFlight, MaxInFlightBytes: o.MaxInFlightBytes})
 
 	synced := cacheSyncedChecker(mgr.GetCache(), o.CacheSyncTimeout, o.Log)
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
