@@ -40,7 +40,10 @@ func startServer(t *testing.T, o server.TLSServerOptions) (string, *tls.Config) 
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server stopped with %v", err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Error("server did not stop")
 		}
