@@ -356,3 +356,87 @@ func TestHalfOpenConnectionsKeepMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// The largest object the API server accepts (its 3 MiB request limit, dry run: 100,000
+// duplicate overrides, 3.0 MB) from four clients at once: the webhook judges one at a time
+// (--max-in-flight-bytes), tells the others 429 (the API server retries within its
+// timeout), never allows one, keeps RSS under the chart's limit and still answers valid
+// reviews meanwhile.
+func TestLargestObjectsAreJudgedOneAtATime(t *testing.T) {
+	const n, attackers = 100000, 4
+	w := behindAPIServer(t)
+	valid := serviceDefaultsWith("frontend", &v1alpha1.Upstream{Name: "api"})
+	var (
+		mu                     sync.Mutex
+		refused, notCalled     int
+		validTimes, attackTime []time.Duration
+		failures               []string
+		attack, validClient    sync.WaitGroup
+		attackersDone          = make(chan struct{})
+	)
+	for range attackers {
+		attack.Go(func() {
+			took, err := dryRun(duplicates(n))
+			mu.Lock()
+			defer mu.Unlock()
+			attackTime = append(attackTime, took)
+			switch {
+			case checkDuplicatesRefused(n, err) == nil:
+				refused++
+			case apierrors.IsInternalError(err) && strings.Contains(err.Error(), "failed calling webhook"):
+				// Still waiting for its turn when the API server's 5 s ran out: refused by
+				// failurePolicy Fail instead.
+				notCalled++
+			default:
+				failures = append(failures, fmt.Sprintf("after %s: %.300v", took, err))
+			}
+		})
+	}
+	validClient.Go(func() {
+		for {
+			select {
+			case <-attackersDone:
+				return
+			default:
+			}
+			took, err := dryRun(valid.DeepCopy())
+			mu.Lock()
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("valid review after %s: %v", took, err))
+			}
+			validTimes = append(validTimes, took)
+			mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	attack.Wait()
+	close(attackersDone)
+	validClient.Wait()
+
+	aP50, aMax := latencies(attackTime)
+	vP50, vMax := latencies(validTimes)
+	peak := procStatus(w.Pid(), "VmHWM")
+	tooMany := w.MetricValue(`consul_peering_guard_admission_errors_total{code="429",kind="ServiceDefaults"}`)
+	figures, _ := json.Marshal(map[string]any{
+		"refused_422": refused, "webhook_not_reached_in_time": notCalled, "answered_429": tooMany,
+		"attack_p50_ms": aP50.Milliseconds(), "attack_max_ms": aMax.Milliseconds(),
+		"valid_requests": len(validTimes), "valid_p50_ms": vP50.Milliseconds(), "valid_max_ms": vMax.Milliseconds(),
+		"peak_rss_mib": mib(peak),
+	})
+	t.Logf("%d clients sending %d duplicate overrides at once: %s", attackers, n, figures)
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if refused == 0 {
+		t.Error("no attack was refused by the webhook itself")
+	}
+	if tooMany <= 0 {
+		t.Error("no review was answered 429: the byte bound did not hold them back")
+	}
+	if len(validTimes) == 0 {
+		t.Error("no valid review was answered meanwhile")
+	}
+	if peak <= 0 || peak > chartMemoryLimit {
+		t.Errorf("peak RSS %.1f MiB, limit %d MiB", mib(peak), chartMemoryLimit>>20)
+	}
+}
