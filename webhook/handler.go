@@ -373,7 +373,12 @@ func errored(code int32, err error) *admissionv1.AdmissionResponse {
 // reject answers a request that is not judged (not a review, too large, over capacity)
 // with an HTTP error code.
 func (rv *reviewer[T]) reject(w http.ResponseWriter, code int32, err error) {
-	rv.log.Info("bad admission request", "kind", rv.kind, "code", code, "error", err.Error())
+	if code == http.StatusTooManyRequests {
+		// Counted in the metrics; a line each would flood the log exactly when it is busiest.
+		rv.log.V(1).Info("over capacity", "kind", rv.kind, "error", err.Error())
+	} else {
+		rv.log.Info("bad admission request", "kind", rv.kind, "code", code, "error", err.Error())
+	}
 	rv.metrics.countError(rv.kind, code)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(int(code))
