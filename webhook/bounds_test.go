@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,10 +84,17 @@ func TestLongValuesAreClippedInCauses(t *testing.T) {
 	if resp == nil || resp.Allowed {
 		t.Fatalf("%+v", resp)
 	}
+	clipped := false
 	for _, c := range resp.Result.Details.Causes {
-		if len(c.Message) > 512 || !strings.HasSuffix(c.Message, ")") || !strings.Contains(c.Message, "…") {
+		if len(c.Message) > 512 || !utf8.ValidString(c.Message) || !strings.HasSuffix(c.Message, ")") {
 			t.Errorf("cause of %d bytes: %.200q", len(c.Message), c.Message)
 		}
+		if c.Field == "spec.upstreamConfig.overrides[0].meshGateway.mode" && strings.HasSuffix(c.Message, "… (gateway-mode-valid)") {
+			clipped = true
+		}
+	}
+	if !clipped {
+		t.Errorf("no clipped cause of gateway-mode-valid at the mode among %+v", resp.Result.Details.Causes)
 	}
 	if len(resp.Result.Message) > 4<<10 {
 		t.Errorf("message of %d bytes", len(resp.Result.Message))
