@@ -69,9 +69,9 @@ fuzz: ## Run every fuzz target for FUZZTIME each (the corpus is replayed by make
 
 LOAD_COUNT ?= 200000
 LOAD_WORKERS ?= 16
-load: ## The long load test: LOAD_COUNT reviews over TLS from LOAD_WORKERS connections; figures in bin/load.json.
+load: ## The long load test (LOAD_COUNT reviews over TLS from LOAD_WORKERS connections; figures in bin/load.json), then the attacks of the bounds tests with their RSS.
 	hack/build-tools.sh etcd kube-apiserver kubectl
-	$(GO) test -count=1 -v ./test/reliability/ -run '^TestLoadWithoutLoss$$' -timeout 30m \
+	$(GO) test -count=1 -v ./test/reliability/ -run '^(TestLoadWithoutLoss|TestOneObjectCannotTakeItDown|TestLargestObjectsAreJudgedOneAtATime|TestHalfOpenConnectionsKeepMemoryBounded)$$' -timeout 30m \
 	  -args -load.count=$(LOAD_COUNT) -load.workers=$(LOAD_WORKERS) -load.duration=10m -load.report=$(BIN)/load.json
 
 bench: ## Validator micro-benchmarks, then the HTTPS load benchmark: webhook vs floor server, same run.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -20,7 +19,7 @@ func Path(kind validators.Kind) string {
 	return PathPrefix + strings.ToLower(string(kind))
 }
 
-// Deps is what the validators need.
+// Deps is what the reviewers need.
 type Deps struct {
 	Engine  *validators.Engine
 	State   validators.ClusterState
@@ -29,27 +28,39 @@ type Deps struct {
 	// Gate answers exempt namespaces and refuses reviews until the state has synced; nil
 	// lets every review reach the rules.
 	Gate *Gate
+	// MaxInFlight bounds the reviews of all kinds served at once and MaxInFlightBytes their
+	// request bodies; beyond either, reviews are answered 429 at once. Zero means
+	// DefaultMaxInFlight and DefaultMaxInFlightBytes; the byte bound is never below
+	// MaxRequestBytes, so that a review of the largest size can be judged.
+	MaxInFlight      int
+	MaxInFlightBytes int64
 }
 
 // Handlers returns the admission handler of every kind, keyed by its path.
 func Handlers(d Deps) map[string]http.Handler {
+	c := &capacity{maxReviews: int64(d.MaxInFlight), maxBytes: max(d.MaxInFlightBytes, MaxRequestBytes)}
+	if c.maxReviews <= 0 {
+		c.maxReviews = int64(DefaultMaxInFlight())
+	}
+	if d.MaxInFlightBytes <= 0 {
+		c.maxBytes = DefaultMaxInFlightBytes
+	}
 	return map[string]http.Handler{
-		Path(validators.KindMesh):              withValidator[*v1alpha1.Mesh](d, validators.KindMesh),
-		Path(validators.KindProxyDefaults):     withValidator[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults),
-		Path(validators.KindServiceDefaults):   withValidator[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults),
-		Path(validators.KindExportedServices):  withValidator[*v1alpha1.ExportedServices](d, validators.KindExportedServices),
-		Path(validators.KindPeeringAcceptor):   withValidator[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor),
-		Path(validators.KindPeeringDialer):     withValidator[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer),
-		Path(validators.KindServiceResolver):   withValidator[*v1alpha1.ServiceResolver](d, validators.KindServiceResolver),
-		Path(validators.KindServiceIntentions): withValidator[*v1alpha1.ServiceIntentions](d, validators.KindServiceIntentions),
-		Path(validators.KindSamenessGroup):     withValidator[*v1alpha1.SamenessGroup](d, validators.KindSamenessGroup),
+		Path(validators.KindMesh):              newReviewer[*v1alpha1.Mesh](d, validators.KindMesh, c),
+		Path(validators.KindProxyDefaults):     newReviewer[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults, c),
+		Path(validators.KindServiceDefaults):   newReviewer[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults, c),
+		Path(validators.KindExportedServices):  newReviewer[*v1alpha1.ExportedServices](d, validators.KindExportedServices, c),
+		Path(validators.KindPeeringAcceptor):   newReviewer[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor, c),
+		Path(validators.KindPeeringDialer):     newReviewer[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer, c),
+		Path(validators.KindServiceResolver):   newReviewer[*v1alpha1.ServiceResolver](d, validators.KindServiceResolver, c),
+		Path(validators.KindServiceIntentions): newReviewer[*v1alpha1.ServiceIntentions](d, validators.KindServiceIntentions, c),
+		Path(validators.KindSamenessGroup):     newReviewer[*v1alpha1.SamenessGroup](d, validators.KindSamenessGroup, c),
 	}
 }
 
-func withValidator[T object](d Deps, kind validators.Kind) http.Handler {
-	log := d.Log.WithName(strings.ToLower(string(kind)))
-	var v admission.Validator[T] = &Validator[T]{kind: kind, engine: d.Engine, state: d.State, log: log, metrics: d.Metrics}
-	return &handler[T]{kind: kind, validator: v, log: log, metrics: d.Metrics, gate: d.Gate}
+func newReviewer[T object](d Deps, kind validators.Kind, c *capacity) http.Handler {
+	return &reviewer[T]{kind: kind, engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
+		metrics: d.Metrics, capacity: c, gate: d.Gate}
 }
 
 // Register serves every handler on the webhook server.

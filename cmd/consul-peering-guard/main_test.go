@@ -234,6 +234,17 @@ func TestBadFlagsExitTwo(t *testing.T) {
 	}
 }
 
+func TestServeRefusesNegativeBounds(t *testing.T) {
+	for _, flag := range []string{"--max-connections", "--max-header-bytes", "--max-in-flight", "--max-in-flight-bytes"} {
+		t.Run(flag, func(t *testing.T) {
+			code, _, stderr := runCLI(t, "serve", flag+"=-1")
+			if code != exitUsage || !strings.Contains(stderr, flag+" -1: must not be negative") {
+				t.Errorf("exit %d, stderr %q", code, stderr)
+			}
+		})
+	}
+}
+
 func TestRuleFlagChangesTheVerdict(t *testing.T) {
 	dir := filepath.Join(examples, "mistakes", "gateway-mode-typo")
 	code, rep := validateJSON(t, "-f", dir, "--rule", "gateway-mode-valid=warn")

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 func newServeCommand() *cobra.Command {
@@ -57,6 +58,12 @@ func newServeCommand() *cobra.Command {
 			default:
 				return &exitError{code: exitUsage, err: fmt.Errorf("--tls-min-version %q: want 1.2 or 1.3", tlsMin)}
 			}
+			for name, v := range map[string]int64{"--max-connections": int64(o.MaxConnections), "--max-in-flight": int64(o.MaxInFlight),
+				"--max-header-bytes": int64(o.MaxHeaderBytes), "--max-in-flight-bytes": o.MaxInFlightBytes} {
+				if v < 0 {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s %d: must not be negative", name, v)}
+				}
+			}
 			cfg, err := restConfig(kubeconfig)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -75,9 +82,14 @@ func newServeCommand() *cobra.Command {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:8080", "metrics address; 0 disables; use :8443 with --metrics-secure to expose it")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 5*time.Second, "time allowed for the TLS handshake and the request headers")
 	fs.DurationVar(&o.ReadTimeout, "read-timeout", 10*time.Second, "time allowed to read one request")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 15*time.Second, "time allowed to write one response")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 90*time.Second, "keep-alive connections idle longer are closed")
+	fs.IntVar(&o.MaxConnections, "max-connections", 1000, "connections served at once (0: no limit); more wait to be accepted")
+	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request headers accepted")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", 0, "reviews judged at once, more are answered 429 (0: 8 per CPU the Go runtime uses)")
+	fs.Int64Var(&o.MaxInFlightBytes, "max-in-flight-bytes", webhook.DefaultMaxInFlightBytes, fmt.Sprintf("request bytes judged at once, more are answered 429 (at least %d, the largest review)", webhook.MaxRequestBytes))
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready this long before closing the listener")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight reviews get to finish on shutdown")
 	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one readiness check waits for the informers")

@@ -50,11 +50,17 @@ type Options struct {
 	MetricsBindAddress     string
 	MetricsSecure          bool
 	HealthProbeBindAddress string
+	ReadHeaderTimeout      time.Duration
 	ReadTimeout            time.Duration
 	WriteTimeout           time.Duration
 	IdleTimeout            time.Duration
-	ShutdownDelay          time.Duration
-	ShutdownTimeout        time.Duration
+	MaxConnections         int
+	MaxHeaderBytes         int
+	// MaxInFlight and MaxInFlightBytes bound the reviews judged at once (webhook.Deps).
+	MaxInFlight      int
+	MaxInFlightBytes int64
+	ShutdownDelay    time.Duration
+	ShutdownTimeout  time.Duration
 	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
@@ -82,7 +88,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	scheme := NewScheme()
 	webhookServer := NewTLSServer(TLSServerOptions{
 		Host: o.Host, Port: o.Port, CertDir: o.CertDir, MinTLSVersion: o.MinTLSVersion, EnableHTTP2: o.EnableHTTP2,
-		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout,
+		ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout,
+		MaxConnections: o.MaxConnections, MaxHeaderBytes: o.MaxHeaderBytes,
 		ShutdownDelay: o.ShutdownDelay, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook-server"),
 	})
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure}
@@ -127,7 +134,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	webhook.RegisterServerMetrics(metrics.Registry, webhookServer)
 	// GetWebhookServer also adds the server to the manager's runnables.
 	st := state.NewConfirmedGateways(idx, mgr.GetAPIReader(), o.GatewaySelector, o.GatewayNamespace)
-	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: st, Log: o.Log.WithName("admission"), Metrics: m, Gate: gate})
+	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: st, Log: o.Log.WithName("admission"), Metrics: m, Gate: gate,
+		MaxInFlight: o.MaxInFlight, MaxInFlightBytes: o.MaxInFlightBytes})
 
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
 		return err

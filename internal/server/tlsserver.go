@@ -6,15 +6,18 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -26,8 +29,17 @@ type TLSServerOptions struct {
 	Port                             int
 	MinTLSVersion                    uint16
 	EnableHTTP2                      bool
+	// ReadHeaderTimeout bounds the TLS handshake and the request headers (net/http gives the
+	// handshake the shortest of ReadHeaderTimeout, ReadTimeout and WriteTimeout), so a
+	// connection that never completes either gives its place back.
+	ReadHeaderTimeout time.Duration
 	// ReadTimeout, WriteTimeout and IdleTimeout bound slow or idle clients.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections bounds the connections open at once; more wait in the kernel's accept
+	// queue until one closes. Zero means no bound.
+	MaxConnections int
+	// MaxHeaderBytes bounds the request headers; zero means net/http's 1 MiB.
+	MaxHeaderBytes int
 	// ShutdownDelay keeps serving, reported not ready, so endpoints drain before the listener closes.
 	ShutdownDelay time.Duration
 	// ShutdownTimeout bounds how long in-flight reviews may take to finish.
@@ -36,7 +48,7 @@ type TLSServerOptions struct {
 }
 
 // TLSServer is the webhook server: controller-runtime's Server interface with timeouts, a
-// TLS floor, HTTP/2 off unless asked for, certificate reload from CertDir and a drain phase.
+// connection limit, a TLS floor, HTTP/2 off unless asked for, certificate reload from CertDir and a drain phase.
 // There is no plaintext listener.
 type TLSServer struct {
 	opts     TLSServerOptions
@@ -101,24 +113,35 @@ func (s *TLSServer) Start(ctx context.Context) error {
 			s.opts.Log.Error(err, "certificate watcher stopped")
 		}
 	}()
-	ln, err := tls.Listen("tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)), s.TLSConfig(watcher.GetCertificate))
+	tcp, err := net.Listen("tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)))
 	if err != nil {
 		return err
 	}
+	if s.opts.MaxConnections > 0 {
+		// Below TLS, so that a connection holds its place from accept to close, handshake included.
+		tcp = netutil.LimitListener(tcp, s.opts.MaxConnections)
+	}
+	ln := tls.NewListener(tcp, s.TLSConfig(watcher.GetCertificate))
 	s.mu.Lock()
 	s.addr = ln.Addr().String()
 	s.getCert = watcher.GetCertificate
 	s.mu.Unlock()
 
+	headerTimeout := s.opts.ReadHeaderTimeout
+	if rt := s.opts.ReadTimeout; rt > 0 && (headerTimeout <= 0 || headerTimeout > rt) {
+		headerTimeout = rt // the headers cannot have longer than the whole request
+	}
 	srv := &http.Server{
 		Handler:           s.mux,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		ReadHeaderTimeout: s.opts.ReadTimeout,
+		ReadHeaderTimeout: headerTimeout,
 		ReadTimeout:       s.opts.ReadTimeout,
 		WriteTimeout:      s.opts.WriteTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          nil,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		// Failed handshakes and cut-off clients are routine under the bounds above; they go
+		// to the structured log at debug level, not to stderr line by line.
+		ErrorLog: log.New(debugWriter{s.opts.Log.V(1)}, "", 0),
 	}
 	if !s.opts.EnableHTTP2 {
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
@@ -136,13 +159,22 @@ func (s *TLSServer) Start(ctx context.Context) error {
 			s.opts.Log.Error(err, "in-flight reviews did not finish in time")
 		}
 	}()
-	s.opts.Log.Info("serving admission webhook", "address", s.addr, "minTLS", tls.VersionName(s.TLSConfig(nil).MinVersion), "http2", s.opts.EnableHTTP2)
+	s.opts.Log.Info("serving admission webhook", "address", s.addr, "minTLS", tls.VersionName(s.TLSConfig(nil).MinVersion), "http2", s.opts.EnableHTTP2,
+		"maxConnections", s.opts.MaxConnections)
 	s.started.Store(true)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	<-done
 	return nil
+}
+
+// debugWriter turns net/http's error log lines into debug-level structured log entries.
+type debugWriter struct{ log logr.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Info("http server", "error", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // StartedChecker implements webhook.Server: ready once a TLS handshake with the listener

@@ -32,7 +32,9 @@ func peakRSS(pid int) int64 {
 // Concurrent reviews of all six kinds over TLS keep-alive: zero errors, zero wrong verdicts,
 // bounded memory. The short run is always on; make load runs the long one.
 func TestLoadWithoutLoss(t *testing.T) {
-	w, _ := startGuard(t)
+	// Capacity for every worker whatever the CPU count: a review over it would be a 429,
+	// which the API server retries but this test counts as lost.
+	w, _ := startGuard(t, fmt.Sprintf("--max-in-flight=%d", max(*loadWorkers, 1)))
 	samples := framework.Samples(20)
 	bodies := make([][]byte, len(samples))
 	for i, s := range samples {
