@@ -163,6 +163,8 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 			}
 			preexisting = violationKeys(r.run(stored))
 		}
+		kept := map[Action]int{}
+		var last map[Action]*field.Error
 		for _, fe := range errs {
 			a := action
 			if _, ok := in.pending[fe]; ok && a == Deny {
@@ -170,16 +172,40 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 			}
 			if terminating && a == Deny {
 				a = Warn
-			} else if k := violationKey(fe); a == Deny && preexisting[k] > 0 {
-				preexisting[k]--
-				a = Warn
+			} else if a == Deny && len(preexisting) > 0 {
+				if k := violationKey(fe); preexisting[k] > 0 {
+					preexisting[k]--
+					a = Warn
+				}
 			}
+			if kept[a] == MaxViolationsPerRule {
+				if last == nil {
+					last = map[Action]*field.Error{}
+				}
+				last[a] = fe
+				kept[a+"-more"]++
+				continue
+			}
+			kept[a]++
 			fe.Detail += " (" + r.Name + ")"
 			res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: fe})
+		}
+		for _, a := range []Action{Deny, Warn} {
+			if n := kept[a+"-more"]; n > 0 {
+				res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: &field.Error{
+					Type: last[a].Type, Field: last[a].Field, BadValue: field.OmitValueType{},
+					Detail: fmt.Sprintf("and %d more violations of this rule, the last one here (%s)", n, r.Name),
+				}})
+			}
 		}
 	}
 	return res, nil
 }
+
+// MaxViolationsPerRule bounds what one rule reports about one object per action; the rest
+// are counted in one more violation. An object with thousands of identical mistakes (a
+// hostile one among them) then costs a bounded answer, online and offline.
+const MaxViolationsPerRule = 100
 
 // violationKey identifies a violation by its type, value, message and field path without
 // list indexes, so that moving an override does not make an old violation look new while

@@ -593,3 +593,27 @@ func TestObjectOnlyRulesNeverReadState(t *testing.T) {
 		}
 	}
 }
+
+// One rule reports at most MaxViolationsPerRule violations per action about one object, the
+// rest counted in one more: a hostile object with thousands of mistakes gets a bounded answer.
+func TestViolationsPerRuleAreBounded(t *testing.T) {
+	var overrides []*v1alpha1.Upstream
+	for i := 0; i < 251; i++ {
+		overrides = append(overrides, up("api", ""))
+	}
+	res, err := mustEngine(t, validators.Config{}).Validate(validators.Create, sd("web", overrides...), nil, newIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := hitsOf(res, "upstream-duplicate")
+	if len(hits) != validators.MaxViolationsPerRule+1 {
+		t.Fatalf("%d violations, want %d", len(hits), validators.MaxViolationsPerRule+1)
+	}
+	last := res.Violations[len(res.Violations)-1]
+	want := field.Error{Type: field.ErrorTypeDuplicate, Field: "spec.upstreamConfig.overrides[250]", BadValue: field.OmitValueType{},
+		Detail: "and 150 more violations of this rule, the last one here (upstream-duplicate)"}
+	if last.Rule != "upstream-duplicate" || last.Action != validators.Deny || *last.Error != want {
+		t.Errorf("summary violation %s %s %+v, want %+v", last.Rule, last.Action, *last.Error, want)
+	}
+	checkRendering(t, res)
+}
