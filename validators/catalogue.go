@@ -10,6 +10,7 @@ const (
 	FamilyPeering     = "peering-objects"
 	FamilyVersion     = "consul-version"
 	FamilyProxyConfig = "proxy-config"
+	FamilyBothSides   = "both-sides"
 )
 
 var (
@@ -146,6 +147,20 @@ var catalogue = []*Rule{
 	{Name: "proxy-config-unknown-key", Family: FamilyProxyConfig, DefaultAction: Warn, Kinds: []Kind{KindProxyDefaults},
 		Description: "every spec.config key is one Consul reads (nearest known key suggested)",
 		objectCheck: checkProxyConfigUnknownKey},
+
+	// Both sides of a peering: two clusters at once, only in `check`.
+	{Name: "peering-pair", Family: FamilyBothSides, DefaultAction: Deny, Kinds: peeringKinds,
+		Description: "an acceptor on one cluster meets a dialer for it on the other (check)",
+		pairCheck:   checkPeeringPair},
+	{Name: "import-not-exported", Family: FamilyBothSides, DefaultAction: Deny, Kinds: onlySD,
+		Description: "a service imported from a peer is exported to this cluster, same namespace and partition (check)",
+		pairCheck:   checkImportNotExported},
+	{Name: "import-no-gateway", Family: FamilyBothSides, DefaultAction: Deny, Kinds: onlySD,
+		Description: "the exporting cluster runs a mesh gateway, and so does the importing one in local mode (check)",
+		pairCheck:   checkImportNoGateway},
+	{Name: "export-unused", Family: FamilyBothSides, DefaultAction: Warn, Kinds: onlyES,
+		Description: "a service exported to a peer is imported there (check)",
+		pairCheck:   checkExportUnused},
 
 	// Consul version gate.
 	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: Kinds,

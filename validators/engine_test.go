@@ -56,6 +56,11 @@ var specRules = map[string]validators.Action{
 	"proxy-config-escape-hatch-json":              validators.Deny,
 	"proxy-config-unknown-key":                    validators.Warn,
 	"consul-version":                              validators.Deny,
+	// Section 9: both sides of a peering.
+	"peering-pair":        validators.Deny,
+	"import-not-exported": validators.Deny,
+	"import-no-gateway":   validators.Deny,
+	"export-unused":       validators.Warn,
 }
 
 func TestCatalogueMatchesSpec(t *testing.T) {
