@@ -21,8 +21,25 @@ func WriteDot(w io.Writer, views []*validators.ClusterView, findings []validator
 		d.broken[k] = append(d.broken[k], f)
 	}
 	d.line("digraph peering {")
-	d.line(`  rankdir=LR; compound=true; node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];`)
+	d.line(`  rankdir=LR; node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];`)
+	inputs := validators.PairInputs(views)
 	services := map[string]bool{}
+	for _, v := range views {
+		for _, e := range v.Exports {
+			services[serviceNode(v.Name, e.Partition, e.Namespace, e.Service)] = true
+		}
+	}
+	// Services imported but not exported are drawn dotted inside the cluster that lacks them.
+	missing := map[string][]validators.Import{}
+	for _, in := range inputs {
+		for _, im := range in.ImportsFromRemote() {
+			if n := importTarget(in, im); !services[n] {
+				services[n] = true
+				missing[in.Remote.Name] = append(missing[in.Remote.Name], im)
+			}
+		}
+	}
+	drawn := map[string]bool{}
 	for i, v := range views {
 		d.line("  subgraph cluster_%d {", i)
 		d.line("    label=%s; style=rounded;", quote(v.Name))
@@ -35,9 +52,17 @@ func WriteDot(w io.Writer, views []*validators.ClusterView, findings []validator
 		d.line("    %s [label=%s, %s];", quote(gatewayNode(v.Name)), quote(v.Name+"\n"+gw), attrs)
 		for _, e := range v.Exports {
 			n := serviceNode(v.Name, e.Partition, e.Namespace, e.Service)
-			if !services[n] {
-				services[n] = true
+			if !drawn[n] {
+				drawn[n] = true
 				d.line("    %s [label=%s, shape=ellipse];", quote(n), quote(serviceLabel(e.Service, e.Namespace)))
+			}
+		}
+		for _, im := range missing[v.Name] {
+			n := serviceNode(v.Name, partitionOf(im, v), im.Namespace, im.Service)
+			if !drawn[n] {
+				drawn[n] = true
+				d.line("    %s [label=%s, shape=ellipse, style=dotted, color=red];", quote(n),
+					quote(serviceLabel(im.Service, im.Namespace)+"\nnot exported"))
 			}
 		}
 		seen := map[string]bool{}
@@ -50,10 +75,10 @@ func WriteDot(w io.Writer, views []*validators.ClusterView, findings []validator
 		}
 		d.line("  }")
 	}
-	for _, in := range validators.PairInputs(views) {
+	for _, in := range inputs {
 		d.peerings(in)
 		d.exports(in)
-		d.imports(in, services)
+		d.imports(in)
 	}
 	d.line("}")
 	_, err := io.WriteString(w, d.b.String())
@@ -128,21 +153,24 @@ func (d *dot) exports(in *validators.PairInput) {
 	}
 }
 
-// imports draws an edge from the importing ServiceDefaults to the service it names on the
-// peer, drawing that service (dotted) when the peer does not export it.
-func (d *dot) imports(in *validators.PairInput, services map[string]bool) {
-	partition := in.Remote.Config.LocalPartition()
+// importTarget is the node of the service an import names on the peer.
+func importTarget(in *validators.PairInput, im validators.Import) string {
+	return serviceNode(in.Remote.Name, partitionOf(im, in.Remote), im.Namespace, im.Service)
+}
+
+// partitionOf is the partition an import reaches on the exporting cluster: its own when the
+// import names none.
+func partitionOf(im validators.Import, exporter *validators.ClusterView) string {
+	if im.Partition != "" {
+		return im.Partition
+	}
+	return exporter.Config.LocalPartition()
+}
+
+// imports draws an edge from the importing object to the service it names on the peer.
+func (d *dot) imports(in *validators.PairInput) {
 	for _, im := range in.ImportsFromRemote() {
-		p := im.Partition
-		if p == "" {
-			p = partition
-		}
-		target := serviceNode(in.Remote.Name, p, im.Namespace, im.Service)
-		if !services[target] {
-			services[target] = true
-			d.line("  %s [label=%s, shape=ellipse, style=dotted, color=red];", quote(target),
-				quote(serviceLabel(im.Service, im.Namespace)+"\nnot exported"))
-		}
+		target := importTarget(in, im)
 		keys := []string{findingKey(in.Local.Name, im.Object, im.Field.String())}
 		if im.ModeField != nil {
 			keys = append(keys, findingKey(in.Local.Name, im.Object, im.ModeField.String()))
