@@ -123,11 +123,11 @@ var (
 )
 
 const (
-	frontendRef = "ServiceDefaults consul/frontend"
-	exportRef   = "ExportedServices consul/default"
-	peerField   = "spec.upstreamConfig.overrides[0].peer"
-	modeField0  = "spec.upstreamConfig.overrides[0].meshGateway.mode"
-	exportPeerField  = "spec.services[0].consumers[0].peer"
+	frontendRef     = "ServiceDefaults consul/frontend"
+	exportRef       = "ExportedServices consul/default"
+	peerField       = "spec.upstreamConfig.overrides[0].peer"
+	modeField0      = "spec.upstreamConfig.overrides[0].meshGateway.mode"
+	exportPeerField = "spec.services[0].consumers[0].peer"
 )
 
 func on(cluster, peer, object, field string, a validators.Action) pairHit {
