@@ -245,15 +245,14 @@ func PairInputs(views []*ClusterView) []*PairInput {
 	// reach says which cluster a peer object of v points at, nil when none of those given.
 	reach := func(v *ClusterView, p PeerObject) *ClusterView {
 		if p.Token != "" {
+			others := map[*ClusterView]bool{}
 			var other *ClusterView
-			n := 0
 			for _, w := range byToken[p.Token] {
-				if w != v && w != other {
-					other = w
-					n++
+				if w != v {
+					others[w], other = true, w
 				}
 			}
-			if n == 1 {
+			if len(others) == 1 {
 				return other
 			}
 		}

@@ -213,7 +213,18 @@ func TestImportNotExported(t *testing.T) {
 		{name: "exported from the exporter's partition", rule: "import-not-exported", clusters: []side{
 			ap1.with(func(s *side) { s.objs = objs(acceptor02, es("ap1", svc("backend", toPeer("cluster-02")))) }),
 			clusterNamed("cluster-02", dialer01, frontend)}},
+		{name: "names mapped in peers", rule: "import-not-exported", clusters: []side{
+			clusterNamed("cluster-01", acceptor("west", k8sSecret()), es("default", svc("backend", toPeer("west")))).with(peersMap("west", "cluster-02")),
+			clusterNamed("cluster-02", dialer("east", k8sSecret()), sd("frontend", up("backend", "east"))).with(peersMap("east", "cluster-01"))}},
 		{name: "not exported", rule: "import-not-exported", clusters: peered(nil, objs(frontend)), want: notExported},
+		{name: "exported under the cluster name, not the peer name", rule: "import-not-exported", clusters: []side{
+			clusterNamed("cluster-01", acceptor("west", k8sSecret()), exportsTo02).with(peersMap("west", "cluster-02")),
+			clusterNamed("cluster-02", dialer("east", k8sSecret()), sd("frontend", up("backend", "east"))).with(peersMap("east", "cluster-01"))},
+			want: notExported},
+		{name: "a token in three clusters pairs by name", rule: "import-not-exported", clusters: []side{
+			clusterNamed("cluster-01", acceptor02, exportsTo02).with(token(acceptor02, "t1")),
+			clusterNamed("cluster-02", dialer01, frontend).with(token(dialer01, "t1")),
+			clusterNamed("cluster-03", dialer01).with(token(dialer01, "t1"))}},
 		{name: "exported from another namespace", rule: "import-not-exported", clusters: peered(
 			objs(es("default", inNS("payments", svc("backend", toPeer("cluster-02"))))), objs(frontend)), want: notExported},
 		{name: "exported to another peer", rule: "import-not-exported", clusters: peered(
