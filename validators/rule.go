@@ -94,6 +94,10 @@ type Rule struct {
 // object under review (an object-only rule).
 func (r *Rule) ReadsState() bool { return r.stateCheck != nil }
 
+// ObjectOnly reports whether the rule reads nothing but the object under review (and so can
+// run anywhere the object is).
+func (r *Rule) ObjectOnly() bool { return r.objectCheck != nil }
+
 // ReadsPair reports whether the rule compares two peered clusters; such a rule runs only in
 // `check`, never on a single object.
 func (r *Rule) ReadsPair() bool { return r.pairCheck != nil }
