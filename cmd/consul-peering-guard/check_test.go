@@ -222,3 +222,20 @@ func TestCheckUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// The graphs the README shows are what check prints for the examples (make graphs redraws them).
+func TestCheckGraphsInDocsAreCurrent(t *testing.T) {
+	for file, folder := range map[string]string{
+		"peering.dot":                     filepath.Join(examples, "peering"),
+		"peering-import-not-exported.dot": filepath.Join(examples, "peering-mistakes", "import-not-exported"),
+	} {
+		want, err := os.ReadFile(filepath.Join("..", "..", "docs", "images", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, _ := runCLI(t, "check", "-o", "dot", "-f", folder)
+		if got != string(want) {
+			t.Errorf("docs/images/%s is stale: run make graphs\n got:\n%s", file, got)
+		}
+	}
+}

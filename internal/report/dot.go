@@ -21,7 +21,7 @@ func WriteDot(w io.Writer, views []*validators.ClusterView, findings []validator
 		d.broken[k] = append(d.broken[k], f)
 	}
 	d.line("digraph peering {")
-	d.line(`  rankdir=LR; node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];`)
+	d.line(`  rankdir=LR; graph [fontname="Helvetica"]; node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=10];`)
 	inputs := validators.PairInputs(views)
 	services := map[string]bool{}
 	for _, v := range views {
