@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ func newCheckCommand() *cobra.Command {
 		ef         engineFlags
 		files      []string
 		contexts   []string
+		settings   []string
 		kubeconfig string
 		output     string
 		strict     bool
@@ -39,8 +41,10 @@ export-unused) and every cluster's own rules, as validate does.
 
 Offline, each -f folder (or each folder below it) holding a ` + manifest.ClusterFileName + ` file
 with name: is one cluster. Live, each --context is one cluster of the kubeconfig, named after
-the context, or CONTEXT=NAME to name it; an acceptor and a dialer whose token Secrets hold
-the same token are paired whatever their names (tokens are compared as digests, never shown).
+the context, or CONTEXT=NAME to name it, or by the name: of its --cluster-file CONTEXT=FILE,
+whose settings (peers, rules, partitions, namespaces, ...) apply to that context over the
+flags; an acceptor and a dialer whose token Secrets hold the same token are paired whatever
+their names (tokens are compared as digests, never shown).
 
 -o dot prints the clusters, peerings and exported and imported services as a Graphviz graph,
 broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peering.svg`,
@@ -68,7 +72,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 			if len(files) > 0 {
 				clusters, err = offlineClusters(cmd, base, sel, files, strict, &rep)
 			} else {
-				clusters, err = liveClusters(cmd, base, sel, kubeconfig, contexts)
+				clusters, err = liveClusters(cmd, base, sel, kubeconfig, contexts, settings)
 			}
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -109,6 +113,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&files, "filename", "f", nil, "cluster folder (its "+manifest.ClusterFileName+" names the cluster), or a folder of them (repeatable)")
 	fs.StringArrayVar(&contexts, "context", nil, "kubeconfig context of a live cluster, CONTEXT or CONTEXT=CLUSTER-NAME (repeatable)")
+	fs.StringArrayVar(&settings, "cluster-file", nil, "CONTEXT=FILE: a "+manifest.ClusterFileName+" file for a live context (its name, peers, rules and installation over the flags; repeatable)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for --context (default: $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text, json or dot (Graphviz)")
 	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
@@ -166,16 +171,34 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Sele
 }
 
 // liveClusters reads each context's cluster as audit does, plus the peering token digests.
-func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selector, kubeconfig string, contexts []string) ([]*pairing.Cluster, error) {
-	engine, err := validators.NewEngine(base)
-	if err != nil {
-		return nil, err
+func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selector, kubeconfig string, contexts, settingFiles []string) ([]*pairing.Cluster, error) {
+	settings := map[string]manifest.ClusterSettings{}
+	for _, arg := range settingFiles {
+		context, file, ok := strings.Cut(arg, "=")
+		if !ok || context == "" || file == "" {
+			return nil, fmt.Errorf("--cluster-file %q: want CONTEXT=FILE", arg)
+		}
+		s, err := manifest.ReadClusterSettings(file)
+		if err != nil {
+			return nil, err
+		}
+		settings[context] = s
+	}
+	for context := range settings {
+		if !slices.ContainsFunc(contexts, func(arg string) bool { return strings.SplitN(arg, "=", 2)[0] == context }) {
+			return nil, fmt.Errorf("--cluster-file %s=...: no --context %s", context, context)
+		}
 	}
 	seen := map[string]bool{}
 	var out []*pairing.Cluster
 	for _, arg := range contexts {
-		context, name, ok := strings.Cut(arg, "=")
-		if !ok {
+		context, name, named := strings.Cut(arg, "=")
+		s, hasFile := settings[context]
+		switch {
+		case named:
+		case s.Name != "":
+			name = s.Name
+		default:
 			name = context
 		}
 		if context == "" || name == "" {
@@ -185,6 +208,17 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 			return nil, fmt.Errorf("--context %q: two clusters named %q", arg, name)
 		}
 		seen[strings.ToLower(name)] = true
+		cfg := base
+		if hasFile {
+			var err error
+			if cfg, err = offline.Configure(base, s); err != nil {
+				return nil, fmt.Errorf("--cluster-file for %s: %w", context, err)
+			}
+		}
+		engine, err := validators.NewEngine(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("context %s: %w", context, err)
+		}
 		rc, err := contextConfig(kubeconfig, context)
 		if err != nil {
 			return nil, err
@@ -197,7 +231,7 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		if err != nil {
 			return nil, fmt.Errorf("context %s: %w", context, err)
 		}
-		out = append(out, &pairing.Cluster{Name: name, Engine: engine, Items: items, Gateways: gateways, Tokens: tokens})
+		out = append(out, &pairing.Cluster{Name: name, Engine: engine, Items: items, Gateways: gateways, Tokens: tokens, Peers: s.Peers})
 	}
 	return out, nil
 }

@@ -214,6 +214,10 @@ func TestCheckUsageErrors(t *testing.T) {
 		"bad output":           {"check", "-f", peering, "-o", "yaml"},
 		"unknown rule":         {"check", "-f", peering, "--rule", "peering-pairs=deny"},
 		"unknown context":      {"check", "--kubeconfig", filepath.Join(t.TempDir(), "none"), "--context", "a", "--context", "b"},
+		"cluster file without context": {"check", "--context", "a", "--context", "b",
+			"--cluster-file", "c=" + filepath.Join(peering, "cluster-01", manifest.ClusterFileName)},
+		"cluster file not CONTEXT=FILE": {"check", "--context", "a", "--context", "b", "--cluster-file", "a"},
+		"cluster file missing":          {"check", "--context", "a", "--context", "b", "--cluster-file", "a=" + filepath.Join(t.TempDir(), "none")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if code, out, errOut := runCLI(t, args...); code != exitUsage || errOut == "" {
