@@ -4,7 +4,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
+.PHONY: graphs all build test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
 
 all: build
 
@@ -25,6 +25,12 @@ generate: manifests ## Regenerate deepcopy code, the test CRDs, the README rule 
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
 	$(GO) run ./hack/gendocs
+
+graphs: ## Redraw the check graphs of docs/images from examples/ (needs Graphviz's dot for the SVGs).
+	$(GO) run ./cmd/consul-peering-guard check -o dot -f examples/peering > docs/images/peering.dot
+	$(GO) run ./cmd/consul-peering-guard check -o dot -f examples/peering-mistakes/import-not-exported > docs/images/peering-import-not-exported.dot; test $$? -eq 1
+	dot -Tsvg docs/images/peering.dot -o docs/images/peering.svg
+	dot -Tsvg docs/images/peering-import-not-exported.dot -o docs/images/peering-import-not-exported.svg
 
 manifests: ## Render deploy/ (plain manifests for kustomize) from the Helm chart with default values.
 	hack/build-tools.sh helm

@@ -11,6 +11,7 @@ const (
 	FamilyVersion     = "consul-version"
 	FamilyReferences  = "peer-references"
 	FamilyProxyConfig = "proxy-config"
+	FamilyBothSides   = "both-sides"
 )
 
 var (
@@ -159,6 +160,20 @@ var catalogue = []*Rule{
 	{Name: "sameness-group-needs-enterprise", Family: FamilyReferences, DefaultAction: Deny, Kinds: []Kind{KindSamenessGroup},
 		Description: "a SamenessGroup needs Consul Enterprise (--consul-edition ce denies it)",
 		objectCheck: checkSamenessGroupNeedsEnterprise},
+
+	// Both sides of a peering: two clusters at once, only in `check`.
+	{Name: "peering-pair", Family: FamilyBothSides, DefaultAction: Deny, Kinds: peeringKinds,
+		Description: "an acceptor on one cluster meets a dialer for it on the other (check)",
+		pairCheck:   checkPeeringPair},
+	{Name: "import-not-exported", Family: FamilyBothSides, DefaultAction: Deny, Kinds: onlySD,
+		Description: "a service imported from a peer is exported to this cluster, same namespace and partition (check)",
+		pairCheck:   checkImportNotExported},
+	{Name: "import-no-gateway", Family: FamilyBothSides, DefaultAction: Deny, Kinds: onlySD,
+		Description: "the exporting cluster runs a mesh gateway, and so does the importing one in local mode (check)",
+		pairCheck:   checkImportNoGateway},
+	{Name: "export-unused", Family: FamilyBothSides, DefaultAction: Warn, Kinds: onlyES,
+		Description: "a service exported to a peer is imported there (check)",
+		pairCheck:   checkExportUnused},
 
 	// Consul version gate.
 	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: Kinds,

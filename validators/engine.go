@@ -103,7 +103,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	cfg.Actions = actions // the engine's own copy: later changes to the caller's map do not leak in
 	e := &Engine{cfg: cfg, byKind: map[Kind][]*Rule{}}
 	for _, r := range catalogue {
-		if cfg.ActionFor(r) == Off {
+		if cfg.ActionFor(r) == Off || r.ReadsPair() {
 			continue
 		}
 		for _, k := range r.Kinds {

@@ -59,6 +59,11 @@ var specRules = map[string]validators.Action{
 	"peer-reference-known":                        validators.Warn,
 	"sameness-group-needs-enterprise":             validators.Deny,
 	"consul-version":                              validators.Deny,
+	// Section 9: both sides of a peering.
+	"peering-pair":        validators.Deny,
+	"import-not-exported": validators.Deny,
+	"import-no-gateway":   validators.Deny,
+	"export-unused":       validators.Warn,
 }
 
 func TestCatalogueMatchesSpec(t *testing.T) {

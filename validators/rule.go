@@ -82,14 +82,25 @@ type Rule struct {
 	DefaultAction Action
 	Kinds         []Kind
 	Description   string
-	// A rule has exactly one of the two checks; which one says whether it reads state.
+	// A rule has exactly one of the three checks; which one says what it reads: the object
+	// alone, the object and its cluster, or two clusters that peer (CheckPairs runs those;
+	// an admission review never does).
 	objectCheck func(in *ObjectInput) field.ErrorList
 	stateCheck  func(in *Input) field.ErrorList
+	pairCheck   func(in *PairInput) []PairHit
 }
 
 // ReadsState reports whether the rule reads other objects (a state rule) rather than only the
 // object under review (an object-only rule).
 func (r *Rule) ReadsState() bool { return r.stateCheck != nil }
+
+// ObjectOnly reports whether the rule reads nothing but the object under review (and so can
+// run anywhere the object is).
+func (r *Rule) ObjectOnly() bool { return r.objectCheck != nil }
+
+// ReadsPair reports whether the rule compares two peered clusters; such a rule runs only in
+// `check`, never on a single object.
+func (r *Rule) ReadsPair() bool { return r.pairCheck != nil }
 
 // run applies the rule's check.
 func (r *Rule) run(in *Input) field.ErrorList {

@@ -2,11 +2,18 @@ package validators
 
 import "testing"
 
-// A rule is object-only or reads state by the type of its check, never both, never neither.
+// A rule is object-only, reads state or compares two clusters by the type of its check:
+// exactly one of the three.
 func TestEveryRuleHasExactlyOneCheck(t *testing.T) {
 	for _, r := range catalogue {
-		if (r.objectCheck == nil) == (r.stateCheck == nil) {
-			t.Errorf("rule %s: want exactly one of objectCheck and stateCheck", r.Name)
+		n := 0
+		for _, set := range []bool{r.objectCheck != nil, r.stateCheck != nil, r.pairCheck != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("rule %s: want exactly one of objectCheck, stateCheck and pairCheck, has %d", r.Name, n)
 		}
 	}
 }

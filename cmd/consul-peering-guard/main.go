@@ -1,6 +1,6 @@
 // Command consul-peering-guard is the Consul cluster-peering admission webhook (serve), its
-// offline twin for CI pipelines (validate), the cluster audit (audit) and the rule
-// catalogue (rules).
+// offline twin for CI pipelines (validate), the cluster audit (audit), both sides of
+// peerings across clusters (check) and the rule catalogue (rules).
 package main
 
 import (
@@ -59,6 +59,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newCheckCommand(), newVersionCommand())
 	return root
 }

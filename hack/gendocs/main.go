@@ -53,8 +53,11 @@ func Table() string {
 			kinds[i] = string(k)
 		}
 		state := ""
-		if r.ReadsState() {
+		switch {
+		case r.ReadsState():
 			state = "yes"
+		case r.ReadsPair():
+			state = "two clusters (`check`)"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | [%s](docs/rules/%s.md) |\n",
 			r.Name, r.DefaultAction, strings.Join(kinds, ", "), state, r.Description, r.Family, r.Family)

@@ -17,7 +17,13 @@ const ClusterFileName = ".consul-peering-guard"
 
 // ClusterSettings is the content of a cluster file. Unset fields keep the flag values.
 type ClusterSettings struct {
-	Description string `json:"description,omitempty"`
+	// Name is how the acceptors and dialers of other clusters call this one; `check` pairs
+	// clusters by it.
+	Name string `json:"name,omitempty"`
+	// Peers maps a local peer name (an acceptor's or dialer's name) to the name of the cluster
+	// it reaches, where the two differ.
+	Peers       map[string]string `json:"peers,omitempty"`
+	Description string            `json:"description,omitempty"`
 	// Fix says how to repair the mistake a folder shows; the demo prints it.
 	Fix               string  `json:"fix,omitempty"`
 	PartitionsEnabled *bool   `json:"partitionsEnabled,omitempty"`

@@ -16,10 +16,14 @@ type Violation struct {
 	Action  string `json:"action"`
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// PeerCluster is the other cluster of a finding of `check` about a peering.
+	PeerCluster string `json:"peerCluster,omitempty"`
 }
 
 // Result is the verdict on one object.
 type Result struct {
+	// Cluster is the cluster the object is in, for `check` (which reads several).
+	Cluster    string      `json:"cluster,omitempty"`
 	Kind       string      `json:"kind"`
 	Namespace  string      `json:"namespace"`
 	Name       string      `json:"name"`
@@ -56,6 +60,36 @@ func (r *Report) Add(ref validators.ObjectRef, file string, res *validators.Resu
 		out.Violations = append(out.Violations, Violation{Rule: v.Rule, Action: string(v.Action), Field: v.Error.Field, Message: v.Error.ErrorBody()})
 	}
 	r.Results = append(r.Results, out)
+}
+
+// AddIn records the engine's verdict on one object of a named cluster.
+func (r *Report) AddIn(cluster string, ref validators.ObjectRef, file string, res *validators.Result) {
+	r.Add(ref, file, res)
+	r.Results[len(r.Results)-1].Cluster = cluster
+}
+
+// AddPair records a finding about a peering on the object it is on, beside that object's
+// other findings; file is where the object came from, "" when live.
+func (r *Report) AddPair(v validators.PairViolation, file string) {
+	i := -1
+	for j := range r.Results {
+		res := &r.Results[j]
+		if res.Cluster == v.Cluster && res.Kind == string(v.Object.Kind) && res.Namespace == v.Object.Namespace && res.Name == v.Object.Name {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		r.Results = append(r.Results, Result{Cluster: v.Cluster, Kind: string(v.Object.Kind), Namespace: v.Object.Namespace,
+			Name: v.Object.Name, File: file, Allowed: true})
+		i = len(r.Results) - 1
+	}
+	res := &r.Results[i]
+	res.Violations = append(res.Violations, Violation{Rule: v.Rule, Action: string(v.Action), Field: v.Error.Field,
+		Message: v.Error.ErrorBody(), PeerCluster: v.Peer})
+	if v.Action == validators.Deny {
+		res.Allowed = false
+	}
 }
 
 // Denied reports whether any object was denied.
@@ -95,11 +129,14 @@ func (r *Report) WriteText(w io.Writer) error {
 			verdict = "allowed with warnings"
 			warned++
 		}
-		where := ""
+		where, cluster := "", ""
 		if res.File != "" {
 			where = " (" + res.File + ")"
 		}
-		if _, err := fmt.Fprintf(w, "%s %s/%s%s: %s\n", res.Kind, res.Namespace, res.Name, where, verdict); err != nil {
+		if res.Cluster != "" {
+			cluster = "[" + res.Cluster + "] "
+		}
+		if _, err := fmt.Fprintf(w, "%s%s %s/%s%s: %s\n", cluster, res.Kind, res.Namespace, res.Name, where, verdict); err != nil {
 			return err
 		}
 		for _, v := range res.Violations {

@@ -123,3 +123,32 @@ func TestEmptyReport(t *testing.T) {
 		t.Error("a report with a denial is denied")
 	}
 }
+
+// A finding about a peering joins the verdict on its object, and a denial flips it.
+func TestAddPair(t *testing.T) {
+	var rep report.Report
+	ref := validators.ObjectRef{Kind: validators.KindServiceDefaults, Namespace: "default", Name: "frontend"}
+	rep.AddIn("cluster-02", ref, "sd.yaml", &validators.Result{Kind: ref.Kind})
+	rep.AddPair(validators.PairViolation{
+		Violation: validators.Violation{Rule: "import-not-exported", Action: validators.Deny,
+			Error: field.Invalid(field.NewPath("spec", "upstreamConfig", "overrides").Index(0).Child("peer"), "cluster-01", "not exported (import-not-exported)")},
+		Cluster: "cluster-02", Peer: "cluster-01", Object: ref}, "sd.yaml")
+	rep.AddPair(validators.PairViolation{
+		Violation: validators.Violation{Rule: "export-unused", Action: validators.Warn,
+			Error: field.Invalid(field.NewPath("spec", "services").Index(0).Child("consumers").Index(0).Child("peer"), "cluster-02", "unused (export-unused)")},
+		Cluster: "cluster-01", Peer: "cluster-02", Object: validators.ObjectRef{Kind: validators.KindExportedServices, Namespace: "consul", Name: "default"}}, "")
+	if len(rep.Results) != 2 {
+		t.Fatalf("results %+v, want 2", rep.Results)
+	}
+	sd, es := rep.Results[0], rep.Results[1]
+	if sd.Cluster != "cluster-02" || sd.Allowed || len(sd.Violations) != 1 || sd.Violations[0].PeerCluster != "cluster-01" ||
+		sd.Violations[0].Field != "spec.upstreamConfig.overrides[0].peer" || sd.Violations[0].Rule != "import-not-exported" {
+		t.Errorf("ServiceDefaults result %+v", sd)
+	}
+	if es.Cluster != "cluster-01" || !es.Allowed || es.Kind != "ExportedServices" || len(es.Violations) != 1 || es.Violations[0].Action != "warn" {
+		t.Errorf("ExportedServices result %+v", es)
+	}
+	if !rep.Denied() {
+		t.Error("a denied pair finding does not deny the report")
+	}
+}

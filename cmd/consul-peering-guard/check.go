@@ -1,0 +1,249 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/pairing"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func newCheckCommand() *cobra.Command {
+	var (
+		ef         engineFlags
+		files      []string
+		contexts   []string
+		settings   []string
+		kubeconfig string
+		output     string
+		strict     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "check (-f DIR -f DIR... | --context NAME --context NAME...)",
+		Short: "Check both sides of every peering between clusters (exit 0 allowed, 1 denied, 2 bad input)",
+		Long: `Check reads two or more clusters and pairs them: a PeeringAcceptor or PeeringDialer named X
+on cluster A reaches the cluster named X (or the one A's cluster file maps X to under peers:),
+and the peer calls A by the name of its own acceptor or dialer for A. It then checks what
+neither cluster can check alone (peering-pair, import-not-exported, import-no-gateway,
+export-unused) and every cluster's own rules, as validate does.
+
+Offline, each -f folder (or each folder below it) holding a ` + manifest.ClusterFileName + ` file
+with name: is one cluster. Live, each --context is one cluster of the kubeconfig, named after
+the context, or CONTEXT=NAME to name it, or by the name: of its --cluster-file CONTEXT=FILE,
+whose settings (peers, rules, partitions, namespaces, ...) apply to that context over the
+flags; an acceptor and a dialer whose token Secrets hold the same token are paired whatever
+their names (tokens are compared as digests, never shown).
+
+-o dot prints the clusters, peerings and exported and imported services as a Graphviz graph,
+broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peering.svg`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (len(files) == 0) == (len(contexts) == 0) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("either -f DIR (offline) or --context NAME (live) is required, not both")}
+			}
+			if output != "text" && output != "json" && output != "dot" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text, json or dot", output)}
+			}
+			base, err := ef.config()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			sel, err := ef.selector()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			var (
+				clusters []*pairing.Cluster
+				fileOf   = map[string]map[validators.ObjectRef]string{}
+				rep      report.Report
+			)
+			if len(files) > 0 {
+				clusters, err = offlineClusters(cmd, base, sel, files, strict, &rep)
+			} else {
+				clusters, err = liveClusters(cmd, base, sel, kubeconfig, contexts, settings)
+			}
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if len(clusters) < 2 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("check needs two or more clusters, got %d", len(clusters))}
+			}
+			views := make([]*validators.ClusterView, len(clusters))
+			for i, c := range clusters {
+				views[i] = validators.NewClusterView(c.Source())
+				findings, err := offline.Check(c.Engine, c.Items, c.Gateways)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				byRef := map[validators.ObjectRef]string{}
+				for j := range findings {
+					rep.AddIn(c.Name, findings[j].Ref, findings[j].File, &findings[j].Result)
+					byRef[findings[j].Ref] = findings[j].File
+				}
+				fileOf[c.Name] = byRef
+			}
+			pairs := validators.CheckPairs(views)
+			for _, v := range pairs {
+				rep.AddPair(v, fileOf[v.Cluster][v.Object])
+			}
+			if output == "dot" {
+				if err := report.WriteDot(cmd.OutOrStdout(), views, pairs); err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				if rep.Denied() {
+					return &exitError{code: exitDenied, err: fmt.Errorf("denied")}
+				}
+				return nil
+			}
+			return writeReport(cmd, &rep, output)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&files, "filename", "f", nil, "cluster folder (its "+manifest.ClusterFileName+" names the cluster), or a folder of them (repeatable)")
+	fs.StringArrayVar(&contexts, "context", nil, "kubeconfig context of a live cluster, CONTEXT or CONTEXT=CLUSTER-NAME (repeatable)")
+	fs.StringArrayVar(&settings, "cluster-file", nil, "CONTEXT=FILE: a "+manifest.ClusterFileName+" file for a live context (its name, peers, rules and installation over the flags; repeatable)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for --context (default: $KUBECONFIG, then ~/.kube/config)")
+	fs.StringVarP(&output, "output", "o", "text", "output format: text, json or dot (Graphviz)")
+	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
+	ef.add(fs)
+	return cmd
+}
+
+// offlineClusters loads the cluster folders; every one must be named and names are unique.
+func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Selector, paths []string, strict bool, rep *report.Report) ([]*pairing.Cluster, error) {
+	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel})
+	if err != nil {
+		return nil, err
+	}
+	unknownFields := validators.Warn
+	if strict {
+		unknownFields = validators.Deny
+	}
+	seen := map[string]string{}
+	var out []*pairing.Cluster
+	for _, c := range loaded {
+		for _, s := range c.Set.Skipped {
+			rep.AddSkipped(s.Source.File, s.Source.Document, s.Reason)
+		}
+		if c.Dir == "" {
+			return nil, fmt.Errorf("manifests outside any cluster folder (%d objects): check reads folders whose %s names the cluster", len(c.Set.Objects), manifest.ClusterFileName)
+		}
+		name := c.Settings.Name
+		if name == "" {
+			return nil, fmt.Errorf("%s: the cluster file has no name: (how the other clusters' acceptors and dialers call this one)", c.Dir)
+		}
+		if other, dup := seen[strings.ToLower(name)]; dup {
+			return nil, fmt.Errorf("%s and %s are both named %q", other, c.Dir, name)
+		}
+		seen[strings.ToLower(name)] = c.Dir
+		cfg, err := offline.Configure(base, c.Settings)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Dir, err)
+		}
+		engine, err := validators.NewEngine(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Dir, err)
+		}
+		pc := &pairing.Cluster{Name: name, Engine: engine, Peers: c.Settings.Peers}
+		for _, o := range c.Set.Objects {
+			pc.Items = append(pc.Items, offline.Item{Object: o.Object, File: o.Source.File,
+				Findings: offline.UnknownFieldViolations(o.UnknownFields, unknownFields)})
+		}
+		// A manifest has no status: a gateway Deployment asking for replicas counts as ready.
+		for _, g := range c.Set.Gateways {
+			pc.Gateways = append(pc.Gateways, state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady})
+		}
+		out = append(out, pc)
+	}
+	return out, nil
+}
+
+// liveClusters reads each context's cluster as audit does, plus the peering token digests.
+func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selector, kubeconfig string, contexts, settingFiles []string) ([]*pairing.Cluster, error) {
+	settings := map[string]manifest.ClusterSettings{}
+	for _, arg := range settingFiles {
+		context, file, ok := strings.Cut(arg, "=")
+		if !ok || context == "" || file == "" {
+			return nil, fmt.Errorf("--cluster-file %q: want CONTEXT=FILE", arg)
+		}
+		s, err := manifest.ReadClusterSettings(file)
+		if err != nil {
+			return nil, err
+		}
+		settings[context] = s
+	}
+	for context := range settings {
+		if !slices.ContainsFunc(contexts, func(arg string) bool { return strings.SplitN(arg, "=", 2)[0] == context }) {
+			return nil, fmt.Errorf("--cluster-file %s=...: no --context %s", context, context)
+		}
+	}
+	seen := map[string]bool{}
+	var out []*pairing.Cluster
+	for _, arg := range contexts {
+		context, name, named := strings.Cut(arg, "=")
+		s, hasFile := settings[context]
+		switch {
+		case named:
+		case s.Name != "":
+			name = s.Name
+		default:
+			name = context
+		}
+		if context == "" || name == "" {
+			return nil, fmt.Errorf("--context %q: want CONTEXT or CONTEXT=CLUSTER-NAME", arg)
+		}
+		if seen[strings.ToLower(name)] {
+			return nil, fmt.Errorf("--context %q: two clusters named %q", arg, name)
+		}
+		seen[strings.ToLower(name)] = true
+		cfg := base
+		if hasFile {
+			var err error
+			if cfg, err = offline.Configure(base, s); err != nil {
+				return nil, fmt.Errorf("--cluster-file for %s: %w", context, err)
+			}
+		}
+		engine, err := validators.NewEngine(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("context %s: %w", context, err)
+		}
+		rc, err := contextConfig(kubeconfig, context)
+		if err != nil {
+			return nil, err
+		}
+		c, err := client.New(rc, client.Options{Scheme: server.NewScheme()})
+		if err != nil {
+			return nil, fmt.Errorf("context %s: %w", context, err)
+		}
+		items, gateways, tokens, err := pairing.Collect(cmd.Context(), c, sel)
+		if err != nil {
+			return nil, fmt.Errorf("context %s: %w", context, err)
+		}
+		out = append(out, &pairing.Cluster{Name: name, Engine: engine, Items: items, Gateways: gateways, Tokens: tokens, Peers: s.Peers})
+	}
+	return out, nil
+}
+
+func contextConfig(kubeconfig, context string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--context %s: %w", context, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func checkJSON(t *testing.T, args ...string) (int, report.Report) {
+	t.Helper()
+	code, out, errOut := runCLI(t, append([]string{"check", "-o", "json"}, args...)...)
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, out, errOut)
+	}
+	return code, rep
+}
+
+// clusterFinding is a finding as check reports it: on which cluster, by which rule, where.
+type clusterFinding struct{ cluster, rule, field string }
+
+func TestCheckPeeringExamplePasses(t *testing.T) {
+	code, rep := checkJSON(t, "-f", filepath.Join(examples, "peering", "cluster-01"), "-f", filepath.Join(examples, "peering", "cluster-02"))
+	if code != exitAllowed {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	clusters := map[string]int{}
+	for _, r := range rep.Results {
+		clusters[r.Cluster]++
+		if len(r.Violations) > 0 {
+			t.Errorf("[%s] %s %s/%s: %+v", r.Cluster, r.Kind, r.Namespace, r.Name, r.Violations)
+		}
+	}
+	if clusters["cluster-01"] == 0 || clusters["cluster-02"] == 0 || len(clusters) != 2 {
+		t.Errorf("results per cluster %v, want cluster-01 and cluster-02", clusters)
+	}
+	// A folder of cluster folders is the same check.
+	if code, again := checkJSON(t, "-f", filepath.Join(examples, "peering")); code != exitAllowed || len(again.Results) != len(rep.Results) {
+		t.Errorf("check -f examples/peering: exit %d, %d results, want 0 and %d", code, len(again.Results), len(rep.Results))
+	}
+}
+
+// Each folder of examples/peering-mistakes is named after a both-sides rule; its cluster
+// files list what check must find there (expect), and nothing else is denied.
+func TestCheckPeeringMistakes(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(examples, "peering-mistakes", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no peering mistake folders: %v", err)
+	}
+	covered := map[string]bool{}
+	for _, dir := range dirs {
+		rule := filepath.Base(dir)
+		t.Run(rule, func(t *testing.T) {
+			if r := validators.RuleByName(rule); r == nil || !r.ReadsPair() {
+				t.Fatalf("folder %s is not named after a both-sides rule", dir)
+			}
+			want := map[clusterFinding]bool{}
+			cfs, _ := filepath.Glob(filepath.Join(dir, "*", manifest.ClusterFileName))
+			wantDeny := false
+			for _, cf := range cfs {
+				s, err := manifest.ReadClusterSettings(cf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range s.Expect {
+					want[clusterFinding{s.Name, e.Rule, e.Field}] = true
+					wantDeny = wantDeny || validators.RuleByName(e.Rule).DefaultAction == validators.Deny
+				}
+			}
+			code, rep := checkJSON(t, "-f", dir)
+			got := map[clusterFinding]bool{}
+			for _, r := range rep.Results {
+				for _, v := range r.Violations {
+					f := clusterFinding{r.Cluster, v.Rule, v.Field}
+					got[f] = true
+					if v.Action == string(validators.Deny) && !want[f] {
+						t.Errorf("undeclared denial %+v: %s", f, v.Message)
+					}
+					if r := validators.RuleByName(v.Rule); r != nil && r.ReadsPair() {
+						covered[v.Rule] = true
+						if v.PeerCluster == "" || v.PeerCluster == r.Name || !strings.Contains(v.Message, `"`+v.PeerCluster+`"`) {
+							t.Errorf("%s finding does not name the peer cluster %q: %s", v.Rule, v.PeerCluster, v.Message)
+						}
+					}
+				}
+			}
+			ruleSeen := false
+			for f := range want {
+				if !got[f] {
+					t.Errorf("expected finding %+v missing; got %v", f, got)
+				}
+				ruleSeen = ruleSeen || f.rule == rule
+			}
+			if !ruleSeen {
+				t.Errorf("the cluster files of %s expect no %s finding", dir, rule)
+			}
+			if wantCode := map[bool]int{true: exitDenied, false: exitAllowed}[wantDeny]; code != wantCode {
+				t.Errorf("exit code %d, want %d", code, wantCode)
+			}
+		})
+	}
+	for _, r := range validators.Catalogue() {
+		if r.ReadsPair() && !covered[r.Name] {
+			t.Errorf("no peering mistake folder shows %s", r.Name)
+		}
+	}
+}
+
+func TestCheckRuleActions(t *testing.T) {
+	dir := filepath.Join(examples, "peering-mistakes", "import-not-exported")
+	if code, _ := checkJSON(t, "-f", dir, "--rule", "import-not-exported=off"); code != exitAllowed {
+		t.Errorf("import-not-exported=off: exit %d, want 0", code)
+	}
+	code, rep := checkJSON(t, "-f", dir, "--rule", "import-not-exported=warn", "--rule", "export-unused=off")
+	if code != exitAllowed {
+		t.Errorf("import-not-exported=warn: exit %d, want 0", code)
+	}
+	got := map[clusterFinding]string{}
+	for _, r := range rep.Results {
+		for _, v := range r.Violations {
+			got[clusterFinding{r.Cluster, v.Rule, v.Field}] = v.Action
+		}
+	}
+	want := map[clusterFinding]string{{"cluster-b", "import-not-exported", "spec.upstreamConfig.overrides[0].peer"}: "warn"}
+	if len(got) != len(want) || got[clusterFinding{"cluster-b", "import-not-exported", "spec.upstreamConfig.overrides[0].peer"}] != "warn" {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+}
+
+// A cluster file's rules: apply to the findings on that cluster's objects.
+func TestCheckClusterFileRules(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(examples, "peering-mistakes", "export-unused")
+	for _, c := range []string{"cluster-a", "cluster-b"} {
+		files, _ := filepath.Glob(filepath.Join(src, c, "*.yaml"))
+		files = append(files, filepath.Join(src, c, manifest.ClusterFileName))
+		if err := os.MkdirAll(filepath.Join(tmp, c), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if filepath.Base(f) == manifest.ClusterFileName && c == "cluster-a" {
+				raw = append(raw, []byte("\nrules:\n  export-unused: deny\n")...)
+			}
+			if err := os.WriteFile(filepath.Join(tmp, c, filepath.Base(f)), raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	code, rep := checkJSON(t, "-f", tmp)
+	if code != exitDenied {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, r := range rep.Results {
+		for _, v := range r.Violations {
+			if v.Rule == "export-unused" && (r.Cluster != "cluster-a" || v.Action != "deny" || v.Field != "spec.services[0].consumers[0].peer") {
+				t.Errorf("unexpected %+v on %s", v, r.Cluster)
+			}
+		}
+	}
+}
+
+func TestCheckTextAndDot(t *testing.T) {
+	dir := filepath.Join(examples, "peering-mistakes", "import-not-exported")
+	code, out, _ := runCLI(t, "check", "-f", dir)
+	if code != exitDenied {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"[cluster-b] ServiceDefaults default/frontend (",
+		"  DENY spec.upstreamConfig.overrides[0].peer: Invalid value: \"cluster-a\": cluster \"cluster-b\" imports service \"backend\" (namespace default) from peer \"cluster-a\"",
+		"(import-not-exported)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "check", "-o", "dot", "-f", dir)
+	if code != exitDenied || !strings.HasPrefix(out, "digraph peering {") || !strings.HasSuffix(out, "}\n") {
+		t.Fatalf("exit %d, want 1 and a digraph:\n%s", code, out)
+	}
+	for _, want := range []string{
+		`"cluster-b/ServiceDefaults default/frontend" -> "cluster-a/default/default/backend" [label="upstream via peer cluster-a\nbroken: import-not-exported", color=red`,
+		`"cluster-a/default/default/backend" [label="backend\n(namespace default)\nnot exported", shape=ellipse, style=dotted, color=red];`,
+		`"cluster-a/default/payments/backend" -> "cluster-b/mesh-gateway" [label="exported to cluster-b\nbroken: export-unused", color=orange`,
+		`"cluster-b/mesh-gateway" -> "cluster-a/mesh-gateway" [label="peering\ndialer cluster-a -> acceptor cluster-b"];`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dot output lacks %s:\n%s", want, out)
+		}
+	}
+	if _, out, _ := runCLI(t, "check", "-o", "dot", "-f", filepath.Join(examples, "peering")); strings.Contains(out, "broken") {
+		t.Errorf("the passing peering draws a broken edge:\n%s", out)
+	}
+}
+
+func TestCheckUsageErrors(t *testing.T) {
+	peering := filepath.Join(examples, "peering")
+	for name, args := range map[string][]string{
+		"nothing":              {"check"},
+		"files and contexts":   {"check", "-f", peering, "--context", "a"},
+		"one cluster":          {"check", "-f", filepath.Join(peering, "cluster-01")},
+		"cluster without name": {"check", "-f", peering, "-f", filepath.Join(examples, "setups", "acceptor-exports-to-peer")},
+		"same folder twice":    {"check", "-f", filepath.Join(peering, "cluster-01"), "-f", filepath.Join(peering, "cluster-01")},
+		"bad output":           {"check", "-f", peering, "-o", "yaml"},
+		"unknown rule":         {"check", "-f", peering, "--rule", "peering-pairs=deny"},
+		"unknown context":      {"check", "--kubeconfig", filepath.Join(t.TempDir(), "none"), "--context", "a", "--context", "b"},
+		"cluster file without context": {"check", "--context", "a", "--context", "b",
+			"--cluster-file", "c=" + filepath.Join(peering, "cluster-01", manifest.ClusterFileName)},
+		"cluster file not CONTEXT=FILE": {"check", "--context", "a", "--context", "b", "--cluster-file", "a"},
+		"cluster file missing":          {"check", "--context", "a", "--context", "b", "--cluster-file", "a=" + filepath.Join(t.TempDir(), "none")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, out, errOut := runCLI(t, args...); code != exitUsage || errOut == "" {
+				t.Errorf("exit %d, want 2 with an error; stdout %s stderr %s", code, out, errOut)
+			}
+		})
+	}
+}
+
+// The graphs the README shows are what check prints for the examples (make graphs redraws them).
+func TestCheckGraphsInDocsAreCurrent(t *testing.T) {
+	for file, folder := range map[string]string{
+		"peering.dot":                     filepath.Join(examples, "peering"),
+		"peering-import-not-exported.dot": filepath.Join(examples, "peering-mistakes", "import-not-exported"),
+	} {
+		want, err := os.ReadFile(filepath.Join("..", "..", "docs", "images", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, _ := runCLI(t, "check", "-o", "dot", "-f", folder)
+		if got != string(want) {
+			t.Errorf("docs/images/%s is stale: run make graphs\n got:\n%s", file, got)
+		}
+	}
+}
