@@ -21,6 +21,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -93,9 +94,12 @@ func checkDuplicatesRefused(n int, err error) error {
 		return fmt.Errorf("want a 422 Invalid, got %d %s: %.300s", s.Code, s.Reason, s.Message)
 	}
 	causes := s.Details.Causes
+	// The engine reports at most MaxViolationsPerRule duplicates and one more counting the
+	// rest; the response carries MaxCauses of those, the last counting what it left out.
+	denials := min(n-1, validators.MaxViolationsPerRule+1)
 	if len(causes) != webhook.MaxCauses || causes[0].Field != "spec.upstreamConfig.overrides[1]" ||
 		!strings.HasSuffix(causes[0].Message, "(upstream-duplicate)") ||
-		!strings.HasPrefix(causes[len(causes)-1].Message, fmt.Sprintf("%d more denials", n-1-(webhook.MaxCauses-1))) {
+		!strings.HasPrefix(causes[len(causes)-1].Message, fmt.Sprintf("%d more denials", denials-(webhook.MaxCauses-1))) {
 		return fmt.Errorf("causes %+v", causes)
 	}
 	if len(s.Message) > 16<<10 {
