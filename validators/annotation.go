@@ -730,14 +730,19 @@ func (p *entryParse) reading() string {
 	return s
 }
 
-// peerHint is the labeled peer form of the entry's service, in the install's grammar.
+// peerHint is the labeled peer form of an unlabeled entry, in the install's grammar: the
+// first dotted part is the service, a part between it and the peer the namespace.
 func (p *entryParse) peerHint(peer, port string) string {
-	svc := clip(p.e.Service, 16)
+	svc := clip(p.nameParts[0], 16)
 	peer = clip(peer, 16)
-	if p.namespacesOrPartitions() {
-		return svc + ".svc.default.ns." + peer + ".peer" + port
+	if !p.namespacesOrPartitions() {
+		return svc + ".svc." + peer + ".peer" + port
 	}
-	return svc + ".svc." + peer + ".peer" + port
+	ns := "default"
+	if len(p.nameParts) == 4 && p.nameParts[1] != "" {
+		ns = clip(p.nameParts[1], 16)
+	}
+	return svc + ".svc." + ns + ".ns." + peer + ".peer" + port
 }
 
 // destinationKey is what Consul tells upstreams apart by: type, name, namespace, partition,
