@@ -303,7 +303,7 @@ func separatedByBlanks(s string) bool {
 	}
 	n := 0
 	for _, f := range strings.Fields(s) {
-		if strings.Contains(f, ":") && f != ":" {
+		if i := strings.Index(f, ":"); i > 0 && i < len(f)-1 {
 			n++
 		}
 	}
