@@ -251,6 +251,16 @@ func clip(s string, n int) string {
 	return s[:i] + "…"
 }
 
+// word is s, trimmed and clipped to n runes, for a hint the reader can copy; fallback when s is
+// empty or holds blanks, quotes or unprintable characters.
+func word(s string, n int, fallback string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '"' }) {
+		return fallback
+	}
+	return clip(s, n)
+}
+
 // entryParse is the state of reading one entry.
 type entryParse struct {
 	e    *AnnotationEntry
@@ -335,7 +345,7 @@ func (p *entryParse) preparedQuery() {
 
 func (p *entryParse) localPort() {
 	if len(p.parts) < 2 {
-		p.e.syntax("no local port; registration fails, write %s:<port>", clip(strings.TrimSpace(p.parts[0]), 20))
+		p.e.syntax("no local port; registration fails, write %s:<port>", word(p.parts[0], 20, "svc"))
 		return
 	}
 	p.port(p.parts[1])
@@ -465,7 +475,7 @@ func (p *entryParse) labelProblem(label string, pieces []string) {
 	on := p.namespacesOrPartitions()
 	switch {
 	case on && len(pieces) == 4 && (label == "peer" || label == "ap" || label == "dc"):
-		e.syntax("namespaces or partitions on: write %s.svc.default.ns.%s.%s", clip(pieces[0], 12), clip(pieces[2], 12), label)
+		e.syntax("namespaces or partitions on: write %s.svc.default.ns.%s.%s", word(pieces[0], 12, "svc"), word(pieces[2], 12, "X"), label)
 	case !on && (label == "ns" || label == "ap"):
 		e.syntax(".%s needs namespaces or partitions (off); write %s", label, p.labeledHint())
 	default:
@@ -688,7 +698,7 @@ func (p *entryParse) unlabeledPeer() {
 	}
 	port := ":<port>"
 	if len(p.parts) > 1 {
-		port = ":" + clip(strings.TrimSpace(p.parts[1]), 8)
+		port = ":" + word(p.parts[1], 8, "<port>")
 	}
 	last := parts[len(parts)-1]
 	if len(parts) >= 3 {
@@ -733,14 +743,14 @@ func (p *entryParse) reading() string {
 // peerHint is the labeled peer form of an unlabeled entry, in the install's grammar: the
 // first dotted part is the service, a part between it and the peer the namespace.
 func (p *entryParse) peerHint(peer, port string) string {
-	svc := clip(p.nameParts[0], 16)
-	peer = clip(peer, 16)
+	svc := word(p.nameParts[0], 16, "svc")
+	peer = word(peer, 16, "X")
 	if !p.namespacesOrPartitions() {
 		return svc + ".svc." + peer + ".peer" + port
 	}
 	ns := "default"
 	if len(p.nameParts) == 4 && p.nameParts[1] != "" {
-		ns = clip(p.nameParts[1], 16)
+		ns = word(p.nameParts[1], 16, "ns")
 	}
 	return svc + ".svc." + ns + ".ns." + peer + ".peer" + port
 }
