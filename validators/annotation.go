@@ -475,7 +475,7 @@ func (p *entryParse) labelProblem(label string, pieces []string) {
 	on := p.namespacesOrPartitions()
 	switch {
 	case on && len(pieces) == 4 && (label == "peer" || label == "ap" || label == "dc"):
-		e.syntax("namespaces or partitions on: write %s.svc.default.ns.%s.%s", word(pieces[0], 12, "svc"), word(pieces[2], 12, "X"), label)
+		e.syntax("namespaces or partitions on: write %s.svc.default.ns.%s.%s%s", word(pieces[0], 12, "svc"), word(pieces[2], 12, "X"), label, p.portHint())
 	case !on && (label == "ns" || label == "ap"):
 		e.syntax(".%s needs namespaces or partitions (off); write %s", label, p.labeledHint())
 	default:
@@ -696,10 +696,7 @@ func (p *entryParse) unlabeledPeer() {
 	if len(parts) < 2 {
 		return
 	}
-	port := ":<port>"
-	if len(p.parts) > 1 {
-		port = ":" + word(p.parts[1], 8, "<port>")
-	}
+	port := p.portHint()
 	last := parts[len(parts)-1]
 	if len(parts) >= 3 {
 		switch strings.ToLower(last) {
@@ -725,6 +722,14 @@ func (p *entryParse) unlabeledPeer() {
 		e.problem(ruleNamespaceNeedsNamespace, field.ErrorTypeForbidden,
 			fmt.Sprintf("%s: namespaces are off, so this is service %s", e.quote(), quoteShort(e.Service)))
 	}
+}
+
+// portHint is ":" and the entry's local port, for hints.
+func (p *entryParse) portHint() string {
+	if len(p.parts) < 2 {
+		return ":<port>"
+	}
+	return ":" + word(p.parts[1], 8, "<port>")
 }
 
 // reading says what consul-k8s makes of an unlabeled entry.

@@ -203,7 +203,7 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 				Problems: []problem{syntaxProblem(`"api.svc.billing.ns.dc2.peer…": namespaces and partitions are off; write svc.svc[.X.peer|dc]:port`)}}}},
 		{name: "four-label peer form with namespaces on", value: "api.svc.dc2.peer:1234", opts: onOpts,
 			want: []entry{{Raw: "api.svc.dc2.peer:1234", Labeled: true, LocalBindPort: 1234,
-				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234": namespaces or partitions on: write api.svc.default.ns.dc2.peer`)}}}},
+				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234": namespaces or partitions on: write api.svc.default.ns.dc2.peer:1234`)}}}},
 		{name: "six labels without ns", value: "api.svc.billing.nz.dc2.peer:1234", opts: onOpts,
 			want: []entry{{Raw: "api.svc.billing.nz.dc2.peer:1234", Labeled: true, LocalBindPort: 1234,
 				Problems: []problem{syntaxProblem(`"api.svc.billing.nz.dc2.peer…": the 4th label must be ns; write svc.svc.ns.ns[.X.peer|ap|dc]:port`)}}}},
@@ -550,7 +550,7 @@ func FuzzParseUpstreamAnnotation(f *testing.F) {
 // reporting the cost of one entry.
 func BenchmarkParseUpstreamAnnotation(b *testing.B) {
 	forms := []string{
-		"api-%d.svc.cluster-02.peer:%d",
+		"api-%d.svc.default.ns.cluster-02.peer:%d",
 		"db-%d:%d",
 		"cache-%d.svc.billing.ns.cluster-03.peer:%d:mesh_gateway_mode=local",
 		"geo-%d.svc.billing.ns.dc3.dc:%d",
@@ -562,6 +562,9 @@ func BenchmarkParseUpstreamAnnotation(b *testing.B) {
 			parts[i] = fmt.Sprintf(forms[i%len(forms)], i, 10000+i)
 		}
 		value := strings.Join(parts, ", ")
+		if errs := validators.AnnotationErrors(field.NewPath("x"), validators.ParseUpstreamAnnotation(value, opts), ""); len(errs) > 0 {
+			b.Fatalf("the benchmark measures valid entries: %v", errs[0])
+		}
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
