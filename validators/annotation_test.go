@@ -574,3 +574,50 @@ func BenchmarkParseUpstreamAnnotation(b *testing.B) {
 		})
 	}
 }
+
+// TestAnnotationDocumentedExamples keeps the examples of docs/rules/upstream-annotation.md
+// true: the rules each entry of the wrong example breaks, and none for the right ones.
+func TestAnnotationDocumentedExamples(t *testing.T) {
+	wrong := "backend.cluster-02.peer:9090, billing.svc.cluster-02.peer:9091 ledger.svc.cluster-02.peer:9092, " +
+		"audit.svc.cluster_02.peer:9093, search.svc.cluster-02.peer:9094:dc=dc2, " +
+		"geo.svc.cluster-02.peer:9095:mesh_gateway_mode=none, cache:9090, reports.billing:9096, " +
+		"metrics.svc.monitoring.ns:9097, stats:0100"
+	want := [][]string{
+		{"upstream-annotation-unlabeled-peer"},
+		{"upstream-annotation-syntax"},
+		{"upstream-peer-name-syntax"},
+		{"upstream-peer-datacenter-exclusive"},
+		{"gateway-mode-none-peer-upstream"},
+		{"upstream-annotation-duplicate"},
+		{"upstream-namespace-needs-namespaces"},
+		{"upstream-annotation-syntax"},
+		{"upstream-annotation-syntax"},
+	}
+	opts := knownPeers(offOpts, "cluster-02")
+	opts.ContainerPorts = map[string]int32{"http": 8080}
+	got := validators.ParseUpstreamAnnotation(wrong, opts)
+	var rules [][]string
+	for _, e := range got {
+		var r []string
+		for _, p := range e.Problems {
+			r = append(r, p.Rule)
+		}
+		rules = append(rules, r)
+	}
+	if !reflect.DeepEqual(rules, want) {
+		t.Errorf("wrong example: rules %v, want %v%s", rules, want, dumpEntries(got))
+	}
+	for _, right := range []struct {
+		value string
+		opts  validators.AnnotationOptions
+	}{
+		{"backend.svc.cluster-02.peer:9090, billing.svc.cluster-02.peer:9091, " +
+			"ledger.svc.cluster-02.peer:9092:mesh_gateway_mode=local, cache:9190, reports:9096, stats:http", opts},
+		{"backend.svc.default.ns.cluster-02.peer:9090, billing.svc.payments.ns.cluster-02.peer:9091, " +
+			"ledger.svc.payments.ns.ap2.ap:9092, reports.payments:9096", knownPeers(onOpts, "cluster-02")},
+	} {
+		if errs := validators.AnnotationErrors(field.NewPath("x"), validators.ParseUpstreamAnnotation(right.value, right.opts), ""); len(errs) > 0 {
+			t.Errorf("right example %q: %v", right.value, errs)
+		}
+	}
+}
