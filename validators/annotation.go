@@ -90,7 +90,8 @@ type AnnotationOptions struct {
 	// take the six-label form.
 	NamespacesEnabled bool
 	PartitionsEnabled bool
-	Grammar           AnnotationGrammar
+	// Grammar is the consul-k8s version's dialect (ParseAnnotationGrammar); zero is the newest.
+	Grammar AnnotationGrammar
 	// ContainerPorts maps the port names of the pod's containers (spec.containers only, as
 	// consul-k8s reads them; ContainerPorts builds it) to their numbers.
 	ContainerPorts map[string]int32
@@ -215,7 +216,7 @@ func (e *AnnotationEntry) problem(rule string, typ field.ErrorType, detail strin
 }
 
 func (e *AnnotationEntry) syntax(format string, args ...any) {
-	e.problem(ruleAnnotationSyntax, field.ErrorTypeInvalid, e.quote()+": "+fmt.Sprintf(format, args...))
+	e.problem(ruleAnnotationSyntax, field.ErrorTypeInvalid, e.Quoted()+": "+fmt.Sprintf(format, args...))
 }
 
 func (e *AnnotationEntry) hasSyntaxProblem() bool {
@@ -227,8 +228,12 @@ func (e *AnnotationEntry) hasSyntaxProblem() bool {
 	return false
 }
 
-// quote is the entry as messages show it: quoted, escaped, at most quoteRunes runes.
-func (e *AnnotationEntry) quote() string { return quoteShort(e.Raw) }
+// Quoted is the entry as messages show it: quoted, escaped, cut to a few dozen characters.
+// Rules that judge an entry against the cluster (a peer that no PeeringAcceptor or
+// PeeringDialer names, mode local without a gateway) start their messages with it too.
+func (e *AnnotationEntry) Quoted() string { return quoteShort(e.Raw) }
+
+func (e *AnnotationEntry) quote() string { return e.Quoted() }
 
 const quoteRunes = 28
 
@@ -649,7 +654,7 @@ func (p *entryParse) destination() {
 	case e.Service == "" && !e.hasSyntaxProblem():
 		e.syntax("no service name; Consul refuses the registration")
 	case e.Service == wildcard:
-		e.problem(ruleUpstreamNoWildcard, field.ErrorTypeInvalid, e.quote()+": Consul refuses a * upstream; name one service")
+		e.problem(ruleUpstreamNoWildcard, field.ErrorTypeInvalid, e.Quoted()+": Consul refuses a * upstream; name one service")
 	case strings.ContainsFunc(e.Service, unicode.IsSpace):
 		e.syntax("blank inside the service name")
 	}
@@ -660,29 +665,29 @@ func (p *entryParse) destination() {
 		switch {
 		case e.Peer == "":
 			e.problem(ruleUpstreamPeerNameSyntax, field.ErrorTypeInvalid,
-				e.quote()+": empty peer before .peer; consul-k8s makes it a local upstream")
+				e.Quoted()+": empty peer before .peer; consul-k8s makes it a local upstream")
 		case !ValidPeerName(e.Peer):
 			e.problem(ruleUpstreamPeerNameSyntax, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s: peer %s is not a DNS label (letters, digits, -)", e.quote(), quoteShort(e.Peer)))
+				fmt.Sprintf("%s: peer %s is not a DNS label (letters, digits, -)", e.Quoted(), quoteShort(e.Peer)))
 		}
 		if e.Datacenter != "" {
 			e.problem(rulePeerDatacenterExclusive, field.ErrorTypeForbidden,
-				e.quote()+": Consul refuses a peer upstream with a datacenter; drop dc")
+				e.Quoted()+": Consul refuses a peer upstream with a datacenter; drop dc")
 		}
 		if e.MeshGatewayMode == modeNone {
 			e.problem(ruleGatewayModeNonePeer, field.ErrorTypeInvalid,
-				e.quote()+": peers need mesh gateways, Consul uses remote; use local or remote")
+				e.Quoted()+": peers need mesh gateways, Consul uses remote; use local or remote")
 		}
 	}
 	// With partitions on and namespaces off the six-label peer form still needs a namespace
 	// label, so default is never reported.
 	if e.Namespace != "" && e.Namespace != DefaultPartition && !p.opts.NamespacesEnabled {
 		e.problem(ruleNamespaceNeedsNamespace, field.ErrorTypeForbidden,
-			fmt.Sprintf("%s: Consul namespaces are off; drop namespace %s", e.quote(), quoteShort(e.Namespace)))
+			fmt.Sprintf("%s: Consul namespaces are off; drop namespace %s", e.Quoted(), quoteShort(e.Namespace)))
 	}
 	if e.Partition != "" && !p.opts.PartitionsEnabled {
 		e.problem(rulePartitionNeedsPartition, field.ErrorTypeForbidden,
-			fmt.Sprintf("%s: admin partitions are off; drop partition %s", e.quote(), quoteShort(e.Partition)))
+			fmt.Sprintf("%s: admin partitions are off; drop partition %s", e.Quoted(), quoteShort(e.Partition)))
 	}
 }
 
@@ -702,7 +707,7 @@ func (p *entryParse) unlabeledPeer() {
 		switch strings.ToLower(last) {
 		case "peer":
 			e.problem(ruleAnnotationUnlabeledPeer, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s is %s; for a peer write %s", e.quote(), p.reading(), p.peerHint(parts[len(parts)-2], port)))
+				fmt.Sprintf("%s is %s; for a peer write %s", e.Quoted(), p.reading(), p.peerHint(parts[len(parts)-2], port)))
 			return
 		case "ns", "ap", "dc", "svc":
 			e.syntax(`labels need ".svc" after the service; write %s`, p.labeledHint())
@@ -713,14 +718,14 @@ func (p *entryParse) unlabeledPeer() {
 		for _, part := range parts[1:] {
 			if part != "" && p.opts.IsKnownPeer(part) {
 				e.problem(ruleAnnotationUnlabeledPeer, field.ErrorTypeInvalid,
-					fmt.Sprintf("%s is %s; for peer %s write %s", e.quote(), p.reading(), quoteShort(part), p.peerHint(part, port)))
+					fmt.Sprintf("%s is %s; for peer %s write %s", e.Quoted(), p.reading(), quoteShort(part), p.peerHint(part, port)))
 				return
 			}
 		}
 	}
 	if !p.namespacesOrPartitions() {
 		e.problem(ruleNamespaceNeedsNamespace, field.ErrorTypeForbidden,
-			fmt.Sprintf("%s: namespaces are off, so this is service %s", e.quote(), quoteShort(e.Service)))
+			fmt.Sprintf("%s: namespaces are off, so this is service %s", e.Quoted(), quoteShort(e.Service)))
 	}
 }
 
@@ -788,7 +793,7 @@ func findDuplicates(entries []AnnotationEntry) {
 		}
 		if first, dup := dests[k]; dup {
 			e.problem(ruleAnnotationDuplicate, field.ErrorTypeDuplicate,
-				fmt.Sprintf("%s: same upstream as %s; Consul refuses both, drop one", e.quote(), entries[first].quote()))
+				fmt.Sprintf("%s: same upstream as %s; Consul refuses both, drop one", e.Quoted(), entries[first].Quoted()))
 			continue
 		}
 		dests[k] = i
@@ -799,7 +804,7 @@ func findDuplicates(entries []AnnotationEntry) {
 		bind := net.JoinHostPort(addr, strconv.Itoa(int(e.LocalBindPort)))
 		if first, dup := binds[bind]; dup {
 			e.problem(ruleAnnotationDuplicate, field.ErrorTypeDuplicate,
-				fmt.Sprintf("%s: port %d also bound by %s; Consul refuses both", e.quote(), e.LocalBindPort, entries[first].quote()))
+				fmt.Sprintf("%s: port %d also bound by %s; Consul refuses both", e.Quoted(), e.LocalBindPort, entries[first].Quoted()))
 			continue
 		}
 		binds[bind] = i
