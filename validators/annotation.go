@@ -233,8 +233,6 @@ func (e *AnnotationEntry) hasSyntaxProblem() bool {
 // PeeringDialer names, mode local without a gateway) start their messages with it too.
 func (e *AnnotationEntry) Quoted() string { return quoteShort(e.Raw) }
 
-func (e *AnnotationEntry) quote() string { return e.Quoted() }
-
 const quoteRunes = 28
 
 func quoteShort(s string) string { return strconv.Quote(clip(s, quoteRunes)) }
