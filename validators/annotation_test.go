@@ -624,3 +624,20 @@ func TestAnnotationDocumentedExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnotationCostIsLinear gates the parser's cost deterministically, by allocations: an
+// entry costs the same in a list of 10 as in a list of 500.
+func TestAnnotationCostIsLinear(t *testing.T) {
+	perEntry := func(n int) float64 {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf("api-%d.svc.cluster-02.peer:%d", i, 10000+i)
+		}
+		value := strings.Join(parts, ",")
+		return testing.AllocsPerRun(20, func() { validators.ParseUpstreamAnnotation(value, offOpts) }) / float64(n)
+	}
+	small, large := perEntry(10), perEntry(500)
+	if large > small+1 {
+		t.Errorf("%.1f allocations per entry among 500, %.1f among 10", large, small)
+	}
+}
