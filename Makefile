@@ -70,6 +70,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (the corpus is replayed by make
 	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzValidateJSON$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzValidPeerName$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzProxyConfig$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzParseUpstreamAnnotation$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./internal/manifest/ -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./webhook/ -run='^$$' -fuzz='^FuzzAdmissionReview$$' -fuzztime=$(FUZZTIME)
 
