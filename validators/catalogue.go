@@ -12,6 +12,7 @@ const (
 	FamilyReferences  = "peer-references"
 	FamilyProxyConfig = "proxy-config"
 	FamilyBothSides   = "both-sides"
+	FamilyAnnotation  = "upstream-annotation"
 )
 
 var (
@@ -21,6 +22,9 @@ var (
 	onlyES           = []Kind{KindExportedServices}
 	onlyMesh         = []Kind{KindMesh}
 	referenceKinds   = []Kind{KindServiceResolver, KindServiceIntentions, KindSamenessGroup}
+	sdAndWorkloads   = append([]Kind{KindServiceDefaults}, WorkloadKinds...)
+
+	gatewayModeAndWorkloadKinds = append(append([]Kind(nil), gatewayModeKinds...), WorkloadKinds...)
 )
 
 var catalogue = []*Rule{
@@ -28,16 +32,16 @@ var catalogue = []*Rule{
 	{Name: "gateway-mode-valid", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: gatewayModeKinds,
 		Description: "meshGateway.mode must be empty, local, remote or none",
 		objectCheck: checkGatewayModeValid},
-	{Name: "gateway-mode-none-peer-upstream", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: onlySD,
+	{Name: "gateway-mode-none-peer-upstream", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: sdAndWorkloads,
 		Description: "an upstream override with a peer must not use mode none (Consul silently uses remote)",
-		objectCheck: checkGatewayModeNonePeerUpstream},
+		objectCheck: annotationRule(ruleGatewayModeNonePeer, checkGatewayModeNonePeerUpstream)},
 	{Name: "gateway-mode-none-with-peering", Family: FamilyGatewayMode, DefaultAction: Deny,
 		Kinds:       []Kind{KindProxyDefaults, KindServiceDefaults, KindPeeringAcceptor, KindPeeringDialer},
 		Description: "mode none is invalid while cluster peering is in use",
 		stateCheck:  checkGatewayModeNoneWithPeering},
-	{Name: "gateway-mode-local-needs-gateway", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: gatewayModeKinds,
+	{Name: "gateway-mode-local-needs-gateway", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: gatewayModeAndWorkloadKinds,
 		Description: "mode local needs a mesh gateway in this cluster",
-		stateCheck:  checkGatewayModeLocalNeedsGateway},
+		stateCheck:  withAnnotation(annotationLocalModeWithoutGateway, checkGatewayModeLocalNeedsGateway)},
 
 	// Mesh gateway and partition placement.
 	{Name: "export-needs-mesh-gateway", Family: FamilyPlacement, DefaultAction: Deny, Kinds: onlyES,
@@ -63,27 +67,41 @@ var catalogue = []*Rule{
 	{Name: "upstream-peer-partition-exclusive", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
 		Description: "an upstream override sets peer or partition, not both",
 		objectCheck: checkUpstreamPeerPartitionExclusive},
-	{Name: "upstream-namespace-needs-namespaces", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+	{Name: "upstream-namespace-needs-namespaces", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: sdAndWorkloads,
 		Description: "upstream namespace needs Consul namespaces enabled",
-		objectCheck: checkUpstreamNamespaceNeedsNamespaces},
-	{Name: "upstream-partition-needs-partitions", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+		objectCheck: annotationRule(ruleNamespaceNeedsNamespace, checkUpstreamNamespaceNeedsNamespaces)},
+	{Name: "upstream-partition-needs-partitions", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: sdAndWorkloads,
 		Description: "upstream partition needs admin partitions enabled",
-		objectCheck: checkUpstreamPartitionNeedsPartitions},
+		objectCheck: annotationRule(rulePartitionNeedsPartition, checkUpstreamPartitionNeedsPartitions)},
 	{Name: "upstream-namespace-default-redundant", Family: FamilyUpstreams, DefaultAction: Warn, Kinds: onlySD,
 		Description: "namespace default on a peer upstream is redundant",
 		objectCheck: checkUpstreamNamespaceDefaultRedundant},
-	{Name: "upstream-no-wildcard", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+	{Name: "upstream-no-wildcard", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: sdAndWorkloads,
 		Description: "upstream override name and namespace must not be *",
-		objectCheck: checkUpstreamNoWildcard},
+		objectCheck: annotationRule(ruleUpstreamNoWildcard, checkUpstreamNoWildcard)},
 	{Name: "upstream-duplicate", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
 		Description: "no two overrides target the same name, namespace, partition and peer",
 		objectCheck: checkUpstreamDuplicate},
-	{Name: "upstream-peer-name-syntax", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: onlySD,
+	{Name: "upstream-peer-name-syntax", Family: FamilyUpstreams, DefaultAction: Deny, Kinds: sdAndWorkloads,
 		Description: "upstream peer must be a valid peer name",
-		objectCheck: checkUpstreamPeerNameSyntax},
-	{Name: "upstream-peer-known", Family: FamilyUpstreams, DefaultAction: Warn, Kinds: onlySD,
+		objectCheck: annotationRule(ruleUpstreamPeerNameSyntax, checkUpstreamPeerNameSyntax)},
+	{Name: "upstream-peer-known", Family: FamilyUpstreams, DefaultAction: Warn, Kinds: sdAndWorkloads,
 		Description: "upstream peer names a PeeringAcceptor or PeeringDialer of this cluster",
-		stateCheck:  checkUpstreamPeerKnown},
+		stateCheck:  withAnnotation(annotationPeerUnknown, checkUpstreamPeerKnown)},
+
+	// The upstreams annotation of workloads.
+	{Name: ruleAnnotationSyntax, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+		Description: "every entry of the connect-service-upstreams annotation is one consul-k8s can parse",
+		objectCheck: annotationRule(ruleAnnotationSyntax, nil)},
+	{Name: ruleAnnotationUnlabeledPeer, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+		Description: "an unlabeled annotation entry is not meant as a peer (consul-k8s reads it as a namespace or partition)",
+		stateCheck:  checkAnnotationUnlabeledPeer},
+	{Name: rulePeerDatacenterExclusive, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+		Description: "an annotation upstream to a peer names no datacenter (Consul refuses the registration)",
+		objectCheck: annotationRule(rulePeerDatacenterExclusive, nil)},
+	{Name: ruleAnnotationDuplicate, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+		Description: "no two annotation entries share a local bind port or a destination (Consul refuses the registration)",
+		objectCheck: annotationRule(ruleAnnotationDuplicate, nil)},
 
 	// Exported services.
 	{Name: "exported-services-singleton", Family: FamilyExported, DefaultAction: Deny, Kinds: onlyES,

@@ -23,6 +23,9 @@ type Config struct {
 	ConsulVersion *version.Version
 	// Edition is the Consul edition, EditionUnknown when not configured: no rule guesses it.
 	Edition Edition
+	// AnnotationGrammar is the dialect of the upstreams annotation the installed consul-k8s
+	// reads (ParseAnnotationGrammar of --consul-k8s-version); zero is the newest.
+	AnnotationGrammar AnnotationGrammar
 	// Actions overrides the default action of rules by name.
 	Actions map[string]Action
 }

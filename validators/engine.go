@@ -3,6 +3,7 @@ package validators
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,9 +26,11 @@ type Violation struct {
 	Error *field.Error
 }
 
-// Warning renders the violation as a short admission warning: "path: message (rule)".
+// Warning renders the violation as a short admission warning: "path: message (rule)". The
+// upstreams annotation's key is abbreviated in the path, which would otherwise leave no room
+// for the message (the 422 denial and the CLI carry the full path).
 func (v Violation) Warning() string {
-	s := v.Error.Field + ": " + v.Error.Detail
+	s := WarningPath(v.Error.Field) + ": " + v.Error.Detail
 	if len(s) <= MaxWarningLength {
 		return s
 	}
@@ -37,6 +40,12 @@ func (v Violation) Warning() string {
 		keep--
 	}
 	return s[:keep] + "…" + suffix
+}
+
+// WarningPath is a field path as a warning shows it: the upstreams annotation's key is
+// abbreviated to its last word.
+func WarningPath(field string) string {
+	return strings.Replace(field, "["+UpstreamsAnnotation+"]", "[…upstreams]", 1)
 }
 
 // Result is the verdict on one object.

@@ -31,6 +31,10 @@ var specRules = map[string]validators.Action{
 	"upstream-peer-partition-exclusive":           validators.Deny,
 	"upstream-namespace-needs-namespaces":         validators.Deny,
 	"upstream-partition-needs-partitions":         validators.Deny,
+	"upstream-annotation-syntax":                  validators.Deny,
+	"upstream-annotation-unlabeled-peer":          validators.Deny,
+	"upstream-peer-datacenter-exclusive":          validators.Deny,
+	"upstream-annotation-duplicate":               validators.Deny,
 	"upstream-namespace-default-redundant":        validators.Warn,
 	"upstream-no-wildcard":                        validators.Deny,
 	"upstream-duplicate":                          validators.Deny,
@@ -90,7 +94,7 @@ func TestCatalogueMatchesSpec(t *testing.T) {
 			t.Errorf("rule %q lacks a family, description or kinds: %+v", r.Name, r)
 		}
 		for _, k := range r.Kinds {
-			if !r.AppliesTo(k) || !slices.Contains(validators.Kinds, k) {
+			if !r.AppliesTo(k) || !slices.Contains(validators.Kinds, k) && !slices.Contains(validators.WorkloadKinds, k) {
 				t.Errorf("rule %q: kind %q", r.Name, k)
 			}
 		}
@@ -106,7 +110,7 @@ func TestCatalogueMatchesSpec(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	for _, k := range validators.Kinds {
+	for _, k := range append(slices.Clone(validators.Kinds), validators.WorkloadKinds...) {
 		obj, ok := validators.NewObject(k)
 		if !ok {
 			t.Fatalf("NewObject(%s) failed", k)
@@ -115,8 +119,8 @@ func TestKinds(t *testing.T) {
 			t.Errorf("KindOf(NewObject(%s)) = %s, %v", k, got, ok)
 		}
 	}
-	if _, ok := validators.NewObject("Pod"); ok {
-		t.Error("NewObject(Pod) succeeded")
+	if _, ok := validators.NewObject("Service"); ok {
+		t.Error("NewObject(Service) succeeded")
 	}
 	if _, ok := validators.KindOf(&v1alpha1.MeshList{}); ok {
 		t.Error("KindOf(MeshList) succeeded")

@@ -268,7 +268,7 @@ func checkRendering(t testing.TB, res validators.Result) {
 		if len(w) > validators.MaxWarningLength || !strings.HasSuffix(w, " "+suffix) || !utf8.ValidString(w) {
 			t.Errorf("warning of %d bytes, want at most %d, valid UTF-8, ending in %q: %q", len(w), validators.MaxWarningLength, suffix, w)
 		}
-		if !strings.HasPrefix(w, v.Error.Field+": ") {
+		if !strings.HasPrefix(w, validators.WarningPath(v.Error.Field)+": ") {
 			t.Errorf("warning %q does not start with the field path %q", w, v.Error.Field)
 		}
 	}

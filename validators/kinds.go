@@ -1,6 +1,9 @@
 package validators
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -53,6 +56,20 @@ func KindOf(obj runtime.Object) (Kind, bool) {
 		return KindServiceIntentions, true
 	case *v1alpha1.SamenessGroup:
 		return KindSamenessGroup, true
+	case *corev1.Pod:
+		return KindPod, true
+	case *appsv1.Deployment:
+		return KindDeployment, true
+	case *appsv1.StatefulSet:
+		return KindStatefulSet, true
+	case *appsv1.DaemonSet:
+		return KindDaemonSet, true
+	case *appsv1.ReplicaSet:
+		return KindReplicaSet, true
+	case *batchv1.Job:
+		return KindJob, true
+	case *batchv1.CronJob:
+		return KindCronJob, true
 	}
 	return "", false
 }
@@ -78,6 +95,20 @@ func NewObject(kind Kind) (runtime.Object, bool) {
 		return &v1alpha1.ServiceIntentions{}, true
 	case KindSamenessGroup:
 		return &v1alpha1.SamenessGroup{}, true
+	case KindPod:
+		return &corev1.Pod{}, true
+	case KindDeployment:
+		return &appsv1.Deployment{}, true
+	case KindStatefulSet:
+		return &appsv1.StatefulSet{}, true
+	case KindDaemonSet:
+		return &appsv1.DaemonSet{}, true
+	case KindReplicaSet:
+		return &appsv1.ReplicaSet{}, true
+	case KindJob:
+		return &batchv1.Job{}, true
+	case KindCronJob:
+		return &batchv1.CronJob{}, true
 	}
 	return nil, false
 }

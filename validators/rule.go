@@ -49,6 +49,7 @@ type ObjectInput struct {
 	consumerLists   []*field.Path
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
+	annotation      *parsedAnnotation
 }
 
 // Input is what a state check sees: the object and the cluster.

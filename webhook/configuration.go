@@ -57,6 +57,40 @@ type ConfigurationOptions struct {
 	ExemptNamespaces []string
 	// MatchConditions are added after NotBeingDeletedCondition.
 	MatchConditions []admissionregistrationv1.MatchCondition
+	// Workloads adds the entries of the workload kinds, whose pods may carry the upstreams
+	// annotation. Their match conditions send only objects carrying it (and only Pods no
+	// controller owns), so the many other pod writes never reach the webhook; they take
+	// WorkloadFailurePolicy, Ignore when empty: an outage must never stop pods from being
+	// scheduled.
+	Workloads             bool
+	WorkloadFailurePolicy admissionregistrationv1.FailurePolicyType
+}
+
+// HasUpstreamsCondition is the name of the match condition that sends a workload only when its
+// pod carries the upstreams annotation, and BarePodCondition the one that sends only Pods no
+// controller owns (their controller's template is checked instead).
+const (
+	HasUpstreamsCondition = "has-upstreams-annotation"
+	BarePodCondition      = "bare-pod"
+)
+
+// workloadConditions are the match conditions of a workload kind's entry.
+func workloadConditions(kind validators.Kind) []admissionregistrationv1.MatchCondition {
+	meta := "object.spec.template.metadata"
+	switch kind {
+	case validators.KindPod:
+		meta = "object.metadata"
+	case validators.KindCronJob:
+		meta = "object.spec.jobTemplate.spec.template.metadata"
+	}
+	out := []admissionregistrationv1.MatchCondition{{
+		Name:       HasUpstreamsCondition,
+		Expression: "has(" + meta + ".annotations) && '" + validators.UpstreamsAnnotation + "' in " + meta + ".annotations",
+	}}
+	if kind == validators.KindPod {
+		out = append(out, admissionregistrationv1.MatchCondition{Name: BarePodCondition, Expression: "!has(object.metadata.ownerReferences)"})
+	}
+	return out
 }
 
 // namespaceSelector merges the exempt namespaces into the configured selector.
@@ -108,6 +142,35 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 			NamespaceSelector:       nsSelector.DeepCopy(),
 			ObjectSelector:          o.ObjectSelector,
 			MatchConditions:         append([]admissionregistrationv1.MatchCondition(nil), conditions...),
+		})
+	}
+	if !o.Workloads {
+		return vwc
+	}
+	fp := o.WorkloadFailurePolicy
+	if fp == "" {
+		fp = admissionregistrationv1.Ignore
+	}
+	for _, kind := range validators.WorkloadKinds {
+		gv, timeout := GroupVersionOf(kind), o.TimeoutSeconds
+		vwc.Webhooks = append(vwc.Webhooks, admissionregistrationv1.ValidatingWebhook{
+			Name:         EntryName(kind),
+			ClientConfig: o.ClientConfig(Path(kind)),
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{gv.Group}, APIVersions: []string{gv.Version},
+					Resources: []string{Plural(kind)}, Scope: &scope,
+				},
+			}},
+			FailurePolicy:           &fp,
+			MatchPolicy:             &matchPolicy,
+			SideEffects:             &sideEffects,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+			NamespaceSelector:       nsSelector.DeepCopy(),
+			ObjectSelector:          o.ObjectSelector,
+			MatchConditions:         append(append([]admissionregistrationv1.MatchCondition(nil), conditions...), workloadConditions(kind)...),
 		})
 	}
 	return vwc

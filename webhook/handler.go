@@ -19,11 +19,11 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -123,6 +123,7 @@ type typedRequest[T any] struct {
 // and renders the verdict. The reviewers of every kind share one capacity.
 type reviewer[T object] struct {
 	kind     validators.Kind
+	gv       schema.GroupVersion
 	engine   *validators.Engine
 	state    validators.ClusterState
 	log      logr.Logger
@@ -218,15 +219,15 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T]) (resp *
 			resp = errored(http.StatusInternalServerError, errors.New("internal error while validating"))
 		}
 	}()
-	if req.Kind.Group != v1alpha1.Group || req.Kind.Kind != string(rv.kind) {
+	if req.Kind.Group != rv.gv.Group || req.Kind.Kind != string(rv.kind) {
 		return errored(http.StatusBadRequest, fmt.Errorf("this path validates %s, not %s", rv.kind, req.Kind.Kind))
 	}
 	for _, o := range []T{req.Object, req.OldObject} {
 		if isNil(o) {
 			continue
 		}
-		if gvk := o.GetObjectKind().GroupVersionKind(); gvk.GroupVersion() != v1alpha1.GroupVersion || gvk.Kind != string(rv.kind) {
-			return errored(http.StatusBadRequest, fmt.Errorf("this path validates %s %s, the object is %q %q", v1alpha1.GroupVersion, rv.kind, gvk.GroupVersion(), gvk.Kind))
+		if gvk := o.GetObjectKind().GroupVersionKind(); gvk.GroupVersion() != rv.gv || gvk.Kind != string(rv.kind) {
+			return errored(http.StatusBadRequest, fmt.Errorf("this path validates %s %s, the object is %q %q", rv.gv, rv.kind, gvk.GroupVersion(), gvk.Kind))
 		}
 	}
 	if resp := rv.gate.Check(rv.kind, req.Operation, req.Namespace); resp != nil {
@@ -267,7 +268,7 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T]) (resp *
 		return nil
 	}
 	rv.logDenials(req, op, &res)
-	return verdict(rv.kind, req.Object.GetName(), &res)
+	return verdict(rv.kind, rv.gv.Group, req.Object.GetName(), &res)
 }
 
 // verdict renders the engine's result as an AdmissionResponse: allowed with warnings, or
@@ -275,7 +276,7 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T]) (resp *
 // MaxCauses, and a message in the form of apierrors.NewInvalid. It is built here, in time
 // linear in what it shows, because NewInvalid joins every error into its message by
 // repeated concatenation, quadratic in their number.
-func verdict(kind validators.Kind, name string, res *validators.Result) *admissionv1.AdmissionResponse {
+func verdict(kind validators.Kind, group, name string, res *validators.Result) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: res.Warnings()}
 	denials := 0
 	for _, v := range res.Violations {
@@ -292,7 +293,11 @@ func verdict(kind validators.Kind, name string, res *validators.Result) *admissi
 	}
 	causes := make([]metav1.StatusCause, 0, min(denials, MaxCauses))
 	var msg strings.Builder
-	fmt.Fprintf(&msg, "%s.%s %q is invalid: ", kind, v1alpha1.Group, clip(name, maxCauseBytes, ""))
+	qualified := string(kind)
+	if group != "" {
+		qualified += "." + group
+	}
+	fmt.Fprintf(&msg, "%s %q is invalid: ", qualified, clip(name, maxCauseBytes, ""))
 	if denials > 1 {
 		msg.WriteByte('[')
 	}
@@ -331,7 +336,7 @@ func verdict(kind validators.Kind, name string, res *validators.Result) *admissi
 		Code:    http.StatusUnprocessableEntity,
 		Reason:  metav1.StatusReasonInvalid,
 		Message: msg.String(),
-		Details: &metav1.StatusDetails{Group: v1alpha1.Group, Kind: string(kind), Name: name, Causes: causes},
+		Details: &metav1.StatusDetails{Group: group, Kind: string(kind), Name: name, Causes: causes},
 	}
 	return resp
 }

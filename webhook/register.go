@@ -5,18 +5,38 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// PathPrefix is the common prefix of the six validation paths.
+// PathPrefix is the common prefix of the validation paths of the Consul kinds.
 const PathPrefix = "/validate-consul-hashicorp-com-v1alpha1-"
 
-// Path returns the URL path that validates a kind, e.g. /validate-consul-hashicorp-com-v1alpha1-mesh.
+// Path returns the URL path that validates a kind, named as kubebuilder names them:
+// /validate-<group with dashes>-<version>-<kind>, e.g. /validate-consul-hashicorp-com-v1alpha1-mesh,
+// /validate-apps-v1-deployment, /validate--v1-pod (the core group is empty).
 func Path(kind validators.Kind) string {
-	return PathPrefix + strings.ToLower(string(kind))
+	gv := GroupVersionOf(kind)
+	return "/validate-" + strings.ReplaceAll(gv.Group, ".", "-") + "-" + gv.Version + "-" + strings.ToLower(string(kind))
+}
+
+// GroupVersionOf returns the API group and version a kind is served at.
+func GroupVersionOf(kind validators.Kind) schema.GroupVersion {
+	switch kind {
+	case validators.KindPod:
+		return corev1.SchemeGroupVersion
+	case validators.KindDeployment, validators.KindStatefulSet, validators.KindDaemonSet, validators.KindReplicaSet:
+		return appsv1.SchemeGroupVersion
+	case validators.KindJob, validators.KindCronJob:
+		return batchv1.SchemeGroupVersion
+	}
+	return v1alpha1.GroupVersion
 }
 
 // Deps is what the reviewers need.
@@ -55,11 +75,18 @@ func Handlers(d Deps) map[string]http.Handler {
 		Path(validators.KindServiceResolver):   newReviewer[*v1alpha1.ServiceResolver](d, validators.KindServiceResolver, c),
 		Path(validators.KindServiceIntentions): newReviewer[*v1alpha1.ServiceIntentions](d, validators.KindServiceIntentions, c),
 		Path(validators.KindSamenessGroup):     newReviewer[*v1alpha1.SamenessGroup](d, validators.KindSamenessGroup, c),
+		Path(validators.KindPod):               newReviewer[*corev1.Pod](d, validators.KindPod, c),
+		Path(validators.KindDeployment):        newReviewer[*appsv1.Deployment](d, validators.KindDeployment, c),
+		Path(validators.KindStatefulSet):       newReviewer[*appsv1.StatefulSet](d, validators.KindStatefulSet, c),
+		Path(validators.KindDaemonSet):         newReviewer[*appsv1.DaemonSet](d, validators.KindDaemonSet, c),
+		Path(validators.KindReplicaSet):        newReviewer[*appsv1.ReplicaSet](d, validators.KindReplicaSet, c),
+		Path(validators.KindJob):               newReviewer[*batchv1.Job](d, validators.KindJob, c),
+		Path(validators.KindCronJob):           newReviewer[*batchv1.CronJob](d, validators.KindCronJob, c),
 	}
 }
 
 func newReviewer[T object](d Deps, kind validators.Kind, c *capacity) http.Handler {
-	return &reviewer[T]{kind: kind, engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
+	return &reviewer[T]{kind: kind, gv: GroupVersionOf(kind), engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
 		metrics: d.Metrics, capacity: c, gate: d.Gate}
 }
 

@@ -1,0 +1,192 @@
+package validators
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// The workload kinds whose pods may carry the upstreams annotation (section 6 of the
+// specification): bare Pods and the pod templates of the controllers that create pods.
+const (
+	KindPod         Kind = "Pod"
+	KindDeployment  Kind = "Deployment"
+	KindStatefulSet Kind = "StatefulSet"
+	KindDaemonSet   Kind = "DaemonSet"
+	KindReplicaSet  Kind = "ReplicaSet"
+	KindJob         Kind = "Job"
+	KindCronJob     Kind = "CronJob"
+)
+
+// WorkloadKinds lists the workload kinds in a stable order.
+var WorkloadKinds = []Kind{KindPod, KindDeployment, KindStatefulSet, KindDaemonSet, KindReplicaSet, KindJob, KindCronJob}
+
+// ConnectInjectAnnotation set to "false" on a pod turns consul-k8s's injection off: its
+// upstreams annotation is never read.
+const ConnectInjectAnnotation = "consul.hashicorp.com/connect-inject"
+
+var (
+	podMetadataPath     = field.NewPath("metadata")
+	templateMetadata    = field.NewPath("spec", "template", "metadata")
+	jobTemplateMetadata = field.NewPath("spec", "jobTemplate", "spec", "template", "metadata")
+)
+
+// podTemplate is the pod a workload runs: its metadata, spec and where its metadata is.
+type podTemplate struct {
+	meta *metav1.ObjectMeta
+	spec *corev1.PodSpec
+	at   *field.Path
+}
+
+// podTemplateOf returns the pod of a workload whose upstreams consul-k8s would read: not a
+// Pod a controller owns (its template is checked on the controller), not one with injection
+// turned off, not one without the annotation.
+func podTemplateOf(obj runtime.Object) (podTemplate, bool) {
+	var t podTemplate
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		if len(o.OwnerReferences) > 0 {
+			return t, false
+		}
+		t = podTemplate{&o.ObjectMeta, &o.Spec, podMetadataPath}
+	case *appsv1.Deployment:
+		t = podTemplate{&o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec, templateMetadata}
+	case *appsv1.StatefulSet:
+		t = podTemplate{&o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec, templateMetadata}
+	case *appsv1.DaemonSet:
+		t = podTemplate{&o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec, templateMetadata}
+	case *appsv1.ReplicaSet:
+		t = podTemplate{&o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec, templateMetadata}
+	case *batchv1.Job:
+		t = podTemplate{&o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec, templateMetadata}
+	case *batchv1.CronJob:
+		t = podTemplate{&o.Spec.JobTemplate.Spec.Template.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.Spec, jobTemplateMetadata}
+	default:
+		return t, false
+	}
+	if t.meta.Annotations[ConnectInjectAnnotation] == "false" {
+		return t, false
+	}
+	_, ok := t.meta.Annotations[UpstreamsAnnotation]
+	return t, ok
+}
+
+// annotationOptions reads an annotation as this installation's consul-k8s would.
+func (in *ObjectInput) annotationOptions(spec *corev1.PodSpec) AnnotationOptions {
+	return AnnotationOptions{
+		NamespacesEnabled: in.Config.NamespacesEnabled,
+		PartitionsEnabled: in.Config.PartitionsEnabled,
+		Grammar:           in.Config.AnnotationGrammar,
+		ContainerPorts:    ContainerPorts(spec),
+	}
+}
+
+// upstreamEntries parses the upstreams annotation of a workload once per input (several rules
+// read it); ok is false for an object without one.
+func (in *ObjectInput) upstreamEntries() (entries []AnnotationEntry, at *field.Path, ok bool) {
+	if in.annotation == nil {
+		t, found := podTemplateOf(in.Object)
+		a := parsedAnnotation{}
+		if found {
+			a.entries = ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec))
+			a.at, a.found = AnnotationPath(t.at), true
+		}
+		in.annotation = &a
+	}
+	return in.annotation.entries, in.annotation.at, in.annotation.found
+}
+
+type parsedAnnotation struct {
+	entries []AnnotationEntry
+	at      *field.Path
+	found   bool
+}
+
+// annotationRule returns a check that reports the annotation problems of one rule, and
+// defers to objectRule for every other object.
+func annotationRule(rule string, objectRule func(in *ObjectInput) field.ErrorList) func(in *ObjectInput) field.ErrorList {
+	return func(in *ObjectInput) field.ErrorList {
+		if entries, at, ok := in.upstreamEntries(); ok {
+			return AnnotationErrors(at, entries, rule)
+		}
+		if objectRule == nil {
+			return nil
+		}
+		return objectRule(in)
+	}
+}
+
+// checkAnnotationUnlabeledPeer reads the annotation again with the known peers: an
+// unlabeled entry whose middle part names one was meant as a peer.
+func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
+	t, ok := podTemplateOf(in.Object)
+	if !ok {
+		return nil
+	}
+	opts := in.annotationOptions(t.spec)
+	opts.IsKnownPeer = in.State.HasPeer
+	entries := ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], opts)
+	return AnnotationErrors(AnnotationPath(t.at), entries, ruleAnnotationUnlabeledPeer)
+}
+
+// annotationPeerUnknown reports the annotation's peer upstreams that no acceptor or dialer
+// of this cluster names.
+func annotationPeerUnknown(in *Input) (field.ErrorList, bool) {
+	entries, at, ok := in.upstreamEntries()
+	if !ok {
+		return nil, false
+	}
+	var errs field.ErrorList
+	for i := range entries {
+		e := &entries[i]
+		if e.Peer != "" && ValidPeerName(e.Peer) && !in.State.HasPeer(e.Peer) {
+			errs = append(errs, &field.Error{Type: field.ErrorTypeNotFound, Field: at.String(), BadValue: field.OmitValueType{},
+				Detail: fmt.Sprintf("%s: peer %q: %s", e.Quoted(), e.Peer, unknownPeer)})
+		}
+	}
+	return errs, true
+}
+
+// annotationLocalModeWithoutGateway reports peer upstreams in mode local without a ready
+// mesh gateway in this partition.
+func annotationLocalModeWithoutGateway(in *Input) (field.ErrorList, bool) {
+	entries, at, ok := in.upstreamEntries()
+	if !ok {
+		return nil, false
+	}
+	var local []*AnnotationEntry
+	for i := range entries {
+		if entries[i].Peer != "" && entries[i].MeshGatewayMode == modeLocal {
+			local = append(local, &entries[i])
+		}
+	}
+	if len(local) == 0 {
+		return nil, true
+	}
+	gw := in.State.MeshGateway()
+	if gw == GatewayReady {
+		return nil, true
+	}
+	var errs field.ErrorList
+	for _, e := range local {
+		errs = append(errs, &field.Error{Type: field.ErrorTypeInvalid, Field: at.String(), BadValue: field.OmitValueType{},
+			Detail: e.Quoted() + ": " + in.gatewayDetail(gw, "mode local needs it; use remote")})
+	}
+	return in.unlessGatewayComing(gw, errs), true
+}
+
+// withAnnotation checks a workload's annotation with annotationCheck and every other object
+// with objectRule.
+func withAnnotation(annotationCheck func(in *Input) (field.ErrorList, bool), objectRule func(in *Input) field.ErrorList) func(in *Input) field.ErrorList {
+	return func(in *Input) field.ErrorList {
+		if errs, ok := annotationCheck(in); ok {
+			return errs
+		}
+		return objectRule(in)
+	}
+}
