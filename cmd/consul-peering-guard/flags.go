@@ -20,6 +20,7 @@ type engineFlags struct {
 	namespacesEnabled bool
 	consulVersion     string
 	edition           string
+	consulK8sVersion  string
 	rules             []string
 	gatewaySelector   string
 }
@@ -29,6 +30,7 @@ func (f *engineFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.partition, "partition", "", "this cluster's admin partition (global.adminPartitions.name); default when partitions are off")
 	fs.BoolVar(&f.namespacesEnabled, "namespaces-enabled", false, "Consul namespaces are enabled (global.enableConsulNamespaces)")
 	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version (e.g. 1.15); empty disables the check")
+	fs.StringVar(&f.consulK8sVersion, "consul-k8s-version", "", "the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest")
 	fs.StringVar(&f.edition, "consul-edition", "", "the Consul edition, ce or enterprise; empty means unknown and no rule guesses it")
 	fs.StringArrayVar(&f.rules, "rule", nil, "set a rule's action, NAME=deny|warn|off (repeatable)")
 	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of mesh gateway Deployments (one with a ready replica, offline one asking for a replica, counts as present)")
@@ -45,6 +47,9 @@ func (f *engineFlags) config() (validators.Config, error) {
 		return cfg, fmt.Errorf("--consul-edition: %w", err)
 	}
 	cfg.Edition = edition
+	if cfg.AnnotationGrammar, err = validators.ParseAnnotationGrammar(f.consulK8sVersion); err != nil {
+		return cfg, fmt.Errorf("--consul-k8s-version: %w", err)
+	}
 	if f.consulVersion != "" {
 		v, err := validators.ParseConsulVersion(f.consulVersion)
 		if err != nil {

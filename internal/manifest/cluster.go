@@ -31,6 +31,8 @@ type ClusterSettings struct {
 	NamespacesEnabled *bool   `json:"namespacesEnabled,omitempty"`
 	ConsulVersion     *string `json:"consulVersion,omitempty"`
 	Edition           *string `json:"edition,omitempty"`
+	// ConsulK8sVersion selects the grammar of the upstreams annotation.
+	ConsulK8sVersion *string `json:"consulK8sVersion,omitempty"`
 	// MeshGatewayInstalled says the mesh gateway runs although no manifest holds it (the
 	// Consul Helm chart installs it with meshGateway.enabled).
 	MeshGatewayInstalled *bool             `json:"meshGatewayInstalled,omitempty"`

@@ -295,9 +295,46 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 		set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
 		return nil
 	case apiVersion == "apps/v1" && kind == "Deployment":
-		return readDeployment(js, src, opts, set)
+		if err := readDeployment(js, src, opts, set); err != nil {
+			return err
+		}
+		return readWorkload(js, src, kind, set)
+	case workloadKinds[apiVersion+" "+kind]:
+		return readWorkload(js, src, kind, set)
 	}
 	return nil // a Kubernetes object of another kind
+}
+
+// workloadKinds are the apiVersion and kind of the workloads whose pods consul-k8s reads the
+// upstreams annotation of.
+var workloadKinds = map[string]bool{
+	"v1 Pod": true, "apps/v1 Deployment": true, "apps/v1 StatefulSet": true, "apps/v1 DaemonSet": true,
+	"apps/v1 ReplicaSet": true, "batch/v1 Job": true, "batch/v1 CronJob": true,
+}
+
+// readWorkload records a workload that carries the upstreams annotation, to be validated
+// under its own kind and name. The API server validates the rest of a workload, so its
+// unknown fields are not reported; one that cannot be decoded is skipped with the reason.
+func readWorkload(js []byte, src Source, kind string, set *Set) error {
+	if !bytes.Contains(js, []byte(validators.UpstreamsAnnotation)) {
+		return nil
+	}
+	obj, ok := validators.NewObject(validators.Kind(kind))
+	if !ok {
+		return nil
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, obj); err != nil {
+		set.skip(src, fmt.Sprintf("%s cannot be read, so its upstreams annotation is not checked: %v", kind, typeError(err)))
+		return nil
+	}
+	if m := obj.(interface {
+		GetNamespace() string
+		SetNamespace(string)
+	}); m.GetNamespace() == "" {
+		m.SetNamespace("default")
+	}
+	set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src})
+	return nil
 }
 
 // readDeployment records a mesh gateway Deployment. Offline there is no status: one that asks

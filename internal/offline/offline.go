@@ -127,6 +127,13 @@ func Configure(base validators.Config, s manifest.ClusterSettings) (validators.C
 		}
 		cfg.Edition = e
 	}
+	if s.ConsulK8sVersion != nil {
+		g, err := validators.ParseAnnotationGrammar(*s.ConsulK8sVersion)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.AnnotationGrammar = g
+	}
 	if s.ConsulVersion != nil {
 		v, err := validators.ParseConsulVersion(*s.ConsulVersion)
 		if err != nil {

@@ -217,7 +217,7 @@ func checkInstalledWebhookConfiguration(ctx context.Context, t *testing.T, c cli
 		}
 	}
 	var want []string
-	for _, k := range validators.Kinds {
+	for _, k := range append(slices.Clone(validators.Kinds), validators.WorkloadKinds...) {
 		want = append(want, webhook.EntryName(k))
 	}
 	if !slices.Equal(names, want) {

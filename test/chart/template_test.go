@@ -56,6 +56,9 @@ type chartCase struct {
 	// goMemLimit is the GOMEMLIMIT of the container; empty: not set.
 	goMemLimit string
 	spread     []corev1.TopologySpreadConstraint
+	// noWorkloads: the workload entries are off; workloadPolicy is their failurePolicy.
+	noWorkloads    bool
+	workloadPolicy admissionregistrationv1.FailurePolicyType
 }
 
 // defaultSpread is the chart's default topology spread: zones when possible, nodes as long
@@ -96,14 +99,14 @@ var chartCases = []chartCase{
 		spread:            defaultSpread(),
 	},
 	{
-		file: "partitions-values.yaml", certManager: true, servingSecret: release + "-tls",
+		file: "partitions-values.yaml", certManager: true, workloadPolicy: admissionregistrationv1.Fail, servingSecret: release + "-tls",
 		failurePolicy: admissionregistrationv1.Fail, timeoutSeconds: 10, replicas: 2,
 		nsSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system"}},
 		}},
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
-			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise",
+			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise", "--consul-k8s-version=1.6.2",
 			"--mesh-gateway-selector=component=mesh-gateway,app=consul",
 			"--mesh-gateway-namespace=consul",
 			"--exempt-namespace=velero-restore", "--exempt-namespace=break-glass",
@@ -122,7 +125,7 @@ var chartCases = []chartCase{
 		spread:           defaultSpread(),
 	},
 	{
-		file: "no-cert-manager-values.yaml", certManager: false, servingSecret: "consul-peering-guard-serving",
+		file: "no-cert-manager-values.yaml", certManager: false, noWorkloads: true, servingSecret: "consul-peering-guard-serving",
 		failurePolicy: admissionregistrationv1.Ignore, timeoutSeconds: 5, replicas: 1,
 		objSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"consul-peering-guard.io/validate": "true"}},
 		args: argsWith(plainMetrics,
@@ -260,18 +263,24 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 				CABundle: caBundle,
 			}
 		},
-		FailurePolicy:     tc.failurePolicy,
-		TimeoutSeconds:    tc.timeoutSeconds,
-		NamespaceSelector: tc.nsSelector,
-		ObjectSelector:    tc.objSelector,
-		ExemptNamespaces:  tc.exemptNamespaces,
-		MatchConditions:   tc.matchConditions,
+		FailurePolicy:         tc.failurePolicy,
+		TimeoutSeconds:        tc.timeoutSeconds,
+		NamespaceSelector:     tc.nsSelector,
+		ObjectSelector:        tc.objSelector,
+		ExemptNamespaces:      tc.exemptNamespaces,
+		MatchConditions:       tc.matchConditions,
+		Workloads:             !tc.noWorkloads,
+		WorkloadFailurePolicy: tc.workloadPolicy,
 	})
 	if vwc.Name != want.Name {
 		t.Errorf("ValidatingWebhookConfiguration name %q, want %q", vwc.Name, want.Name)
 	}
-	if len(vwc.Webhooks) != len(validators.Kinds) {
-		t.Errorf("want %d webhooks, got %d", len(validators.Kinds), len(vwc.Webhooks))
+	wantEntries := len(validators.Kinds) + len(validators.WorkloadKinds)
+	if tc.noWorkloads {
+		wantEntries = len(validators.Kinds)
+	}
+	if len(vwc.Webhooks) != wantEntries {
+		t.Errorf("want %d webhooks, got %d", wantEntries, len(vwc.Webhooks))
 	}
 	if !equality.Semantic.DeepEqual(vwc.Webhooks, want.Webhooks) {
 		t.Errorf("the chart's webhooks differ from webhook.Configuration (- chart, + Go):\n%s", diff.Diff(vwc.Webhooks, want.Webhooks))

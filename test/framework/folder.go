@@ -57,6 +57,9 @@ func ServeFlags(s manifest.ClusterSettings) []string {
 	if s.Edition != nil {
 		args = append(args, "--consul-edition="+*s.Edition)
 	}
+	if s.ConsulK8sVersion != nil {
+		args = append(args, "--consul-k8s-version="+*s.ConsulK8sVersion)
+	}
 	names := make([]string, 0, len(s.Rules))
 	for n := range s.Rules {
 		names = append(names, n)

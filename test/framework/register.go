@@ -22,6 +22,7 @@ func (c *Cluster) RegisterWebhookWith(name string, port int, caPEM []byte, custo
 		},
 		FailurePolicy:  admissionregistrationv1.Fail,
 		TimeoutSeconds: 5,
+		Workloads:      true,
 	}
 	if customize != nil {
 		customize(&o)

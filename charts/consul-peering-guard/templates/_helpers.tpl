@@ -105,6 +105,18 @@ only these). */}}
 - {kind: SamenessGroup, plural: samenessgroups, state: false}
 {{- end }}
 
+{{/* The workload kinds whose pods may carry the upstreams annotation (webhook.WorkloadKinds),
+with the metadata their pod template sits at. */}}
+{{- define "cpg.workloads" -}}
+- {kind: Pod, group: "", version: v1, plural: pods, meta: object.metadata}
+- {kind: Deployment, group: apps, version: v1, plural: deployments, meta: object.spec.template.metadata}
+- {kind: StatefulSet, group: apps, version: v1, plural: statefulsets, meta: object.spec.template.metadata}
+- {kind: DaemonSet, group: apps, version: v1, plural: daemonsets, meta: object.spec.template.metadata}
+- {kind: ReplicaSet, group: apps, version: v1, plural: replicasets, meta: object.spec.template.metadata}
+- {kind: Job, group: batch, version: v1, plural: jobs, meta: object.spec.template.metadata}
+- {kind: CronJob, group: batch, version: v1, plural: cronjobs, meta: object.spec.jobTemplate.spec.template.metadata}
+{{- end }}
+
 {{/* The webhooks' namespaceSelector: webhook.namespaceSelector with the exempt namespaces
 added as a NotIn requirement on the name label the API server sets on every namespace. */}}
 {{- define "cpg.namespaceSelector" -}}
