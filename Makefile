@@ -2,20 +2,31 @@
 SHELL := /usr/bin/env bash
 BIN := $(CURDIR)/bin
 GO ?= go
+CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
+.PHONY: all build image test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
 
 all: build
 
-build: ## Build the binary into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/consul-peering-guard ./cmd/consul-peering-guard
+# Stamped into the binary (consul-peering-guard version); without git, dev and unknown.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_LDFLAGS = -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(BUILD_DATE)
+IMAGE ?= ghcr.io/consul-peering-guard/consul-peering-guard:$(VERSION)
+
+build: ## Build the binary into bin/, stamped with VERSION, REVISION and BUILD_DATE.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(VERSION_LDFLAGS)" -o $(BIN)/consul-peering-guard ./cmd/consul-peering-guard
 
 image-build-check: ## Build the binary as the Dockerfile does (no Docker needed) and check it is static.
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/image/consul-peering-guard ./cmd/consul-peering-guard
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w $(VERSION_LDFLAGS)" -o $(BIN)/image/consul-peering-guard ./cmd/consul-peering-guard
 	@$(GO) version -m $(BIN)/image/consul-peering-guard | grep -q 'build[[:space:]]*CGO_ENABLED=0' \
 	  || { echo "bin/image/consul-peering-guard was not built with CGO_ENABLED=0: not static"; exit 1; }
 	@echo "bin/image/consul-peering-guard: static (CGO_ENABLED=0)"
+
+image: ## Build the container image IMAGE with Docker (or CONTAINER_TOOL=podman), stamped like make build.
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
 tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh

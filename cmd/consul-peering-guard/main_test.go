@@ -261,13 +261,6 @@ func TestRulesListsTheCatalogue(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	code, out, _ := runCLI(t, "version")
-	if code != 0 || !strings.HasPrefix(out, "consul-peering-guard ") || !strings.Contains(out, "go1.") {
-		t.Fatalf("exit %d: %q", code, out)
-	}
-}
-
 // Offline, a mesh gateway is a matching Deployment that asks for a replica; a Service alone
 // or a Deployment scaled to zero is not, as in the webhook.
 func TestOfflineGatewayMeansADeploymentWithReplicas(t *testing.T) {
