@@ -72,11 +72,11 @@ demo: ## Guided tour: local API server, the webhook, kubectl applying good and b
 
 FUZZTIME ?= 60s
 fuzz: ## Run every fuzz target for FUZZTIME each (the corpus is replayed by make test).
-	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzValidateJSON$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzValidPeerName$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzProxyConfig$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./internal/manifest/ -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME)
-	$(GO) test ./webhook/ -run='^$$' -fuzz='^FuzzAdmissionReview$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzValidateJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s
+	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzValidPeerName$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s
+	$(GO) test ./validators/ -run='^$$' -fuzz='^FuzzProxyConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s
+	$(GO) test ./internal/manifest/ -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s
+	$(GO) test ./webhook/ -run='^$$' -fuzz='^FuzzAdmissionReview$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s
 
 LOAD_COUNT ?= 200000
 LOAD_WORKERS ?= 16
