@@ -5,7 +5,7 @@ GO ?= go
 CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build image test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
+.PHONY: all build image test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e
 
 all: build
 
@@ -69,6 +69,13 @@ test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
 demo: ## Guided tour: local API server, the webhook, kubectl applying good and bad manifests.
 	hack/build-tools.sh etcd kube-apiserver kubectl
 	$(GO) run ./hack/demo
+
+playground: ## The demo's cluster and webhook left running with examples/valid applied; prints the KUBECONFIG export.
+	hack/build-tools.sh etcd kube-apiserver kubectl
+	hack/playground.sh start
+
+playground-stop: ## Stop everything make playground started.
+	hack/playground.sh stop
 
 FUZZTIME ?= 60s
 fuzz: ## Run every fuzz target for FUZZTIME each (the corpus is replayed by make test).
