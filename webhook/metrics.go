@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/admission/metrics"
+	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -63,8 +64,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.duration, m.reviews, m.violations, m.errored, m.CacheSynced, m.AuditViolations)
 	// Our handler replaces controller-runtime's admission.Webhook, whose panic counter is
 	// registered (at zero) by importing its package: a panic here is recovered and counted
-	// in admission_errors_total with code 500 instead.
+	// in admission_errors_total with code 500 instead. We serve no conversion webhook, so
+	// its panic counter, registered the same way, would always read zero.
 	reg.Unregister(admissionmetrics.WebhookPanics)
+	reg.Unregister(conversionmetrics.WebhookPanics)
 	m.initialise()
 	return m
 }

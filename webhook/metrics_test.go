@@ -5,16 +5,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/admission/metrics"
+	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // Before any review every series of the review metrics is scraped at zero; controller-runtime's
-// webhook panic counter, replaced by admission_errors_total, is not.
+// webhook panic counters (admission, replaced by admission_errors_total, and conversion, never
+// served) are not.
 func TestMetricsExistBeforeTheFirstReview(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(admissionmetrics.WebhookPanics)
+	reg.MustRegister(admissionmetrics.WebhookPanics, conversionmetrics.WebhookPanics)
 	webhook.NewMetrics(reg)
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -40,8 +42,10 @@ func TestMetricsExistBeforeTheFirstReview(t *testing.T) {
 			t.Errorf("%s: %d series before the first review, want %d", name, series[name], want)
 		}
 	}
-	if _, ok := series["controller_runtime_webhook_panics_total"]; ok {
-		t.Error("controller_runtime_webhook_panics_total is still exported")
+	for _, name := range []string{"controller_runtime_webhook_panics_total", "controller_runtime_conversion_webhook_panics_total"} {
+		if _, ok := series[name]; ok {
+			t.Errorf("%s is still exported", name)
+		}
 	}
 	for _, name := range []string{"consul_peering_guard_admission_reviews_total", "consul_peering_guard_rule_violations_total", "consul_peering_guard_admission_errors_total", "consul_peering_guard_admission_duration_seconds"} {
 		if n := metricSum(t, reg, name, nil); n != 0 {
