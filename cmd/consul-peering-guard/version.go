@@ -14,8 +14,8 @@ import (
 //	-ldflags "-X main.version=v0.1.0 -X main.revision=<git sha> -X main.buildDate=<RFC 3339>"
 //
 // A plain go build or go install leaves them empty; versionInfo then falls back to what the
-// Go toolchain recorded (the module version for go install ...@vX, the VCS revision and time
-// for a build inside a git checkout).
+// Go toolchain recorded (the module version for go install ...@vX, the VCS revision for a
+// build inside a git checkout) and says unknown for the build date.
 var (
 	version   string
 	revision  string
@@ -44,11 +44,8 @@ func versionInfo() VersionInfo {
 			v.Version = info.Main.Version
 		}
 		for _, s := range info.Settings {
-			switch {
-			case s.Key == "vcs.revision" && v.Revision == "":
+			if s.Key == "vcs.revision" && v.Revision == "" {
 				v.Revision = s.Value
-			case s.Key == "vcs.time" && v.BuildDate == "":
-				v.BuildDate = s.Value
 			}
 		}
 	}
