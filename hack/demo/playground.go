@@ -87,7 +87,7 @@ Stop everything: make playground-stop
 		case <-ctx.Done():
 			return nil
 		case <-t.guard.Exited():
-			return fmt.Errorf("the webhook exited: %v", t.guard.ExitErr())
+			return fmt.Errorf("the webhook exited: %w", t.guard.ExitErr())
 		case <-tick.C:
 			_ = os.WriteFile(filepath.Join(dir, "webhook.log"), []byte(t.guard.Logs()), 0o644)
 		}
