@@ -68,4 +68,3 @@ func TestCollect(t *testing.T) {
 		t.Errorf("gateways %+v, want %+v", gateways, want)
 	}
 }
-

@@ -162,4 +162,3 @@ func TestConfigure(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
-
