@@ -10,7 +10,7 @@ export CGO_ENABLED=0
 
 build() { # build <binary> <module dir> <package> [ldflags]
   local name=$1 dir=$2 pkg=$3 ldflags=${4:-}
-  if [ -x "$bin/$name" ]; then
+  if [ -x "$bin/$name" ] && [[ ${stale:- } != *" $name "* ]]; then
     return 0
   fi
   echo ">> building $name from $pkg (first run: several minutes, cached afterwards)"
@@ -26,10 +26,12 @@ kube_version=$(cd "$root/hack/tools/kube" && go list -m -f '{{.Version}}' k8s.io
 kube_minor=$(echo "$kube_version" | cut -d. -f2)
 kube_ldflags="-X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/client-go/pkg/version.gitVersion=$kube_version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor"
 
-# A kube-apiserver built before the stamp is rebuilt (only the link step runs again).
+# A kube-apiserver built before the stamp is rebuilt (only the link step runs again); the new
+# binary replaces the old one by a rename, so a running one is not disturbed.
+stale=" "
 if [ -x "$bin/kube-apiserver" ] && "$bin/kube-apiserver" --version 2>/dev/null | grep -q 'v0\.0\.0'; then
-  echo ">> $bin/kube-apiserver reports v0.0.0: rebuilding it with its version"
-  rm -f "$bin/kube-apiserver" "$bin/kubectl"
+  echo ">> $bin/kube-apiserver reports v0.0.0: rebuilding it and kubectl with their version"
+  stale=" kube-apiserver kubectl "
 fi
 
 want=${*:-etcd kube-apiserver kubectl helm controller-gen golangci-lint}
