@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,11 +48,6 @@ func readmeTables(root *cobra.Command) map[string]string {
 	out["commands"] = cmds.String()
 
 	shared := sharedFlags(root)
-	var names []string
-	for n := range shared {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out["shared"] = flagTable(func(yield func(*pflag.Flag)) {
 		first := findCommand(root, sharedBy[0])
 		first.Flags().VisitAll(func(f *pflag.Flag) {
