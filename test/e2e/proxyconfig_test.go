@@ -20,6 +20,6 @@ func TestProxyConfigThroughKubectl(t *testing.T) {
 		"spec.config.envoy_gateway_bind_tagged_addresses", "proxy-config-decodes")
 	refused(t, cluster.Apply(proxyDefaultsConfig(`envoy_tracing_json: {http: {name: envoy.tracers.zipkin}}`)),
 		"spec.config.envoy_tracing_json", "proxy-config-escape-hatch-json")
-	warned(t, cluster.Apply(proxyDefaultsConfig(`protocl: http, local_connect_timeout_ms: 5000`)),
+	warned(t, cluster.Apply(proxyDefaultsConfig(`protocl: http, local_connect_timeout_ms: 5000`)), //nolint:misspell // the typo is the test: the key is suggested as protocol
 		"spec.config.protocl", "proxy-config-unknown-key")
 }
