@@ -79,7 +79,7 @@ func makeBuild(t *testing.T) string {
 	if readmeBinary.dir != "" {
 		return readmeBinary.dir
 	}
-	dir, err := os.MkdirTemp("", "cpg-readme-bin-")
+	dir, err := os.MkdirTemp(cluster.Dir, "readme-bin-") // removed with the cluster
 	if err != nil {
 		t.Fatal(err)
 	}
