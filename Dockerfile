@@ -6,7 +6,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/consul-peering-guard ./cmd/consul-peering-guard
+# .git is not in the build context: pass what make image passes (git describe, rev-parse, date).
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG BUILD_DATE=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -X main.revision=${REVISION} -X main.buildDate=${BUILD_DATE}" -o /out/consul-peering-guard ./cmd/consul-peering-guard
 
 FROM gcr.io/distroless/static:nonroot
 COPY --from=builder /out/consul-peering-guard /consul-peering-guard

@@ -4,28 +4,42 @@
 # the Go module proxy. A cold build takes about 15 minutes on 2 cores; Go caches it afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/bin"
+bin="${TOOLS_BIN:-$root/bin}"
 mkdir -p "$bin"
 export CGO_ENABLED=0
 
-build() { # build <binary> <module dir> <package>
-  local name=$1 dir=$2 pkg=$3
-  if [ -x "$bin/$name" ]; then
+build() { # build <binary> <module dir> <package> [ldflags]
+  local name=$1 dir=$2 pkg=$3 ldflags=${4:-}
+  if [ -x "$bin/$name" ] && [[ ${stale:- } != *" $name "* ]]; then
     return 0
   fi
   echo ">> building $name from $pkg (first run: several minutes, cached afterwards)"
   local start=$SECONDS
-  (cd "$root/hack/tools/$dir" && go build -trimpath -o "$bin/$name.tmp" "$pkg")
+  (cd "$root/hack/tools/$dir" && go build -trimpath -ldflags="$ldflags" -o "$bin/$name.tmp" "$pkg")
   mv "$bin/$name.tmp" "$bin/$name"
   echo ">> $name ready in $((SECONDS - start))s: $bin/$name"
 }
+
+# kube-apiserver and kubectl report the version of their module, as a release build does:
+# unstamped they say v0.0.0-master, which Helm's kubeVersion check (Chart.yaml) refuses.
+kube_version=$(cd "$root/hack/tools/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+kube_minor=$(echo "$kube_version" | cut -d. -f2)
+kube_ldflags="-X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/client-go/pkg/version.gitVersion=$kube_version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$kube_minor"
+
+# A kube-apiserver built before the stamp is rebuilt (only the link step runs again); the new
+# binary replaces the old one by a rename, so a running one is not disturbed.
+stale=" "
+if [ -x "$bin/kube-apiserver" ] && "$bin/kube-apiserver" --version 2>/dev/null | grep -q 'v0\.0\.0'; then
+  echo ">> $bin/kube-apiserver reports v0.0.0: rebuilding it and kubectl with their version"
+  stale=" kube-apiserver kubectl "
+fi
 
 want=${*:-etcd kube-apiserver kubectl helm controller-gen golangci-lint}
 for tool in $want; do
   case $tool in
     etcd) build etcd etcd go.etcd.io/etcd/server/v3 ;;
-    kube-apiserver) build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver ;;
-    kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl ;;
+    kube-apiserver) build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags" ;;
+    kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
     helm) build helm helm helm.sh/helm/v3/cmd/helm ;;
     controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;

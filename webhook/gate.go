@@ -42,6 +42,9 @@ func NewGate(exemptNamespaces []string, ready func() bool, reg prometheus.Regist
 	}
 	if reg != nil {
 		reg.MustRegister(g.exempted)
+		for _, k := range ReviewedKinds() {
+			g.exempted.WithLabelValues(string(k)) // scraped at zero from the start
+		}
 	}
 	return g
 }

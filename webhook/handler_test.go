@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -213,14 +212,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 			}
 		})
 	}
-	mfs, _ := f.metrics.Gather()
-	errorsCounted := false
-	for _, mf := range mfs {
-		if mf.GetName() == "consul_peering_guard_admission_errors_total" && len(mf.GetMetric()) > 0 {
-			errorsCounted = true
-		}
-	}
-	if !errorsCounted {
+	if n := metricSum(t, f.metrics, "consul_peering_guard_admission_errors_total", nil); n == 0 {
 		t.Error("bad requests were not counted in consul_peering_guard_admission_errors_total")
 	}
 	// The handler keeps serving after all of that.
@@ -241,17 +233,22 @@ func reviewBody(kind, op, obj string) string {
 func TestMetricsCountDecisions(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	f.review(t, validators.KindServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api","peer":"dc2","meshGateway":{"mode":"none"}}]`), "")
-	mfs, err := f.metrics.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	for _, mf := range mfs {
-		buf.WriteString(mf.String())
-	}
-	for _, want := range []string{"consul_peering_guard_admission_reviews_total", "denied", "gateway-mode-none-peer-upstream", "consul_peering_guard_admission_duration_seconds"} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("metrics lack %q", want)
+	sd := map[string]string{"kind": "ServiceDefaults", "operation": "CREATE"}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"consul_peering_guard_admission_reviews_total", with(sd, "verdict", "denied"), 1},
+		{"consul_peering_guard_admission_reviews_total", with(sd, "verdict", "allowed"), 0},
+		{"consul_peering_guard_rule_violations_total", with(with(sd, "rule", "gateway-mode-none-peer-upstream"), "action", "deny"), 1},
+		{"consul_peering_guard_rule_violations_total", with(with(sd, "rule", "upstream-peer-known"), "action", "warn"), 1},
+		{"consul_peering_guard_rule_violations_total", with(with(sd, "rule", "gateway-mode-valid"), "action", "deny"), 0},
+		{"consul_peering_guard_admission_duration_seconds", sd, 1},
+		{"consul_peering_guard_admission_duration_seconds", map[string]string{"kind": "Mesh", "operation": "UPDATE"}, 0},
+	} {
+		if got := metricSum(t, f.metrics, tc.name, tc.labels); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
 }

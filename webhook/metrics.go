@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	admissionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/admission/metrics"
+	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -59,7 +62,47 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"rule", "action"}),
 	}
 	reg.MustRegister(m.duration, m.reviews, m.violations, m.errored, m.CacheSynced, m.AuditViolations)
+	// Our handler replaces controller-runtime's admission.Webhook, whose panic counter is
+	// registered (at zero) by importing its package: a panic here is recovered and counted
+	// in admission_errors_total with code 500 instead. We serve no conversion webhook, so
+	// its panic counter, registered the same way, would always read zero.
+	reg.Unregister(admissionmetrics.WebhookPanics)
+	reg.Unregister(conversionmetrics.WebhookPanics)
+	m.initialise()
 	return m
+}
+
+// errorCodes are the codes the handler answers a request with instead of a verdict.
+var errorCodes = []int32{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusTooManyRequests, http.StatusInternalServerError}
+
+// ReviewedKinds are the kinds the webhook serves: the Consul kinds and the workloads.
+func ReviewedKinds() []validators.Kind {
+	return append(append([]validators.Kind(nil), validators.Kinds...), validators.WorkloadKinds...)
+}
+
+// initialise creates every series of the review metrics at zero, so that they are scraped
+// from the start, before the first review: a dashboard or an alert on a rate sees 0, not
+// "no data", and a first denial is an increase from 0 that rate() can see.
+func (m *Metrics) initialise() {
+	for _, k := range ReviewedKinds() {
+		kind := string(k)
+		for _, code := range errorCodes {
+			m.errored.WithLabelValues(kind, strconv.Itoa(int(code)))
+		}
+		for _, op := range []validators.Operation{validators.Create, validators.Update} {
+			m.duration.WithLabelValues(kind, string(op))
+			m.reviews.WithLabelValues(kind, string(op), "allowed")
+			m.reviews.WithLabelValues(kind, string(op), "denied")
+			for _, r := range validators.Catalogue() {
+				if !r.AppliesTo(k) {
+					continue
+				}
+				// A deny rule also reports warnings (ratcheted or pending on a gateway).
+				m.violations.WithLabelValues(kind, string(op), r.Name, string(validators.Deny))
+				m.violations.WithLabelValues(kind, string(op), r.Name, string(validators.Warn))
+			}
+		}
+	}
 }
 
 func (m *Metrics) observe(kind validators.Kind, op validators.Operation, res *validators.Result, took time.Duration) {

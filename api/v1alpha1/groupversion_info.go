@@ -3,6 +3,11 @@
 // field so that every object the Consul Helm chart's CRDs accept decodes here unchanged.
 // Only the types are copied in spirit; behaviour lives in the validators package.
 //
+// The types mirror the CRDs of consul-k8s 1.6 (v1.6.1 and later, whose Mesh has
+// http.incoming.requestNormalization), the Consul Helm chart for Consul 1.20. Fields added by a
+// later consul-k8s release are unknown here: the offline CLI reports them as unknown-field, and
+// the webhook decodes the fields it knows and passes over the others.
+//
 // +kubebuilder:object:generate=true
 // +groupName=consul.hashicorp.com
 package v1alpha1

@@ -18,6 +18,7 @@ func newAuditCommand() *cobra.Command {
 		ef         engineFlags
 		output     string
 		kubeconfig string
+		kubeCtx    string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -39,7 +40,7 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			rc, err := restConfig(kubeconfig)
+			rc, err := restConfig(kubeconfig, kubeCtx)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
@@ -62,7 +63,8 @@ func newAuditCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)
+	fs.StringVar(&kubeCtx, "context", "", "kubeconfig context to use instead of the current one")
 	ef.add(fs)
 	return cmd
 }

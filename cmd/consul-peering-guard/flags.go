@@ -29,11 +29,11 @@ func (f *engineFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.partitionsEnabled, "partitions-enabled", false, "Consul admin partitions are enabled (global.adminPartitions.enabled)")
 	fs.StringVar(&f.partition, "partition", "", "this cluster's admin partition (global.adminPartitions.name); default when partitions are off")
 	fs.BoolVar(&f.namespacesEnabled, "namespaces-enabled", false, "Consul namespaces are enabled (global.enableConsulNamespaces)")
-	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version (e.g. 1.15); empty disables the check")
+	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version, e.g. 1.15 (peer consumers 1.13, peering 1.14, upstream peer 1.15, sameness groups 1.16); empty disables the check")
 	fs.StringVar(&f.consulK8sVersion, "consul-k8s-version", "", "the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest")
-	fs.StringVar(&f.edition, "consul-edition", "", "the Consul edition, ce or enterprise; empty means unknown and no rule guesses it")
+	fs.StringVar(&f.edition, "consul-edition", "", "the Consul edition, ce or enterprise; empty means unknown and no rule guesses it (only ce denies samenessGroup consumers)")
 	fs.StringArrayVar(&f.rules, "rule", nil, "set a rule's action, NAME=deny|warn|off (repeatable)")
-	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of mesh gateway Deployments (one with a ready replica, offline one asking for a replica, counts as present)")
+	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of this cluster's mesh gateway Deployments: one with a ready replica (offline: one asking for a replica) is present; one asking for replicas with none ready is not ready yet and rules needing a gateway only warn")
 }
 
 func (f *engineFlags) config() (validators.Config, error) {

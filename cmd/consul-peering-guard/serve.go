@@ -29,6 +29,7 @@ func newServeCommand() *cobra.Command {
 		logFormat  string
 		logLevel   string
 		kubeconfig string
+		kubeCtx    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -64,7 +65,7 @@ func newServeCommand() *cobra.Command {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s %d: must not be negative", name, v)}
 				}
 			}
-			cfg, err := restConfig(kubeconfig)
+			cfg, err := restConfig(kubeconfig, kubeCtx)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
@@ -79,9 +80,9 @@ func newServeCommand() *cobra.Command {
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")
 	fs.StringVar(&tlsMin, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream floods)")
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:8080", "metrics address; 0 disables; use :8443 with --metrics-secure to expose it")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:8080", "Prometheus metrics address; 0 disables; use :8443 with --metrics-secure to expose it beyond loopback")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
-	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (ready once the TLS server serves and the informer caches have synced)")
 	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 5*time.Second, "time allowed for the TLS handshake and the request headers")
 	fs.DurationVar(&o.ReadTimeout, "read-timeout", 10*time.Second, "time allowed to read one request")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 15*time.Second, "time allowed to write one response")
@@ -92,14 +93,15 @@ func newServeCommand() *cobra.Command {
 	fs.Int64Var(&o.MaxInFlightBytes, "max-in-flight-bytes", webhook.DefaultMaxInFlightBytes, fmt.Sprintf("request bytes judged at once, more are answered 429 (at least %d, the largest review)", webhook.MaxRequestBytes))
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready this long before closing the listener")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight reviews get to finish on shutdown")
-	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one readiness check waits for the informers")
+	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one /readyz check waits for the informer caches to sync before answering not ready")
 	fs.StringVar(&o.GatewayNamespace, "mesh-gateway-namespace", "", "watch mesh gateway Deployments only in this namespace (a namespaced Role then suffices); empty: every namespace")
 	fs.StringArrayVar(&o.ExemptNamespaces, "exempt-namespace", nil, "allow objects in this namespace without checking them (repeatable; break glass and restores)")
 	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
-	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text; one line per denial with kind, namespace, name, operation, rule, field and user")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)
+	fs.StringVar(&kubeCtx, "context", "", "kubeconfig context to use instead of the current one")
 	return cmd
 }
 
@@ -136,16 +138,22 @@ func newLogger(format, level string, cmd *cobra.Command) (logr.Logger, error) {
 	return zap.New(opts...), nil
 }
 
-// restConfig loads the API server connection from --kubeconfig, $KUBECONFIG or the pod.
-func restConfig(kubeconfig string) (*rest.Config, error) {
+// kubeconfigUsage is the help of --kubeconfig: the order in which the connection is found.
+const kubeconfigUsage = "kubeconfig file; without it: $KUBECONFIG, then the pod's service account (in a cluster), then ~/.kube/config"
+
+// restConfig loads the API server connection from --kubeconfig, else $KUBECONFIG, the pod's
+// service account or ~/.kube/config, in that order, with --context over the current context.
+func restConfig(kubeconfig, context string) (*rest.Config, error) {
 	if kubeconfig != "" {
-		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+			&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
 		if err != nil {
 			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 		}
 		return cfg, nil
 	}
-	cfg, err := config.GetConfig()
+	cfg, err := config.GetConfigWithContext(context)
 	if err != nil {
 		return nil, fmt.Errorf("no cluster configuration (set --kubeconfig): %w", err)
 	}

@@ -28,7 +28,9 @@ Mesh, ProxyDefaults, ServiceDefaults, ExportedServices, PeeringAcceptor and Peer
 against the rules. The cluster state is built from all objects given: a Deployment matching
 --mesh-gateway-selector with at least one replica counts as a ready mesh gateway (a Service
 alone does not), and the acceptors and dialers given are the known peers. A folder holding a ` + manifest.ClusterFileName + `
-file is a cluster of its own, validated with that file's settings over the flags.
+file is a cluster of its own, validated with that file's settings over the flags: partitionsEnabled,
+partition, namespacesEnabled, consulVersion, edition and rules (NAME: deny|warn|off); the keys
+description, fix and expect document an example folder and are not read by validate.
 
 Keys are matched case-sensitively, as the API server does: a field the consul-k8s schema does
 not define, or spells differently (Peer for peer), is reported as unknown-field, a warning, or

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -8,26 +9,80 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=v0.1.0"; "dev" otherwise.
-var version = "dev"
+// Stamped at build time by make build, make image-build-check and the Dockerfile:
+//
+//	-ldflags "-X main.version=v0.1.0 -X main.revision=<git sha> -X main.buildDate=<RFC 3339>"
+//
+// A plain go build or go install leaves them empty; versionInfo then falls back to what the
+// Go toolchain recorded (the module version for go install ...@vX, the VCS revision for a
+// build inside a git checkout) and says unknown for the build date.
+var (
+	version   string
+	revision  string
+	buildDate string
+)
+
+// VersionInfo is what `version -o json` prints.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision"`
+	BuildDate string `json:"buildDate"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+}
+
+func versionInfo() VersionInfo {
+	v := VersionInfo{
+		Version:   version,
+		Revision:  revision,
+		BuildDate: buildDate,
+		GoVersion: runtime.Version(),
+		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v.Version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v.Version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && v.Revision == "" {
+				v.Revision = s.Value
+			}
+		}
+	}
+	if v.Version == "" {
+		v.Version = "dev"
+	}
+	if v.Revision == "" {
+		v.Revision = "unknown"
+	}
+	if v.BuildDate == "" {
+		v.BuildDate = "unknown"
+	}
+	return v
+}
 
 func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version and how the binary was built",
+		Short: "Print the version, git revision, build date and Go version of this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			revision := "unknown"
-			if info, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range info.Settings {
-					if s.Key == "vcs.revision" {
-						revision = s.Value
-					}
-				}
+			v := versionInfo()
+			switch output {
+			case "text":
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "consul-peering-guard %s (revision %s, built %s, %s, %s)\n",
+					v.Version, v.Revision, v.BuildDate, v.GoVersion, v.Platform)
+				return err
+			case "json":
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			default:
+				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "consul-peering-guard %s (revision %s, %s, %s/%s)\n",
-				version, revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return err
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
 }

@@ -29,12 +29,19 @@ var gateways = labels.SelectorFromSet(labels.Set{"component": "mesh-gateway"})
 
 func main() {
 	only := flag.String("only", "", "comma-separated mistake folders to show (default: all)")
+	playgroundDir := flag.String("playground", "", "instead of the tour: start the cluster and the webhook, apply examples/valid, write the kubeconfig and binaries into this folder and keep everything running until SIGTERM (make playground)")
 	flag.Parse()
 	// The API server's admission warnings reach the client's logger; the output here is the report.
 	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *only); err != nil {
+	var err error
+	if *playgroundDir != "" {
+		err = playground(ctx, *playgroundDir)
+	} else {
+		err = run(ctx, *only)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}

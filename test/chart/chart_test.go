@@ -121,8 +121,15 @@ func helm(t *testing.T, args ...string) result {
 		"HELM_DATA_HOME=" + filepath.Join(home, "data"),
 		"KUBECONFIG=" + filepath.Join(home, "no-kubeconfig"),
 	}
+	if len(args) > 0 && args[0] == "template" {
+		args = append(args, "--kube-version="+kubeVersion)
+	}
 	return run(t, env, bin, args...)
 }
+
+// kubeVersion is the Kubernetes version helm template renders for, as make manifests does:
+// the chart's kubeVersion refuses the 1.20 that a helm built from source assumes.
+const kubeVersion = "1.37.2"
 
 // render runs helm template as `make manifests` does, with an optional ci values file.
 func render(t *testing.T, valuesFile string) []byte {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,11 +154,34 @@ func makeRecipe(t *testing.T, target string) []string {
 	return recipe
 }
 
+// makeVariable returns the value of a recursively expanded Makefile variable (NAME = value).
+func makeVariable(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" = "); ok {
+			return v
+		}
+	}
+	t.Fatalf("Makefile does not set %s", name)
+	return ""
+}
+
+// The version stamp: the Dockerfile's build arguments are the Makefile's variables.
+var stampArgs = strings.NewReplacer("${VERSION}", "$(VERSION)", "${REVISION}", "$(REVISION)", "${BUILD_DATE}", "$(BUILD_DATE)")
+
+const wantStamp = "-X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(BUILD_DATE)"
+
 func makefileBuild(t *testing.T) goBuild {
 	t.Helper()
 	var builds []string
+	stamp := makeVariable(t, "VERSION_LDFLAGS")
 	for _, line := range makeRecipe(t, "image-build-check") {
 		if strings.Contains(line, "$(GO) build") {
+			line = strings.ReplaceAll(line, "$(VERSION_LDFLAGS)", stamp)
 			builds = append(builds, strings.ReplaceAll(line, "$(GO)", "go"))
 		}
 	}
@@ -172,11 +196,18 @@ func TestDockerfileAndImageBuildCheckBuildAlike(t *testing.T) {
 	if !slices.Equal(docker.env, []string{"CGO_ENABLED=0"}) || !slices.Equal(mk.env, docker.env) {
 		t.Errorf("environment: Dockerfile %q, Makefile %q; want CGO_ENABLED=0 in both", docker.env, mk.env)
 	}
-	if !slices.Equal(mk.flags, docker.flags) {
-		t.Errorf("go build flags: Dockerfile %q, Makefile %q", docker.flags, mk.flags)
+	dockerFlags := make([]string, len(docker.flags))
+	for i, f := range docker.flags {
+		dockerFlags[i] = stampArgs.Replace(f)
 	}
-	if want := []string{"-trimpath", "-ldflags=-s -w"}; !slices.Equal(docker.flags, want) {
-		t.Errorf("Dockerfile go build flags %q, want %q", docker.flags, want)
+	if !slices.Equal(mk.flags, dockerFlags) {
+		t.Errorf("go build flags: Dockerfile %q, Makefile %q", dockerFlags, mk.flags)
+	}
+	if want := []string{"-trimpath", "-ldflags=-s -w " + wantStamp}; !slices.Equal(dockerFlags, want) {
+		t.Errorf("Dockerfile go build flags %q, want %q", dockerFlags, want)
+	}
+	if got := makeVariable(t, "VERSION_LDFLAGS"); got != wantStamp {
+		t.Errorf("Makefile VERSION_LDFLAGS = %q, want %q", got, wantStamp)
 	}
 	if docker.pkg != "./cmd/consul-peering-guard" || mk.pkg != docker.pkg {
 		t.Errorf("package: Dockerfile %q, Makefile %q", docker.pkg, mk.pkg)
@@ -190,6 +221,9 @@ func TestDockerfileAndImageBuildCheckBuildAlike(t *testing.T) {
 		"FROM golang:1.26 AS builder",
 		"COPY go.mod go.sum ./",
 		"RUN go mod download",
+		"ARG VERSION=dev",
+		"ARG REVISION=unknown",
+		"ARG BUILD_DATE=unknown",
 		"FROM gcr.io/distroless/static:nonroot",
 		"COPY --from=builder " + docker.output + " /consul-peering-guard",
 		"USER 65532:65532",
@@ -218,6 +252,9 @@ func TestDockerfileAndImageBuildCheckBuildAlike(t *testing.T) {
 	}
 }
 
+// imageBuildArgs are the --build-arg values the image test builds with.
+var imageBuildArgs = strings.NewReplacer("${VERSION}", "v9.8.7-test", "${REVISION}", "feedface", "${BUILD_DATE}", "2026-11-25T00:00:00Z")
+
 var imageBinary struct {
 	once sync.Once
 	path string
@@ -236,7 +273,11 @@ func buildAsImage(t *testing.T) string {
 			return
 		}
 		out := filepath.Join(dir, "consul-peering-guard")
-		args := slices.Concat([]string{"build"}, b.flags, []string{"-o", out, b.pkg})
+		flags := make([]string, len(b.flags))
+		for i, f := range b.flags {
+			flags[i] = imageBuildArgs.Replace(f)
+		}
+		args := slices.Concat([]string{"build"}, flags, []string{"-o", out, b.pkg})
 		if r := run(t, b.env, "go", args...); r.code != 0 {
 			imageBinary.err = "go " + strings.Join(args, " ") + ": " + r.String()
 			return
@@ -274,6 +315,14 @@ func TestImageBuildIsStaticAndRuns(t *testing.T) {
 	}
 	if f.Section(".symtab") != nil {
 		t.Error("the binary has a symbol table: built without -ldflags=-s")
+	}
+	v := run(t, nil, bin, "version", "-o", "json")
+	var stamped struct{ Version, Revision, BuildDate string }
+	if err := json.Unmarshal([]byte(v.stdout), &stamped); v.code != 0 || err != nil {
+		t.Fatalf("version -o json: %v %s", err, v)
+	}
+	if stamped.Version != "v9.8.7-test" || stamped.Revision != "feedface" || stamped.BuildDate != "2026-11-25T00:00:00Z" {
+		t.Errorf("the build arguments were not stamped: %+v", stamped)
 	}
 	r := run(t, nil, bin, "rules")
 	if r.code != 0 {

@@ -1,22 +1,44 @@
 package e2e
 
 import (
+	"encoding/json"
+	"errors"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
+
+// outcome is what kubectl printed for each file of a folder: refusals and warnings by file.
+type outcome struct {
+	refused, warned map[string]string
+}
 
 // applyFolder applies a folder through the framework and returns every refusal's and
 // warning's output, checking that --dry-run=server answers as the real apply does.
 func applyFolder(t *testing.T, dir string) (refusals []string, warnings []string) {
 	t.Helper()
+	o := applyFolderByFile(t, dir)
+	for _, s := range o.refused {
+		refusals = append(refusals, s)
+	}
+	for _, s := range o.warned {
+		warnings = append(warnings, s)
+	}
+	return refusals, warnings
+}
+
+func applyFolderByFile(t *testing.T, dir string) outcome {
+	t.Helper()
 	ctx, cancel := framework.Context(2 * time.Minute)
 	defer cancel()
+	o := outcome{refused: map[string]string{}, warned: map[string]string{}}
 	err := cluster.ApplyFolder(ctx, guard, dir, gateways, func(s framework.Step) {
 		if !s.Consul {
 			return
@@ -25,16 +47,31 @@ func applyFolder(t *testing.T, dir string) (refusals []string, warnings []string
 			t.Errorf("%s: --dry-run=server and the real apply disagree:\ndry: %s\nreal: %s", s.File, s.DryRun.Stderr, s.Apply.Stderr)
 		}
 		if strings.Contains(s.Apply.Stderr, "Warning:") {
-			warnings = append(warnings, s.Apply.Stderr)
+			o.warned[s.File] = s.Apply.Stderr
 		}
 		if s.Apply.Code != 0 {
-			refusals = append(refusals, s.Apply.Stderr)
+			o.refused[s.File] = s.Apply.Stderr
 		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return refusals, warnings
+	return o
+}
+
+// offlineOutcome runs validate -o json on a folder with the binary the webhook runs.
+func offlineOutcome(t *testing.T, dir string) report.Report {
+	t.Helper()
+	out, err := exec.Command(binary, "validate", "-o", "json", "-f", dir).Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("validate -o json: %v\n%s", err, out)
+	}
+	return rep
 }
 
 // causesOf reduces kubectl's error output to the part that names fields and rules, so a
@@ -82,18 +119,55 @@ func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir s
 }
 
 // Each mistake folder is refused by kubectl with the field path and rule name its cluster
-// file declares, and --dry-run=server is refused the same way.
+// file declares, and --dry-run=server is refused the same way. The webhook's outcome, file by
+// file in apply order, is the offline outcome of validate -f on the same folder: the same
+// files denied for the same rules and fields, the same files warned about.
 func TestMistakesAreRefusedWithFieldAndRule(t *testing.T) {
 	families := map[string]bool{}
 	eachExampleFolder(t, "mistakes", func(t *testing.T, dir string, settings manifest.ClusterSettings) {
-		refusals, _ := applyFolder(t, dir)
-		all := strings.Join(refusals, "\n")
+		online := applyFolderByFile(t, dir)
+		var all []string
+		for _, s := range online.refused {
+			all = append(all, s)
+		}
 		for _, e := range settings.Expect {
-			if !strings.Contains(all, e.Field+": ") || !strings.Contains(all, "("+e.Rule+")") {
+			if !strings.Contains(strings.Join(all, "\n"), e.Field+": ") || !strings.Contains(strings.Join(all, "\n"), "("+e.Rule+")") {
 				t.Errorf("kubectl did not refuse with %s at %s; refusals:\n%s", e.Rule, e.Field, all)
 			}
 			if r := validators.RuleByName(e.Rule); r != nil {
 				families[r.Family] = true
+			}
+		}
+		offline := offlineOutcome(t, dir)
+		deniedOffline, warnedOffline := map[string]bool{}, map[string]bool{}
+		for _, r := range offline.Results {
+			if !r.Allowed {
+				deniedOffline[r.File] = true
+			}
+			for _, v := range r.Violations {
+				switch v.Action {
+				case string(validators.Deny):
+					if got := online.refused[r.File]; !strings.Contains(got, v.Field+": ") || !strings.Contains(got, "("+v.Rule+")") {
+						t.Errorf("%s: denied offline by %s at %s, kubectl printed: %q", r.File, v.Rule, v.Field, got)
+					}
+				case string(validators.Warn):
+					warnedOffline[r.File] = true
+				}
+			}
+		}
+		for file := range online.refused {
+			if !deniedOffline[file] {
+				t.Errorf("%s: refused by the webhook, allowed offline:\n%s", file, online.refused[file])
+			}
+		}
+		for file := range online.warned {
+			if !warnedOffline[file] {
+				t.Errorf("%s: warned about by the webhook, not offline:\n%s", file, online.warned[file])
+			}
+		}
+		for file := range warnedOffline {
+			if online.warned[file] == "" {
+				t.Errorf("%s: warned about offline, not by the webhook", file)
 			}
 		}
 	})

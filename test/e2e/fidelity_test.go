@@ -128,3 +128,89 @@ spec: {failover: {"*": {targets: [{peer: ` + peer + `}]}}}
 		t.Errorf("a known peer warned: %s", r.Stderr)
 	}
 }
+
+// Workloads whose pods carry the upstreams annotation are judged like a ServiceDefaults
+// override; the rest of the pod writes never reach the webhook (the entries' match
+// conditions), and a pod with injection turned off is not judged.
+func TestWorkloadUpstreamAnnotations(t *testing.T) {
+	useGuard(t)
+	reset(t)
+	ctx := ctxFor(t)
+	t.Cleanup(func() {
+		_ = cluster.Kubectl("delete", "deployment,cronjob,pod", "-l", "e2e=upstreams", "-n", "default", "--wait=false")
+	})
+	reviews := func(kind string) float64 {
+		n := 0.0
+		for _, op := range []string{"CREATE", "UPDATE"} {
+			for _, verdict := range []string{"allowed", "denied"} {
+				n += max(guard.MetricValue(`consul_peering_guard_admission_reviews_total{kind="`+kind+`",operation="`+op+`",verdict="`+verdict+`"}`), 0)
+			}
+		}
+		return n
+	}
+	deployment := func(name, annotations string) string {
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ` + name + `, namespace: default, labels: {e2e: upstreams}}
+spec:
+  selector: {matchLabels: {app: ` + name + `}}
+  template:
+    metadata:
+      labels: {app: ` + name + `}
+      annotations: {` + annotations + `}
+    spec: {containers: [{name: app, image: nginx:1.27, ports: [{name: http, containerPort: 8080}]}]}
+`
+	}
+	pod := func(name, upstreams string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ` + name + `
+  namespace: default
+  labels: {e2e: upstreams}
+  annotations: {consul.hashicorp.com/connect-service-upstreams: "` + upstreams + `"}
+spec: {automountServiceAccountToken: false, containers: [{name: app, image: nginx:1.27}]}
+`
+	}
+	if r := cluster.Kubectl("create", "serviceaccount", "default", "-n", "default"); r.Code != 0 && !strings.Contains(r.Stderr, "AlreadyExists") {
+		t.Fatal(r.Stderr)
+	}
+
+	// Unannotated writes are never sent.
+	before := reviews("Deployment") + reviews("Pod")
+	mustApply(t, deployment("plain", `team: web`))
+	mustApply(t, strings.Replace(pod("plain-pod", "x"), `annotations: {consul.hashicorp.com/connect-service-upstreams: "x"}`, `annotations: {team: web}`, 1))
+	if after := reviews("Deployment") + reviews("Pod"); after != before {
+		t.Errorf("unannotated Deployment and Pod reached the webhook: reviews %v -> %v", before, after)
+	}
+
+	mustApply(t, strings.Replace(dialerDC2, "name: dc2,", "name: cluster-02,", 1))
+	if err := guard.WaitForState(ctx, validators.KindPeeringDialer, 1); err != nil {
+		t.Fatal(err)
+	}
+	const tmpl = "spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]"
+	if r := mustApply(t, deployment("frontend", `consul.hashicorp.com/connect-service-upstreams: "backend.svc.cluster-02.peer:http, billing:9091"`)); strings.Contains(r.Stderr, "Warning:") {
+		t.Errorf("a valid annotation warned: %s", r.Stderr)
+	}
+	refused(t, cluster.Apply(deployment("broken", `consul.hashicorp.com/connect-service-upstreams: "backend.cluster-02.peer:9090"`)),
+		tmpl, "upstream-annotation-unlabeled-peer")
+	refused(t, cluster.Apply(deployment("none-mode", `consul.hashicorp.com/connect-service-upstreams: "backend.svc.cluster-02.peer:9090:mesh_gateway_mode=none"`)),
+		tmpl, "gateway-mode-none-peer-upstream")
+	mustApply(t, deployment("not-injected", `consul.hashicorp.com/connect-inject: "false", consul.hashicorp.com/connect-service-upstreams: "backend.cluster-02.peer"`))
+	warned(t, cluster.Apply(deployment("unknown-peer", `consul.hashicorp.com/connect-service-upstreams: "backend.svc.cluster-09.peer:9090"`)),
+		"spec.template.metadata.annotations[…upstreams]", "upstream-peer-known")
+	refused(t, cluster.Apply(pod("bare", "backend.svc.cluster-02.peer")),
+		"metadata.annotations[consul.hashicorp.com/connect-service-upstreams]", "upstream-annotation-syntax")
+	refused(t, cluster.Apply(`apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: default, labels: {e2e: upstreams}}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations: {consul.hashicorp.com/connect-service-upstreams: "billing.svc.cluster-02.peer:9090:dc=dc2"}
+        spec: {restartPolicy: Never, containers: [{name: report, image: busybox:1.37}]}
+`), "spec.jobTemplate.spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]", "upstream-peer-datacenter-exclusive")
+}

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -19,7 +20,8 @@ import (
 // Step is one file of a folder applied with kubectl.
 type Step struct {
 	File string
-	// Kind is the object's kind; Consul is true for the six validated kinds.
+	// Kind is the object's kind; Consul is true for the kinds the webhook validates: the
+	// Consul kinds, and workloads whose pods carry the upstreams annotation.
 	Kind   string
 	Consul bool
 	// DryRun is the --dry-run=server apply, run first for Consul kinds.
@@ -98,13 +100,15 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 		s := Step{File: f, Kind: h.Kind}
 		kind := validators.Kind(h.Kind)
 		_, ours := validators.NewObject(kind)
-		s.Consul = ours && strings.HasPrefix(h.APIVersion, "consul.hashicorp.com/")
+		gateway := h.Kind == "Deployment" && gateways.Matches(labels.Set(h.Metadata.Labels))
+		s.Consul = ours && (strings.HasPrefix(h.APIVersion, "consul.hashicorp.com/") ||
+			!gateway && slices.Contains(validators.WorkloadKinds, kind) && bytes.Contains(raw, []byte(validators.UpstreamsAnnotation)))
 		if !s.Consul {
 			s.Apply = c.Kubectl("apply", "-f", f)
 			if s.Apply.Code != 0 {
 				return fmt.Errorf("%s: %s", f, s.Apply.Stderr)
 			}
-			if h.Kind == "Deployment" && gateways.Matches(labels.Set(h.Metadata.Labels)) {
+			if gateway {
 				if err := c.MarkDeploymentReady(ctx, h.Metadata.Namespace, h.Metadata.Name, 1); err != nil {
 					return err
 				}

@@ -1,0 +1,452 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+)
+
+// This file walks the README's commands that can run here (the demo and commands that
+// need a real cloud excepted) and checks they do what the README says.
+
+func readme(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(cluster.Root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// readmeBlock returns the fenced block that follows <!-- MARKER --> in README.md.
+func readmeBlock(t *testing.T, marker string) string {
+	t.Helper()
+	m := regexp.MustCompile("(?s)<!-- " + regexp.QuoteMeta(marker) + " -->\\s*```[a-z]*\\n(.*?)```").FindStringSubmatch(readme(t))
+	if m == nil {
+		t.Fatalf("README.md has no fenced block after <!-- %s -->", marker)
+	}
+	return m[1]
+}
+
+type shellResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// sh runs a command line with bash in dir, with extra folders first on PATH.
+func sh(t *testing.T, dir, line string, env []string, path ...string) shellResult {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", line)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+strings.Join(append(path, os.Getenv("PATH")), string(os.PathListSeparator)))
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return shellResult{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+var readmeBinary struct {
+	dir string
+}
+
+// makeBuild runs the README's make build into a temporary bin folder and returns it.
+func makeBuild(t *testing.T) string {
+	t.Helper()
+	if readmeBinary.dir != "" {
+		return readmeBinary.dir
+	}
+	dir, err := os.MkdirTemp(cluster.Dir, "readme-bin-") // removed with the cluster
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sh(t, cluster.Root, "make build BIN="+dir, nil); r.code != 0 {
+		t.Fatalf("make build: %s%s", r.stdout, r.stderr)
+	}
+	readmeBinary.dir = dir
+	return dir
+}
+
+// make build stamps the version (git describe), the commit and the build date; version -o
+// json has the keys the README lists.
+func TestREADMEMakeBuildIsStamped(t *testing.T) {
+	if !strings.Contains(readme(t), "make build    # bin/consul-peering-guard, stamped with git describe, the commit and the build date") {
+		t.Fatal("README.md no longer shows make build")
+	}
+	dir := makeBuild(t)
+	r := sh(t, cluster.Root, "consul-peering-guard version -o json", nil, dir)
+	var v map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &v); r.code != 0 || err != nil {
+		t.Fatalf("version -o json: %v %+v", err, r)
+	}
+	describe := strings.TrimSpace(sh(t, cluster.Root, "git describe --tags --always --dirty", nil).stdout)
+	head := strings.TrimSpace(sh(t, cluster.Root, "git rev-parse HEAD", nil).stdout)
+	if v["version"] != strings.TrimSuffix(describe, "-dirty") && v["version"] != describe {
+		t.Errorf("version %q, git describe says %q", v["version"], describe)
+	}
+	if v["revision"] != head {
+		t.Errorf("revision %q, HEAD is %q", v["revision"], head)
+	}
+	if built, err := time.Parse(time.RFC3339, v["buildDate"]); err != nil || time.Since(built) > time.Hour {
+		t.Errorf("buildDate %q is not the time of this build (%v)", v["buildDate"], err)
+	}
+	for _, key := range []string{"version", "revision", "buildDate", "goVersion", "platform"} {
+		if !strings.Contains(readme(t), "`"+key+"`") {
+			t.Errorf("the README does not list the version -o json key %s", key)
+		}
+		if v[key] == "" {
+			t.Errorf("version -o json lacks %s: %v", key, v)
+		}
+	}
+	if len(v) != 5 {
+		t.Errorf("version -o json has keys the README does not list: %v", v)
+	}
+	// The go install line names the module's command.
+	mod, err := os.ReadFile(filepath.Join(cluster.Root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := strings.Fields(strings.SplitN(string(mod), "\n", 2)[0])[1]
+	if !strings.Contains(readme(t), "go install "+module+"/cmd/consul-peering-guard@latest") {
+		t.Errorf("the README's go install does not name %s/cmd/consul-peering-guard", module)
+	}
+}
+
+// The console blocks of the first offline check print exactly what the README shows, with
+// the exit code it shows.
+func TestREADMEFirstOfflineCheck(t *testing.T) {
+	dir := makeBuild(t)
+	for _, name := range []string{"readme-run: validate-valid", "readme-run: validate-mistake"} {
+		t.Run(name, func(t *testing.T) {
+			var (
+				cmd, want string
+				last      shellResult
+			)
+			flush := func() {
+				if cmd == "" {
+					return
+				}
+				if cmd == "echo $?" {
+					if got := strconv.Itoa(last.code) + "\n"; got != want {
+						t.Errorf("exit code %s, the README says %s", strings.TrimSpace(got), strings.TrimSpace(want))
+					}
+				} else {
+					last = sh(t, cluster.Root, cmd, nil, dir)
+					if last.stdout != want {
+						t.Errorf("$ %s\nprinted:\n%s\nthe README shows:\n%s", cmd, last.stdout, want)
+					}
+				}
+			}
+			for _, line := range strings.SplitAfter(readmeBlock(t, name), "\n") {
+				if c, ok := strings.CutPrefix(line, "$ "); ok {
+					flush()
+					cmd, want = strings.TrimSpace(c), ""
+					continue
+				}
+				want += line
+			}
+			flush()
+		})
+	}
+}
+
+// The exit code table: 2 for a missing path from the binary, but 1 through go run.
+func TestREADMEExitCodes(t *testing.T) {
+	dir := makeBuild(t)
+	s := readme(t)
+	for _, want := range []string{"| 0 | everything allowed", "| 1 | at least one object denied", "| 2 | the input or the command line is wrong", "`validate -f nope/`", "`go run` turns every non-zero exit code\ninto 1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the README no longer says %q", want)
+		}
+	}
+	if r := sh(t, cluster.Root, "consul-peering-guard validate -f nope/", nil, dir); r.code != 2 || !strings.Contains(r.stderr, "nope/") {
+		t.Errorf("validate -f nope/: exit %d, %q; want 2 naming the path", r.code, r.stderr)
+	}
+	if r := sh(t, cluster.Root, "consul-peering-guard validate -f examples/", nil, dir); r.code != 1 {
+		t.Errorf("validate -f examples/: exit %d, want 1 (the tree holds the mistakes)", r.code)
+	}
+	if r := sh(t, cluster.Root, "go run ./cmd/consul-peering-guard validate -f nope/", nil); r.code != 1 || !strings.Contains(r.stderr, "exit status 2") {
+		t.Errorf("go run ... validate -f nope/: exit %d, %q; the README says go run exits 1 and prints exit status 2", r.code, r.stderr)
+	}
+	if r := sh(t, cluster.Root, "consul-peering-guard completion bash", nil, dir); r.code != 0 || !strings.Contains(r.stdout, "bash completion") {
+		t.Errorf("completion bash: exit %d", r.code)
+	}
+	if r := sh(t, cluster.Root, "consul-peering-guard version --bogus", nil, dir); r.code != 2 {
+		t.Errorf("a bad flag: exit %d, want 2", r.code)
+	}
+}
+
+// The README's cluster-file keys are the keys the cluster file accepts.
+func TestREADMEClusterFileKeys(t *testing.T) {
+	s := readme(t)
+	i := strings.Index(s, "<!-- cluster-file-keys -->")
+	var listed []string
+	key := regexp.MustCompile("`([a-zA-Z][a-zA-Z0-9]*)`")
+	for _, line := range strings.Split(s[i:], "\n")[3:] {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cell := strings.Split(line, "|")[1]
+		for _, m := range key.FindAllStringSubmatch(cell, -1) {
+			listed = append(listed, m[1])
+		}
+	}
+	var want []string
+	typ := reflect.TypeFor[manifest.ClusterSettings]()
+	for i := range typ.NumField() {
+		want = append(want, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	}
+	slices.Sort(listed)
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Errorf("the README lists the cluster-file keys %q, the file takes %q", listed, want)
+	}
+}
+
+// helmTemplate renders the chart with bin/helm and returns the documents.
+func helmTemplate(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	cmd := exec.Command(cluster.Bin("helm"), append(append([]string{"template"}, args...), "--kube-version=1.37.2")...)
+	cmd.Dir = cluster.Root
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+home, "HELM_CACHE_HOME="+home, "HELM_DATA_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm template %q: %v\n%s", args, err, out)
+	}
+	var docs []map[string]any
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		var d map[string]any
+		if err := dec.Decode(&d); err != nil {
+			break
+		}
+		if d != nil {
+			docs = append(docs, d)
+		}
+	}
+	return docs
+}
+
+func docOf[T any](t *testing.T, docs []map[string]any, kind string) T {
+	t.Helper()
+	var out T
+	for _, d := range docs {
+		if d["kind"] == kind {
+			raw, _ := json.Marshal(d)
+			if err := json.Unmarshal(raw, &out); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+	}
+	t.Fatalf("no %s rendered", kind)
+	return out
+}
+
+// Without cert-manager: the README's openssl commands make a CA and a serving certificate
+// valid for the webhook's Service name, and the README's helm command (rendered) serves the
+// Secret and publishes the CA, encoded with the README's portable base64.
+func TestREADMEInstallWithoutCertManager(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	if r := sh(t, dir, readmeBlock(t, "readme-run: tls-secret"), nil); r.code != 0 {
+		t.Fatalf("the README's openssl commands: %s%s", r.stdout, r.stderr)
+	}
+	pemOf := func(name string) *x509.Certificate {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := pem.Decode(raw)
+		if b == nil {
+			t.Fatalf("%s is not PEM", name)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(pemOf("ca.crt"))
+	for _, name := range []string{"consul-peering-guard.consul-peering-guard.svc", "consul-peering-guard.consul-peering-guard.svc.cluster.local"} {
+		if _, err := pemOf("tls.crt").Verify(x509.VerifyOptions{DNSName: name, Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Errorf("tls.crt is not valid for %s: %v", name, err)
+		}
+	}
+	// The install: the README's helm install line, rendered with helm template.
+	s := readme(t)
+	i := strings.Index(s, "kubectl --namespace consul-peering-guard create secret tls my-webhook-tls --cert=tls.crt --key=tls.key")
+	if i < 0 {
+		t.Fatal("the README no longer creates the Secret my-webhook-tls")
+	}
+	install := s[i:]
+	install = install[strings.Index(install, "helm install"):]
+	install = strings.ReplaceAll(install[:strings.Index(install, "\n```")], "\\\n", " ")
+	if !strings.Contains(install, `--set tls.caBundle="$(base64 < ca.crt | tr -d '\n')"`) {
+		t.Fatalf("the README's install without cert-manager changed: %s", install)
+	}
+	caBundle := strings.TrimSpace(sh(t, dir, "base64 < ca.crt | tr -d '\\n'", nil).stdout)
+	args := strings.Fields(strings.NewReplacer("helm install ", "", `"$(base64 < ca.crt | tr -d '\n')"`, caBundle).Replace(install))
+	for j, a := range args {
+		if a == "charts/consul-peering-guard" {
+			args[j] = filepath.Join(cluster.Root, a)
+		}
+	}
+	docs := helmTemplate(t, args...)
+	vwc := docOf[admissionregistrationv1.ValidatingWebhookConfiguration](t, docs, "ValidatingWebhookConfiguration")
+	ca, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	for _, w := range vwc.Webhooks {
+		if !bytes.Equal(w.ClientConfig.CABundle, ca) {
+			t.Errorf("webhook %s: caBundle is not ca.crt", w.Name)
+		}
+		if w.ClientConfig.Service == nil || w.ClientConfig.Service.Name+"."+w.ClientConfig.Service.Namespace+".svc" != "consul-peering-guard.consul-peering-guard.svc" {
+			t.Errorf("webhook %s calls %+v, not the Service the certificate is for", w.Name, w.ClientConfig.Service)
+		}
+	}
+	d := docOf[appsv1.Deployment](t, docs, "Deployment")
+	mounted := false
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		mounted = mounted || v.Secret != nil && v.Secret.SecretName == "my-webhook-tls"
+	}
+	if !mounted {
+		t.Error("the Deployment does not mount the Secret my-webhook-tls")
+	}
+}
+
+// The break-glass command, with another release name, deletes that release's webhook
+// configuration and nothing else.
+func TestREADMEBreakGlassFollowsTheReleaseName(t *testing.T) {
+	cmd := strings.TrimSpace(readmeBlock(t, "break-glass"))
+	lines := strings.Split(cmd, "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "RELEASE=consul-peering-guard") {
+		t.Fatalf("the break-glass block changed: %q", cmd)
+	}
+	docs := helmTemplate(t, "payments", filepath.Join(cluster.Root, "charts", "consul-peering-guard"), "--namespace", "payments-guard")
+	vwc := docOf[admissionregistrationv1.ValidatingWebhookConfiguration](t, docs, "ValidatingWebhookConfiguration")
+	if vwc.Name != "payments-consul-peering-guard" {
+		t.Fatalf("the release payments renders the configuration %q", vwc.Name)
+	}
+	// Registered with an empty rule set, so it reviews nothing while it exists.
+	for i := range vwc.Webhooks {
+		vwc.Webhooks[i].Rules = nil
+		vwc.Webhooks[i].ClientConfig.CABundle = nil
+	}
+	vwc.ResourceVersion = ""
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cluster.Client.Create(ctx, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	script := "RELEASE=payments\n" + lines[1]
+	r := sh(t, cluster.Root, script, []string{"KUBECONFIG=" + cluster.Kubeconfig}, filepath.Join(cluster.Root, "bin"))
+	if r.code != 0 || !strings.Contains(r.stdout, `"payments-consul-peering-guard" deleted`) {
+		t.Fatalf("break glass: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var left admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := cluster.Client.List(ctx, &left); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{}
+	for _, c := range left.Items {
+		names = append(names, c.Name)
+	}
+	if slices.Contains(names, "payments-consul-peering-guard") || !slices.Contains(names, webhookConfigName) {
+		t.Errorf("after break glass the configurations are %q", names)
+	}
+}
+
+// make playground leaves a cluster and the webhook running, prints the KUBECONFIG export,
+// and what the README tries by hand works against it; make playground-stop stops it all.
+func TestREADMEPlayground(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "playground")
+	// Its own TMPDIR: etcd's and the API server's folders name it, so leftovers can be found.
+	tmp := t.TempDir()
+	env := []string{"PLAYGROUND_DIR=" + dir, "TMPDIR=" + tmp}
+	// make playground is hack/build-tools.sh (tools already built here) and then this script.
+	for target, want := range map[string]string{"playground": "hack/playground.sh start", "playground-stop": "hack/playground.sh stop"} {
+		if r := sh(t, cluster.Root, "make -n "+target, nil); r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Fatalf("make %s does not run %s: %s%s", target, want, r.stdout, r.stderr)
+		}
+	}
+	start := sh(t, cluster.Root, "hack/playground.sh start", env)
+	stopped := false
+	defer func() {
+		if !stopped {
+			sh(t, cluster.Root, "hack/playground.sh stop", env)
+		}
+	}()
+	if start.code != 0 {
+		t.Fatalf("make playground: exit %d\n%s%s", start.code, start.stdout, start.stderr)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	for _, want := range []string{"export KUBECONFIG=" + kubeconfig, "export PATH=" + filepath.Join(dir, "bin") + ":$PATH", "make playground-stop"} {
+		if !strings.Contains(start.stdout, want) {
+			t.Errorf("make playground does not print %q:\n%s", want, start.stdout)
+		}
+	}
+	pid, err := os.ReadFile(filepath.Join(dir, "playground.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func(line string) shellResult {
+		return sh(t, cluster.Root, line, []string{"KUBECONFIG=" + kubeconfig}, filepath.Join(dir, "bin"))
+	}
+	if r := try("kubectl get proxydefaults,exportedservices -A"); r.code != 0 || !strings.Contains(r.stdout, "proxydefaults.consul.hashicorp.com/global") {
+		t.Errorf("kubectl get: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := try("kubectl apply -f examples/mistakes/mesh-wrong-name/"); r.code == 0 || !strings.Contains(r.stderr, "(mesh-name)") || !strings.Contains(r.stderr, "(singleton)") {
+		t.Errorf("the mistake was not refused for mesh-name and singleton: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := try("consul-peering-guard audit"); r.code != 0 || !strings.Contains(r.stdout, "6 objects: 0 denied") {
+		t.Errorf("audit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := try("consul-peering-guard validate -f examples/valid/"); r.code != 0 {
+		t.Errorf("validate: exit %d", r.code)
+	}
+	if r := sh(t, cluster.Root, "hack/playground.sh start", env); r.code != 0 || !strings.Contains(r.stdout, "already running") {
+		t.Errorf("a second make playground: exit %d\n%s", r.code, r.stdout)
+	}
+	stop := sh(t, cluster.Root, "hack/playground.sh stop", env)
+	stopped = true
+	if stop.code != 0 || !strings.Contains(stop.stdout, "The playground is stopped.") {
+		t.Fatalf("make playground-stop: exit %d\n%s%s", stop.code, stop.stdout, stop.stderr)
+	}
+	if _, err := os.Stat(filepath.Join("/proc", strings.TrimSpace(string(pid)))); err == nil {
+		t.Errorf("the playground process %s still runs", strings.TrimSpace(string(pid)))
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s is left behind", dir)
+	}
+	for _, marker := range []string{dir, tmp} {
+		if left := leaked(marker); len(left) > 0 {
+			t.Errorf("processes left behind: %q", left)
+		}
+	}
+}
