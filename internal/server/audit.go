@@ -21,7 +21,8 @@ import (
 const EventReason = "PeeringRuleViolation"
 
 // auditor re-checks every object against today's state, catching drift the webhook cannot
-// see at write time (a mesh gateway deleted after an export). It reads the manager's cache.
+// see at write time (a mesh gateway deleted after an export). It lists whole objects from the
+// API server: the cache holds only what the state index reads.
 type auditor struct {
 	reader   client.Reader
 	selector labels.Selector

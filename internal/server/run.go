@@ -111,8 +111,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		GracefulShutdownTimeout: &shutdown,
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: gateways},
-			// The rules only read metadata, gateway modes and consumers; drop managedFields to save memory.
-			DefaultTransform: cache.TransformStripManagedFields(),
+			// The cache holds only what the state index reads: memory grows with the number
+			// of objects, not their size. The audit lists whole objects from the API server.
+			DefaultTransform: state.StripForIndex,
 		},
 	})
 	if err != nil {
@@ -147,7 +148,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	if o.AuditInterval > 0 {
-		a := &auditor{reader: mgr.GetClient(), selector: o.GatewaySelector, synced: watcher.Synced, exempt: gate.ExemptNamespaces(), engine: engine, metrics: m,
+		a := &auditor{reader: mgr.GetAPIReader(), selector: o.GatewaySelector, synced: watcher.Synced, exempt: gate.ExemptNamespaces(), engine: engine, metrics: m,
 			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
 		if err := mgr.Add(a); err != nil {
 			return err
