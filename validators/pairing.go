@@ -75,11 +75,11 @@ type Export struct {
 }
 
 // importSource extracts the imports one kind of object names. Every place a peer import can
-// be written (ServiceDefaults overrides today; upstream annotations and ServiceResolver
-// targets as their kinds arrive) is one source.
-type importSource func(obj runtime.Object, proxyDefaultsMode string) []Import
+// be written is one source: ServiceDefaults overrides, the upstreams annotation of workloads,
+// ServiceResolver redirects and failover targets.
+type importSource func(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import
 
-var importSources = []importSource{serviceDefaultsImports}
+var importSources = []importSource{serviceDefaultsImports, annotationImports, resolverImports}
 
 // NewClusterView extracts the peerings, exports and imports of a cluster.
 func NewClusterView(src ClusterSource) *ClusterView {
@@ -109,7 +109,7 @@ func NewClusterView(src ClusterSource) *ClusterView {
 			v.Exports = append(v.Exports, exportsOf(ref, o)...)
 		}
 		for _, extract := range importSources {
-			for _, im := range extract(o, pdMode) {
+			for _, im := range extract(o, cfg, pdMode) {
 				im.Cluster = src.Name
 				v.Imports = append(v.Imports, im)
 			}
@@ -143,7 +143,7 @@ func exportsOf(ref ObjectRef, es *v1alpha1.ExportedServices) []Export {
 // serviceDefaultsImports lists the upstream overrides of a ServiceDefaults that name a peer.
 // The mode an upstream ends up with is the first one set of the override, the upstream
 // defaults, the ServiceDefaults and the ProxyDefaults.
-func serviceDefaultsImports(obj runtime.Object, proxyDefaultsMode string) []Import {
+func serviceDefaultsImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []Import {
 	sd, ok := obj.(*v1alpha1.ServiceDefaults)
 	if !ok {
 		return nil
@@ -168,6 +168,65 @@ func serviceDefaultsImports(obj runtime.Object, proxyDefaultsMode string) []Impo
 			im.Mode = proxyDefaultsMode
 		}
 		out = append(out, im)
+	}
+	return out
+}
+
+// annotationImports lists the peer upstreams of a workload's upstreams annotation, read as
+// the installation's consul-k8s reads it; the mode is the entry's mesh_gateway_mode, else
+// the ProxyDefaults'.
+func annotationImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
+	t, ok := podTemplateOf(obj)
+	if !ok {
+		return nil
+	}
+	ref, _ := RefOf(obj)
+	in := &ObjectInput{Object: obj, Config: cfg}
+	at := AnnotationPath(t.at)
+	var out []Import
+	for _, e := range ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec)) {
+		if e.Peer == "" || e.Service == "" {
+			continue
+		}
+		im := Import{Object: ref, Field: at, Peer: e.Peer, Service: e.Service, Namespace: e.Namespace, Partition: e.Partition,
+			Mode: e.MeshGatewayMode}
+		if im.Mode != "" {
+			im.ModeField = at
+		} else {
+			im.Mode = proxyDefaultsMode
+		}
+		out = append(out, im)
+	}
+	return out
+}
+
+// resolverImports lists a ServiceResolver's redirect and failover targets in a peer: each
+// names a service the peer must export. A target without a service means the resolver's own.
+func resolverImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []Import {
+	sr, ok := obj.(*v1alpha1.ServiceResolver)
+	if !ok {
+		return nil
+	}
+	ref, _ := RefOf(sr)
+	service := func(s string) string {
+		if s == "" {
+			return sr.Name
+		}
+		return s
+	}
+	var out []Import
+	if r := sr.Spec.Redirect; r != nil && r.Peer != "" {
+		out = append(out, Import{Object: ref, Field: specPath.Child("redirect", "peer"), Peer: r.Peer,
+			Service: service(r.Service), Namespace: r.Namespace, Mode: proxyDefaultsMode})
+	}
+	for _, subset := range sortedSubsets(sr) {
+		for i, t := range sr.Spec.Failover[subset].Targets {
+			if t.Peer == "" {
+				continue
+			}
+			out = append(out, Import{Object: ref, Field: specPath.Child("failover").Key(subset).Child("targets").Index(i).Child("peer"),
+				Peer: t.Peer, Service: service(t.Service), Namespace: t.Namespace, Mode: proxyDefaultsMode})
+		}
 	}
 	return out
 }

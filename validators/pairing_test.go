@@ -237,6 +237,16 @@ func TestImportNotExported(t *testing.T) {
 		{name: "second override", rule: "import-not-exported", clusters: peered(
 			objs(exportsTo02), objs(sd("frontend", up("backend", "cluster-01"), up("billing", "cluster-01")))),
 			want: []pairHit{on("cluster-02", "cluster-01", frontendRef, "spec.upstreamConfig.overrides[1].peer", validators.Deny)}},
+		{name: "an upstreams annotation, exported", rule: "import-not-exported", clusters: peered(
+			objs(exportsTo02), objs(inNamespace("default", deployment("backend.svc.cluster-01.peer:9090"))))},
+		{name: "an upstreams annotation, not exported", rule: "import-not-exported", clusters: peered(
+			nil, objs(inNamespace("default", deployment("billing.svc.cluster-01.peer:9090")))),
+			want: []pairHit{on("cluster-02", "cluster-01", "Deployment default/frontend", templateAnnotation, validators.Deny)}},
+		{name: "a resolver failing over to the peer's own backend", rule: "import-not-exported", clusters: peered(
+			objs(exportsTo02), objs(inNamespace("default", resolver("", map[string][]string{"*": {"cluster-01"}}))))},
+		{name: "a resolver failing over to a service the peer does not export", rule: "import-not-exported", clusters: peered(
+			nil, objs(inNamespace("default", resolver("cluster-01", nil)))),
+			want: []pairHit{on("cluster-02", "cluster-01", "ServiceResolver default/backend", "spec.redirect.peer", validators.Deny)}},
 		{name: "as a warning", rule: "import-not-exported", clusters: []side{
 			clusterNamed("cluster-01", acceptor02),
 			clusterNamed("cluster-02", dialer01, frontend).with(config(withActions(validators.Config{}, "import-not-exported", "warn")))},

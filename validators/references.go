@@ -29,12 +29,7 @@ func peerReferences(obj any) []peerReference {
 		if o.Spec.Redirect != nil {
 			add(specPath.Child("redirect", "peer"), o.Spec.Redirect.Peer)
 		}
-		subsets := make([]string, 0, len(o.Spec.Failover))
-		for k := range o.Spec.Failover {
-			subsets = append(subsets, k)
-		}
-		sort.Strings(subsets)
-		for _, k := range subsets {
+		for _, k := range sortedSubsets(o) {
 			for i, t := range o.Spec.Failover[k].Targets {
 				add(specPath.Child("failover").Key(k).Child("targets").Index(i).Child("peer"), t.Peer)
 			}
@@ -51,6 +46,16 @@ func peerReferences(obj any) []peerReference {
 		}
 	}
 	return out
+}
+
+// sortedSubsets returns the failover subsets of a resolver in a stable order.
+func sortedSubsets(sr *v1alpha1.ServiceResolver) []string {
+	subsets := make([]string, 0, len(sr.Spec.Failover))
+	for k := range sr.Spec.Failover {
+		subsets = append(subsets, k)
+	}
+	sort.Strings(subsets)
+	return subsets
 }
 
 func checkPeerReferenceSyntax(in *ObjectInput) field.ErrorList {
