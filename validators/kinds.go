@@ -27,13 +27,15 @@ const (
 	KindSamenessGroup     Kind = "SamenessGroup"
 )
 
-// StateKinds are the kinds the state index is fed from, in a stable order: the state rules
-// read them.
-var StateKinds = []Kind{KindMesh, KindProxyDefaults, KindServiceDefaults, KindExportedServices, KindPeeringAcceptor, KindPeeringDialer}
+// StateKinds are the kinds the state index is fed from, in a stable order: the ones the state
+// rules read (the singletons, ProxyDefaults' mode, the exports to peers, the peers). No rule
+// reads other ServiceDefaults, so the webhook does not cache them: they are the many.
+var StateKinds = []Kind{KindMesh, KindProxyDefaults, KindExportedServices, KindPeeringAcceptor, KindPeeringDialer}
 
-// Kinds lists every validated kind in a stable order: the state kinds, then the config
-// entries that only name peers.
-var Kinds = append(append([]Kind(nil), StateKinds...), KindServiceResolver, KindServiceIntentions, KindSamenessGroup)
+// Kinds lists every validated Consul kind in a stable order: the six of the peering
+// specification, then the config entries that only name peers.
+var Kinds = []Kind{KindMesh, KindProxyDefaults, KindServiceDefaults, KindExportedServices, KindPeeringAcceptor, KindPeeringDialer,
+	KindServiceResolver, KindServiceIntentions, KindSamenessGroup}
 
 // KindOf returns the kind of a typed object, or false when it is not one of ours.
 func KindOf(obj runtime.Object) (Kind, bool) {

@@ -76,7 +76,7 @@ func TestMissingCRDIsWatchedOnceInstalled(t *testing.T) {
 	if v := kindWatched(w, string(validators.KindPeeringDialer)); v != 0 {
 		t.Errorf("kind_watched{PeeringDialer} = %v without its CRD, want 0", v)
 	}
-	for _, k := range []string{string(validators.KindMesh), string(validators.KindProxyDefaults), string(validators.KindServiceDefaults),
+	for _, k := range []string{string(validators.KindMesh), string(validators.KindProxyDefaults),
 		string(validators.KindExportedServices), string(validators.KindPeeringAcceptor), webhook.DeploymentKind} {
 		if v := kindWatched(w, k); v != 1 {
 			t.Errorf("kind_watched{%s} = %v, want 1", k, v)

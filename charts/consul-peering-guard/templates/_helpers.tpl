@@ -96,7 +96,7 @@ only these). */}}
 {{- define "cpg.kinds" -}}
 - {kind: Mesh, plural: meshes, state: true}
 - {kind: ProxyDefaults, plural: proxydefaults, state: true}
-- {kind: ServiceDefaults, plural: servicedefaults, state: true}
+- {kind: ServiceDefaults, plural: servicedefaults, state: false}
 - {kind: ExportedServices, plural: exportedservices, state: true}
 - {kind: PeeringAcceptor, plural: peeringacceptors, state: true}
 - {kind: PeeringDialer, plural: peeringdialers, state: true}
