@@ -6,7 +6,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -108,41 +107,16 @@ func (o ConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
 	return sel
 }
 
-// Configuration returns the ValidatingWebhookConfiguration that routes the six kinds to the
-// webhook. The Helm chart renders the same entries; a test keeps the two in step.
+// Configuration returns the ValidatingWebhookConfiguration that routes the Consul kinds (and,
+// with Workloads, the workload kinds) to the webhook. The Helm chart renders the same entries;
+// a test keeps the two in step.
 func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
-	sideEffects := admissionregistrationv1.SideEffectClassNone
-	matchPolicy := admissionregistrationv1.Equivalent
-	scope := admissionregistrationv1.NamespacedScope
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
 	}
-	nsSelector := o.namespaceSelector()
-	conditions := append([]admissionregistrationv1.MatchCondition{{
-		Name: NotBeingDeletedCondition, Expression: NotBeingDeletedExpression,
-	}}, o.MatchConditions...)
 	for _, kind := range validators.Kinds {
-		fp, timeout := o.FailurePolicy, o.TimeoutSeconds
-		vwc.Webhooks = append(vwc.Webhooks, admissionregistrationv1.ValidatingWebhook{
-			Name:         EntryName(kind),
-			ClientConfig: o.ClientConfig(Path(kind)),
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups: []string{v1alpha1.Group}, APIVersions: []string{v1alpha1.GroupVersion.Version},
-					Resources: []string{Plural(kind)}, Scope: &scope,
-				},
-			}},
-			FailurePolicy:           &fp,
-			MatchPolicy:             &matchPolicy,
-			SideEffects:             &sideEffects,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-			NamespaceSelector:       nsSelector.DeepCopy(),
-			ObjectSelector:          o.ObjectSelector,
-			MatchConditions:         append([]admissionregistrationv1.MatchCondition(nil), conditions...),
-		})
+		vwc.Webhooks = append(vwc.Webhooks, o.entry(kind, o.FailurePolicy, nil))
 	}
 	if !o.Workloads {
 		return vwc
@@ -152,26 +126,39 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 		fp = admissionregistrationv1.Ignore
 	}
 	for _, kind := range validators.WorkloadKinds {
-		gv, timeout := GroupVersionOf(kind), o.TimeoutSeconds
-		vwc.Webhooks = append(vwc.Webhooks, admissionregistrationv1.ValidatingWebhook{
-			Name:         EntryName(kind),
-			ClientConfig: o.ClientConfig(Path(kind)),
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups: []string{gv.Group}, APIVersions: []string{gv.Version},
-					Resources: []string{Plural(kind)}, Scope: &scope,
-				},
-			}},
-			FailurePolicy:           &fp,
-			MatchPolicy:             &matchPolicy,
-			SideEffects:             &sideEffects,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-			NamespaceSelector:       nsSelector.DeepCopy(),
-			ObjectSelector:          o.ObjectSelector,
-			MatchConditions:         append(append([]admissionregistrationv1.MatchCondition(nil), conditions...), workloadConditions(kind)...),
-		})
+		vwc.Webhooks = append(vwc.Webhooks, o.entry(kind, fp, workloadConditions(kind)))
 	}
 	return vwc
+}
+
+// entry is the webhook entry of one kind: CREATE and UPDATE of its resource, the settings
+// every entry shares, and the match conditions every entry carries followed by extra.
+func (o ConfigurationOptions) entry(kind validators.Kind, fp admissionregistrationv1.FailurePolicyType,
+	extra []admissionregistrationv1.MatchCondition) admissionregistrationv1.ValidatingWebhook {
+	sideEffects := admissionregistrationv1.SideEffectClassNone
+	matchPolicy := admissionregistrationv1.Equivalent
+	scope := admissionregistrationv1.NamespacedScope
+	gv, timeout := GroupVersionOf(kind), o.TimeoutSeconds
+	conditions := append([]admissionregistrationv1.MatchCondition{{
+		Name: NotBeingDeletedCondition, Expression: NotBeingDeletedExpression,
+	}}, o.MatchConditions...)
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:         EntryName(kind),
+		ClientConfig: o.ClientConfig(Path(kind)),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{gv.Group}, APIVersions: []string{gv.Version},
+				Resources: []string{Plural(kind)}, Scope: &scope,
+			},
+		}},
+		FailurePolicy:           &fp,
+		MatchPolicy:             &matchPolicy,
+		SideEffects:             &sideEffects,
+		TimeoutSeconds:          &timeout,
+		AdmissionReviewVersions: []string{"v1"},
+		NamespaceSelector:       o.namespaceSelector().DeepCopy(),
+		ObjectSelector:          o.ObjectSelector,
+		MatchConditions:         append(conditions, extra...),
+	}
 }
