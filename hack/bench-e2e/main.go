@@ -2,8 +2,9 @@
 // kube-apiserver, in one run: creating N ServiceDefaults with (a) no admission, (b) our
 // webhook and (c) a ValidatingAdmissionPolicy in CEL that implements the same single-object
 // rule (meshGateway.mode none on a peer upstream). It prints p50/p99 of each and the added
-// latency of (b) and (c) over (a), then the webhook's memory once its cache holds 10,000
-// ServiceDefaults and 1,000 peers.
+// latency of (b) and (c) over (a); then creates of Pods without the upstreams annotation with
+// and without our configuration (whose workload entries must send them nothing); then the
+// webhook's memory after 10,000 ServiceDefaults and 1,000 peers.
 package main
 
 import (
@@ -122,6 +123,11 @@ func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
 		p50, p99 := percentiles(lat[i])
 		fmt.Fprintf(&report, "| %s | %s | %s | %s | %s |\n", s.name, ms(p50), ms(p99), ms(p50-p50a), ms(p99-p99a))
 	}
+	pods, err := b.podsSection(ctx, n, rounds)
+	if err != nil {
+		return fmt.Errorf("pods: %w", err)
+	}
+	report.WriteString(pods)
 	if scaleSD > 0 {
 		if err := b.useWebhook(ctx); err != nil {
 			return err
