@@ -4,7 +4,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := $(BIN):$(PATH)
 
-.PHONY: graphs all build test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
+.PHONY: thirdparty-crds image graphs all build test unit e2e generate manifests verify-generate vet fmt-check lint tools demo image-build-check fuzz load bench bench-e2e
 
 all: build
 
@@ -20,11 +20,20 @@ image-build-check: ## Build the binary as the Dockerfile does (no Docker needed)
 tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
-generate: manifests ## Regenerate deepcopy code, the test CRDs, the README rule table and deploy/.
+generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table and deploy/.
 	hack/build-tools.sh controller-gen
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
 	$(GO) run ./hack/gendocs
+
+thirdparty-crds: ## The CRDs the tests install but the chart never does: OpenReports' from its Go module, prometheus-operator's generated from its API types.
+	hack/build-tools.sh controller-gen
+	mkdir -p test/thirdparty-crds
+	dir=$$($(GO) list -m -f '{{.Dir}}' github.com/openreports/reports-api) && \
+	  for f in openreports.io_reports.yaml openreports.io_clusterreports.yaml; do install -m 0644 "$$dir/config/crd/$$f" test/thirdparty-crds/$$f; done
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(BIN)/controller-gen crd paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:artifacts:config="$$tmp" && \
+	  for f in monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml; do install -m 0644 "$$tmp/$$f" test/thirdparty-crds/$$f; done
 
 graphs: ## Redraw the check graphs of docs/images from examples/ (needs Graphviz's dot for the SVGs).
 	$(GO) run ./cmd/consul-peering-guard check -o dot -f examples/peering > docs/images/peering.dot
@@ -40,7 +49,7 @@ manifests: ## Render deploy/ (plain manifests for kustomize) from the Helm chart
 	mv deploy/consul-peering-guard.yaml.tmp deploy/consul-peering-guard.yaml
 
 verify-generate: generate ## Fail when generated files are not up to date.
-	@git diff --exit-code -- api test/crds README.md docs deploy || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- api test/crds test/thirdparty-crds README.md docs deploy || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 vet:
 	$(GO) vet ./...
