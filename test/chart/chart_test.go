@@ -43,6 +43,7 @@ var ciValues = []string{
 	"partitions-values.yaml",
 	"no-cert-manager-values.yaml",
 	"secure-metrics-audit-values.yaml",
+	"monitoring-reports-values.yaml",
 }
 
 // TestMain removes the binary built as the image builds it once every test has used it.
