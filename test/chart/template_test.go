@@ -56,6 +56,8 @@ type chartCase struct {
 	// goMemLimit is the GOMEMLIMIT of the container; empty: not set.
 	goMemLimit string
 	spread     []corev1.TopologySpreadConstraint
+	// monitoring: the ServiceMonitor, PrometheusRule and dashboard of the monitoring ci file.
+	monitoring bool
 }
 
 // defaultSpread is the chart's default topology spread: zones when possible, nodes as long
@@ -160,6 +162,7 @@ var chartCases = []chartCase{
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
 			"--mesh-gateway-selector=component=mesh-gateway",
 			"--audit-interval=5m", "--reports"),
+		monitoring: true,
 		extraGrants: slices.Concat(auditReads(),
 			[]string{"/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch"},
 			reportWrites),
