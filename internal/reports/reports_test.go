@@ -101,7 +101,7 @@ func TestDesired(t *testing.T) {
 func newFakeClient(t *testing.T, objs ...client.Object) client.Client {
 	t.Helper()
 	s := runtime.NewScheme()
-	if err := openreports.AddToScheme(s); err != nil {
+	if err := openreports.Install(s); err != nil {
 		t.Fatal(err)
 	}
 	return fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build()

@@ -80,7 +80,7 @@ func NewScheme() *runtime.Scheme {
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		panic(err)
 	}
-	if err := openreports.AddToScheme(s); err != nil {
+	if err := openreports.Install(s); err != nil {
 		panic(err)
 	}
 	return s

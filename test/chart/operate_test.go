@@ -207,7 +207,7 @@ spec:
 func operateScheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
 	s := scheme(t)
-	if err := openreports.AddToScheme(s); err != nil {
+	if err := openreports.Install(s); err != nil {
 		t.Fatal(err)
 	}
 	return s
