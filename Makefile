@@ -1,6 +1,7 @@
 # consul-peering-guard: every command the README and CI use.
 SHELL := /usr/bin/env bash
 BIN := $(CURDIR)/bin
+comma := ,
 GO ?= go
 export PATH := $(BIN):$(PATH)
 
@@ -16,6 +17,17 @@ image-build-check: ## Build the binary as the Dockerfile does (no Docker needed)
 	@$(GO) version -m $(BIN)/image/consul-peering-guard | grep -q 'build[[:space:]]*CGO_ENABLED=0' \
 	  || { echo "bin/image/consul-peering-guard was not built with CGO_ENABLED=0: not static"; exit 1; }
 	@echo "bin/image/consul-peering-guard: static (CGO_ENABLED=0)"
+
+IMAGE_DIR ?= $(BIN)/image
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_CREATED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: ## Build the OCI image from scratch without Docker (amd64, arm64): $(IMAGE_DIR)/oci, consul-peering-guard-oci.tar, consul-peering-guard-linux-ARCH.tar.
+	for p in $(IMAGE_PLATFORMS); do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags="-s -w" -o $(IMAGE_DIR)/$${p%/*}-$${p#*/}/consul-peering-guard ./cmd/consul-peering-guard || exit 1; \
+	done
+	$(GO) run ./hack/image -binaries $(IMAGE_DIR) -out $(IMAGE_DIR) -revision $(IMAGE_REVISION) -created $(IMAGE_CREATED) \
+	  -platforms $(subst $(eval) ,$(comma),$(IMAGE_PLATFORMS))
 
 tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
