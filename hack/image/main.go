@@ -82,7 +82,7 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("image reference %s:%s: %w", o.repository, o.version, err)
 	}
-	var index v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	index := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	perPlatform := map[string]v1.Image{}
 	for _, p := range o.platforms {
 		platform, err := v1.ParsePlatform(p)
