@@ -124,23 +124,34 @@ func TestImage(t *testing.T) {
 		t.Errorf("platforms %v, want %v", platforms, want)
 	}
 
-	// crane push writes the index and its images with remote.WriteIndex; a registry then
-	// serves the same digest.
+	// crane push (built from the go-containerregistry module the image is made with) takes
+	// the layout and the docker-archives; the registry then serves what the layout holds.
+	crane := filepath.Join(t.TempDir(), "crane")
+	if r := run(t, nil, "go", "build", "-o", crane, "github.com/google/go-containerregistry/cmd/crane"); r.code != 0 {
+		t.Fatalf("building crane: %s", r)
+	}
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
-	pushed, err := name.NewTag(strings.TrimPrefix(reg.URL, "http://") + "/consul-peering-guard:" + tag.TagStr())
+	host := strings.TrimPrefix(reg.URL, "http://")
+	pushed := host + "/consul-peering-guard:" + tag.TagStr()
+	if r := run(t, nil, crane, "push", filepath.Join(dir, "oci"), pushed); r.code != 0 {
+		t.Fatalf("crane push of the layout: %s", r)
+	}
+	pushedRef, err := name.NewTag(pushed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(pushed, index); err != nil {
-		t.Fatalf("pushing the layout's index: %v", err)
-	}
-	desc, err := remote.Get(pushed)
+	desc, err := remote.Get(pushedRef)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if desc.Digest != top.Manifests[0].Digest {
 		t.Errorf("the registry serves %s, the layout holds %s", desc.Digest, top.Manifests[0].Digest)
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		if r := run(t, nil, crane, "push", filepath.Join(dir, "consul-peering-guard-linux-"+arch+".tar"), host+"/consul-peering-guard:"+arch); r.code != 0 {
+			t.Errorf("crane push of the linux/%s docker-archive: %s", arch, r)
+		}
 	}
 
 	// The OCI archive is the layout, tarred (podman load, docker load).
