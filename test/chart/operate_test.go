@@ -138,6 +138,15 @@ func TestMonitoringAndReportsAgainstARealAPIServer(t *testing.T) {
 		if r.Source != reports.Source || r.Summary != (openreports.ReportSummary{Fail: 1, Warn: 1}) {
 			t.Errorf("report source %q, summary %+v; want %s, 1 fail and 1 warn", r.Source, r.Summary, reports.Source)
 		}
+		// Audits that find the same write nothing (one a second here).
+		time.Sleep(3 * time.Second)
+		var again openreports.Report
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&r), &again); err != nil {
+			t.Fatal(err)
+		}
+		if again.ResourceVersion != r.ResourceVersion {
+			t.Errorf("the Report was rewritten by audits that found the same (resourceVersion %s, then %s)", r.ResourceVersion, again.ResourceVersion)
+		}
 	})
 
 	t.Run("every metric the alerts and the dashboard name is exported", func(t *testing.T) {
