@@ -141,17 +141,17 @@ func checkMonitoring(t *testing.T, tc chartCase, objs []client.Object) {
 		t.Errorf("alerts %v, want %v", alerts, wantAlerts)
 	}
 	thresholds := map[string]string{
-		"ConsulPeeringGuardCertificateExpiresSoon": "< 7 * 86400",
+		"ConsulPeeringGuardCertificateExpiresSoon": "< 14 * 86400",
 		"ConsulPeeringGuardAuditViolations":        "> 10",
-		"ConsulPeeringGuardAdmissionErrors":        "> 0.05",
+		"ConsulPeeringGuardAdmissionErrors":        "> 0.1",
 	}
 	for _, g := range prs[0].Spec.Groups {
 		for _, r := range g.Rules {
 			if want, ok := thresholds[r.Alert]; ok && !strings.Contains(r.Expr.String(), want) {
 				t.Errorf("alert %s: %q lacks the threshold %q of the values", r.Alert, r.Expr.String(), want)
 			}
-			if r.Alert == "ConsulPeeringGuardCacheNotSynced" && (r.For == nil || *r.For != "5m") {
-				t.Errorf("alert %s fires after %v, want 5m", r.Alert, r.For)
+			if r.Alert == "ConsulPeeringGuardCacheNotSynced" && (r.For == nil || *r.For != "10m") {
+				t.Errorf("alert %s fires after %v, want the values' 10m", r.Alert, r.For)
 			}
 		}
 	}
@@ -166,8 +166,8 @@ func checkMonitoring(t *testing.T, tc chartCase, objs []client.Object) {
 	if !slices.Equal(panels, wantPanels) {
 		t.Errorf("dashboard panels %v, want %v", panels, wantPanels)
 	}
-	if dashboards[0].Annotations["grafana_folder"] != "Consul" {
-		t.Errorf("the dashboard's annotations are not the values': %v", dashboards[0].Annotations)
+	if dashboards[0].Annotations["grafana_folder"] != "Consul" || dashboards[0].Labels["team"] != "platform" {
+		t.Errorf("the dashboard's annotations and labels are not the values': %v, %v", dashboards[0].Annotations, dashboards[0].Labels)
 	}
 
 	// Every query reads only this release's series and names at least one of our metrics.
@@ -194,6 +194,24 @@ func TestMonitoringTemplateVariants(t *testing.T) {
 	if ep.Port != "https-metrics" || ep.Scheme == nil || *ep.Scheme != "https" ||
 		tokenFile != "/var/run/secrets/kubernetes.io/serviceaccount/token" || ep.TLSConfig == nil || ep.TLSConfig.InsecureSkipVerify == nil || !*ep.TLSConfig.InsecureSkipVerify {
 		t.Errorf("secure endpoint %+v: want https-metrics over https with the ServiceAccount token", ep)
+	}
+	// The default thresholds are the ones the README lists.
+	rules := one[*monitoringv1.PrometheusRule](t, decode(t, []byte(helmTemplate(t, "--set", "metrics.prometheusRule.enabled=true"))))
+	defaults := map[string]string{
+		"ConsulPeeringGuardCertificateExpiresSoon": "< 7 * 86400",
+		"ConsulPeeringGuardAdmissionErrors":        "> 0.05",
+		"ConsulPeeringGuardAuditViolations":        "> 0",
+		"ConsulPeeringGuardCacheNotSynced":         "== 0",
+	}
+	for _, g := range rules.Spec.Groups {
+		for _, r := range g.Rules {
+			if want, ok := defaults[r.Alert]; ok && !strings.Contains(r.Expr.String(), want) {
+				t.Errorf("default alert %s: %q lacks %q", r.Alert, r.Expr.String(), want)
+			}
+			if r.Alert == "ConsulPeeringGuardCacheNotSynced" && (r.For == nil || *r.For != "5m") {
+				t.Errorf("default alert %s fires after %v, want 5m", r.Alert, r.For)
+			}
+		}
 	}
 	for _, tc := range []struct{ set, want string }{
 		{"metrics.enabled=false,metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.enabled needs metrics.enabled"},
