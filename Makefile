@@ -1,18 +1,21 @@
 # consul-peering-guard: every command the README and CI use.
 SHELL := /usr/bin/env bash
 BIN := $(CURDIR)/bin
+comma := ,
 GO ?= go
 CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: graphs all build image test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e
+.PHONY: thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e
 
 all: build
 
 # Stamped into the binary (consul-peering-guard version); without git, dev and unknown.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The commit's time, so that two builds of one commit are the same bytes (make image holds the
+# binary make image-build-check checks); the current time outside a git checkout.
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 VERSION_LDFLAGS = -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(BUILD_DATE)
 IMAGE ?= ghcr.io/consul-peering-guard/consul-peering-guard:$(VERSION)
 
@@ -25,17 +28,37 @@ image-build-check: ## Build the binary as the Dockerfile does (no Docker needed)
 	  || { echo "bin/image/consul-peering-guard was not built with CGO_ENABLED=0: not static"; exit 1; }
 	@echo "bin/image/consul-peering-guard: static (CGO_ENABLED=0)"
 
-image: ## Build the container image IMAGE with Docker (or CONTAINER_TOOL=podman), stamped like make build.
+IMAGE_DIR ?= $(BIN)/image
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_CREATED ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: ## Build the OCI image from scratch without Docker (amd64, arm64): $(IMAGE_DIR)/oci, consul-peering-guard-oci.tar, consul-peering-guard-linux-ARCH.tar.
+	for p in $(IMAGE_PLATFORMS); do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags="-s -w $(VERSION_LDFLAGS)" -o $(IMAGE_DIR)/$${p%/*}-$${p#*/}/consul-peering-guard ./cmd/consul-peering-guard || exit 1; \
+	done
+	$(GO) run ./hack/image -binaries $(IMAGE_DIR) -out $(IMAGE_DIR) -revision $(IMAGE_REVISION) -created $(IMAGE_CREATED) \
+	  -platforms $(subst $(eval) ,$(comma),$(IMAGE_PLATFORMS))
+
+image-docker: ## Build the container image IMAGE with the Dockerfile and Docker (or CONTAINER_TOOL=podman), stamped like make build.
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
 tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
-generate: manifests ## Regenerate deepcopy code, the test CRDs, the README rule table and deploy/.
+generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table and deploy/.
 	hack/build-tools.sh controller-gen
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
 	$(GO) run ./hack/gendocs
+
+thirdparty-crds: ## The CRDs the tests install but the chart never does: OpenReports' from its Go module, prometheus-operator's generated from its API types.
+	hack/build-tools.sh controller-gen
+	mkdir -p test/thirdparty-crds
+	dir=$$($(GO) list -m -f '{{.Dir}}' github.com/openreports/reports-api) && \
+	  for f in openreports.io_reports.yaml openreports.io_clusterreports.yaml; do install -m 0644 "$$dir/config/crd/$$f" test/thirdparty-crds/$$f; done
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(BIN)/controller-gen crd paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:artifacts:config="$$tmp" && \
+	  for f in monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml; do install -m 0644 "$$tmp/$$f" test/thirdparty-crds/$$f; done
 
 graphs: ## Redraw the check graphs of docs/images from examples/ (needs Graphviz's dot for the SVGs).
 	$(GO) run ./cmd/consul-peering-guard check -o dot -f examples/peering > docs/images/peering.dot
@@ -55,7 +78,7 @@ manifests: ## Render deploy/ (plain manifests for kustomize) from the Helm chart
 	mv deploy/consul-peering-guard.yaml.tmp deploy/consul-peering-guard.yaml
 
 verify-generate: generate ## Fail when generated files are not up to date.
-	@git diff --exit-code -- api test/crds README.md docs deploy || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- api test/crds test/thirdparty-crds README.md docs deploy || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 vet:
 	$(GO) vet ./...

@@ -65,6 +65,9 @@ func newServeCommand() *cobra.Command {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s %d: must not be negative", name, v)}
 				}
 			}
+			if o.Reports && o.AuditInterval <= 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--reports needs --audit-interval: the reports hold what the periodic audit finds")}
+			}
 			cfg, err := restConfig(kubeconfig, kubeCtx)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -98,6 +101,7 @@ func newServeCommand() *cobra.Command {
 	fs.StringArrayVar(&o.ExemptNamespaces, "exempt-namespace", nil, "allow objects in this namespace without checking them (repeatable; break glass and restores)")
 	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
+	fs.BoolVar(&o.Reports, "reports", false, "keep the audit's findings as one OpenReports Report (openreports.io/v1alpha1) per namespace; needs --audit-interval and the Report CRD")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text; one line per denial with kind, namespace, name, operation, rule, field and user")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)

@@ -26,3 +26,16 @@ func TestServeRefusesImpossibleNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// --reports keeps what the periodic audit finds, so without --audit-interval it is a usage
+// error before anything connects; with it, serve goes on to look for the cluster.
+func TestServeReportsNeedTheAudit(t *testing.T) {
+	code, _, stderr := runCLI(t, "serve", "--kubeconfig=/nonexistent", "--reports")
+	if code != exitUsage || !strings.Contains(stderr, "--reports needs --audit-interval") {
+		t.Fatalf("exit %d, want %d saying --reports needs --audit-interval:\n%s", code, exitUsage, stderr)
+	}
+	code, _, stderr = runCLI(t, "serve", "--kubeconfig=/nonexistent", "--reports", "--audit-interval=1m")
+	if code != exitUsage || !strings.Contains(stderr, "--kubeconfig /nonexistent") {
+		t.Fatalf("exit %d, want %d naming the missing kubeconfig only:\n%s", code, exitUsage, stderr)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -30,10 +31,12 @@ type auditor struct {
 	// it, so that its reads of the cache never block on an informer that cannot list.
 	synced func() bool
 	// exempt namespaces are not audited, as the webhook does not check them.
-	exempt   []string
-	engine   *validators.Engine
-	metrics  *webhook.Metrics
-	events   recorder.EventRecorder
+	exempt  []string
+	engine  *validators.Engine
+	metrics *webhook.Metrics
+	events  recorder.EventRecorder
+	// reports, when set, keeps the findings as OpenReports Reports.
+	reports  *reports.Writer
 	interval time.Duration
 	log      logr.Logger
 	// published are the label sets the gauge holds since the last audit.
@@ -102,6 +105,16 @@ func (a *auditor) runOnce(ctx context.Context) {
 	}
 	a.publish(counts)
 	a.log.Info("audit finished", "objects", len(findings), "violations", total)
+	if a.reports != nil {
+		stats, err := a.reports.Sync(ctx, reports.Desired(findings, a.exempt))
+		if err != nil {
+			a.log.Error(err, "audit could not write every Report; the next audit tries again")
+		}
+		if stats.Dropped > 0 {
+			a.log.Info("Reports full: results left out", "maxResultsPerReport", reports.MaxResults, "dropped", stats.Dropped)
+		}
+		a.log.V(1).Info("Reports written", "created", stats.Created, "updated", stats.Updated, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
+	}
 }
 
 type auditLabels struct{ rule, action string }

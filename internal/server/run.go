@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -64,7 +66,9 @@ type Options struct {
 	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
-	Log              logr.Logger
+	// Reports keeps the audit's findings as OpenReports Reports (needs AuditInterval).
+	Reports bool
+	Log     logr.Logger
 }
 
 // NewScheme returns the scheme of every type the webhook decodes or caches.
@@ -74,6 +78,9 @@ func NewScheme() *runtime.Scheme {
 		panic(err) // static registration of built-in types cannot fail at runtime
 	}
 	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := openreports.Install(s); err != nil {
 		panic(err)
 	}
 	return s
@@ -150,6 +157,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.AuditInterval > 0 {
 		a := &auditor{reader: mgr.GetAPIReader(), selector: o.GatewaySelector, synced: watcher.Synced, exempt: gate.ExemptNamespaces(), engine: engine, metrics: m,
 			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
+		if o.Reports {
+			// Read Reports straight from the API server: a cache would need list and watch on
+			// every Report of the cluster, Kyverno's included.
+			a.reports = &reports.Writer{Reader: mgr.GetAPIReader(), Client: mgr.GetClient()}
+		}
 		if err := mgr.Add(a); err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -42,6 +43,7 @@ var ciValues = []string{
 	"partitions-values.yaml",
 	"no-cert-manager-values.yaml",
 	"secure-metrics-audit-values.yaml",
+	"monitoring-reports-values.yaml",
 }
 
 // TestMain removes the binary built as the image builds it once every test has used it.
@@ -62,11 +64,14 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// scheme knows the built-in types, our Consul types and cert-manager's.
+// scheme knows the built-in types, our Consul types, cert-manager's and prometheus-operator's.
 func scheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
 	s := server.NewScheme()
 	if err := cmv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := monitoringv1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	return s

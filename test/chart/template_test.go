@@ -59,6 +59,8 @@ type chartCase struct {
 	// noWorkloads: the workload entries are off; workloadPolicy is their failurePolicy.
 	noWorkloads    bool
 	workloadPolicy admissionregistrationv1.FailurePolicyType
+	// monitoring: the ServiceMonitor, PrometheusRule and dashboard of the monitoring ci file.
+	monitoring bool
 }
 
 // defaultSpread is the chart's default topology spread: zones when possible, nodes as long
@@ -156,6 +158,29 @@ var chartCases = []chartCase{
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "consul-peering-guard"}},
 		}},
 	},
+	{
+		file: "monitoring-reports-values.yaml", certManager: true, servingSecret: release + "-tls",
+		failurePolicy: admissionregistrationv1.Fail, timeoutSeconds: 5, replicas: 2,
+		args: argsWith(plainMetrics,
+			"--shutdown-delay=5s", "--shutdown-timeout=20s",
+			"--mesh-gateway-selector=component=mesh-gateway",
+			"--audit-interval=5m", "--reports"),
+		monitoring: true,
+		extraGrants: slices.Concat(auditReads(),
+			[]string{"/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch"},
+			reportWrites),
+		metricsPort:       &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		priorityClassName: "system-cluster-critical",
+		goMemLimit:        "241591910",
+		spread:            defaultSpread(),
+	},
+}
+
+// reportWrites are what --reports needs: Reports read straight from the API server (never
+// watched) and written.
+var reportWrites = []string{
+	"openreports.io/reports:create", "openreports.io/reports:delete", "openreports.io/reports:get",
+	"openreports.io/reports:list", "openreports.io/reports:update",
 }
 
 func TestCICasesCoverEveryCIValuesFile(t *testing.T) {
@@ -195,6 +220,7 @@ func TestTemplate(t *testing.T) {
 			checkCertificates(t, tc, objs)
 			checkDisruptionBudget(t, tc, objs)
 			checkNetworkPolicy(t, tc, objs)
+			checkMonitoring(t, tc, objs)
 		})
 	}
 }
