@@ -638,7 +638,7 @@ func (p *entryParse) checkDatacenter() {
 	}
 	for i := 0; i < len(dc); i++ {
 		c := dc[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 			p.e.syntax("datacenter %s is not a datacenter name", quoteShort(dc))
 			return
 		}
