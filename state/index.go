@@ -76,7 +76,7 @@ func NewIndex() *Index {
 	return x
 }
 
-// Upsert records (or re-records) one of the six kinds; other objects are ignored.
+// Upsert records (or re-records) an object of a state kind; other objects are ignored.
 func (x *Index) Upsert(obj runtime.Object) {
 	ref, ok := validators.RefOf(obj)
 	if !ok || x.objects[ref.Kind] == nil {
@@ -104,7 +104,7 @@ func (x *Index) Upsert(obj runtime.Object) {
 	}
 }
 
-// Delete forgets an object of the six kinds.
+// Delete forgets an object of a state kind.
 func (x *Index) Delete(obj runtime.Object) {
 	ref, ok := validators.RefOf(obj)
 	if !ok {

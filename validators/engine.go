@@ -133,7 +133,7 @@ func (e *Engine) Config() Config {
 }
 
 // Validate checks obj (and, on Update, what changed from old) against every active rule.
-// It returns an error only for an object that is not one of the six kinds or a rule that
+// It returns an error only for an object that is not of a validated kind or a rule that
 // failed unexpectedly; violations are in the Result.
 func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState) (res Result, err error) {
 	kind, ok := KindOf(obj)

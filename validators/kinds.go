@@ -126,7 +126,7 @@ func (r ObjectRef) String() string {
 	return string(r.Kind) + " " + r.Namespace + "/" + r.Name
 }
 
-// RefOf names an object of the six kinds, or returns false for any other object.
+// RefOf names an object of a validated kind, or returns false for any other object.
 func RefOf(obj runtime.Object) (ObjectRef, bool) {
 	kind, ok := KindOf(obj)
 	if !ok {

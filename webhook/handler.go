@@ -91,7 +91,7 @@ func (c *capacity) give(n int64) {
 	c.bytes -= n
 }
 
-// object is what every one of the six kinds is: a runtime.Object with metadata.
+// object is what every reviewed kind is: a runtime.Object with metadata.
 type object interface {
 	kruntime.Object
 	metav1.Object

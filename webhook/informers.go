@@ -27,7 +27,7 @@ const (
 )
 
 // WatchedObjects returns one empty object of every type the state index is fed from:
-// the six Consul kinds and Deployments (mesh gateways; the cache restricts them by label
+// the Consul kinds the state rules read and Deployments (mesh gateways; the cache restricts them by label
 // and, when configured, to the gateway's namespace).
 func WatchedObjects() []client.Object {
 	out := make([]client.Object, 0, len(validators.StateKinds)+1)

@@ -348,7 +348,7 @@ func caBundleOf(t *testing.T, file string) []byte {
 	return b
 }
 
-// readGrants are the webhook's informer reads: the six Consul kinds and Deployments, the
+// readGrants are the webhook's informer reads: the Consul kinds the state rules read and Deployments, the
 // latter only in gatewayNamespace when it is set (written group/resource:verb@namespace).
 func readGrants(gatewayNamespace string) []string {
 	var out []string

@@ -15,7 +15,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// Reset deletes every object of the six kinds and every Deployment matching the mesh
+// Reset deletes every object of the validated Consul kinds and every Deployment matching the mesh
 // gateway selector, in all namespaces, and waits until they are gone.
 func (c *Cluster) Reset(ctx context.Context, gatewaySelector labels.Selector) error {
 	lists := append(audit.ConsulLists(), &appsv1.DeploymentList{})

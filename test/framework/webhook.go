@@ -201,7 +201,8 @@ func TLSClient(caPEM []byte, keepAlive bool) *http.Client {
 }
 
 // RegisterWebhook creates (or replaces) the ValidatingWebhookConfiguration that sends the
-// six kinds to https://127.0.0.1:port with failurePolicy Fail, as production does.
+// Consul kinds and the annotated workloads to https://127.0.0.1:port with failurePolicy Fail,
+// as production does.
 func (c *Cluster) RegisterWebhook(name string, port int, caPEM []byte) error {
 	return c.RegisterWebhookWith(name, port, caPEM, nil)
 }
