@@ -59,6 +59,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newCheckCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newCheckCommand(), newVAPCommand(), newVersionCommand())
 	return root
 }
