@@ -140,8 +140,9 @@ func (g *celGen) list(s listSite) {
 	} else {
 		expr = "!" + s.list(celNew) + ".exists(x, " + s.isNew("x") + ")"
 	}
-	first := s.list(celNew) + ".filter(x, " + s.isNew("x") + ")[0]"
-	path := lit(s.prefix+"[") + " + string(" + s.list(celNew) + ".indexOf(" + first + ")) + " + lit("]"+s.suffix)
+	i := s.list(celNew) + ".map(x, " + s.isNew("x") + ").indexOf(true)"
+	first := s.list(celNew) + "[" + i + "]"
+	path := lit(s.prefix+"[") + " + string(" + i + ") + " + lit("]"+s.suffix)
 	g.add(expr, g.message(path, s.detail(first)))
 }
 
@@ -179,11 +180,15 @@ func (g *celGen) nested(s nestedSite) {
 	} else {
 		expr = "!" + s.outer(celNew) + ".exists(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + "))"
 	}
+	// Positions are found as the first true of a list of booleans: CEL has no index
+	// iteration, and comparing booleans is cheaper and surer than comparing objects.
 	outerList := s.outer(celNew)
-	o := outerList + ".filter(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + "))[0]"
-	x := s.inner(o) + ".filter(x, " + s.isNew(o, "x") + ")[0]"
-	path := lit(s.outerPrefix+"[") + " + string(" + outerList + ".indexOf(" + o + ")) + " +
-		lit("]."+s.innerField+"[") + " + string(" + s.inner(o) + ".indexOf(" + x + ")) + " + lit("]"+s.suffix)
+	i := outerList + ".map(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + ")).indexOf(true)"
+	o := outerList + "[" + i + "]"
+	j := s.inner(o) + ".map(x, " + s.isNew(o, "x") + ").indexOf(true)"
+	x := s.inner(o) + "[" + j + "]"
+	path := lit(s.outerPrefix+"[") + " + string(" + i + ") + " +
+		lit("]."+s.innerField+"[") + " + string(" + j + ") + " + lit("]"+s.suffix)
 	g.add(expr, g.message(path, s.detail(o, x)))
 }
 
@@ -475,8 +480,8 @@ func celPeerReferenceSyntax(g *celGen, k Kind) {
 		}
 		m := failover(celNew)
 		subset := m + ".filter(s, " + targets(m, "s") + ".exists(t, " + isNew("s", "t") + "))[0]"
-		target := targets(m, subset) + ".filter(t, " + isNew(subset, "t") + ")[0]"
-		path := "'spec.failover[' + " + subset + " + '].targets[' + string(" + targets(m, subset) + ".indexOf(" + target + ")) + '].peer'"
+		j := targets(m, subset) + ".map(t, " + isNew(subset, "t") + ").indexOf(true)"
+		path := "'spec.failover[' + " + subset + " + '].targets[' + string(" + j + ") + '].peer'"
 		g.add("!"+m+".exists(s, "+targets(m, "s")+".exists(t, "+isNew("s", "t")+"))", g.message(path, lit(peerNameHint)))
 	case KindServiceIntentions:
 		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "sources") }, prefix: "spec.sources", suffix: ".peer",

@@ -159,7 +159,6 @@ func build(rule, name string, action validators.Action, g kindGroup) Policy {
 	}
 }
 
-
 // Render writes the policies and bindings as one YAML stream.
 func Render(ps []Policy) ([]byte, error) {
 	var b bytes.Buffer
