@@ -185,7 +185,7 @@ func (g *celGen) nested(s nestedSite) {
 	outerList := s.outer(celNew)
 	i := outerList + ".map(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + ")).indexOf(true)"
 	o := outerList + "[" + i + "]"
-	j := s.inner(o) + ".map(x, " + s.isNew(o, "x") + ").indexOf(true)"
+	j := s.inner(o) + ".map(x2, " + s.isNew(o, "x2") + ").indexOf(true)"
 	x := s.inner(o) + "[" + j + "]"
 	path := lit(s.outerPrefix+"[") + " + string(" + i + ") + " +
 		lit("]."+s.innerField+"[") + " + string(" + j + ") + " + lit("]"+s.suffix)
@@ -479,8 +479,10 @@ func celPeerReferenceSyntax(g *celGen, k Kind) {
 			return invalid(t) + " && " + count(celNew, s, peer(t)) + " > " + count(celOld, s, peer(t))
 		}
 		m := failover(celNew)
-		subset := m + ".filter(s, " + targets(m, "s") + ".exists(t, " + isNew("s", "t") + "))[0]"
-		j := targets(m, subset) + ".map(t, " + isNew(subset, "t") + ").indexOf(true)"
+		// The first subset in order, as the engine reports them: a map's iteration order
+		// changes from one evaluation to the next.
+		subset := m + ".filter(s, " + targets(m, "s") + ".exists(t, " + isNew("s", "t") + ")).min()"
+		j := targets(m, subset) + ".map(t2, " + isNew(subset, "t2") + ").indexOf(true)"
 		path := "'spec.failover[' + " + subset + " + '].targets[' + string(" + j + ") + '].peer'"
 		g.add("!"+m+".exists(s, "+targets(m, "s")+".exists(t, "+isNew("s", "t")+"))", g.message(path, lit(peerNameHint)))
 	case KindServiceIntentions:

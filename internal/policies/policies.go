@@ -19,6 +19,12 @@ import (
 // NamePrefix starts the name of every policy and binding.
 const NamePrefix = "consul-peering-guard."
 
+// The label `vap` puts on what it prints; the chart puts its own labels instead.
+const (
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedBy      = "consul-peering-guard"
+)
+
 // RuleAnnotation names, on each policy and binding, the rule it enforces.
 const RuleAnnotation = "consul-peering-guard.io/rule"
 
@@ -124,7 +130,7 @@ func build(rule, name string, action validators.Action, g kindGroup) Policy {
 		validations[i] = admissionregistrationv1.Validation{Expression: v.Expression, MessageExpression: v.MessageExpression,
 			Reason: &invalid}
 	}
-	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "consul-peering-guard"},
+	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByLabel: managedBy},
 		Annotations: map[string]string{RuleAnnotation: rule}}
 	return Policy{
 		Rule: rule,

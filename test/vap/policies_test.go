@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,9 +78,14 @@ func (c caseConfig) engineConfig() (validators.Config, error) {
 
 // Labels of a case's namespace: a binding selects the namespaces of its configuration and
 // rule, so each case meets exactly the policy of its rule under its configuration.
+//
+// Every case also runs in a mirror namespace where the same policies are bound with [Warn]
+// only: the API server then reports every failing validation, not just the first denial, so
+// the test sees each place a policy finds a violation and compares them with the engine's.
 const (
 	configLabel = "vap.consul-peering-guard.io/config"
 	ruleLabel   = "vap.consul-peering-guard.io/rule"
+	mirrorLabel = "vap.consul-peering-guard.io/mirror"
 )
 
 func loadCases(t *testing.T) []ruleCase {
@@ -151,15 +158,17 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 
 	// Namespaces, and the stored objects of the UPDATE cases, before any policy exists.
 	for i, c := range cases {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("case-%03d", i),
-			Labels: map[string]string{configLabel: idOf(c), ruleLabel: c.Rule}}}
-		if err := cluster.Client.Create(ctx, ns); err != nil {
-			t.Fatal(err)
-		}
-		if c.Old != nil {
-			old, gvr := decode(t, c.Old, ns.Name)
-			if _, err := dyn.Resource(gvr).Namespace(ns.Name).Create(ctx, old, metav1.CreateOptions{}); err != nil {
-				t.Fatalf("%s/%s: storing the old object: %v", c.Rule, c.Name, err)
+		for _, mirror := range []string{"false", "true"} {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespaceOf(i, mirror == "true"),
+				Labels: map[string]string{configLabel: idOf(c), ruleLabel: c.Rule, mirrorLabel: mirror}}}
+			if err := cluster.Client.Create(ctx, ns); err != nil {
+				t.Fatal(err)
+			}
+			if c.Old != nil {
+				old, gvr := decode(t, c.Old, ns.Name)
+				if _, err := dyn.Resource(gvr).Namespace(ns.Name).Create(ctx, old, metav1.CreateOptions{}); err != nil {
+					t.Fatalf("%s/%s: storing the old object: %v", c.Rule, c.Name, err)
+				}
 			}
 		}
 	}
@@ -182,13 +191,20 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 			}
 			name := p.Policy.Name + "." + id
 			p.Policy.Name, p.Binding.Name, p.Binding.Spec.PolicyName = name, name, name
-			p.Binding.Spec.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{configLabel: id, ruleLabel: p.Rule}}}
+			mirror := p.Binding.DeepCopy()
+			mirror.Name += ".mirror"
+			mirror.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}
+			for b, m := range map[*admissionregistrationv1.ValidatingAdmissionPolicyBinding]string{p.Binding: "false", mirror: "true"} {
+				b.Spec.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+					MatchLabels: map[string]string{configLabel: id, ruleLabel: p.Rule, mirrorLabel: m}}}
+			}
 			if err := cluster.Client.Create(ctx, p.Policy); err != nil {
 				t.Fatalf("creating policy %s: %v", name, err)
 			}
-			if err := cluster.Client.Create(ctx, p.Binding); err != nil {
-				t.Fatalf("creating binding %s: %v", name, err)
+			for _, b := range []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{p.Binding, mirror} {
+				if err := cluster.Client.Create(ctx, b); err != nil {
+					t.Fatalf("creating binding %s: %v", b.Name, err)
+				}
 			}
 		}
 	}
@@ -196,7 +212,7 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 
 	for i, c := range cases {
 		t.Run(c.Rule+"/"+c.Name, func(t *testing.T) {
-			ns := fmt.Sprintf("case-%03d", i)
+			ns := namespaceOf(i, false)
 			cfg := configs[idOf(c)]
 			engine := engineVerdict(t, c, cfg)
 			if engine != c.Verdict {
@@ -224,9 +240,63 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 			if got != "pass" && !namesAHit(msgs, c.Hits, got) {
 				t.Errorf("policy message %q names none of the engine's %s fields %v", msgs, got, c.Hits)
 			}
+			compareSites(ctx, t, dyn, seen, c, i, cfg)
 		})
 	}
 }
+
+func namespaceOf(i int, mirror bool) string {
+	if mirror {
+		return fmt.Sprintf("case-%03d-mirror", i)
+	}
+	return fmt.Sprintf("case-%03d", i)
+}
+
+// compareSites runs the case where every validation only warns: each warning must name a
+// field the engine reported, and each field the engine reports as a new violation (denied,
+// or warned by a warn rule) must be named by a warning, list indexes and map keys aside (a
+// validation names the first new violation of its field).
+func compareSites(ctx context.Context, t *testing.T, dyn dynamic.Interface, seen *warnings, c ruleCase, i int, cfg validators.Config) {
+	t.Helper()
+	got, msgs := policyVerdict(ctx, t, dyn, seen, c, namespaceOf(i, true))
+	if got == "deny" {
+		t.Fatalf("a warn-only binding refused the object: %q", msgs)
+	}
+	warned := map[string]bool{}
+	for _, m := range msgs {
+		field, ok := warnedField(m)
+		if !ok {
+			t.Errorf("warning %q does not read <field path>: <message> (%s)", m, c.Rule)
+			continue
+		}
+		if !slices.ContainsFunc(c.Hits, func(h string) bool { _, f, _ := strings.Cut(h, " "); return f == field }) {
+			t.Errorf("a policy reports %s, which the engine does not (engine: %v)", field, c.Hits)
+		}
+		warned[site(field)] = true
+	}
+	ruleWarns := cfg.ActionFor(validators.RuleByName(c.Rule)) == validators.Warn
+	for _, h := range c.Hits {
+		action, field, _ := strings.Cut(h, " ")
+		if (action == "deny" || ruleWarns) && !warned[site(field)] {
+			t.Errorf("the engine reports %s %s, no validation does (policies: %q)", action, field, msgs)
+		}
+	}
+}
+
+// warnedField is the field path a policy warning starts with, after the API server's prefix
+// ("Validation failed for ValidatingAdmissionPolicy '...' with binding '...': ").
+func warnedField(w string) (string, bool) {
+	if i := strings.Index(w, "': "); i >= 0 {
+		w = w[i+3:]
+	}
+	field, _, ok := strings.Cut(w, ": ")
+	return field, ok
+}
+
+var brackets = regexp.MustCompile(`\[[^\]]*\]`)
+
+// site is a field path without list indexes and map keys.
+func site(field string) string { return brackets.ReplaceAllString(field, "[*]") }
 
 // refusedByTheAPIServer are the cases whose object the API server's own validation refuses
 // before any admission policy runs: the CRD schema (a null list item, a missing spec.peer)

@@ -1,0 +1,170 @@
+package policies_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func generate(t *testing.T, cfg validators.Config) map[string][]policies.Policy {
+	t.Helper()
+	ps, err := policies.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRule := map[string][]policies.Policy{}
+	for _, p := range ps {
+		byRule[p.Rule] = append(byRule[p.Rule], p)
+	}
+	return byRule
+}
+
+func TestActionsBindAsSpecified(t *testing.T) {
+	cfg := validators.Config{Actions: map[string]validators.Action{
+		"upstream-no-wildcard": validators.Deny, "consumer-no-wildcard": validators.Warn, "mesh-name": validators.Off,
+	}}
+	byRule := generate(t, cfg)
+	for rule, want := range map[string][]admissionregistrationv1.ValidationAction{
+		"upstream-no-wildcard": {admissionregistrationv1.Deny},
+		"consumer-no-wildcard": {admissionregistrationv1.Warn, admissionregistrationv1.Audit},
+		"mesh-name":            nil,
+	} {
+		ps := byRule[rule]
+		if want == nil {
+			if len(ps) != 0 {
+				t.Errorf("%s is off but renders %d policies", rule, len(ps))
+			}
+			continue
+		}
+		if len(ps) != 1 {
+			t.Fatalf("%s: %d policies, want 1", rule, len(ps))
+		}
+		if got := ps[0].Binding.Spec.ValidationActions; !slices.Equal(got, want) {
+			t.Errorf("%s binds %v, want %v", rule, got, want)
+		}
+	}
+}
+
+func TestOnlyObjectRulesWithCELRender(t *testing.T) {
+	byRule := generate(t, validators.Config{PartitionsEnabled: true, Partition: "ap1", Edition: validators.EditionEnterprise})
+	for _, r := range validators.Catalogue() {
+		_, rendered := byRule[r.Name]
+		switch {
+		case !r.ObjectOnly() && rendered:
+			t.Errorf("%s reads other objects but renders a policy", r.Name)
+		case r.WebhookOnly() != "" && rendered:
+			t.Errorf("%s is webhook-only but renders a policy", r.Name)
+		}
+	}
+	for _, rule := range []string{"partition-placement", "peer-through-gateways-default-partition", "upstream-no-wildcard"} {
+		if _, ok := byRule[rule]; !ok {
+			t.Errorf("%s renders no policy", rule)
+		}
+	}
+}
+
+func TestConfigurationLeavingNothingToFindRendersNothing(t *testing.T) {
+	byRule := generate(t, validators.Config{NamespacesEnabled: true})
+	for _, rule := range []string{"upstream-namespace-needs-namespaces", "exported-service-namespace-needs-namespaces",
+		"peer-through-gateways-default-partition", "consul-version", "sameness-group-needs-enterprise"} {
+		if ps := byRule[rule]; len(ps) != 0 {
+			t.Errorf("%s has nothing to find under this configuration but renders %d policies", rule, len(ps))
+		}
+	}
+}
+
+func TestPoliciesMatchWritesAndSkipObjectsBeingDeleted(t *testing.T) {
+	ps, err := policies.Generate(validators.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		spec := p.Policy.Spec
+		if len(spec.MatchConstraints.ResourceRules) != 1 ||
+			!slices.Equal(spec.MatchConstraints.ResourceRules[0].Operations,
+				[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}) {
+			t.Errorf("%s: match %+v, want CREATE and UPDATE", p.Policy.Name, spec.MatchConstraints)
+		}
+		if len(spec.MatchConditions) != 1 || !strings.Contains(spec.MatchConditions[0].Expression, "deletionTimestamp") {
+			t.Errorf("%s: match conditions %+v do not skip objects being deleted", p.Policy.Name, spec.MatchConditions)
+		}
+		for _, v := range spec.Validations {
+			if !strings.Contains(v.Expression, "oldObject") {
+				t.Errorf("%s: validation %q does not ratchet against oldObject", p.Policy.Name, v.Expression)
+			}
+			if !strings.HasSuffix(v.MessageExpression, "' ("+p.Rule+")'") {
+				t.Errorf("%s: message %q does not end with the rule", p.Policy.Name, v.MessageExpression)
+			}
+		}
+	}
+}
+
+func TestRenderIsAStreamOfPoliciesAndBindings(t *testing.T) {
+	ps, err := policies.Generate(validators.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := policies.Render(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(strings.TrimPrefix(string(out), "---\n"), "---\n")
+	if len(docs) != 2*len(ps) {
+		t.Fatalf("%d documents for %d policies", len(docs), len(ps))
+	}
+	for i, doc := range docs {
+		var meta struct {
+			Kind   string         `json:"kind"`
+			Status map[string]any `json:"status"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		want := "ValidatingAdmissionPolicy"
+		if i%2 == 1 {
+			want += "Binding"
+		}
+		if meta.Kind != want || meta.Status != nil {
+			t.Errorf("document %d: kind %q status %v, want kind %s without status", i, meta.Kind, meta.Status, want)
+		}
+	}
+}
+
+func TestSkipEnforcedLeavesTheWebhookOnlyRules(t *testing.T) {
+	cfg := validators.Config{Actions: map[string]validators.Action{"upstream-peer-known": validators.Deny}}
+	policies.SkipEnforced(&cfg)
+	for _, r := range validators.Catalogue() {
+		got := cfg.ActionFor(r)
+		if policies.Enforced(r) != (got == validators.Off) {
+			t.Errorf("%s: action %s after SkipEnforced (enforced by a policy: %v)", r.Name, got, policies.Enforced(r))
+		}
+	}
+	if cfg.ActionFor(validators.RuleByName("upstream-peer-known")) != validators.Deny {
+		t.Error("SkipEnforced changed a state rule's action")
+	}
+}
+
+// TestChartTemplateIsCurrent fails when the chart's template is not what the generator
+// writes from the catalogue (make generate rewrites it).
+func TestChartTemplateIsCurrent(t *testing.T) {
+	want, err := policies.HelmTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile(filepath.Join("..", "..", "charts", "consul-peering-guard", "templates", "validatingadmissionpolicies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, want) {
+		t.Fatal("the chart's validatingadmissionpolicies.yaml is stale: run make generate and commit it")
+	}
+}
