@@ -168,3 +168,22 @@ func TestChartTemplateIsCurrent(t *testing.T) {
 		t.Fatal("the chart's validatingadmissionpolicies.yaml is stale: run make generate and commit it")
 	}
 }
+
+// TestReadmeNamesTheWebhookOnlyRules keeps the README's list of the object-only rules that
+// run only in the webhook in step with the catalogue.
+func TestReadmeNamesTheWebhookOnlyRules(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Enforcement without the webhook")
+	if !ok {
+		t.Fatal("README.md has no section on the ValidatingAdmissionPolicies")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, r := range validators.Catalogue() {
+		if r.ObjectOnly() && r.WebhookOnly() != "" && !strings.Contains(section, "`"+r.Name+"`") {
+			t.Errorf("README.md does not say that %s runs only in the webhook", r.Name)
+		}
+	}
+}
