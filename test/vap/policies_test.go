@@ -175,6 +175,7 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 
 	// The policies, each bound to the namespaces of its configuration and rule.
 	checker := typeChecker(t)
+	checkTheTypeCheckerSeesEveryKind(t, checker)
 	ids := make([]string, 0, len(configs))
 	for id := range configs {
 		ids = append(ids, id)
@@ -445,6 +446,30 @@ func typeChecker(t *testing.T) *validating.TypeChecker {
 		t.Fatal(err)
 	}
 	return &validating.TypeChecker{SchemaResolver: &resolver.ClientDiscoveryResolver{Discovery: dc}, RestMapper: mapper}
+}
+
+// checkTheTypeCheckerSeesEveryKind is the negative control of the type check, which skips
+// silently a kind whose schema it cannot resolve: a field no CRD has must be reported for
+// every kind.
+func checkTheTypeCheckerSeesEveryKind(t *testing.T, checker *validating.TypeChecker) {
+	t.Helper()
+	scope := admissionregistrationv1.NamespacedScope
+	for _, k := range validators.Kinds {
+		p := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "control"},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+						Rule: admissionregistrationv1.Rule{APIGroups: []string{v1alpha1.GroupVersion.Group},
+							APIVersions: []string{v1alpha1.GroupVersion.Version}, Resources: []string{webhook.Plural(k)}, Scope: &scope},
+					},
+				}}},
+				Validations: []admissionregistrationv1.Validation{{Expression: "object.spec.noSuchFieldInAnyCRD == 'x'"}},
+			}}
+		if warns := checker.Check(p); len(warns) == 0 {
+			t.Fatalf("the type checker finds nothing wrong with an unknown field of %s: it did not resolve its schema", k)
+		}
+	}
 }
 
 // waitForPolicies waits until the API server enforces the policies just created: a last
