@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,4 +97,30 @@ func config(t *testing.T, cfg validators.Config, version string, actions ...stri
 		cfg.Actions[actions[i]] = validators.Action(actions[i+1])
 	}
 	return cfg
+}
+
+func TestSchemaChecksTheValidatingAdmissionPoliciesValues(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"validatingAdmissionPolicies.enabled=yes", "at '/validatingAdmissionPolicies/enabled': got string, want boolean"},
+		{"validatingAdmissionPolicies.enable=true", "additional properties 'enable' not allowed"},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			r := helm(t, "lint", chartDir, "--set", tc.set)
+			if r.code == 0 || !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Errorf("want the schema to refuse %s with %q, got %s", tc.set, tc.want, r)
+			}
+		})
+	}
+}
+
+func TestPoliciesAreOffByDefault(t *testing.T) {
+	objs := decode(t, render(t, ""))
+	if n := len(only[*admissionregistrationv1.ValidatingAdmissionPolicy](objs)); n != 0 {
+		t.Errorf("default values render %d ValidatingAdmissionPolicies, want none", n)
+	}
+	for _, c := range one[*appsv1.Deployment](t, objs).Spec.Template.Spec.Containers {
+		if slices.Contains(c.Args, "--skip-object-rules") {
+			t.Error("default values start the webhook with --skip-object-rules")
+		}
+	}
 }
