@@ -34,32 +34,37 @@ func versionVariant(cond, v string) variant {
 	}}
 }
 
-// dimensions are the configuration facts the CEL of a rule may depend on, each with the
-// variants that can change what it renders.
-var dimensions = [][]variant{
-	{ // admin partitions
+// dimension is a configuration fact the CEL of a rule may depend on, with the variants that
+// can change what it renders; flag names it in the documentation.
+type dimension struct {
+	flag     string
+	variants []variant
+}
+
+var dimensions = []dimension{
+	{flag: "--partitions-enabled, --partition", variants: []variant{
 		{cond: `(not $.Values.consul.adminPartitions.enabled)`, apply: func(*validators.Config) {}},
 		{cond: `(and $.Values.consul.adminPartitions.enabled (eq $.Values.consul.adminPartitions.name "default"))`,
 			apply: func(c *validators.Config) { c.PartitionsEnabled, c.Partition = true, validators.DefaultPartition }},
 		{cond: `(and $.Values.consul.adminPartitions.enabled (ne $.Values.consul.adminPartitions.name "default"))`,
 			apply: func(c *validators.Config) { c.PartitionsEnabled, c.Partition = true, partitionPlaceholder }},
-	},
-	{ // Consul namespaces
+	}},
+	{flag: "--namespaces-enabled", variants: []variant{
 		{cond: `(not $.Values.consul.enableConsulNamespaces)`, apply: func(*validators.Config) {}},
 		{cond: `$.Values.consul.enableConsulNamespaces`, apply: func(c *validators.Config) { c.NamespacesEnabled = true }},
-	},
-	{ // edition
+	}},
+	{flag: "--consul-edition", variants: []variant{
 		{cond: `(ne $.Values.consul.edition "ce")`, apply: func(*validators.Config) {}},
 		{cond: `(eq $.Values.consul.edition "ce")`, apply: func(c *validators.Config) { c.Edition = validators.EditionCE }},
-	},
-	{ // Consul version, by the releases where features arrived
+	}},
+	{flag: "--consul-version", variants: []variant{ // by the releases where features arrived
 		{cond: `(not $.Values.consul.version)`, apply: func(*validators.Config) {}},
 		versionVariant(`(and $.Values.consul.version (semverCompare "<1.13.0-0" $.Values.consul.version))`, "1.12"),
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.13.0-0, <1.14.0-0" $.Values.consul.version))`, "1.13"),
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.14.0-0, <1.15.0-0" $.Values.consul.version))`, "1.14"),
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.15.0-0, <1.16.0-0" $.Values.consul.version))`, "1.15"),
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.16.0-0" $.Values.consul.version))`, "1.16"),
-	},
+	}},
 }
 
 // HelmTemplate renders the chart template of the policies: one block per rule and
@@ -108,16 +113,15 @@ type block struct {
 	yaml string
 }
 
-// ruleBlocks renders a rule under every combination of the variants of the dimensions it
-// depends on, merging the combinations that render alike.
-func ruleBlocks(r *validators.Rule) ([]block, error) {
-	var relevant [][]variant
+// relevantDimensions are the dimensions whose variants change what a rule renders.
+func relevantDimensions(r *validators.Rule) ([]dimension, error) {
+	var relevant []dimension
 	base, err := renderRule(r, nil)
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range dimensions {
-		for _, v := range d[1:] {
+		for _, v := range d.variants[1:] {
 			out, err := renderRule(r, []variant{v})
 			if err != nil {
 				return nil, err
@@ -128,11 +132,21 @@ func ruleBlocks(r *validators.Rule) ([]block, error) {
 			}
 		}
 	}
+	return relevant, nil
+}
+
+// ruleBlocks renders a rule under every combination of the variants of the dimensions it
+// depends on, merging the combinations that render alike.
+func ruleBlocks(r *validators.Rule) ([]block, error) {
+	relevant, err := relevantDimensions(r)
+	if err != nil {
+		return nil, err
+	}
 	combos := [][]variant{nil}
 	for _, d := range relevant {
 		var next [][]variant
 		for _, c := range combos {
-			for _, v := range d {
+			for _, v := range d.variants {
 				next = append(next, append(append([]variant(nil), c...), v))
 			}
 		}

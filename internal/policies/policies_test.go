@@ -187,3 +187,18 @@ func TestReadmeNamesTheWebhookOnlyRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsPageIsCurrent fails when docs/policies.md is not what the generator writes.
+func TestDocsPageIsCurrent(t *testing.T) {
+	want, err := policies.Markdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile(filepath.Join("..", "..", "docs", "policies.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(have) != want {
+		t.Fatal("docs/policies.md is stale: run make generate and commit it")
+	}
+}
