@@ -231,7 +231,7 @@ func renderRule(r *validators.Rule, vs []variant) (string, error) {
 	s = strings.ReplaceAll(s, "  labels:\n    "+managedByLabel+": "+managedBy+"\n", "  labels:\n    {{- include \"cpg.labels\" $ | nindent 4 }}\n")
 	s = strings.ReplaceAll(s, partitionPlaceholder, "{{ $.Values.consul.adminPartitions.name }}")
 	if cfg.ConsulVersion != nil {
-		s = strings.ReplaceAll(s, "configured version is "+cfg.ConsulVersion.String(), "configured version is {{ $.Values.consul.version }}")
+		s = strings.ReplaceAll(s, "configured version is "+cfg.ConsulVersion.String(), "configured version is {{ trimPrefix \"v\" (regexReplaceAll \"[+].*$\" $.Values.consul.version \"\") }}")
 	}
 	return s, nil
 }

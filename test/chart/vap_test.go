@@ -32,6 +32,8 @@ rules: {consumer-peer-name-syntax: warn, upstream-no-wildcard: off, export-consu
 				"consumer-peer-name-syntax", "warn", "upstream-no-wildcard", "off", "export-consul-service", "deny")},
 		{name: "ce on Consul 1.12.0", values: `consul: {version: "1.12.0", edition: ce}`,
 			cfg: config(t, validators.Config{Edition: validators.EditionCE}, "1.12.0")},
+		{name: "Consul v1.14.1+ent written as Consul prints it", values: `consul: {version: "v1.14.1+ent"}`,
+			cfg: config(t, validators.Config{}, "v1.14.1+ent")},
 		{name: "enterprise in the default partition on Consul 1.15.1",
 			values: `consul: {version: "1.15.1", edition: enterprise, adminPartitions: {enabled: true, name: default}}`,
 			cfg:    config(t, validators.Config{Edition: validators.EditionEnterprise, PartitionsEnabled: true, Partition: "default"}, "1.15.1")},
