@@ -18,16 +18,17 @@ type CELValidation struct {
 // An empty list with true means the configuration leaves the rule nothing to find for that
 // kind (for example upstream-namespace-needs-namespaces with namespaces on).
 //
-// Every validation ratchets as the engine does on UPDATE: it compares with oldObject and
-// fails only when the update adds a violation the stored object did not have (same field
-// path without list indexes, same offending value). A policy cannot warn from a Deny
-// binding, so a violation the stored object already had is allowed silently where the
-// webhook would warn.
+// The validations of a rule set to deny ratchet as the engine does on UPDATE: they compare
+// with oldObject and fail only when the update adds a violation the stored object did not
+// have (same field path without list indexes, same offending value). A policy cannot warn
+// from a Deny binding, so a violation the stored object already had is allowed silently
+// where the webhook would warn. A rule set to warn warns about every violation, old or new,
+// as the engine does.
 func (r *Rule) CEL(cfg Config, k Kind) ([]CELValidation, bool) {
 	if r.cel == nil || !r.AppliesTo(k) {
 		return nil, false
 	}
-	g := &celGen{cfg: &cfg, rule: r.Name}
+	g := &celGen{cfg: &cfg, rule: r.Name, ratchet: cfg.ActionFor(r) == Deny}
 	r.cel(g, k)
 	return g.out, true
 }
@@ -40,7 +41,9 @@ func (r *Rule) WebhookOnly() string { return r.webhookOnly }
 type celGen struct {
 	cfg  *Config
 	rule string
-	out  []CELValidation
+	// ratchet: on UPDATE only violations the stored object did not have count (deny rules).
+	ratchet bool
+	out     []CELValidation
 }
 
 const (
@@ -96,6 +99,10 @@ func (g *celGen) add(expr, msg string) {
 // scalar is a violation at one fixed path: bad(root) says whether root has it, key(root)
 // is its ratchet key (the offending value), nil when the path alone identifies it.
 func (g *celGen) scalar(path string, bad func(root string) string, key func(root string) string, detail string) {
+	if !g.ratchet {
+		g.add("!("+bad(celNew)+")", g.message(lit(path), detail))
+		return
+	}
 	oldHas := "(oldObject != null && " + bad(celOld) + ")"
 	if key != nil {
 		oldHas = "(oldObject != null && " + bad(celOld) + " && " + key(celOld) + " == " + key(celNew) + ")"
@@ -111,6 +118,8 @@ type listSite struct {
 	bad    func(x string) string    // whether element x has the violation
 	key    func(x string) string    // ratchet key of x's violation (its value), nil when constant
 	detail func(x string) string    // the message about x
+	// ratchet is the generator's: only violations beyond the stored object's count.
+	ratchet bool
 }
 
 // countOf is the number of elements of the list under root that have the violation, with
@@ -125,7 +134,7 @@ func (s listSite) countOf(root, k string) string {
 
 // isNew says whether element x's violation is one more than the stored object had.
 func (s listSite) isNew(x string) string {
-	if s.key == nil {
+	if !s.ratchet || s.key == nil {
 		return s.bad(x)
 	}
 	return s.bad(x) + " && " + s.countOf(celNew, s.key(x)) + " > " + s.countOf(celOld, s.key(x))
@@ -134,8 +143,9 @@ func (s listSite) isNew(x string) string {
 // list adds a validation over a list: it fails when the object has more violations (with
 // one key) than the stored one, as the engine's ratchet counts them.
 func (g *celGen) list(s listSite) {
+	s.ratchet = g.ratchet
 	var expr string
-	if s.key == nil {
+	if s.ratchet && s.key == nil {
 		expr = s.countOf(celNew, "") + " <= " + s.countOf(celOld, "")
 	} else {
 		expr = "!" + s.list(celNew) + ".exists(x, " + s.isNew("x") + ")"
@@ -156,6 +166,7 @@ type nestedSite struct {
 	bad         func(o, x string) string
 	key         func(o, x string) string
 	detail      func(o, x string) string
+	ratchet     bool
 }
 
 func (s nestedSite) countOf(root, k string) string {
@@ -167,15 +178,16 @@ func (s nestedSite) countOf(root, k string) string {
 }
 
 func (s nestedSite) isNew(o, x string) string {
-	if s.key == nil {
+	if !s.ratchet || s.key == nil {
 		return s.bad(o, x)
 	}
 	return s.bad(o, x) + " && " + s.countOf(celNew, s.key(o, x)) + " > " + s.countOf(celOld, s.key(o, x))
 }
 
 func (g *celGen) nested(s nestedSite) {
+	s.ratchet = g.ratchet
 	var expr string
-	if s.key == nil {
+	if s.ratchet && s.key == nil {
 		expr = s.countOf(celNew, "") + " <= " + s.countOf(celOld, "")
 	} else {
 		expr = "!" + s.outer(celNew) + ".exists(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + "))"
@@ -223,9 +235,13 @@ func constDetail2(s string) func(string, string) string {
 }
 
 // nameOnCreate refuses a name on create only: a name never changes, so on update the stored
-// object always had the same violation.
+// object always had the same violation (a rule set to warn warns on update too).
 func (g *celGen) nameOnCreate(ok func(name string) string, detail string) {
-	g.add(ok(celName(celNew))+" || oldObject != null", g.message(lit(namePath.String()), detail))
+	expr := ok(celName(celNew))
+	if g.ratchet {
+		expr += " || oldObject != null"
+	}
+	g.add(expr, g.message(lit(namePath.String()), detail))
 }
 
 func celQuoted(v string) string { return "'\"' + " + v + " + '\"'" }
@@ -476,6 +492,9 @@ func celPeerReferenceSyntax(g *celGen, k Kind) {
 			return targets(failover(r), s) + ".filter(y, " + invalid("y") + " && " + peer("y") + " == " + v + ").size()"
 		}
 		isNew := func(s, t string) string {
+			if !g.ratchet {
+				return invalid(t)
+			}
 			return invalid(t) + " && " + count(celNew, s, peer(t)) + " > " + count(celOld, s, peer(t))
 		}
 		m := failover(celNew)

@@ -21,11 +21,11 @@ const (
 // variant is one value of one configuration dimension, with the Helm condition choosing it.
 type variant struct {
 	cond  string
-	apply func(*validators.Config)
+	apply func(c *validators.Config, rule string)
 }
 
 func versionVariant(cond, v string) variant {
-	return variant{cond: cond, apply: func(c *validators.Config) {
+	return variant{cond: cond, apply: func(c *validators.Config, _ string) {
 		ver, err := validators.ParseConsulVersion(v)
 		if err != nil {
 			panic(err)
@@ -43,22 +43,24 @@ type dimension struct {
 
 var dimensions = []dimension{
 	{flag: "--partitions-enabled, --partition", variants: []variant{
-		{cond: `(not $.Values.consul.adminPartitions.enabled)`, apply: func(*validators.Config) {}},
+		{cond: `(not $.Values.consul.adminPartitions.enabled)`, apply: func(*validators.Config, string) {}},
 		{cond: `(and $.Values.consul.adminPartitions.enabled (eq $.Values.consul.adminPartitions.name "default"))`,
-			apply: func(c *validators.Config) { c.PartitionsEnabled, c.Partition = true, validators.DefaultPartition }},
+			apply: func(c *validators.Config, _ string) {
+				c.PartitionsEnabled, c.Partition = true, validators.DefaultPartition
+			}},
 		{cond: `(and $.Values.consul.adminPartitions.enabled (ne $.Values.consul.adminPartitions.name "default"))`,
-			apply: func(c *validators.Config) { c.PartitionsEnabled, c.Partition = true, partitionPlaceholder }},
+			apply: func(c *validators.Config, _ string) { c.PartitionsEnabled, c.Partition = true, partitionPlaceholder }},
 	}},
 	{flag: "--namespaces-enabled", variants: []variant{
-		{cond: `(not $.Values.consul.enableConsulNamespaces)`, apply: func(*validators.Config) {}},
-		{cond: `$.Values.consul.enableConsulNamespaces`, apply: func(c *validators.Config) { c.NamespacesEnabled = true }},
+		{cond: `(not $.Values.consul.enableConsulNamespaces)`, apply: func(*validators.Config, string) {}},
+		{cond: `$.Values.consul.enableConsulNamespaces`, apply: func(c *validators.Config, _ string) { c.NamespacesEnabled = true }},
 	}},
 	{flag: "--consul-edition", variants: []variant{
-		{cond: `(ne $.Values.consul.edition "ce")`, apply: func(*validators.Config) {}},
-		{cond: `(eq $.Values.consul.edition "ce")`, apply: func(c *validators.Config) { c.Edition = validators.EditionCE }},
+		{cond: `(ne $.Values.consul.edition "ce")`, apply: func(*validators.Config, string) {}},
+		{cond: `(eq $.Values.consul.edition "ce")`, apply: func(c *validators.Config, _ string) { c.Edition = validators.EditionCE }},
 	}},
 	{flag: "--consul-version", variants: []variant{ // by the releases where features arrived
-		{cond: `(not $.Values.consul.version)`, apply: func(*validators.Config) {}},
+		{cond: `(not $.Values.consul.version)`, apply: func(*validators.Config, string) {}},
 		versionVariant(`(and $.Values.consul.version (semverCompare "<1.13.0-0" $.Values.consul.version))`, "1.12"),
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.13.0-0, <1.14.0-0" $.Values.consul.version))`, "1.13"),
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.14.0-0, <1.15.0-0" $.Values.consul.version))`, "1.14"),
@@ -66,6 +68,13 @@ var dimensions = []dimension{
 		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.16.0-0" $.Values.consul.version))`, "1.16"),
 	}},
 }
+
+// actionDimension is the rule's action from .Values.rules: a rule set to warn does not
+// ratchet, and its binding warns.
+var actionDimension = dimension{flag: "--rule", variants: []variant{
+	{cond: `(eq $action "deny")`, apply: func(c *validators.Config, rule string) { c.Actions[rule] = validators.Deny }},
+	{cond: `(eq $action "warn")`, apply: func(c *validators.Config, rule string) { c.Actions[rule] = validators.Warn }},
+}}
 
 // HelmTemplate renders the chart template of the policies: one block per rule and
 // configuration variant, on when validatingAdmissionPolicies.enabled, with each rule's action
@@ -142,6 +151,7 @@ func ruleBlocks(r *validators.Rule) ([]block, error) {
 	if err != nil {
 		return nil, err
 	}
+	relevant = append(relevant, actionDimension)
 	combos := [][]variant{nil}
 	for _, d := range relevant {
 		var next [][]variant
@@ -196,19 +206,19 @@ func ruleBlocks(r *validators.Rule) ([]block, error) {
 	return blocks, nil
 }
 
-// renderRule renders one rule's policies under the variants, with the rule set to deny
-// and the binding's actions left to Helm; "" when it renders nothing.
+// renderRule renders one rule's policies under the variants (the rule set to deny unless
+// one says otherwise); "" when it renders nothing.
 func renderRule(r *validators.Rule, vs []variant) (string, error) {
 	cfg := validators.Config{Actions: map[string]validators.Action{}}
-	for _, v := range vs {
-		v.apply(&cfg)
-	}
 	for _, other := range validators.Catalogue() {
 		if other != r {
 			cfg.Actions[other.Name] = validators.Off
 		}
 	}
 	cfg.Actions[r.Name] = validators.Deny
+	for _, v := range vs {
+		v.apply(&cfg, r.Name)
+	}
 	if cfg.Validate() != nil {
 		return "", nil // the webhook refuses to start with it (partitions on a ce edition)
 	}
@@ -220,14 +230,7 @@ func renderRule(r *validators.Rule, vs []variant) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := strings.ReplaceAll(string(out), "validationActions:\n  - Deny\n", `validationActions:
-  {{- if eq $action "deny" }}
-  - Deny
-  {{- else }}
-  - Warn
-  - Audit
-  {{- end }}
-`)
+	s := string(out)
 	s = strings.ReplaceAll(s, "  labels:\n    "+managedByLabel+": "+managedBy+"\n", "  labels:\n    {{- include \"cpg.labels\" $ | nindent 4 }}\n")
 	s = strings.ReplaceAll(s, partitionPlaceholder, "{{ $.Values.consul.adminPartitions.name }}")
 	if cfg.ConsulVersion != nil {

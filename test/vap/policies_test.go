@@ -209,7 +209,7 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 			}
 		}
 	}
-	waitForPolicies(ctx, t)
+	waitForPolicies(ctx, t, "vap-sentinel-tables")
 
 	for i, c := range cases {
 		t.Run(c.Rule+"/"+c.Name, func(t *testing.T) {
@@ -474,10 +474,9 @@ func checkTheTypeCheckerSeesEveryKind(t *testing.T, checker *validating.TypeChec
 
 // waitForPolicies waits until the API server enforces the policies just created: a last
 // sentinel policy refusing one ConfigMap name takes effect only after every earlier one.
-func waitForPolicies(ctx context.Context, t *testing.T) {
+func waitForPolicies(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
 	fail := admissionregistrationv1.Fail
-	const name = "vap-sentinel"
 	p := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: &fail,
