@@ -24,8 +24,8 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// TestRandomObjectsAgree goes beyond the tables: ServiceDefaults and ExportedServices drawn
-// from small alphabets of valid and invalid values (a fixed seed, so a failure replays), created
+// TestRandomObjectsAgree goes beyond the tables: objects of every kind drawn from small
+// alphabets of valid and invalid values (a fixed seed, so a failure replays), created
 // and updated under three installations, through every generated policy at once and through
 // the engine. Each must refuse the same writes and, where every validation only warns, name
 // the same rules at fields the engine names.
@@ -48,7 +48,7 @@ func TestRandomObjectsAgree(t *testing.T) {
 		{PartitionsEnabled: true, Partition: "ap1", NamespacesEnabled: true, Edition: validators.EditionEnterprise},
 		{Edition: validators.EditionCE, ConsulVersion: v112, Actions: map[string]validators.Action{"consumer-no-wildcard": validators.Warn}},
 	}
-	const perConfig = 40
+	const perConfig = 60
 	rnd := rand.New(rand.NewSource(13))
 	type randomCase struct {
 		cfg      int
@@ -57,17 +57,11 @@ func TestRandomObjectsAgree(t *testing.T) {
 	var cases []randomCase
 	for ci := range configs {
 		for i := 0; i < perConfig; i++ {
-			var old, obj runtime.Object
-			if i%2 == 0 {
-				obj = randomServiceDefaults(rnd)
-				if i%4 == 0 {
-					old, obj = obj, mutateServiceDefaults(rnd, obj.(*v1alpha1.ServiceDefaults))
-				}
-			} else {
-				obj = randomExportedServices(rnd)
-				if i%4 == 1 {
-					old, obj = obj, mutateExportedServices(rnd, obj.(*v1alpha1.ExportedServices))
-				}
+			draw := drawers[i%len(drawers)]
+			obj := draw.random(rnd)
+			var old runtime.Object
+			if (i/len(drawers))%2 == 0 {
+				old, obj = obj, draw.mutate(rnd, obj)
 			}
 			cases = append(cases, randomCase{cfg: ci, old: old, obj: obj})
 		}
@@ -352,4 +346,163 @@ func mutateExportedServices(rnd *rand.Rand, old *v1alpha1.ExportedServices) *v1a
 		}
 	}
 	return es
+}
+
+// drawers make a random object of a kind and a random update of one.
+var drawers = []struct {
+	random func(*rand.Rand) runtime.Object
+	mutate func(*rand.Rand, runtime.Object) runtime.Object
+}{
+	{func(r *rand.Rand) runtime.Object { return randomServiceDefaults(r) },
+		func(r *rand.Rand, o runtime.Object) runtime.Object {
+			return mutateServiceDefaults(r, o.(*v1alpha1.ServiceDefaults))
+		}},
+	{func(r *rand.Rand) runtime.Object { return randomExportedServices(r) },
+		func(r *rand.Rand, o runtime.Object) runtime.Object {
+			return mutateExportedServices(r, o.(*v1alpha1.ExportedServices))
+		}},
+	{randomPeering, mutatePeering},
+	{randomResolver, mutateResolver},
+	{randomMembers, mutateMembers},
+	{randomSingleton, mutateSingleton},
+}
+
+func randomSecret(rnd *rand.Rand) *v1alpha1.Secret {
+	if rnd.Intn(5) == 0 {
+		return nil
+	}
+	return &v1alpha1.Secret{Name: pick(rnd, "token", "token", ""), Key: pick(rnd, "data", "data", ""),
+		Backend: pick(rnd, "kubernetes", "kubernetes", "", "vault")}
+}
+
+func randomPeering(rnd *rand.Rand) runtime.Object {
+	spec := v1alpha1.PeeringSpec{Peer: &v1alpha1.Peer{Secret: randomSecret(rnd)}}
+	meta := metav1.ObjectMeta{Name: pick(rnd, "dc2", "dc-3")}
+	if rnd.Intn(2) == 0 {
+		return &v1alpha1.PeeringAcceptor{ObjectMeta: meta, Spec: spec}
+	}
+	return &v1alpha1.PeeringDialer{ObjectMeta: meta, Spec: spec}
+}
+
+func mutatePeering(rnd *rand.Rand, old runtime.Object) runtime.Object {
+	obj := old.DeepCopyObject()
+	var spec *v1alpha1.PeeringSpec
+	switch o := obj.(type) {
+	case *v1alpha1.PeeringAcceptor:
+		o.Labels, spec = map[string]string{"team": "platform"}, &o.Spec
+	case *v1alpha1.PeeringDialer:
+		o.Labels, spec = map[string]string{"team": "platform"}, &o.Spec
+	}
+	switch rnd.Intn(3) {
+	case 0:
+		spec.Peer.Secret = randomSecret(rnd)
+	case 1:
+		if spec.Peer.Secret != nil {
+			spec.Peer.Secret.Backend = pick(rnd, "kubernetes", "", "vault", "consul")
+		}
+	}
+	return obj
+}
+
+func randomTargets(rnd *rand.Rand) []v1alpha1.ServiceResolverFailoverTarget {
+	var ts []v1alpha1.ServiceResolverFailoverTarget
+	for n := rnd.Intn(4); n > 0; n-- {
+		ts = append(ts, v1alpha1.ServiceResolverFailoverTarget{Service: "api", Peer: pick(rnd, peers...)})
+	}
+	return ts
+}
+
+func randomResolver(rnd *rand.Rand) runtime.Object {
+	sr := &v1alpha1.ServiceResolver{ObjectMeta: metav1.ObjectMeta{Name: "api"}}
+	if rnd.Intn(2) == 0 {
+		sr.Spec.Redirect = &v1alpha1.ServiceResolverRedirect{Service: "api", Peer: pick(rnd, peers...)}
+	}
+	for _, subset := range []string{"v1", "v2", "*"} {
+		if rnd.Intn(2) == 0 {
+			if sr.Spec.Failover == nil {
+				sr.Spec.Failover = map[string]v1alpha1.ServiceResolverFailover{}
+			}
+			sr.Spec.Failover[subset] = v1alpha1.ServiceResolverFailover{Targets: randomTargets(rnd)}
+		}
+	}
+	return sr
+}
+
+func mutateResolver(rnd *rand.Rand, old runtime.Object) runtime.Object {
+	sr := old.DeepCopyObject().(*v1alpha1.ServiceResolver)
+	sr.Labels = map[string]string{"team": "platform"}
+	switch rnd.Intn(3) {
+	case 0:
+		sr.Spec.Redirect = &v1alpha1.ServiceResolverRedirect{Service: "api", Peer: pick(rnd, peers...)}
+	case 1:
+		subset := pick(rnd, "v1", "v2", "*")
+		if sr.Spec.Failover == nil {
+			sr.Spec.Failover = map[string]v1alpha1.ServiceResolverFailover{}
+		}
+		f := sr.Spec.Failover[subset]
+		f.Targets = append(randomTargets(rnd), f.Targets...)
+		sr.Spec.Failover[subset] = f
+	}
+	return sr
+}
+
+func randomMembers(rnd *rand.Rand) runtime.Object {
+	if rnd.Intn(2) == 0 {
+		sg := &v1alpha1.SamenessGroup{ObjectMeta: metav1.ObjectMeta{Name: "group"}}
+		for n := rnd.Intn(4); n > 0; n-- {
+			sg.Spec.Members = append(sg.Spec.Members, v1alpha1.SamenessGroupMember{Peer: pick(rnd, peers...)})
+		}
+		return sg
+	}
+	si := &v1alpha1.ServiceIntentions{ObjectMeta: metav1.ObjectMeta{Name: "api"}}
+	si.Spec.Destination.Name = "api"
+	for n := rnd.Intn(4); n > 0; n-- {
+		si.Spec.Sources = append(si.Spec.Sources, &v1alpha1.SourceIntention{Name: "web", Peer: pick(rnd, peers...), Action: "allow"})
+	}
+	return si
+}
+
+func mutateMembers(rnd *rand.Rand, old runtime.Object) runtime.Object {
+	switch o := old.DeepCopyObject().(type) {
+	case *v1alpha1.SamenessGroup:
+		o.Labels = map[string]string{"team": "platform"}
+		o.Spec.Members = append([]v1alpha1.SamenessGroupMember{{Peer: pick(rnd, peers...)}}, o.Spec.Members...)
+		return o
+	case *v1alpha1.ServiceIntentions:
+		o.Labels = map[string]string{"team": "platform"}
+		if len(o.Spec.Sources) > 0 && rnd.Intn(2) == 0 {
+			o.Spec.Sources = o.Spec.Sources[1:]
+		} else {
+			o.Spec.Sources = append(o.Spec.Sources, &v1alpha1.SourceIntention{Name: "db", Peer: pick(rnd, peers...), Action: "deny"})
+		}
+		return o
+	}
+	return old
+}
+
+func randomSingleton(rnd *rand.Rand) runtime.Object {
+	if rnd.Intn(2) == 0 {
+		m := &v1alpha1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: pick(rnd, "mesh", "mesh", "other")}}
+		if rnd.Intn(3) > 0 {
+			m.Spec.Peering = &v1alpha1.PeeringMeshConfig{PeerThroughMeshGateways: rnd.Intn(2) == 0}
+		}
+		return m
+	}
+	pd := &v1alpha1.ProxyDefaults{ObjectMeta: metav1.ObjectMeta{Name: pick(rnd, "global", "global", "default")}}
+	pd.Spec.MeshGateway.Mode = pick(rnd, modes...)
+	return pd
+}
+
+func mutateSingleton(rnd *rand.Rand, old runtime.Object) runtime.Object {
+	switch o := old.DeepCopyObject().(type) {
+	case *v1alpha1.Mesh:
+		o.Labels = map[string]string{"team": "platform"}
+		o.Spec.Peering = &v1alpha1.PeeringMeshConfig{PeerThroughMeshGateways: rnd.Intn(2) == 0}
+		return o
+	case *v1alpha1.ProxyDefaults:
+		o.Labels = map[string]string{"team": "platform"}
+		o.Spec.MeshGateway.Mode = pick(rnd, modes...)
+		return o
+	}
+	return old
 }
