@@ -553,8 +553,9 @@ func celConsulVersion(g *celGen, k Kind) {
 
 // Why the remaining object-only rules run only in the webhook.
 const (
-	webhookOnlyDuplicate = "the ratchet counts duplicates per upstream name, which needs each override's position " +
-		"in the list; CEL as of Kubernetes 1.30 cannot iterate positions, and an approximation could deny what the webhook allows"
+	webhookOnlyDuplicate = "finding duplicates compares every override with every other (Kubernetes CEL has no sets " +
+		"or sorting), even in a valid object: a ServiceDefaults with 200 overrides already exceeds the API server's " +
+		"per-expression cost limit, and the policy would refuse what the webhook allows"
 	webhookOnlyProxyConfig = "spec.config is schemaless and Consul decodes it weakly typed (numbers from strings, " +
 		"aliases that shadow each other, JSON inside strings); Kubernetes CEL cannot parse JSON strings, and a second " +
 		"decoder written in CEL would drift from the Go one"

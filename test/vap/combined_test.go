@@ -28,12 +28,11 @@ spec:
   upstreamConfig:
     overrides: [{name: "*"}]
 `
-	duplicateUpstreams = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: ServiceDefaults
-metadata: {name: web, namespace: combined}
+	undecodableProxyConfig = `apiVersion: consul.hashicorp.com/v1alpha1
+kind: ProxyDefaults
+metadata: {name: global, namespace: combined}
 spec:
-  upstreamConfig:
-    overrides: [{name: api, peer: dc2}, {name: api, peer: dc2}]
+  config: {local_connect_timeout_ms: "5s"}
 `
 	exportWithoutGateway = `apiVersion: consul.hashicorp.com/v1alpha1
 kind: ExportedServices
@@ -116,8 +115,8 @@ func TestPoliciesBesideTheWebhook(t *testing.T) {
 	if !strings.Contains(r.Stderr, "ValidatingAdmissionPolicy") || strings.Count(r.Stderr, "(upstream-no-wildcard)") != 1 {
 		t.Errorf("want one refusal by the policy, got: %s", r.Stderr)
 	}
-	r = cluster.Apply(duplicateUpstreams, "--dry-run=server")
-	if r.Code == 0 || !strings.Contains(r.Stderr, "(upstream-duplicate)") || strings.Contains(r.Stderr, "ValidatingAdmissionPolicy") {
+	r = cluster.Apply(undecodableProxyConfig, "--dry-run=server")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "(proxy-config-decodes)") || strings.Contains(r.Stderr, "ValidatingAdmissionPolicy") {
 		t.Errorf("want the webhook to refuse a webhook-only rule, got exit %d: %s", r.Code, r.Stderr)
 	}
 	r = cluster.Apply(exportWithoutGateway, "--dry-run=server")
