@@ -44,7 +44,10 @@ type vapConfig struct {
 	Rules             map[string]string `json:"rules,omitempty"`
 }
 
-var vapCases []vapCase
+var (
+	vapCases     []vapCase
+	vapCasesSeen = map[string]bool{}
+)
 
 // recordVAPCase keeps a case of a rule the policies enforce, with the engine's verdict.
 func recordVAPCase(tc ruleCase, res validators.Result) error {
@@ -85,7 +88,15 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 			c.Verdict = "warn"
 		}
 	}
-	vapCases = append(vapCases, c)
+	// -count runs every table more than once; a case is kept once.
+	key, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if !vapCasesSeen[string(key)] {
+		vapCasesSeen[string(key)] = true
+		vapCases = append(vapCases, c)
+	}
 	return nil
 }
 
