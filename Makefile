@@ -45,11 +45,13 @@ image-docker: ## Build the container image IMAGE with the Dockerfile and Docker 
 tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
-generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table and deploy/.
+generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table, the policy cases and chart template, and deploy/.
 	hack/build-tools.sh controller-gen
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
 	$(GO) run ./hack/gendocs
+	$(GO) test ./validators -count=1 -update-vap-cases
+	$(GO) run ./hack/genvap
 
 thirdparty-crds: ## The CRDs the tests install but the chart never does: OpenReports' from its Go module, prometheus-operator's generated from its API types.
 	hack/build-tools.sh controller-gen
@@ -78,7 +80,7 @@ manifests: ## Render deploy/ (plain manifests for kustomize) from the Helm chart
 	mv deploy/consul-peering-guard.yaml.tmp deploy/consul-peering-guard.yaml
 
 verify-generate: generate ## Fail when generated files are not up to date.
-	@git diff --exit-code -- api test/crds test/thirdparty-crds README.md docs deploy || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- api test/crds test/thirdparty-crds test/vap/testdata README.md docs deploy charts/consul-peering-guard/templates/validatingadmissionpolicies.yaml || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 vet:
 	$(GO) vet ./...

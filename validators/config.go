@@ -26,6 +26,10 @@ type Config struct {
 	// AnnotationGrammar is the dialect of the upstreams annotation the installed consul-k8s
 	// reads (ParseAnnotationGrammar of --consul-k8s-version); zero is the newest.
 	AnnotationGrammar AnnotationGrammar
+	// EnforcedByPolicies names the rules ValidatingAdmissionPolicies enforce for the Consul
+	// kinds (serve --skip-object-rules): the engine leaves those rules on those kinds to the
+	// policies, and still runs them on workloads, whose annotation only it can parse.
+	EnforcedByPolicies map[string]bool
 	// Actions overrides the default action of rules by name.
 	Actions map[string]Action
 }

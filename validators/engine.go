@@ -3,6 +3,7 @@ package validators
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -110,12 +111,20 @@ func NewEngine(cfg Config) (*Engine, error) {
 		actions[name] = a
 	}
 	cfg.Actions = actions // the engine's own copy: later changes to the caller's map do not leak in
+	enforced := make(map[string]bool, len(cfg.EnforcedByPolicies))
+	for name, on := range cfg.EnforcedByPolicies {
+		enforced[name] = on
+	}
+	cfg.EnforcedByPolicies = enforced
 	e := &Engine{cfg: cfg, byKind: map[Kind][]*Rule{}}
 	for _, r := range catalogue {
 		if cfg.ActionFor(r) == Off || r.ReadsPair() {
 			continue
 		}
 		for _, k := range r.Kinds {
+			if enforced[r.Name] && !slices.Contains(WorkloadKinds, k) {
+				continue // the policies judge it on this kind
+			}
 			e.byKind[k] = append(e.byKind[k], r)
 		}
 	}

@@ -246,6 +246,9 @@ func runRuleCases(t *testing.T, cases []ruleCase) {
 				t.Errorf("%s violations:\n got  %v\n want %v\nall: %s", tc.rule, got, tc.want, describe(res))
 			}
 			checkRendering(t, res)
+			if err := recordVAPCase(tc, res); err != nil {
+				t.Fatal(err)
+			}
 			if len(tc.want) > 0 {
 				failingCases[tc.rule]++
 			} else {
@@ -298,6 +301,10 @@ func TestMain(m *testing.M) {
 		}
 		if len(missing) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: rule tables do not cover:\n  %s\n", strings.Join(missing, "\n  "))
+			code = 1
+		}
+		if err := checkVAPCases(); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
 			code = 1
 		}
 	}

@@ -89,6 +89,11 @@ type Rule struct {
 	objectCheck func(in *ObjectInput) field.ErrorList
 	stateCheck  func(in *Input) field.ErrorList
 	pairCheck   func(in *PairInput) []PairHit
+	// An object-only rule has exactly one of: cel, which writes the same check as the
+	// validations of a ValidatingAdmissionPolicy (cel.go), or webhookOnly, the reason CEL
+	// cannot express it faithfully.
+	cel         func(g *celGen, k Kind)
+	webhookOnly string
 }
 
 // ReadsState reports whether the rule reads other objects (a state rule) rather than only the

@@ -17,3 +17,17 @@ func TestEveryRuleHasExactlyOneCheck(t *testing.T) {
 		}
 	}
 }
+
+// Every object-only rule either runs as CEL in a ValidatingAdmissionPolicy or says why it
+// cannot; a rule that reads other objects has neither.
+func TestEveryObjectRuleHasCELOrAReason(t *testing.T) {
+	for _, r := range catalogue {
+		hasCEL, reason := r.cel != nil, r.webhookOnly != ""
+		switch {
+		case r.ObjectOnly() && hasCEL == reason:
+			t.Errorf("rule %s: want exactly one of cel and webhookOnly (cel %v, webhookOnly %q)", r.Name, hasCEL, r.webhookOnly)
+		case !r.ObjectOnly() && (hasCEL || reason):
+			t.Errorf("rule %s reads other objects: it cannot run as a policy, so it has no cel or webhookOnly", r.Name)
+		}
+	}
+}

@@ -25,7 +25,7 @@ func TestREADMETablesAreTheCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"commands", "shared", "serve", "validate", "audit", "check", "rules", "version", "completion"}
+	names := []string{"commands", "shared", "serve", "validate", "audit", "check", "vap", "rules", "version", "completion"}
 	for _, name := range names {
 		md, ok := tables[name]
 		if !ok {

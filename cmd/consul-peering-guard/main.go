@@ -59,6 +59,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newCheckCommand(), newVersionCommand(), newDocsCommand())
+	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newCheckCommand(), newVAPCommand(), newVersionCommand(), newDocsCommand())
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -271,6 +272,16 @@ func TestRulesListsTheCatalogue(t *testing.T) {
 	for _, r := range validators.Catalogue() {
 		if !strings.Contains(out, r.Name+" ") || !strings.Contains(out, r.Description) {
 			t.Errorf("rules output lacks %s", r.Name)
+		}
+	}
+	for _, line := range strings.Split(out, "\n")[1:] {
+		fields := strings.Fields(line)
+		if len(fields) < 4 {
+			continue
+		}
+		r := validators.RuleByName(fields[0])
+		if want := map[bool]string{true: "yes", false: "-"}[r != nil && policies.Enforced(r)]; fields[3] != want {
+			t.Errorf("rules says POLICY %q for %s, want %q", fields[3], fields[0], want)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -30,6 +31,7 @@ func newServeCommand() *cobra.Command {
 		logLevel   string
 		kubeconfig string
 		kubeCtx    string
+		skipObject bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -44,6 +46,9 @@ func newServeCommand() *cobra.Command {
 			klog.SetLogger(log.WithName("client-go"))
 			if o.Engine, err = ef.config(); err != nil {
 				return &exitError{code: exitUsage, err: err}
+			}
+			if skipObject {
+				policies.SkipEnforced(&o.Engine)
 			}
 			if o.GatewaySelector, err = ef.selector(); err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -78,6 +83,7 @@ func newServeCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	ef.add(fs)
+	fs.BoolVar(&skipObject, "skip-object-rules", false, "leave the object-only rules that `vap` renders as ValidatingAdmissionPolicies to those policies (installed beside the webhook), so each violation is reported once")
 	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with tls.crt and tls.key; files are reloaded when they change")
 	fs.StringVar(&o.Host, "host", "", "address to serve the webhook on (all interfaces when empty)")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")

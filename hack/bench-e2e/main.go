@@ -1,10 +1,12 @@
 // Command bench-e2e is `make bench-e2e`: the cost a user pays per write through the real
 // kube-apiserver, in one run: creating N ServiceDefaults with (a) no admission, (b) our
-// webhook and (c) a ValidatingAdmissionPolicy in CEL that implements the same single-object
-// rule (meshGateway.mode none on a peer upstream). It prints p50/p99 of each and the added
-// latency of (b) and (c) over (a); then creates of Pods without the upstreams annotation with
-// and without our configuration (whose workload entries must send them nothing); then the
-// webhook's memory after 10,000 ServiceDefaults and 1,000 peers.
+// webhook, (c) a ValidatingAdmissionPolicy in CEL that implements one single-object rule
+// (meshGateway.mode none on a peer upstream), (d) the policies `consul-peering-guard vap`
+// generates (every object-only rule) and (e) those policies plus the webhook started with
+// --skip-object-rules, as the chart installs them with validatingAdmissionPolicies.enabled.
+// It prints p50/p99 of each and the added latency over (a); then creates of Pods without the
+// upstreams annotation with and without our configuration (whose workload entries must send
+// them nothing); then the webhook's memory after 10,000 ServiceDefaults and 1,000 peers.
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -38,7 +41,7 @@ const (
 
 func main() {
 	n := flag.Int("n", 300, "objects created per admission setup and round")
-	rounds := flag.Int("rounds", 2, "rounds of (a), (b), (c), alternated so drift hits all alike")
+	rounds := flag.Int("rounds", 2, "rounds of (a) to (e), alternated so drift hits all alike")
 	scaleSD := flag.Int("scale-servicedefaults", 10000, "ServiceDefaults in the cache for the memory figure (0 skips it)")
 	scalePeers := flag.Int("scale-peers", 1000, "PeeringDialers in the cache for the memory figure")
 	out := flag.String("out", "", "also write the Markdown report to this file")
@@ -54,7 +57,10 @@ func main() {
 type bench struct {
 	cluster *framework.Cluster
 	guard   *framework.Webhook
-	ca      *framework.CA
+	// skipping is a second webhook started with --skip-object-rules, for setup (e).
+	skipping  *framework.Webhook
+	ca        *framework.CA
+	generated []policies.Policy
 }
 
 func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
@@ -84,7 +90,19 @@ func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
 	if err := guard.WaitReady(time.Minute); err != nil {
 		return err
 	}
-	b := &bench{cluster: cluster, guard: guard, ca: ca}
+	skipping, err := framework.StartWebhook(bin, cluster.Kubeconfig, certDir, "--log-level=error", "--skip-object-rules")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = skipping.Stop() }()
+	if err := skipping.WaitReady(time.Minute); err != nil {
+		return err
+	}
+	generated, err := policies.Generate(validators.Config{})
+	if err != nil {
+		return err
+	}
+	b := &bench{cluster: cluster, guard: guard, skipping: skipping, ca: ca, generated: generated}
 
 	setups := []struct {
 		name  string
@@ -93,6 +111,8 @@ func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
 		{"(a) no admission", b.noAdmission},
 		{"(b) consul-peering-guard webhook", b.useWebhook},
 		{"(c) ValidatingAdmissionPolicy (CEL)", b.usePolicy},
+		{fmt.Sprintf("(d) generated policies only (%d)", len(generated)), b.useGenerated},
+		{"(e) generated policies + webhook --skip-object-rules", b.useGeneratedAndWebhook},
 	}
 	lat := make([][]time.Duration, len(setups))
 	for r := 0; r < rounds; r++ {
@@ -167,18 +187,26 @@ func serviceDefaults(name, mode string) *v1alpha1.ServiceDefaults {
 	return sd
 }
 
-// waitDenied waits until the API server refuses an object only the active admission refuses.
-func (b *bench) waitDenied(ctx context.Context, want bool) error {
+// waitDenied waits until the API server refuses an object only the active admission refuses,
+// with a message holding by ("" for any): which admission answered.
+func (b *bench) waitDenied(ctx context.Context, want bool, by string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		err := b.cluster.Client.Create(ctx, serviceDefaults("probe", "none"), client.DryRunAll)
-		if (err != nil) == want && (err == nil || apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) {
+		if (err != nil) == want && (err == nil || apierrors.IsInvalid(err) || apierrors.IsForbidden(err)) &&
+			(err == nil || strings.Contains(err.Error(), by)) {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("admission did not switch (want denied=%v)", want)
+	return fmt.Errorf("admission did not switch (want denied=%v by %q)", want, by)
 }
+
+// The probe's refusal names who refused it.
+const (
+	byWebhook   = `admission webhook "`
+	byGenerated = "ValidatingAdmissionPolicy '" + policies.NamePrefix + "gateway-mode-none-peer-upstream'"
+)
 
 func (b *bench) dropWebhook(ctx context.Context) error {
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: webhookName}}
@@ -199,22 +227,105 @@ func (b *bench) noAdmission(ctx context.Context) error {
 	if err := b.dropPolicy(ctx); err != nil {
 		return err
 	}
-	return b.waitDenied(ctx, false)
+	if err := b.dropGenerated(ctx); err != nil {
+		return err
+	}
+	return b.waitDenied(ctx, false, "")
+}
+
+func (b *bench) dropGenerated(ctx context.Context) error {
+	for _, p := range b.generated {
+		if err := client.IgnoreNotFound(b.cluster.Client.Delete(ctx, p.Binding.DeepCopy())); err != nil {
+			return err
+		}
+		if err := client.IgnoreNotFound(b.cluster.Client.Delete(ctx, p.Policy.DeepCopy())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) createGenerated(ctx context.Context) error {
+	for _, p := range b.generated {
+		for _, obj := range []client.Object{p.Policy.DeepCopy(), p.Binding.DeepCopy()} {
+			if err := b.cluster.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// useGenerated installs every generated policy and no webhook.
+func (b *bench) useGenerated(ctx context.Context) error {
+	if err := b.dropWebhook(ctx); err != nil {
+		return err
+	}
+	if err := b.dropPolicy(ctx); err != nil {
+		return err
+	}
+	if err := b.createGenerated(ctx); err != nil {
+		return err
+	}
+	if err := b.waitDenied(ctx, true, byGenerated); err != nil {
+		return err
+	}
+	return b.waitExportChecked(ctx, false)
+}
+
+// useGeneratedAndWebhook adds the webhook that leaves the object-only rules to the policies.
+func (b *bench) useGeneratedAndWebhook(ctx context.Context) error {
+	if err := b.dropPolicy(ctx); err != nil {
+		return err
+	}
+	if err := b.createGenerated(ctx); err != nil {
+		return err
+	}
+	if err := b.cluster.RegisterWebhook(webhookName, b.skipping.Port, b.ca.CertPEM); err != nil {
+		return err
+	}
+	if err := b.waitDenied(ctx, true, byGenerated); err != nil {
+		return err
+	}
+	return b.waitExportChecked(ctx, true)
+}
+
+// waitExportChecked waits until an export to a peer without a mesh gateway, which only the
+// webhook refuses (a state rule), is refused or allowed as want says.
+func (b *bench) waitExportChecked(ctx context.Context, want bool) error {
+	es := &v1alpha1.ExportedServices{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "default"},
+		Spec: v1alpha1.ExportedServicesSpec{Services: []v1alpha1.ExportedService{{Name: "api",
+			Consumers: []v1alpha1.ServiceConsumer{{Peer: "dc2"}}}}}}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		err := b.cluster.Client.Create(ctx, es.DeepCopy(), client.DryRunAll)
+		if (err != nil) == want && (err == nil || strings.Contains(err.Error(), "(export-needs-mesh-gateway)")) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the webhook did not switch (want the export refused=%v)", want)
 }
 
 func (b *bench) useWebhook(ctx context.Context) error {
 	if err := b.dropPolicy(ctx); err != nil {
 		return err
 	}
+	if err := b.dropGenerated(ctx); err != nil {
+		return err
+	}
 	if err := b.cluster.RegisterWebhook(webhookName, b.guard.Port, b.ca.CertPEM); err != nil {
 		return err
 	}
-	return b.waitDenied(ctx, true)
+	return b.waitDenied(ctx, true, byWebhook)
 }
 
 // usePolicy installs the CEL equivalent of gateway-mode-none-peer-upstream.
 func (b *bench) usePolicy(ctx context.Context) error {
 	if err := b.dropWebhook(ctx); err != nil {
+		return err
+	}
+	if err := b.dropGenerated(ctx); err != nil {
 		return err
 	}
 	fail := admissionregistrationv1.Fail
@@ -248,7 +359,7 @@ func (b *bench) usePolicy(ctx context.Context) error {
 	if err := b.cluster.Client.Create(ctx, binding); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	return b.waitDenied(ctx, true)
+	return b.waitDenied(ctx, true, policyName)
 }
 
 // createMany creates n valid objects one after another and returns each create's latency.

@@ -1,0 +1,215 @@
+// Package policies renders the object-only rules of the catalogue as ValidatingAdmissionPolicies
+// and their bindings: the same checks as the webhook's, run by the API server itself.
+package policies
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/webhook"
+)
+
+// NamePrefix starts the name of every policy and binding.
+const NamePrefix = "consul-peering-guard."
+
+// The label `vap` puts on what it prints; the chart puts its own labels instead.
+const (
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedBy      = "consul-peering-guard"
+)
+
+// RuleAnnotation names, on each policy and binding, the rule it enforces.
+const RuleAnnotation = "consul-peering-guard.io/rule"
+
+// Policy is one rule's policy and binding. A rule whose checks differ between its kinds
+// (their schemas differ, and a policy type-checks against every kind it matches) has one
+// Policy per group of kinds that share the same validations.
+type Policy struct {
+	Rule    string
+	Policy  *admissionregistrationv1.ValidatingAdmissionPolicy
+	Binding *admissionregistrationv1.ValidatingAdmissionPolicyBinding
+}
+
+// ValidationActions returns the binding's actions for a rule action: deny refuses, warn
+// returns a warning and records an audit annotation; off has none.
+func ValidationActions(a validators.Action) []admissionregistrationv1.ValidationAction {
+	switch a {
+	case validators.Deny:
+		return []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}
+	case validators.Warn:
+		return []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn, admissionregistrationv1.Audit}
+	}
+	return nil
+}
+
+// Enforced reports whether a rule is enforced by a policy when it is on: an object-only rule
+// that CEL expresses. serve --skip-object-rules leaves exactly these to the policies on the
+// Consul kinds (on workloads only the webhook can read the upstreams annotation).
+func Enforced(r *validators.Rule) bool {
+	return r.ObjectOnly() && r.WebhookOnly() == ""
+}
+
+// Generate returns the policies of every enabled object-only rule with CEL under cfg, in
+// catalogue order. A rule the configuration leaves nothing to find (namespaces rules with
+// namespaces on) renders nothing, like a rule set to off.
+func Generate(cfg validators.Config) ([]Policy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var out []Policy
+	for _, r := range validators.Catalogue() {
+		action := cfg.ActionFor(r)
+		if action == validators.Off || !Enforced(r) {
+			continue
+		}
+		groups := kindGroups(r, cfg)
+		for _, g := range groups {
+			name := NamePrefix + r.Name
+			if len(groups) > 1 {
+				name += "." + strings.ToLower(string(g.kinds[0]))
+			}
+			out = append(out, build(r.Name, name, action, g))
+		}
+	}
+	return out, nil
+}
+
+// kindGroup is the kinds of a rule that share one list of validations.
+type kindGroup struct {
+	kinds       []validators.Kind
+	validations []validators.CELValidation
+}
+
+func kindGroups(r *validators.Rule, cfg validators.Config) []kindGroup {
+	var groups []kindGroup
+next:
+	for _, k := range r.Kinds {
+		vs, _ := r.CEL(cfg, k)
+		if len(vs) == 0 {
+			continue
+		}
+		for i := range groups {
+			if equalValidations(groups[i].validations, vs) {
+				groups[i].kinds = append(groups[i].kinds, k)
+				continue next
+			}
+		}
+		groups = append(groups, kindGroup{kinds: []validators.Kind{k}, validations: vs})
+	}
+	return groups
+}
+
+func equalValidations(a, b []validators.CELValidation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func build(rule, name string, action validators.Action, g kindGroup) Policy {
+	fail := admissionregistrationv1.Fail
+	invalid := metav1.StatusReasonInvalid // a denial is a 422, as the webhook answers
+	scope := admissionregistrationv1.NamespacedScope
+	resources := make([]string, len(g.kinds))
+	for i, k := range g.kinds {
+		resources[i] = webhook.Plural(k)
+	}
+	validations := make([]admissionregistrationv1.Validation, len(g.validations))
+	for i, v := range g.validations {
+		validations[i] = admissionregistrationv1.Validation{Expression: v.Expression, MessageExpression: v.MessageExpression,
+			Reason: &invalid}
+	}
+	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByLabel: managedBy},
+		Annotations: map[string]string{RuleAnnotation: rule}}
+	return Policy{
+		Rule: rule,
+		Policy: &admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: meta,
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: &fail,
+				MatchConstraints: &admissionregistrationv1.MatchResources{
+					ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+						RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+							Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+							Rule: admissionregistrationv1.Rule{APIGroups: []string{v1alpha1.GroupVersion.Group},
+								APIVersions: []string{v1alpha1.GroupVersion.Version}, Resources: resources, Scope: &scope},
+						},
+					}},
+				},
+				MatchConditions: []admissionregistrationv1.MatchCondition{{
+					Name: webhook.NotBeingDeletedCondition, Expression: webhook.NotBeingDeletedExpression,
+				}},
+				Validations: validations,
+			},
+		},
+		Binding: &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
+			ObjectMeta: *meta.DeepCopy(),
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        name,
+				ValidationActions: ValidationActions(action),
+			},
+		},
+	}
+}
+
+// Render writes the policies and bindings as one YAML stream.
+func Render(ps []Policy) ([]byte, error) {
+	var b bytes.Buffer
+	for _, p := range ps {
+		for _, obj := range []any{p.Policy, p.Binding} {
+			y, err := yaml.Marshal(obj)
+			if err != nil {
+				return nil, fmt.Errorf("rendering the policy of %s: %w", p.Rule, err)
+			}
+			b.WriteString("---\n")
+			b.Write(stripStatus(y))
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// stripStatus drops the empty status and creationTimestamp the API types always marshal.
+func stripStatus(y []byte) []byte {
+	var out []string
+	skip := false
+	for _, line := range strings.SplitAfter(string(y), "\n") {
+		switch {
+		case line == "status: {}\n", strings.TrimSpace(line) == "creationTimestamp: null":
+			continue
+		case line == "status:\n":
+			skip = true
+			continue
+		case skip && strings.HasPrefix(line, " "):
+			continue
+		}
+		skip = false
+		out = append(out, line)
+	}
+	return []byte(strings.Join(out, ""))
+}
+
+// SkipEnforced turns off in cfg every rule the policies enforce, for a webhook installed
+// beside them: each violation is then reported once, by the API server.
+func SkipEnforced(cfg *validators.Config) {
+	enforced := map[string]bool{}
+	for _, r := range validators.Catalogue() {
+		if Enforced(r) {
+			enforced[r.Name] = true
+		}
+	}
+	cfg.EnforcedByPolicies = enforced
+}

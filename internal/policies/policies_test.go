@@ -1,0 +1,242 @@
+package policies_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+func generate(t *testing.T, cfg validators.Config) map[string][]policies.Policy {
+	t.Helper()
+	ps, err := policies.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRule := map[string][]policies.Policy{}
+	for _, p := range ps {
+		byRule[p.Rule] = append(byRule[p.Rule], p)
+	}
+	return byRule
+}
+
+func TestActionsBindAsSpecified(t *testing.T) {
+	cfg := validators.Config{Actions: map[string]validators.Action{
+		"upstream-no-wildcard": validators.Deny, "consumer-no-wildcard": validators.Warn, "mesh-name": validators.Off,
+	}}
+	byRule := generate(t, cfg)
+	for rule, want := range map[string][]admissionregistrationv1.ValidationAction{
+		"upstream-no-wildcard": {admissionregistrationv1.Deny},
+		"consumer-no-wildcard": {admissionregistrationv1.Warn, admissionregistrationv1.Audit},
+		"mesh-name":            nil,
+	} {
+		ps := byRule[rule]
+		if want == nil {
+			if len(ps) != 0 {
+				t.Errorf("%s is off but renders %d policies", rule, len(ps))
+			}
+			continue
+		}
+		if len(ps) != 1 {
+			t.Fatalf("%s: %d policies, want 1", rule, len(ps))
+		}
+		if got := ps[0].Binding.Spec.ValidationActions; !slices.Equal(got, want) {
+			t.Errorf("%s binds %v, want %v", rule, got, want)
+		}
+	}
+}
+
+func TestOnlyObjectRulesWithCELRender(t *testing.T) {
+	byRule := generate(t, validators.Config{PartitionsEnabled: true, Partition: "ap1", Edition: validators.EditionEnterprise})
+	for _, r := range validators.Catalogue() {
+		_, rendered := byRule[r.Name]
+		switch {
+		case !r.ObjectOnly() && rendered:
+			t.Errorf("%s reads other objects but renders a policy", r.Name)
+		case r.WebhookOnly() != "" && rendered:
+			t.Errorf("%s is webhook-only but renders a policy", r.Name)
+		}
+	}
+	for _, rule := range []string{"partition-placement", "peer-through-gateways-default-partition", "upstream-no-wildcard"} {
+		if _, ok := byRule[rule]; !ok {
+			t.Errorf("%s renders no policy", rule)
+		}
+	}
+}
+
+func TestConfigurationLeavingNothingToFindRendersNothing(t *testing.T) {
+	byRule := generate(t, validators.Config{NamespacesEnabled: true})
+	for _, rule := range []string{"upstream-namespace-needs-namespaces", "exported-service-namespace-needs-namespaces",
+		"peer-through-gateways-default-partition", "consul-version", "sameness-group-needs-enterprise"} {
+		if ps := byRule[rule]; len(ps) != 0 {
+			t.Errorf("%s has nothing to find under this configuration but renders %d policies", rule, len(ps))
+		}
+	}
+}
+
+func TestPoliciesMatchWritesAndSkipObjectsBeingDeleted(t *testing.T) {
+	ps, err := policies.Generate(validators.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		spec := p.Policy.Spec
+		if len(spec.MatchConstraints.ResourceRules) != 1 ||
+			!slices.Equal(spec.MatchConstraints.ResourceRules[0].Operations,
+				[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}) {
+			t.Errorf("%s: match %+v, want CREATE and UPDATE", p.Policy.Name, spec.MatchConstraints)
+		}
+		if len(spec.MatchConditions) != 1 || !strings.Contains(spec.MatchConditions[0].Expression, "deletionTimestamp") {
+			t.Errorf("%s: match conditions %+v do not skip objects being deleted", p.Policy.Name, spec.MatchConditions)
+		}
+		deny := slices.Equal(p.Binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny})
+		for _, v := range spec.Validations {
+			// A deny rule ratchets against the stored object; a warn rule warns about every
+			// violation, old or new, as the engine does.
+			if ratchets := strings.Contains(v.Expression, "oldObject"); ratchets != deny {
+				t.Errorf("%s: validation %q ratchets against oldObject: %v, want %v", p.Policy.Name, v.Expression, ratchets, deny)
+			}
+			if !strings.HasSuffix(v.MessageExpression, "' ("+p.Rule+")'") {
+				t.Errorf("%s: message %q does not end with the rule", p.Policy.Name, v.MessageExpression)
+			}
+		}
+	}
+}
+
+func TestRenderIsAStreamOfPoliciesAndBindings(t *testing.T) {
+	ps, err := policies.Generate(validators.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := policies.Render(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(strings.TrimPrefix(string(out), "---\n"), "---\n")
+	if len(docs) != 2*len(ps) {
+		t.Fatalf("%d documents for %d policies", len(docs), len(ps))
+	}
+	for i, doc := range docs {
+		var meta struct {
+			Kind   string         `json:"kind"`
+			Status map[string]any `json:"status"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		want := "ValidatingAdmissionPolicy"
+		if i%2 == 1 {
+			want += "Binding"
+		}
+		if meta.Kind != want || meta.Status != nil {
+			t.Errorf("document %d: kind %q status %v, want kind %s without status", i, meta.Kind, meta.Status, want)
+		}
+	}
+}
+
+func TestSkipEnforcedLeavesTheWebhookOnlyRules(t *testing.T) {
+	cfg := validators.Config{Actions: map[string]validators.Action{"upstream-peer-known": validators.Deny}}
+	policies.SkipEnforced(&cfg)
+	for _, r := range validators.Catalogue() {
+		if got := cfg.EnforcedByPolicies[r.Name]; policies.Enforced(r) != got {
+			t.Errorf("%s: left to the policies %v, enforced by a policy %v", r.Name, got, policies.Enforced(r))
+		}
+	}
+	if cfg.ActionFor(validators.RuleByName("upstream-peer-known")) != validators.Deny {
+		t.Error("SkipEnforced changed a state rule's action")
+	}
+}
+
+// With the policies installed, the engine still judges workloads with the rules the policies
+// enforce on ServiceDefaults: only the webhook parses the upstreams annotation.
+func TestSkipEnforcedKeepsWorkloadsInTheWebhook(t *testing.T) {
+	var cfg validators.Config
+	policies.SkipEnforced(&cfg)
+	engine, err := validators.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := &v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: v1alpha1.ServiceDefaultsSpec{UpstreamConfig: &v1alpha1.Upstreams{Overrides: []*v1alpha1.Upstream{{Name: "api", Peer: "dc_2"}}}}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
+	dep.Spec.Template.Annotations = map[string]string{validators.UpstreamsAnnotation: "api.svc.dc_2.peer:9090"}
+	for _, tc := range []struct {
+		obj  runtime.Object
+		want bool
+	}{{sd, false}, {dep, true}} {
+		res, err := engine.Validate(validators.Create, tc.obj, nil, state.NewIndex())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		for _, v := range res.Violations {
+			got = got || v.Rule == "upstream-peer-name-syntax"
+		}
+		if got != tc.want {
+			t.Errorf("%T: upstream-peer-name-syntax reported %v, want %v", tc.obj, got, tc.want)
+		}
+	}
+}
+
+// TestChartTemplateIsCurrent fails when the chart's template is not what the generator
+// writes from the catalogue (make generate rewrites it).
+func TestChartTemplateIsCurrent(t *testing.T) {
+	want, err := policies.HelmTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile(filepath.Join("..", "..", "charts", "consul-peering-guard", "templates", "validatingadmissionpolicies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, want) {
+		t.Fatal("the chart's validatingadmissionpolicies.yaml is stale: run make generate and commit it")
+	}
+}
+
+// TestReadmeNamesTheWebhookOnlyRules keeps the README's list of the object-only rules that
+// run only in the webhook in step with the catalogue.
+func TestReadmeNamesTheWebhookOnlyRules(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Enforcement without the webhook")
+	if !ok {
+		t.Fatal("README.md has no section on the ValidatingAdmissionPolicies")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, r := range validators.Catalogue() {
+		if r.ObjectOnly() && r.WebhookOnly() != "" && !strings.Contains(section, "`"+r.Name+"`") {
+			t.Errorf("README.md does not say that %s runs only in the webhook", r.Name)
+		}
+	}
+}
+
+// TestDocsPageIsCurrent fails when docs/policies.md is not what the generator writes.
+func TestDocsPageIsCurrent(t *testing.T) {
+	want, err := policies.Markdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile(filepath.Join("..", "..", "docs", "policies.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(have) != want {
+		t.Fatal("docs/policies.md is stale: run make generate and commit it")
+	}
+}

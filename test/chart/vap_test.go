@@ -1,0 +1,128 @@
+package chart
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
+)
+
+// TestPoliciesFollowTheValues renders the chart's ValidatingAdmissionPolicies under several
+// installations and requires, policy by policy, what `consul-peering-guard vap` prints for
+// the same installation (the webhook's flags the chart derives from the same values).
+func TestPoliciesFollowTheValues(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values string
+		cfg    validators.Config
+	}{
+		{name: "defaults", values: "", cfg: validators.Config{}},
+		{name: "partition ap1 with namespaces on Consul 1.14.2 and rule actions",
+			values: `consul: {version: "1.14.2", enableConsulNamespaces: true, adminPartitions: {enabled: true, name: ap1}}
+rules: {consumer-peer-name-syntax: warn, upstream-no-wildcard: off, export-consul-service: deny}`,
+			cfg: config(t, validators.Config{PartitionsEnabled: true, Partition: "ap1", NamespacesEnabled: true}, "1.14.2",
+				"consumer-peer-name-syntax", "warn", "upstream-no-wildcard", "off", "export-consul-service", "deny")},
+		{name: "ce on Consul 1.12.0", values: `consul: {version: "1.12.0", edition: ce}`,
+			cfg: config(t, validators.Config{Edition: validators.EditionCE}, "1.12.0")},
+		{name: "Consul v1.14.1+ent written as Consul prints it", values: `consul: {version: "v1.14.1+ent"}`,
+			cfg: config(t, validators.Config{}, "v1.14.1+ent")},
+		{name: "enterprise in the default partition on Consul 1.15.1",
+			values: `consul: {version: "1.15.1", edition: enterprise, adminPartitions: {enabled: true, name: default}}`,
+			cfg:    config(t, validators.Config{Edition: validators.EditionEnterprise, PartitionsEnabled: true, Partition: "default"}, "1.15.1")},
+		{name: "Consul 1.13.0", values: `consul: {version: "1.13.0"}`, cfg: config(t, validators.Config{}, "1.13.0")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "values.yaml")
+			if err := os.WriteFile(file, []byte("validatingAdmissionPolicies: {enabled: true}\n"+tc.values+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := helm(t, "template", release, chartDir, "--namespace", namespace, "-f", file)
+			if r.code != 0 {
+				t.Fatalf("helm template: %s", r)
+			}
+			objs := decode(t, []byte(r.stdout))
+			checkLabels(t, objs)
+			gotPolicies := only[*admissionregistrationv1.ValidatingAdmissionPolicy](objs)
+			gotBindings := only[*admissionregistrationv1.ValidatingAdmissionPolicyBinding](objs)
+			want, err := policies.Generate(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(gotPolicies) != len(want) || len(gotBindings) != len(want) {
+				t.Fatalf("rendered %d policies and %d bindings, vap prints %d of each", len(gotPolicies), len(gotBindings), len(want))
+			}
+			for i, w := range want {
+				p, b := gotPolicies[i], gotBindings[i]
+				if p.Name != w.Policy.Name || b.Name != w.Binding.Name {
+					t.Errorf("policy %d: rendered %s/%s, vap prints %s", i, p.Name, b.Name, w.Policy.Name)
+					continue
+				}
+				if !reflect.DeepEqual(p.Spec, w.Policy.Spec) {
+					t.Errorf("%s: rendered spec differs from vap's:\n got  %+v\n want %+v", p.Name, p.Spec, w.Policy.Spec)
+				}
+				if !reflect.DeepEqual(b.Spec, w.Binding.Spec) {
+					t.Errorf("%s: rendered binding %+v, vap prints %+v", b.Name, b.Spec, w.Binding.Spec)
+				}
+			}
+			var args []string
+			for _, c := range one[*appsv1.Deployment](t, objs).Spec.Template.Spec.Containers {
+				args = append(args, c.Args...)
+			}
+			if !strings.Contains(strings.Join(args, " "), "--skip-object-rules") {
+				t.Errorf("the webhook is not started with --skip-object-rules: %v", args)
+			}
+		})
+	}
+}
+
+func config(t *testing.T, cfg validators.Config, version string, actions ...string) validators.Config {
+	t.Helper()
+	if version != "" {
+		v, err := validators.ParseConsulVersion(version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ConsulVersion = v
+	}
+	for i := 0; i+1 < len(actions); i += 2 {
+		if cfg.Actions == nil {
+			cfg.Actions = map[string]validators.Action{}
+		}
+		cfg.Actions[actions[i]] = validators.Action(actions[i+1])
+	}
+	return cfg
+}
+
+func TestSchemaChecksTheValidatingAdmissionPoliciesValues(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"validatingAdmissionPolicies.enabled=yes", "at '/validatingAdmissionPolicies/enabled': got string, want boolean"},
+		{"validatingAdmissionPolicies.enable=true", "additional properties 'enable' not allowed"},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			r := helm(t, "lint", chartDir, "--set", tc.set)
+			if r.code == 0 || !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Errorf("want the schema to refuse %s with %q, got %s", tc.set, tc.want, r)
+			}
+		})
+	}
+}
+
+func TestPoliciesAreOffByDefault(t *testing.T) {
+	objs := decode(t, render(t, ""))
+	if n := len(only[*admissionregistrationv1.ValidatingAdmissionPolicy](objs)); n != 0 {
+		t.Errorf("default values render %d ValidatingAdmissionPolicies, want none", n)
+	}
+	for _, c := range one[*appsv1.Deployment](t, objs).Spec.Template.Spec.Containers {
+		if slices.Contains(c.Args, "--skip-object-rules") {
+			t.Error("default values start the webhook with --skip-object-rules")
+		}
+	}
+}

@@ -1,0 +1,566 @@
+package validators
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// CELValidation is one validation of a ValidatingAdmissionPolicy: the request is refused
+// (or warned about) when Expression is false, with the message MessageExpression builds,
+// "<field path>: <message> (<rule>)" like the webhook's.
+type CELValidation struct {
+	Expression        string
+	MessageExpression string
+}
+
+// CEL returns the validations that run the rule inside the API server for objects of kind
+// k under cfg, and false when the rule runs only in the webhook (WebhookOnly says why).
+// An empty list with true means the configuration leaves the rule nothing to find for that
+// kind (for example upstream-namespace-needs-namespaces with namespaces on).
+//
+// The validations of a rule set to deny ratchet as the engine does on UPDATE: they compare
+// with oldObject and fail only when the update adds a violation the stored object did not
+// have (same field path without list indexes, same offending value). A policy cannot warn
+// from a Deny binding, so a violation the stored object already had is allowed silently
+// where the webhook would warn. A rule set to warn warns about every violation, old or new,
+// as the engine does.
+func (r *Rule) CEL(cfg Config, k Kind) ([]CELValidation, bool) {
+	// On workloads every rule reads the upstreams annotation, which only the webhook parses.
+	if r.cel == nil || !r.AppliesTo(k) || slices.Contains(WorkloadKinds, k) {
+		return nil, false
+	}
+	g := &celGen{cfg: &cfg, rule: r.Name, ratchet: cfg.ActionFor(r) == Deny}
+	r.cel(g, k)
+	return g.out, true
+}
+
+// WebhookOnly says why an object-only rule has no CEL, "" when it has.
+func (r *Rule) WebhookOnly() string { return r.webhookOnly }
+
+// celGen collects the validations of one rule; its helpers write CEL that reads an object
+// the way the Go check reads the typed one: an absent field is its zero value.
+type celGen struct {
+	cfg  *Config
+	rule string
+	// ratchet: on UPDATE only violations the stored object did not have count (deny rules).
+	ratchet bool
+	out     []CELValidation
+}
+
+const (
+	celNew = "object"
+	celOld = "oldObject"
+)
+
+// lit is s as a CEL string literal.
+func lit(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// at is the value under root at path, or def when a step is absent (or oldObject is null).
+func at(root, def string, path ...string) string {
+	var cond []string
+	if root == celOld {
+		cond = append(cond, "oldObject != null")
+	}
+	cur := root
+	for _, p := range path {
+		cond = append(cond, "has("+cur+"."+p+")")
+		cur += "." + p
+	}
+	return "(" + strings.Join(cond, " && ") + " ? " + cur + " : " + def + ")"
+}
+
+// present says whether root has a value at path (false when oldObject is null).
+func present(root string, path ...string) string {
+	var cond []string
+	if root == celOld {
+		cond = append(cond, "oldObject != null")
+	}
+	cur := root
+	for _, p := range path {
+		cond = append(cond, "has("+cur+"."+p+")")
+		cur += "." + p
+	}
+	return "(" + strings.Join(cond, " && ") + ")"
+}
+
+// str is the string field f of x, "" when absent.
+func str(x string, path ...string) string { return at(x, "''", path...) }
+
+// message builds "<path>: <detail> (<rule>)"; path and detail are CEL string expressions.
+func (g *celGen) message(path, detail string) string {
+	return path + " + ': ' + " + detail + " + ' (" + g.rule + ")'"
+}
+
+func (g *celGen) add(expr, msg string) {
+	g.out = append(g.out, CELValidation{Expression: expr, MessageExpression: msg})
+}
+
+// scalar is a violation at one fixed path: bad(root) says whether root has it, key(root)
+// is its ratchet key (the offending value), nil when the path alone identifies it.
+func (g *celGen) scalar(path string, bad func(root string) string, key func(root string) string, detail string) {
+	if !g.ratchet {
+		g.add("!("+bad(celNew)+")", g.message(lit(path), detail))
+		return
+	}
+	oldHas := "(oldObject != null && " + bad(celOld) + ")"
+	if key != nil {
+		oldHas = "(oldObject != null && " + bad(celOld) + " && " + key(celOld) + " == " + key(celNew) + ")"
+	}
+	g.add("!("+bad(celNew)+") || "+oldHas, g.message(lit(path), detail))
+}
+
+// listSite is a violation an element of a list can have.
+type listSite struct {
+	list   func(root string) string // the list under root, [] when absent
+	prefix string                   // field path of the list
+	suffix string                   // field path after the index ("" for the element itself)
+	bad    func(x string) string    // whether element x has the violation
+	key    func(x string) string    // ratchet key of x's violation (its value), nil when constant
+	detail func(x string) string    // the message about x
+	// ratchet is the generator's: only violations beyond the stored object's count.
+	ratchet bool
+}
+
+// countOf is the number of elements of the list under root that have the violation, with
+// key k when not empty.
+func (s listSite) countOf(root, k string) string {
+	cond := s.bad("y")
+	if k != "" {
+		cond += " && " + s.key("y") + " == " + k
+	}
+	return s.list(root) + ".filter(y, " + cond + ").size()"
+}
+
+// isNew says whether element x's violation is one more than the stored object had.
+func (s listSite) isNew(x string) string {
+	if !s.ratchet || s.key == nil {
+		return s.bad(x)
+	}
+	return s.bad(x) + " && " + s.countOf(celNew, s.key(x)) + " > " + s.countOf(celOld, s.key(x))
+}
+
+// list adds a validation over a list: it fails when the object has more violations (with
+// one key) than the stored one, as the engine's ratchet counts them.
+func (g *celGen) list(s listSite) {
+	s.ratchet = g.ratchet
+	var expr string
+	if s.ratchet && s.key == nil {
+		expr = s.countOf(celNew, "") + " <= " + s.countOf(celOld, "")
+	} else {
+		expr = "!" + s.list(celNew) + ".exists(x, " + s.isNew("x") + ")"
+	}
+	i := s.list(celNew) + ".map(x, " + s.isNew("x") + ").indexOf(true)"
+	first := s.list(celNew) + "[" + i + "]"
+	path := lit(s.prefix+"[") + " + string(" + i + ") + " + lit("]"+s.suffix)
+	g.add(expr, g.message(path, s.detail(first)))
+}
+
+// nestedSite is a violation an element of an inner list (consumers of services) can have.
+type nestedSite struct {
+	outer       func(root string) string
+	inner       func(o string) string
+	outerPrefix string // spec.services
+	innerField  string // consumers
+	suffix      string
+	bad         func(o, x string) string
+	key         func(o, x string) string
+	detail      func(o, x string) string
+	ratchet     bool
+}
+
+func (s nestedSite) countOf(root, k string) string {
+	cond := s.bad("o2", "y")
+	if k != "" {
+		cond += " && " + s.key("o2", "y") + " == " + k
+	}
+	return "([0] + " + s.outer(root) + ".map(o2, " + s.inner("o2") + ".filter(y, " + cond + ").size())).sum()"
+}
+
+func (s nestedSite) isNew(o, x string) string {
+	if !s.ratchet || s.key == nil {
+		return s.bad(o, x)
+	}
+	return s.bad(o, x) + " && " + s.countOf(celNew, s.key(o, x)) + " > " + s.countOf(celOld, s.key(o, x))
+}
+
+func (g *celGen) nested(s nestedSite) {
+	s.ratchet = g.ratchet
+	var expr string
+	if s.ratchet && s.key == nil {
+		expr = s.countOf(celNew, "") + " <= " + s.countOf(celOld, "")
+	} else {
+		expr = "!" + s.outer(celNew) + ".exists(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + "))"
+	}
+	// Positions are found as the first true of a list of booleans: CEL has no index
+	// iteration, and comparing booleans is cheaper and surer than comparing objects.
+	outerList := s.outer(celNew)
+	i := outerList + ".map(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + ")).indexOf(true)"
+	o := outerList + "[" + i + "]"
+	j := s.inner(o) + ".map(x2, " + s.isNew(o, "x2") + ").indexOf(true)"
+	x := s.inner(o) + "[" + j + "]"
+	path := lit(s.outerPrefix+"[") + " + string(" + i + ") + " +
+		lit("]."+s.innerField+"[") + " + string(" + j + ") + " + lit("]"+s.suffix)
+	g.add(expr, g.message(path, s.detail(o, x)))
+}
+
+// ---- Object shapes ---------------------------------------------------------------------
+
+func celOverrides(root string) string { return at(root, "[]", "spec", "upstreamConfig", "overrides") }
+func celServices(root string) string  { return at(root, "[]", "spec", "services") }
+func celConsumers(svc string) string  { return at(svc, "[]", "consumers") }
+func celMode(x string) string         { return str(x, "meshGateway", "mode") }
+func celName(root string) string      { return root + ".metadata.name" }
+
+// celPeerNameRE is ValidPeerName as an RE2 expression (ASCII letters, digits, inner dashes).
+const celPeerNameRE = `^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`
+
+func celInvalidPeer(v string) string { return "!" + v + ".matches(" + lit(celPeerNameRE) + ")" }
+
+// overrideSite is a listSite over the upstream overrides of a ServiceDefaults.
+func overrideSite(suffix string, bad, key func(x string) string, detail func(x string) string) listSite {
+	return listSite{list: celOverrides, prefix: overridesPath.String(), suffix: suffix, bad: bad, key: key, detail: detail}
+}
+
+// consumerSite is a nestedSite over the consumers of an ExportedServices.
+func consumerSite(suffix string, bad, key func(svc, c string) string, detail func(svc, c string) string) nestedSite {
+	return nestedSite{outer: celServices, inner: celConsumers, outerPrefix: servicesPath.String(), innerField: "consumers",
+		suffix: suffix, bad: bad, key: key, detail: detail}
+}
+
+func constDetail(s string) func(string) string { return func(string) string { return lit(s) } }
+
+func constDetail2(s string) func(string, string) string {
+	return func(string, string) string { return lit(s) }
+}
+
+// nameOnCreate refuses a name on create only: a name never changes, so on update the stored
+// object always had the same violation (a rule set to warn warns on update too).
+func (g *celGen) nameOnCreate(ok func(name string) string, detail string) {
+	expr := ok(celName(celNew))
+	if g.ratchet {
+		expr += " || oldObject != null"
+	}
+	g.add(expr, g.message(lit(namePath.String()), detail))
+}
+
+func celQuoted(v string) string { return "'\"' + " + v + " + '\"'" }
+
+// ---- The rules -------------------------------------------------------------------------
+
+var supportedModesDetail = func() string {
+	q := make([]string, len(supportedModes))
+	for i, m := range supportedModes {
+		q[i] = strconv.Quote(m)
+	}
+	return "supported values: " + strings.Join(q, ", ")
+}()
+
+func celModeInvalid(v string) string {
+	return "!(" + v + " in ['', " + lit(modeLocal) + ", " + lit(modeRemote) + ", " + lit(modeNone) + "])"
+}
+
+func celGatewayModeValid(g *celGen, k Kind) {
+	g.scalar(specModePath.String(), func(r string) string { return celModeInvalid(str(r, "spec", "meshGateway", "mode")) },
+		func(r string) string { return str(r, "spec", "meshGateway", "mode") }, lit(supportedModesDetail))
+	if k != KindServiceDefaults {
+		return
+	}
+	defaultsMode := func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", "meshGateway", "mode") }
+	g.scalar(defaultsModePath.String(), func(r string) string { return celModeInvalid(defaultsMode(r)) }, defaultsMode, lit(supportedModesDetail))
+	g.list(overrideSite(".meshGateway.mode", func(x string) string { return celModeInvalid(celMode(x)) }, celMode,
+		constDetail(supportedModesDetail)))
+}
+
+func celGatewayModeNonePeerUpstream(g *celGen, _ Kind) {
+	g.list(overrideSite(".meshGateway.mode",
+		func(x string) string { return str(x, "peer") + " != '' && " + celMode(x) + " == " + lit(modeNone) },
+		func(x string) string { return str(x, "peer") },
+		func(x string) string {
+			return "'peer ' + " + celQuoted(str(x, "peer")) + " + ' is reached only through mesh gateways; use remote or local'"
+		}))
+}
+
+func celPartitionPlacement(g *celGen, _ Kind) {
+	want := g.cfg.LocalPartition()
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(want) },
+		lit("must be this cluster's admin partition "+strconv.Quote(want)+", where its services and mesh gateway run"))
+}
+
+func celPeerThroughGatewaysDefaultPartition(g *celGen, _ Kind) {
+	if g.cfg.LocalPartition() == DefaultPartition {
+		return
+	}
+	g.scalar(peerThroughPath.String(), func(r string) string { return at(r, "false", "spec", "peering", "peerThroughMeshGateways") }, nil,
+		lit("Consul reads it only in the default partition, this cluster is "+strconv.Quote(g.cfg.LocalPartition())+"; set it there"))
+}
+
+func celUpstreamNameRequired(g *celGen, _ Kind) {
+	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == ''" }, nil,
+		constDetail("name the upstream service this override configures")))
+}
+
+func celUpstreamDefaultsNoDestination(g *celGen, _ Kind) {
+	for _, f := range []string{"name", "namespace", "partition", "peer"} {
+		g.scalar(defaultsPath.Child(f).String(),
+			func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", f) + " != ''" }, nil,
+			lit("defaults apply to every upstream; move it to an override"))
+	}
+}
+
+func celUpstreamPeerPartitionExclusive(g *celGen, _ Kind) {
+	g.list(overrideSite(".partition", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "partition") + " != ''" }, nil,
+		constDetail("an upstream is in a peer or in a partition; remove one")))
+}
+
+func celUpstreamNamespaceNeedsNamespaces(g *celGen, _ Kind) {
+	if g.cfg.NamespacesEnabled {
+		return
+	}
+	g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " != ''" }, nil,
+		constDetail("Consul namespaces are off; remove it or enable namespaces")))
+}
+
+func celUpstreamPartitionNeedsPartitions(g *celGen, _ Kind) {
+	if g.cfg.PartitionsEnabled {
+		return
+	}
+	g.list(overrideSite(".partition", func(x string) string { return str(x, "partition") + " != ''" }, nil,
+		constDetail("admin partitions are off; remove it or enable partitions")))
+}
+
+func celUpstreamNamespaceDefaultRedundant(g *celGen, _ Kind) {
+	g.list(overrideSite(".namespace", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "namespace") + " == 'default'" }, nil,
+		constDetail("default is implied for peers; omit it")))
+}
+
+func celUpstreamNoWildcard(g *celGen, _ Kind) {
+	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == '*'" }, nil,
+		constDetail("overrides name one service; use defaults for all")))
+	g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " == '*'" }, nil,
+		constDetail("overrides name one namespace")))
+}
+
+func celUpstreamPeerNameSyntax(g *celGen, _ Kind) {
+	g.list(overrideSite(".peer", func(x string) string { return str(x, "peer") + " != '' && " + celInvalidPeer(str(x, "peer")) },
+		func(x string) string { return str(x, "peer") }, constDetail(peerNameHint)))
+}
+
+func celExportedServicesNotEmpty(g *celGen, _ Kind) {
+	g.scalar(servicesPath.String(), func(r string) string { return "size(" + celServices(r) + ") == 0" }, nil,
+		lit("list at least one service with its consumers"))
+	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".consumers",
+		bad: func(x string) string { return "size(" + celConsumers(x) + ") == 0" }, detail: constDetail("list the peers or partitions that may use it")})
+}
+
+func celExportedServiceNameRequired(g *celGen, _ Kind) {
+	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".name",
+		bad: func(x string) string { return str(x, "name") + " == ''" }, detail: constDetail("name the service to export, or * for all")})
+	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".namespace",
+		bad: func(x string) string {
+			return str(x, "name") + " != '' && " + str(x, "name") + " != '*' && " + str(x, "namespace") + " == '*'"
+		},
+		detail: constDetail("namespace * needs name *; name the namespace")})
+}
+
+// celConsumerFields are the fields of a consumer, in the order of its Go struct.
+var celConsumerFields = []string{"partition", "peer", "samenessGroup"}
+
+// celConsumerValue is a consumer as a list of its fields: its ratchet key as a value.
+func celConsumerValue(c string) string {
+	parts := make([]string, len(celConsumerFields))
+	for i, f := range celConsumerFields {
+		parts[i] = str(c, f)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func celConsumerSet(c string) string {
+	parts := make([]string, len(celConsumerFields))
+	for i, f := range celConsumerFields {
+		parts[i] = "(" + str(c, f) + " != '' ? 1 : 0)"
+	}
+	return "(" + strings.Join(parts, " + ") + ")"
+}
+
+func celConsumerExactlyOne(g *celGen, _ Kind) {
+	g.nested(consumerSite("", func(_, c string) string { return celConsumerSet(c) + " == 0" }, nil,
+		constDetail2("set one of peer, partition or samenessGroup")))
+	g.nested(consumerSite("", func(_, c string) string { return celConsumerSet(c) + " > 1" },
+		func(_, c string) string { return celConsumerValue(c) }, constDetail2("set only one of peer, partition or samenessGroup")))
+}
+
+func celConsumerNoWildcard(g *celGen, _ Kind) {
+	for _, f := range []struct{ field, what string }{
+		{"peer", "peer"}, {"partition", "partition"}, {"samenessGroup", "sameness group"},
+	} {
+		g.nested(consumerSite("."+f.field, func(_, c string) string { return str(c, f.field) + " == '*'" }, nil,
+			constDetail2("name each "+f.what+"; Consul has no wildcard "+f.what)))
+	}
+}
+
+func celConsumerNeedsEnterprise(g *celGen, _ Kind) {
+	if !g.cfg.PartitionsEnabled {
+		g.nested(consumerSite(".partition", func(_, c string) string { return str(c, "partition") + " != ''" }, nil,
+			constDetail2("admin partitions are off; export to a peer instead")))
+	}
+	if g.cfg.Edition == EditionCE {
+		g.nested(consumerSite(".samenessGroup", func(_, c string) string { return str(c, "samenessGroup") + " != ''" }, nil,
+			constDetail2("sameness groups need Consul Enterprise, the edition is ce; export to each peer instead")))
+	}
+}
+
+func celExportedServiceNamespaceNeedsNamespaces(g *celGen, _ Kind) {
+	if g.cfg.NamespacesEnabled {
+		return
+	}
+	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".namespace",
+		bad: func(x string) string { return str(x, "namespace") + " != ''" }, detail: constDetail("Consul namespaces are off; remove it or enable namespaces")})
+}
+
+func celConsumerPeerNameSyntax(g *celGen, _ Kind) {
+	peer := func(_, c string) string { return str(c, "peer") }
+	g.nested(consumerSite(".peer",
+		func(_, c string) string {
+			return str(c, "peer") + " != '' && " + str(c, "peer") + " != '*' && " + celInvalidPeer(str(c, "peer"))
+		},
+		peer, constDetail2(peerNameHint)))
+}
+
+func celExportConsulService(g *celGen, _ Kind) {
+	g.nested(consumerSite("",
+		func(s, c string) string {
+			return str(s, "name") + " == 'consul' && (" + str(c, "peer") + " != '' || " + str(c, "samenessGroup") + " != '')"
+		},
+		func(_, c string) string { return celConsumerValue(c) },
+		constDetail2("Consul never exports the consul service to peers; remove it")))
+}
+
+func celProxyDefaultsName(g *celGen, _ Kind) {
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(ProxyDefaultsName) },
+		lit(string(KindProxyDefaults)+" must be named "+strconv.Quote(ProxyDefaultsName)))
+}
+
+func celMeshName(g *celGen, _ Kind) {
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(MeshName) },
+		lit(string(KindMesh)+" must be named "+strconv.Quote(MeshName)))
+}
+
+func celPeerNameSyntax(g *celGen, _ Kind) {
+	g.nameOnCreate(func(n string) string { return "!(" + celInvalidPeer(n) + ")" },
+		lit("the name is the Consul peer name; "+peerNameHint))
+}
+
+func celPeerSecretValid(g *celGen, _ Kind) {
+	hasPeer := func(r string) string { return present(r, "spec", "peer") }
+	hasSecret := func(r string) string { return present(r, "spec", "peer", "secret") }
+	secret := func(r, f string) string { return str(r, "spec", "peer", "secret", f) }
+	g.scalar(specPath.Child("peer").String(), func(r string) string { return "!(" + hasPeer(r) + ")" }, nil,
+		lit("set peer.secret with name, key and backend kubernetes"))
+	g.scalar(peerSecretPth.String(), func(r string) string { return hasPeer(r) + " && !" + hasSecret(r) }, nil,
+		lit("set name, key and backend kubernetes"))
+	g.scalar(peerSecretPth.Child("name").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "name") + " == ''" }, nil,
+		lit("name the Secret that holds the peering token"))
+	g.scalar(peerSecretPth.Child("key").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "key") + " == ''" }, nil,
+		lit("name the key of the token in that Secret"))
+	// A backend other than kubernetes is new unless the stored object had the same one; a
+	// stored kubernetes backend is locked in (the Go check's Forbidden).
+	backend := func(r string) string { return secret(r, "backend") }
+	g.scalar(peerSecretPth.Child("backend").String(),
+		func(r string) string {
+			return hasSecret(r) + " && " + backend(r) + " != " + lit(SecretBackendKubernetes)
+		}, backend,
+		"(oldObject != null && "+hasSecret(celOld)+" && "+backend(celOld)+" == "+lit(SecretBackendKubernetes)+
+			" ? "+lit("the backend cannot change from "+strconv.Quote(SecretBackendKubernetes)+"; keep it or recreate the peering")+
+			" : "+lit("supported values: "+strconv.Quote(SecretBackendKubernetes))+")")
+}
+
+func celPeerReferenceSyntax(g *celGen, k Kind) {
+	peer := func(x string) string { return str(x, "peer") }
+	invalid := func(x string) string { return peer(x) + " != '' && " + celInvalidPeer(peer(x)) }
+	switch k {
+	case KindServiceResolver:
+		redirect := func(r string) string { return str(r, "spec", "redirect", "peer") }
+		g.scalar(specPath.Child("redirect", "peer").String(),
+			func(r string) string { return redirect(r) + " != '' && " + celInvalidPeer(redirect(r)) }, redirect, lit(peerNameHint))
+		// spec.failover is a map of subsets; its key stays in the ratchet's field path.
+		failover := func(r string) string { return at(r, "{}", "spec", "failover") }
+		targets := func(m, s string) string {
+			return "(" + s + " in " + m + " && has(" + m + "[" + s + "].targets) ? " + m + "[" + s + "].targets : [])"
+		}
+		count := func(r, s, v string) string {
+			return targets(failover(r), s) + ".filter(y, " + invalid("y") + " && " + peer("y") + " == " + v + ").size()"
+		}
+		isNew := func(s, t string) string {
+			if !g.ratchet {
+				return invalid(t)
+			}
+			return invalid(t) + " && " + count(celNew, s, peer(t)) + " > " + count(celOld, s, peer(t))
+		}
+		m := failover(celNew)
+		// The first subset in order, as the engine reports them: a map's iteration order
+		// changes from one evaluation to the next.
+		subset := m + ".filter(s, " + targets(m, "s") + ".exists(t, " + isNew("s", "t") + ")).min()"
+		j := targets(m, subset) + ".map(t2, " + isNew(subset, "t2") + ").indexOf(true)"
+		path := "'spec.failover[' + " + subset + " + '].targets[' + string(" + j + ") + '].peer'"
+		g.add("!"+m+".exists(s, "+targets(m, "s")+".exists(t, "+isNew("s", "t")+"))", g.message(path, lit(peerNameHint)))
+	case KindServiceIntentions:
+		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "sources") }, prefix: "spec.sources", suffix: ".peer",
+			bad: invalid, key: peer, detail: constDetail(peerNameHint)})
+	case KindSamenessGroup:
+		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "members") }, prefix: "spec.members", suffix: ".peer",
+			bad: invalid, key: peer, detail: constDetail(peerNameHint)})
+	}
+}
+
+func celSamenessGroupNeedsEnterprise(g *celGen, _ Kind) {
+	if g.cfg.Edition != EditionCE {
+		return
+	}
+	g.nameOnCreate(func(string) string { return "false" },
+		lit("sameness groups need Consul Enterprise, the edition is ce; consul-k8s cannot sync it"))
+}
+
+func celConsulVersion(g *celGen, k Kind) {
+	have := g.cfg.ConsulVersion
+	if have == nil {
+		return
+	}
+	detail := func(since string, feature string) string {
+		return feature + " needs Consul " + since + "+, configured version is " + have.String()
+	}
+	switch k {
+	case KindPeeringAcceptor, KindPeeringDialer:
+		if !have.AtLeast(peeringGASince) {
+			g.nameOnCreate(func(string) string { return "false" }, lit(detail(peeringGASince.String(), "cluster peering")))
+		}
+	case KindServiceDefaults:
+		if !have.AtLeast(upstreamPeerSince) {
+			g.list(overrideSite(".peer", func(x string) string { return str(x, "peer") + " != ''" }, nil,
+				constDetail(detail(upstreamPeerSince.String(), "upstreamConfig.overrides[].peer"))))
+		}
+	case KindExportedServices:
+		if !have.AtLeast(peerConsumersSince) {
+			g.nested(consumerSite(".peer", func(_, c string) string { return str(c, "peer") + " != ''" }, nil,
+				constDetail2(detail(peerConsumersSince.String(), "peer consumers"))))
+		}
+		if !have.AtLeast(samenessConsumersSince) {
+			g.nested(consumerSite(".samenessGroup", func(_, c string) string { return str(c, "samenessGroup") + " != ''" }, nil,
+				constDetail2(detail(samenessConsumersSince.String(), "samenessGroup consumers"))))
+		}
+	}
+}
+
+// Why the remaining object-only rules run only in the webhook.
+const (
+	webhookOnlyAnnotation = "the upstreams annotation is one string in consul-k8s's own grammar (labels, named ports, " +
+		"options), which the webhook parses as consul-k8s does; CEL has no parser for it"
+	webhookOnlyDuplicate = "finding duplicates compares every override with every other (Kubernetes CEL has no sets " +
+		"or sorting), even in a valid object: a ServiceDefaults with 200 overrides already exceeds the API server's " +
+		"per-expression cost limit, and the policy would refuse what the webhook allows"
+	webhookOnlyProxyConfig = "spec.config is schemaless and Consul decodes it weakly typed (numbers from strings, " +
+		"aliases that shadow each other, JSON inside strings); Kubernetes CEL cannot parse JSON strings, and a second " +
+		"decoder written in CEL would drift from the Go one"
+)
