@@ -246,6 +246,7 @@ func runRuleCases(t *testing.T, cases []ruleCase) {
 				t.Errorf("%s violations:\n got  %v\n want %v\nall: %s", tc.rule, got, tc.want, describe(res))
 			}
 			checkRendering(t, res)
+			checkFullErrors(t, tc.rule, res)
 			if err := recordVAPCase(tc, res); err != nil {
 				t.Fatal(err)
 			}
@@ -304,6 +305,10 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 		if err := checkVAPCases(); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			code = 1
+		}
+		if err := writeRuleErrors(); err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL:", err)
 			code = 1
 		}
