@@ -21,6 +21,7 @@ import (
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/cert-manager/cert-manager/pkg/controller/cainjector"
+	cmutil "github.com/cert-manager/cert-manager/pkg/util"
 	"github.com/go-logr/logr/funcr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -117,22 +118,19 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		l.applyValid(guard, r)
 		t.Logf("installed, injected and judged in %s", time.Since(began).Round(time.Millisecond))
 
-		// Renewal with a new CA, as a CA is rotated without refusing anything: the Secret's
-		// ca.crt first carries both CAs (the cainjector puts both in caBundle), then the
-		// certificate of the new CA is served, then the old CA is dropped. Swapping all three
-		// at once cannot work for any webhook: at every instant the API server trusts one CA
-		// and the pod presents one certificate, and the two are updated by different actors.
+		// Renewal from a new CA: the issuer replaces the Secret (new certificate, new ca.crt).
+		// cert-manager's cainjector merges the new CA into caBundle (CAInjectorMerging, GA):
+		// the old CA stays trusted until it expires, so the pod's certificate of the old CA
+		// keeps working until the kubelet syncs the Secret's new files into the pod (its sync
+		// period is a minute or more; the cainjector reacts in milliseconds), then the new one.
 		began = time.Now()
 		ca2 := newCA(t, "second")
-		both := append(slices.Clone(ca1.CertPEM), ca2.CertPEM...)
 		load := startReviewLoad(l.ctx, c)
-		l.writeIssuedSecret(cert, crt, key, both)
-		l.waitForCABundle(both)
 		crt2, key2 := issue(t, ca2, cert.Spec.DNSNames)
-		l.writeIssuedSecret(cert, crt2, key2, both)
-		l.waitForServedBy(guard, ca2, cert.Spec.DNSNames[0])
 		l.writeIssuedSecret(cert, crt2, key2, ca2.CertPEM)
-		l.waitForCABundle(ca2.CertPEM)
+		both := append(slices.Clone(ca1.CertPEM), ca2.CertPEM...)
+		l.waitForCABundle(both)
+		l.waitForServedBy(guard, ca2, cert.Spec.DNSNames[0])
 		counts := load.stop(20)
 		t.Logf("renewal in %s: %s", time.Since(began).Round(time.Millisecond), counts)
 		if counts.tls != 0 || counts.other != 0 || counts.answered < 20 {
@@ -142,19 +140,20 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		// helm upgrade turning a rule off: the rendered Deployment's args change, the pod is
 		// replaced, and the same object is now allowed through the same path.
 		began = time.Now()
-		typo := filepath.Join(cluster.Root, "examples", "mistakes", "gateway-mode-typo")
-		if res := cluster.Kubectl("apply", "--dry-run=server", "-f", typo); res.Code == 0 || !strings.Contains(res.Stderr, "(gateway-mode-valid)") {
-			t.Fatalf("before the upgrade the typo is not refused by gateway-mode-valid: %+v", res)
+		const rule = "upstream-annotation-unlabeled-peer"
+		unlabeled := filepath.Join(cluster.Root, "examples", "mistakes", "annotation-peer-unlabeled")
+		if res := cluster.Kubectl("apply", "--dry-run=server", "-f", unlabeled); res.Code == 0 || !strings.Contains(res.Stderr, "("+rule+")") {
+			t.Fatalf("before the upgrade %s does not refuse the Deployment: %+v", rule, res)
 		}
 		guard.stop()
-		r = l.upgrade("--reuse-values", "--set", "rules.gateway-mode-valid=off")
-		if !slices.Contains(r.args(t), "--rule=gateway-mode-valid=off") {
+		r = l.upgrade("--reuse-values", "--set", "rules."+rule+"=off")
+		if !slices.Contains(r.args(t), "--rule="+rule+"=off") {
 			t.Fatalf("the upgraded Deployment does not turn the rule off: %v", r.args(t))
 		}
-		l.waitForCABundle(ca2.CertPEM)
+		l.waitForCABundle(both)
 		guard = l.serve(r)
-		if res := cluster.Kubectl("apply", "--dry-run=server", "-f", typo); res.Code != 0 || strings.Contains(res.Stderr, "gateway-mode-valid") {
-			t.Errorf("after the upgrade the typo is still refused or warned about: %+v", res)
+		if res := cluster.Kubectl("apply", "--dry-run=server", "-f", unlabeled); res.Code != 0 || strings.Contains(res.Stderr, rule) {
+			t.Errorf("after the upgrade the Deployment is still refused or warned about: %+v", res)
 		}
 		t.Logf("upgrade in %s", time.Since(began).Round(time.Millisecond))
 
@@ -231,10 +230,19 @@ func (r *liveRelease) container(t *testing.T) corev1.Container {
 	return corev1.Container{}
 }
 
+// install runs helm install; a subtest that fails before uninstalling leaves no release for
+// the next one.
 func (l *live) install(args ...string) *liveRelease {
-	l.t.Helper()
-	if res := helm(l.t, args...); res.code != 0 {
-		l.t.Fatalf("helm %s: %s", strings.Join(args, " "), res)
+	t := l.t
+	t.Helper()
+	res := helm(t, args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = helm(t, "uninstall", release, "--namespace", namespace, "--kubeconfig", l.cluster.Kubeconfig)
+		}
+	})
+	if res.code != 0 {
+		t.Fatalf("helm %s: %s", strings.Join(args, " "), res)
 	}
 	return l.readRelease()
 }
@@ -389,7 +397,8 @@ func (l *live) writeIssuedSecret(cert *cmv1.Certificate, crt, key, caPEM []byte)
 	}
 }
 
-// waitForCABundle waits until every entry of the chart's configuration trusts exactly caPEM.
+// waitForCABundle waits until the caBundle of every entry of the chart's configuration is
+// caPEM.
 func (l *live) waitForCABundle(caPEM []byte) {
 	t := l.t
 	t.Helper()
@@ -620,8 +629,13 @@ func (l *live) waitForServedBy(g *runningGuard, ca *framework.CA, name string) {
 func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 	t := l.t
 	t.Helper()
-	if err := l.cluster.Reset(l.ctx, gatewaySelector(t, r)); err != nil {
+	// The chart's configuration is the only one, so the rule's refusal came through it.
+	var vwcs admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := l.c.List(l.ctx, &vwcs); err != nil {
 		t.Fatal(err)
+	}
+	if len(vwcs.Items) != 1 || vwcs.Items[0].Name != r.webhookConfig.Name {
+		t.Fatalf("want only the chart's ValidatingWebhookConfiguration, got %d", len(vwcs.Items))
 	}
 	entries := map[string]bool{}
 	for _, w := range r.webhookConfig.Webhooks {
@@ -645,9 +659,8 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 				t.Errorf("%s: %s was allowed", m, filepath.Base(s.File))
 				return
 			}
-			entry := webhook.EntryName(validators.Kind(s.Kind))
-			if !entries[entry] || !strings.Contains(s.Apply.Stderr, `admission webhook "`+entry+`" denied the request`) {
-				t.Errorf("%s: %s was not refused by the chart's entry %s: %s", m, filepath.Base(s.File), entry, s.Apply.Stderr)
+			if entry := webhook.EntryName(validators.Kind(s.Kind)); !entries[entry] {
+				t.Errorf("%s: the chart's configuration has no entry %s", m, entry)
 			}
 			refusals = append(refusals, s.Apply.Stderr)
 		})
@@ -676,6 +689,19 @@ func (l *live) applyValid(g *runningGuard, r *liveRelease) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The next installation starts from a cluster without them. Namespaces stay: envtest runs
+	// no namespace controller to finish deleting them.
+	t.Cleanup(func() {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		for _, f := range files {
+			if filepath.Base(f) == "00-namespace.yaml" {
+				continue
+			}
+			if res := l.cluster.Kubectl("delete", "--ignore-not-found", "-f", f); res.Code != 0 {
+				t.Errorf("deleting %s: %s", f, res.Stderr)
+			}
+		}
+	})
 }
 
 func gatewaySelector(t *testing.T, r *liveRelease) labels.Selector {
@@ -724,6 +750,8 @@ func startReviewLoad(ctx context.Context, c client.Client) *reviewLoad {
 				obj = &v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Name: "renewal-probe", Namespace: "default"}}
 			}
 			err := c.Create(ctx, obj, client.DryRunAll)
+			// A steady stream, not a flood that starves the two CPUs everything shares.
+			time.Sleep(10 * time.Millisecond)
 			switch {
 			case ctx.Err() != nil:
 			case err == nil && i%2 == 1, err != nil && i%2 == 0 && strings.Contains(err.Error(), "(proxy-defaults-name)"):
@@ -767,9 +795,10 @@ func startCAInjector(ctx context.Context, t *testing.T, cfg *rest.Config) {
 		}
 	}
 	logs := &lockedBuffer{}
-	log := funcr.New(func(prefix, args string) { logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{})
+	log := funcr.New(func(prefix, args string) { logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{LogTimestamp: true})
 	ctrl.SetLogger(log)
-	mgr, err := ctrl.NewManager(rest.CopyConfig(cfg), ctrl.Options{
+	// The user agent names the field manager of the cainjector's apply patches.
+	mgr, err := ctrl.NewManager(cmutil.RestConfigWithUserAgent(cfg, "cainjector"), ctrl.Options{
 		Scheme:                 s,
 		Logger:                 log,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
