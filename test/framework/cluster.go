@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -89,13 +90,12 @@ func StartClusterWith(o ClusterOptions, extraCRDPaths ...string) (*Cluster, erro
 	}
 	api := env.ControlPlane.GetAPIServer()
 	if o.BindAddress != "" {
-		api.SecureServing.Address = o.BindAddress
 		port, err := freePortOn(o.BindAddress)
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
-		api.SecurePort = port
+		api.Address, api.Port = o.BindAddress, strconv.Itoa(port)
 	}
 	for flag, value := range o.APIServerFlags {
 		api.Configure().Set(flag, value)

@@ -47,7 +47,7 @@ func NewNetNS() (*NetNS, error) {
 	n := &NetNS{Name: netnsPrefix + strconv.Itoa(os.Getpid()) + "-" + suffix, HostLink: "cpgh" + suffix}
 	peerLink := "cpgp" + suffix
 	if out, err := ipCommand("netns", "add", n.Name); err != nil {
-		return nil, fmt.Errorf("%w: %v: %s", ErrNetNSRefused, err, out)
+		return nil, fmt.Errorf("%w: %w: %s", ErrNetNSRefused, err, out)
 	}
 	var err error
 	if n.HostIP, n.PeerIP, err = unusedBlock(); err != nil {
@@ -66,7 +66,7 @@ func NewNetNS() (*NetNS, error) {
 	} {
 		if out, err := ipCommand(args...); err != nil {
 			_ = n.Close()
-			return nil, fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			return nil, fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 		}
 	}
 	return n, nil
@@ -85,11 +85,11 @@ func (n *NetNS) Close() error {
 	var errs []error
 	if _, err := net.InterfaceByName(n.HostLink); err == nil {
 		if out, err := ipCommand("link", "del", n.HostLink); err != nil {
-			errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", n.HostLink, err, out))
+			errs = append(errs, fmt.Errorf("ip link del %s: %w: %s", n.HostLink, err, out))
 		}
 	}
 	if out, err := ipCommand("netns", "del", n.Name); err != nil {
-		errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", n.Name, err, out))
+		errs = append(errs, fmt.Errorf("ip netns del %s: %w: %s", n.Name, err, out))
 	}
 	return errors.Join(errs...)
 }
