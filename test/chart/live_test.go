@@ -30,6 +30,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -114,6 +115,7 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		l.writeIssuedSecret(cert, crt, key, ca1.CertPEM)
 		l.waitForCABundle(ca1.CertPEM)
 		guard := l.serve(r)
+		l.checkEveryKindReviewed(guard)
 		l.checkMistakesRefused(guard, r)
 		l.applyValid(guard, r)
 		t.Logf("installed, injected and judged in %s", time.Since(began).Round(time.Millisecond))
@@ -186,6 +188,7 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		}
 		l.waitForCABundle(ca.CertPEM)
 		guard := l.serve(r)
+		l.checkEveryKindReviewed(guard)
 		l.checkMistakesRefused(guard, r)
 		l.applyValid(guard, r)
 		l.uninstall(r)
@@ -675,6 +678,56 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 			}
 		}
 	}
+}
+
+// checkEveryKindReviewed creates (dry run) an object of every Consul kind: each entry of the
+// chart's configuration, with its own path, must bring the review to serve, which counts it.
+// A wrong path would be refused (failurePolicy Fail); a wrong resource would not be sent.
+func (l *live) checkEveryKindReviewed(g *runningGuard) {
+	t := l.t
+	t.Helper()
+	for _, kind := range validators.Kinds {
+		obj := &unstructured.Unstructured{}
+		obj.SetAPIVersion("consul.hashicorp.com/v1alpha1")
+		obj.SetKind(string(kind))
+		obj.SetNamespace("default")
+		obj.SetName("entry-probe")
+		obj.Object["spec"] = map[string]any{}
+		if kind == validators.KindPeeringAcceptor || kind == validators.KindPeeringDialer {
+			// The CRD schema requires the peering token's Secret.
+			obj.Object["spec"] = map[string]any{"peer": map[string]any{"secret": map[string]any{"name": "token", "key": "data", "backend": "kubernetes"}}}
+		}
+		before := reviewsOf(t, g, kind)
+		err := l.c.Create(l.ctx, obj, client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "failed calling webhook") {
+			t.Errorf("%s: the API server could not call the webhook: %v", kind, err)
+		}
+		if after := reviewsOf(t, g, kind); after != before+1 {
+			t.Errorf("%s: serve counted %v reviews of the create, want 1 (the API server answered %v)", kind, after-before, err)
+		}
+	}
+}
+
+// reviewsOf sums serve's counter of CREATE reviews of kind over the verdicts.
+func reviewsOf(t *testing.T, g *runningGuard, kind validators.Kind) float64 {
+	t.Helper()
+	metrics, err := g.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := `consul_peering_guard_admission_reviews_total{kind="` + string(kind) + `",operation="CREATE",`
+	var sum float64
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }
 
 // applyValid applies examples/valid, every object allowed without a warning.
