@@ -462,7 +462,8 @@ func (l *live) serve(r *liveRelease) *runningGuard {
 	args = append(args, "--kubeconfig="+l.serviceAccountKubeconfig(r.deployment.Spec.Template.Spec.ServiceAccountName))
 	port := portOf(t, args, "--port")
 	cmd := l.netns.Command(l.bin, args...)
-	cmd.Env = os.Environ()
+	// The container's environment only, as in the pod; not the test process's.
+	cmd.Env = []string{}
 	for _, e := range container.Env {
 		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
 	}
