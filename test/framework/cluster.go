@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -48,6 +49,21 @@ type Cluster struct {
 // StartCluster starts etcd and kube-apiserver from bin/ with the test CRDs installed plus any
 // extra CRD paths (for example cert-manager's).
 func StartCluster(extraCRDPaths ...string) (*Cluster, error) {
+	return StartClusterWith(ClusterOptions{}, extraCRDPaths...)
+}
+
+// ClusterOptions change how kube-apiserver is started.
+type ClusterOptions struct {
+	// BindAddress is the address the API server serves on (default 127.0.0.1), for example
+	// the host side of a NetNS, so that processes inside it reach the API server.
+	BindAddress string
+	// APIServerFlags are set on kube-apiserver's command line, for example
+	// enable-aggregator-routing=true.
+	APIServerFlags map[string]string
+}
+
+// StartClusterWith is StartCluster with options.
+func StartClusterWith(o ClusterOptions, extraCRDPaths ...string) (*Cluster, error) {
 	root, err := Root()
 	if err != nil {
 		return nil, err
@@ -71,6 +87,18 @@ func StartCluster(extraCRDPaths ...string) (*Cluster, error) {
 		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
+	}
+	api := env.ControlPlane.GetAPIServer()
+	if o.BindAddress != "" {
+		port, err := freePortOn(o.BindAddress)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		api.Address, api.Port = o.BindAddress, strconv.Itoa(port)
+	}
+	for flag, value := range o.APIServerFlags {
+		api.Configure().Set(flag, value)
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -31,8 +31,10 @@ func BuildBinary(root, dir string) (string, error) {
 }
 
 // FreePort returns a loopback port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreePort() (int, error) { return freePortOn("127.0.0.1") }
+
+func freePortOn(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -42,7 +44,9 @@ func FreePort() (int, error) {
 
 // Webhook is a running `consul-peering-guard serve` process.
 type Webhook struct {
-	cmd         *exec.Cmd
+	cmd *exec.Cmd
+	// Host is the address its probe and metrics ports are reached at (127.0.0.1 when empty).
+	Host        string
 	Port        int
 	ProbePort   int
 	MetricsPort int
@@ -88,18 +92,39 @@ func StartWebhook(bin, kubeconfig, certDir string, extra ...string) (*Webhook, e
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
 		"--shutdown-timeout=10s",
 	}, extra...)
-	w.cmd = exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return w, w.start(cmd)
+}
+
+// StartWebhookCommand starts a prepared `serve` command (for example one from
+// NetNS.Command) whose probe and metrics ports are reached at host. It does not wait for
+// readiness.
+func StartWebhookCommand(cmd *exec.Cmd, host string, port, probePort, metricsPort int) (*Webhook, error) {
+	w := &Webhook{Host: host, Port: port, ProbePort: probePort, MetricsPort: metricsPort, logs: &syncBuffer{}, exited: make(chan struct{})}
+	return w, w.start(cmd)
+}
+
+func (w *Webhook) start(cmd *exec.Cmd) error {
+	w.cmd = cmd
 	w.cmd.Stdout = w.logs
 	w.cmd.Stderr = w.logs
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := w.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	go func() {
 		w.exitErr = w.cmd.Wait()
 		close(w.exited)
 	}()
-	return w, nil
+	return nil
+}
+
+func (w *Webhook) hostPort(port int) string {
+	host := w.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // Logs returns everything the process wrote so far.
@@ -117,7 +142,7 @@ func (w *Webhook) ExitErr() error { return w.exitErr }
 // Ready asks /readyz and returns whether it answered 200 and the body.
 func (w *Webhook) Ready() (bool, string) {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose", w.ProbePort))
+	resp, err := c.Get("http://" + w.hostPort(w.ProbePort) + "/readyz?verbose")
 	if err != nil {
 		return false, err.Error()
 	}
@@ -147,7 +172,7 @@ func (w *Webhook) WaitReady(timeout time.Duration) error {
 // Metrics scrapes the metrics endpoint.
 func (w *Webhook) Metrics() (string, error) {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", w.MetricsPort))
+	resp, err := c.Get("http://" + w.hostPort(w.MetricsPort) + "/metrics")
 	if err != nil {
 		return "", err
 	}
