@@ -181,8 +181,7 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 			}
 			preexisting = violationKeys(r.run(stored))
 		}
-		kept := map[Action]int{}
-		var last map[Action]*field.Error
+		var caps [2]actionCap // deny, warn
 		for _, fe := range errs {
 			a := action
 			if _, ok := in.pending[fe]; ok && a == Deny {
@@ -196,28 +195,39 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 					a = Warn
 				}
 			}
-			if kept[a] == MaxViolationsPerRule {
-				if last == nil {
-					last = map[Action]*field.Error{}
-				}
-				last[a] = fe
-				kept[a+"-more"]++
+			c := &caps[capIndex(a)]
+			if c.kept == MaxViolationsPerRule {
+				c.more, c.last = c.more+1, fe
 				continue
 			}
-			kept[a]++
+			c.kept++
 			fe.Detail += " (" + r.Name + ")"
 			res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: fe})
 		}
 		for _, a := range []Action{Deny, Warn} {
-			if n := kept[a+"-more"]; n > 0 {
+			if c := caps[capIndex(a)]; c.more > 0 {
 				res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: &field.Error{
-					Type: last[a].Type, Field: last[a].Field, BadValue: field.OmitValueType{},
-					Detail: fmt.Sprintf("and %d more violations of this rule, the last one here (%s)", n, r.Name),
+					Type: c.last.Type, Field: c.last.Field, BadValue: field.OmitValueType{},
+					Detail: fmt.Sprintf("and %d more violations of this rule, the last one here (%s)", c.more, r.Name),
 				}})
 			}
 		}
 	}
 	return res, nil
+}
+
+// actionCap counts one rule's violations of one action about one object: those kept, those
+// past MaxViolationsPerRule and the last of those.
+type actionCap struct {
+	kept, more int
+	last       *field.Error
+}
+
+func capIndex(a Action) int {
+	if a == Deny {
+		return 0
+	}
+	return 1
 }
 
 // MaxViolationsPerRule bounds what one rule reports about one object per action; the rest

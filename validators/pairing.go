@@ -208,25 +208,10 @@ func resolverImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []
 		return nil
 	}
 	ref, _ := RefOf(sr)
-	service := func(s string) string {
-		if s == "" {
-			return sr.Name
-		}
-		return s
-	}
 	var out []Import
-	if r := sr.Spec.Redirect; r != nil && r.Peer != "" {
-		out = append(out, Import{Object: ref, Field: specPath.Child("redirect", "peer"), Peer: r.Peer,
-			Service: service(r.Service), Namespace: r.Namespace, Mode: proxyDefaultsMode})
-	}
-	for _, subset := range sortedSubsets(sr) {
-		for i, t := range sr.Spec.Failover[subset].Targets {
-			if t.Peer == "" {
-				continue
-			}
-			out = append(out, Import{Object: ref, Field: specPath.Child("failover").Key(subset).Child("targets").Index(i).Child("peer"),
-				Peer: t.Peer, Service: service(t.Service), Namespace: t.Namespace, Mode: proxyDefaultsMode})
-		}
+	for _, r := range peerReferences(sr) {
+		out = append(out, Import{Object: ref, Field: r.path, Peer: r.peer, Service: r.service, Namespace: r.namespace,
+			Mode: proxyDefaultsMode})
 	}
 	return out
 }

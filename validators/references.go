@@ -10,39 +10,48 @@ import (
 
 // peerReference is a peer named by a config entry other than the ones the upstream and
 // exported-services rules read: a resolver's redirect or failover target, an intention's
-// source, a sameness group's member.
+// source, a sameness group's member. A resolver target also names the service it wants from
+// that peer (the resolver's own when it names none), which is what `check` pairs.
 type peerReference struct {
-	path *field.Path
-	peer string
+	path      *field.Path
+	peer      string
+	service   string
+	namespace string
 }
 
 // peerReferences lists, in a stable order, every non-empty peer the object names.
 func peerReferences(obj any) []peerReference {
 	var out []peerReference
-	add := func(p *field.Path, peer string) {
+	add := func(p *field.Path, peer, service, namespace string) {
 		if peer != "" {
-			out = append(out, peerReference{path: p, peer: peer})
+			out = append(out, peerReference{path: p, peer: peer, service: service, namespace: namespace})
 		}
 	}
 	switch o := obj.(type) {
 	case *v1alpha1.ServiceResolver:
-		if o.Spec.Redirect != nil {
-			add(specPath.Child("redirect", "peer"), o.Spec.Redirect.Peer)
+		service := func(s string) string {
+			if s == "" {
+				return o.Name
+			}
+			return s
+		}
+		if r := o.Spec.Redirect; r != nil {
+			add(specPath.Child("redirect", "peer"), r.Peer, service(r.Service), r.Namespace)
 		}
 		for _, k := range sortedSubsets(o) {
 			for i, t := range o.Spec.Failover[k].Targets {
-				add(specPath.Child("failover").Key(k).Child("targets").Index(i).Child("peer"), t.Peer)
+				add(specPath.Child("failover").Key(k).Child("targets").Index(i).Child("peer"), t.Peer, service(t.Service), t.Namespace)
 			}
 		}
 	case *v1alpha1.ServiceIntentions:
 		for i, s := range o.Spec.Sources {
 			if s != nil {
-				add(specPath.Child("sources").Index(i).Child("peer"), s.Peer)
+				add(specPath.Child("sources").Index(i).Child("peer"), s.Peer, "", "")
 			}
 		}
 	case *v1alpha1.SamenessGroup:
 		for i, m := range o.Spec.Members {
-			add(specPath.Child("members").Index(i).Child("peer"), m.Peer)
+			add(specPath.Child("members").Index(i).Child("peer"), m.Peer, "", "")
 		}
 	}
 	return out

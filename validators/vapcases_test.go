@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -24,29 +25,8 @@ var updateVAPCases = flag.Bool("update-vap-cases", false, "rewrite "+vapCasesFil
 
 const vapCasesFile = "../test/vap/testdata/rulecases.json"
 
-// vapCase is one table case as test/vap reads it.
-type vapCase struct {
-	Name   string          `json:"name"`
-	Rule   string          `json:"rule"`
-	Config vapConfig       `json:"config"`
-	Old    json.RawMessage `json:"old,omitempty"`
-	Object json.RawMessage `json:"object"`
-	// Verdict is the engine's for the rule: deny, warn or pass.
-	Verdict string   `json:"verdict"`
-	Hits    []string `json:"hits,omitempty"`
-}
-
-type vapConfig struct {
-	PartitionsEnabled bool              `json:"partitionsEnabled,omitempty"`
-	Partition         string            `json:"partition,omitempty"`
-	NamespacesEnabled bool              `json:"namespacesEnabled,omitempty"`
-	Edition           string            `json:"edition,omitempty"`
-	ConsulVersion     string            `json:"consulVersion,omitempty"`
-	Rules             map[string]string `json:"rules,omitempty"`
-}
-
 var (
-	vapCases     []vapCase
+	vapCases     []policies.Case
 	vapCasesSeen = map[string]bool{}
 )
 
@@ -60,7 +40,7 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 	if k, _ := validators.KindOf(tc.obj); slices.Contains(validators.WorkloadKinds, k) {
 		return nil
 	}
-	c := vapCase{Name: tc.name, Rule: tc.rule, Verdict: "pass", Config: vapConfig{
+	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: "pass", Config: policies.CaseConfig{
 		PartitionsEnabled: tc.cfg.PartitionsEnabled, Partition: tc.cfg.Partition, NamespacesEnabled: tc.cfg.NamespacesEnabled,
 		Edition: string(tc.cfg.Edition),
 	}}

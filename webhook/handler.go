@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -409,9 +410,8 @@ func (rv *reviewer[T]) encode(w http.ResponseWriter, resp *admissionv1.Admission
 
 // decodeError names the field of a JSON type mismatch, as kubectl users expect.
 func decodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return fmt.Errorf("field %s: cannot use a JSON %s as %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	if v1alpha1.IsTypeError(err) {
+		return v1alpha1.NameTypeError(err)
 	}
 	return fmt.Errorf("malformed AdmissionReview: %w", err)
 }

@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // podsSection measures what the workload entries cost the writes they are not meant for:
@@ -60,15 +62,7 @@ func (b *bench) podsSection(ctx context.Context, n, rounds int) (string, error) 
 	return s.String(), nil
 }
 
-func (b *bench) podReviews() float64 {
-	n := 0.0
-	for _, op := range []string{"CREATE", "UPDATE"} {
-		for _, verdict := range []string{"allowed", "denied"} {
-			n += max(b.guard.MetricValue(`consul_peering_guard_admission_reviews_total{kind="Pod",operation="`+op+`",verdict="`+verdict+`"}`), 0)
-		}
-	}
-	return n
-}
+func (b *bench) podReviews() float64 { return b.guard.Reviews(string(validators.KindPod)) }
 
 // createPods creates n Pods without the annotation, one after another, and returns each
 // create's latency.

@@ -324,7 +324,7 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 		return nil
 	}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, obj); err != nil {
-		set.skip(src, fmt.Sprintf("%s cannot be read, so its upstreams annotation is not checked: %v", kind, typeError(err)))
+		set.skip(src, fmt.Sprintf("%s cannot be read, so its upstreams annotation is not checked: %v", kind, v1alpha1.NameTypeError(err)))
 		return nil
 	}
 	if m := obj.(interface {
@@ -343,7 +343,7 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 func readDeployment(js []byte, src Source, opts Options, set *Set) error {
 	var d deployment
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, &d); err != nil {
-		set.skip(src, fmt.Sprintf("Deployment cannot be read, so it cannot count as a mesh gateway: %v", typeError(err)))
+		set.skip(src, fmt.Sprintf("Deployment cannot be read, so it cannot count as a mesh gateway: %v", v1alpha1.NameTypeError(err)))
 		return nil
 	}
 	if d.Spec.Replicas != nil && *d.Spec.Replicas < 1 {
@@ -430,7 +430,7 @@ func isKustomizationFile(file string) bool {
 func decode(js []byte, into runtime.Object) ([]UnknownField, error) {
 	strictErrs, err := sigsjson.UnmarshalStrict(js, into, sigsjson.DisallowUnknownFields)
 	if err != nil {
-		return nil, typeError(err)
+		return nil, v1alpha1.NameTypeError(err)
 	}
 	var unknown []UnknownField
 	for _, e := range strictErrs {
@@ -441,15 +441,6 @@ func decode(js []byte, into runtime.Object) ([]UnknownField, error) {
 		unknown = append(unknown, UnknownField{Path: fe.FieldPath(), Suggestion: caseSuggestion(reflect.TypeOf(into), fe.FieldPath())})
 	}
 	return unknown, nil
-}
-
-// typeError names the field of a JSON type mismatch.
-func typeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return fmt.Errorf("field %s: cannot use a JSON %s as %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	}
-	return err
 }
 
 // stripComments drops YAML comment lines so a document of only comments counts as empty.

@@ -43,26 +43,15 @@ type Options struct {
 	// ExemptNamespaces are allowed without checking.
 	ExemptNamespaces []string
 	// KindRecheck is how often a kind whose CustomResourceDefinition is missing is looked for.
-	KindRecheck            time.Duration
-	CertDir                string
-	Host                   string
-	Port                   int
-	MinTLSVersion          uint16
-	EnableHTTP2            bool
+	KindRecheck time.Duration
+	// TLSServerOptions configure the webhook's listener (its Log is set from Log).
+	TLSServerOptions
 	MetricsBindAddress     string
 	MetricsSecure          bool
 	HealthProbeBindAddress string
-	ReadHeaderTimeout      time.Duration
-	ReadTimeout            time.Duration
-	WriteTimeout           time.Duration
-	IdleTimeout            time.Duration
-	MaxConnections         int
-	MaxHeaderBytes         int
 	// MaxInFlight and MaxInFlightBytes bound the reviews judged at once (webhook.Deps).
 	MaxInFlight      int
 	MaxInFlightBytes int64
-	ShutdownDelay    time.Duration
-	ShutdownTimeout  time.Duration
 	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
@@ -93,12 +82,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	scheme := NewScheme()
-	webhookServer := NewTLSServer(TLSServerOptions{
-		Host: o.Host, Port: o.Port, CertDir: o.CertDir, MinTLSVersion: o.MinTLSVersion, EnableHTTP2: o.EnableHTTP2,
-		ReadHeaderTimeout: o.ReadHeaderTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout,
-		MaxConnections: o.MaxConnections, MaxHeaderBytes: o.MaxHeaderBytes,
-		ShutdownDelay: o.ShutdownDelay, ShutdownTimeout: o.ShutdownTimeout, Log: o.Log.WithName("webhook-server"),
-	})
+	tlsOpts := o.TLSServerOptions
+	tlsOpts.Log = o.Log.WithName("webhook-server")
+	webhookServer := NewTLSServer(tlsOpts)
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure}
 	if o.MetricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization

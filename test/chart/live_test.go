@@ -712,23 +712,10 @@ func (l *live) checkEveryKindReviewed(g *runningGuard) {
 // reviewsOf sums serve's counter of CREATE reviews of kind over the verdicts.
 func reviewsOf(t *testing.T, g *runningGuard, kind validators.Kind) float64 {
 	t.Helper()
-	metrics, err := g.Metrics()
-	if err != nil {
+	if _, err := g.Metrics(); err != nil {
 		t.Fatal(err)
 	}
-	prefix := `consul_peering_guard_admission_reviews_total{kind="` + string(kind) + `",operation="CREATE",`
-	var sum float64
-	for _, line := range strings.Split(metrics, "\n") {
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return g.Reviews(string(kind), "CREATE")
 }
 
 // applyValid applies examples/valid, every object allowed without a warning.

@@ -139,15 +139,6 @@ func TestWorkloadUpstreamAnnotations(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cluster.Kubectl("delete", "deployment,cronjob,pod", "-l", "e2e=upstreams", "-n", "default", "--wait=false")
 	})
-	reviews := func(kind string) float64 {
-		n := 0.0
-		for _, op := range []string{"CREATE", "UPDATE"} {
-			for _, verdict := range []string{"allowed", "denied"} {
-				n += max(guard.MetricValue(`consul_peering_guard_admission_reviews_total{kind="`+kind+`",operation="`+op+`",verdict="`+verdict+`"}`), 0)
-			}
-		}
-		return n
-	}
 	deployment := func(name, annotations string) string {
 		return `apiVersion: apps/v1
 kind: Deployment
@@ -177,10 +168,10 @@ spec: {automountServiceAccountToken: false, containers: [{name: app, image: ngin
 	}
 
 	// Unannotated writes are never sent.
-	before := reviews("Deployment") + reviews("Pod")
+	before := guard.Reviews("Deployment") + guard.Reviews("Pod")
 	mustApply(t, deployment("plain", `team: web`))
 	mustApply(t, strings.Replace(pod("plain-pod", "x"), `annotations: {consul.hashicorp.com/connect-service-upstreams: "x"}`, `annotations: {team: web}`, 1))
-	if after := reviews("Deployment") + reviews("Pod"); after != before {
+	if after := guard.Reviews("Deployment") + guard.Reviews("Pod"); after != before {
 		t.Errorf("unannotated Deployment and Pod reached the webhook: reviews %v -> %v", before, after)
 	}
 

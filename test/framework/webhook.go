@@ -199,6 +199,31 @@ func (w *Webhook) MetricValue(prefix string) float64 {
 	return -1
 }
 
+// Reviews sums the webhook's reviews of kind over both verdicts and the given operations
+// (CREATE and UPDATE when none is given), from one scrape; a failed scrape counts 0.
+func (w *Webhook) Reviews(kind string, operations ...string) float64 {
+	if len(operations) == 0 {
+		operations = []string{"CREATE", "UPDATE"}
+	}
+	text, err := w.Metrics()
+	if err != nil {
+		return 0
+	}
+	sum := 0.0
+	for _, line := range strings.Split(text, "\n") {
+		for _, op := range operations {
+			prefix := `consul_peering_guard_admission_reviews_total{kind="` + kind + `",operation="` + op + `",verdict="`
+			if !strings.HasPrefix(line, prefix) {
+				continue
+			}
+			if v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
 // Stop sends SIGTERM and waits for the process to exit.
 func (w *Webhook) Stop() error {
 	select {

@@ -146,25 +146,8 @@ func deniedBy(s *metav1.Status, field, rule string) bool {
 func TestRefusesUntilSyncedAndStopsPromptly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// A service account that may not list PeeringDialers never syncs.
-	name := "guard-unsynced"
-	kubeconfig, err := cluster.KubeconfigFor(envtest.User{Name: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{"consul.hashicorp.com"}, Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-	}}
-	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects: []rbacv1.Subject{{Kind: "User", Name: name, APIGroup: "rbac.authorization.k8s.io"}}}
-	for _, obj := range []client.Object{role, binding} {
-		if err := cluster.Client.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cluster.Client.Delete(context.Background(), obj) })
-	}
+	// A user who may not list PeeringDialers never syncs.
+	kubeconfig, _ := userWithoutDialerReads(ctx, t, "guard-unsynced")
 	certDir := filepath.Join(t.TempDir(), "certs")
 	if _, err := ca.WriteServing(certDir); err != nil {
 		t.Fatal(err)

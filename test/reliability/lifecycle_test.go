@@ -17,6 +17,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
@@ -176,24 +177,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestNotReadyUntilCachesSync(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	name := "guard-limited"
-	kubeconfig, err := cluster.KubeconfigFor(envtest.User{Name: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{"consul.hashicorp.com"}, Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-	}}
-	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects: []rbacv1.Subject{{Kind: "User", Name: name, APIGroup: "rbac.authorization.k8s.io"}}}
-	if err := cluster.Client.Create(ctx, role); err != nil {
-		t.Fatal(err)
-	}
-	if err := cluster.Client.Create(ctx, binding); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig, role := userWithoutDialerReads(ctx, t, "guard-limited")
 	certDir := filepath.Join(t.TempDir(), "certs")
 	if _, err := ca.WriteServing(certDir); err != nil {
 		t.Fatal(err)
@@ -235,4 +219,29 @@ func TestNotReadyUntilCachesSync(t *testing.T) {
 	if v := w.MetricValue("consul_peering_guard_cache_synced"); v != 1 {
 		t.Errorf("cache_synced = %v once ready", v)
 	}
+}
+
+// userWithoutDialerReads makes a user who may read every kind the webhook watches but
+// PeeringDialers, so its informers never sync; it returns the user's kubeconfig and the
+// ClusterRole (a test may grant the missing permission). Both are removed after the test.
+func userWithoutDialerReads(ctx context.Context, t *testing.T, name string) (string, *rbacv1.ClusterRole) {
+	t.Helper()
+	kubeconfig, err := cluster.KubeconfigFor(envtest.User{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"consul.hashicorp.com"}, Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
+	}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: name, APIGroup: "rbac.authorization.k8s.io"}}}
+	for _, obj := range []client.Object{role, binding} {
+		if err := cluster.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cluster.Client.Delete(context.Background(), obj) })
+	}
+	return kubeconfig, role
 }

@@ -36,45 +36,8 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
-// ruleCase is a table case of validators/*_test.go as validators writes it (go test
-// ./validators -update-vap-cases).
-type ruleCase struct {
-	Name    string          `json:"name"`
-	Rule    string          `json:"rule"`
-	Config  caseConfig      `json:"config"`
-	Old     json.RawMessage `json:"old,omitempty"`
-	Object  json.RawMessage `json:"object"`
-	Verdict string          `json:"verdict"`
-	Hits    []string        `json:"hits,omitempty"`
-}
-
-type caseConfig struct {
-	PartitionsEnabled bool              `json:"partitionsEnabled,omitempty"`
-	Partition         string            `json:"partition,omitempty"`
-	NamespacesEnabled bool              `json:"namespacesEnabled,omitempty"`
-	Edition           string            `json:"edition,omitempty"`
-	ConsulVersion     string            `json:"consulVersion,omitempty"`
-	Rules             map[string]string `json:"rules,omitempty"`
-}
-
-func (c caseConfig) engineConfig() (validators.Config, error) {
-	cfg := validators.Config{PartitionsEnabled: c.PartitionsEnabled, Partition: c.Partition,
-		NamespacesEnabled: c.NamespacesEnabled, Edition: validators.Edition(c.Edition)}
-	if c.ConsulVersion != "" {
-		v, err := validators.ParseConsulVersion(c.ConsulVersion)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.ConsulVersion = v
-	}
-	for name, a := range c.Rules {
-		if cfg.Actions == nil {
-			cfg.Actions = map[string]validators.Action{}
-		}
-		cfg.Actions[name] = validators.Action(a)
-	}
-	return cfg, cfg.Validate()
-}
+// ruleCase is a table case of validators/*_test.go as validators writes it.
+type ruleCase = policies.Case
 
 // Labels of a case's namespace: a binding selects the namespaces of its configuration and
 // rule, so each case meets exactly the policy of its rule under its configuration.
@@ -144,7 +107,7 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 		if _, ok := configIDs[string(key)]; ok {
 			continue
 		}
-		cfg, err := c.Config.engineConfig()
+		cfg, err := c.Config.EngineConfig()
 		if err != nil {
 			t.Fatalf("%s/%s: %v", c.Rule, c.Name, err)
 		}
