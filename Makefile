@@ -6,7 +6,7 @@ GO ?= go
 CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e
+.PHONY: thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
 
 all: build
 
@@ -135,3 +135,7 @@ bench: ## Validator micro-benchmarks, then the HTTPS load benchmark: webhook vs 
 bench-e2e: ## Added latency through kube-apiserver: none vs webhook vs ValidatingAdmissionPolicy; memory at scale.
 	hack/build-tools.sh etcd kube-apiserver kubectl
 	$(GO) run ./hack/bench-e2e -out=$(BIN)/bench-e2e.md
+
+bench-peers: ## consul-peering-guard beside Gatekeeper and Kyverno enforcing the same three rules: parity, latency, throughput, memory, start (builds both into bin/ on first use).
+	hack/build-tools.sh etcd kube-apiserver kubectl gatekeeper kyverno
+	$(GO) run ./hack/bench-peers -out=$(BIN)/bench-peers.md

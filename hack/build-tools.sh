@@ -43,6 +43,9 @@ for tool in $want; do
     helm) build helm helm helm.sh/helm/v3/cmd/helm ;;
     controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
+    # The engines make bench-peers compares with; never part of the default set (make test).
+    gatekeeper) build gatekeeper gatekeeper github.com/open-policy-agent/gatekeeper/v3 ;;
+    kyverno) build kyverno kyverno github.com/kyverno/kyverno/cmd/kyverno ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
   esac
 done

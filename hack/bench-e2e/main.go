@@ -29,6 +29,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/hack/internal/measure"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -165,15 +166,10 @@ func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
 	return nil
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+func ms(d time.Duration) string { return measure.Millis(d, 2) }
 
 func percentiles(lat []time.Duration) (time.Duration, time.Duration) {
-	if len(lat) == 0 {
-		return 0, 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return s[len(s)/2], s[len(s)*99/100]
+	return measure.Percentiles(slices.Clone(lat))
 }
 
 func serviceDefaults(name, mode string) *v1alpha1.ServiceDefaults {
@@ -383,7 +379,7 @@ func (b *bench) deleteAll(ctx context.Context) error {
 // memoryAtScale fills the cluster (8 writers) and reports the webhook's heap and RSS once its
 // state index holds every object.
 func (b *bench) memoryAtScale(ctx context.Context, sds, peers int) (string, error) {
-	baseRSS := rss(b.guard.Pid(), "VmRSS")
+	baseRSS := measure.ProcStatus(b.guard.Pid(), "VmRSS")
 	baseHeap := b.guard.MetricValue("go_memstats_heap_alloc_bytes")
 	start := time.Now()
 	jobs := make(chan client.Object, 64)
@@ -428,25 +424,9 @@ func (b *bench) memoryAtScale(ctx context.Context, sds, peers int) (string, erro
 	filled := time.Since(start)
 	time.Sleep(2 * time.Second)
 	heap := b.guard.MetricValue("go_memstats_heap_alloc_bytes")
-	nowRSS := float64(rss(b.guard.Pid(), "VmRSS")) / 1024
+	nowRSS := float64(measure.ProcStatus(b.guard.Pid(), "VmRSS")) / 1024
 	return fmt.Sprintf("Memory of `serve` after %d ServiceDefaults and %d PeeringDialers were created (filled in %s by 8 writers through the webhook): "+
 		"heap %.1f MiB (%.1f MiB empty, growth %.1f MiB), RSS %.1f MiB (%.1f MiB empty, growth %.1f MiB), peak RSS %.1f MiB.\n",
 		sds, peers, filled.Round(time.Second), heap/(1<<20), baseHeap/(1<<20), (heap-baseHeap)/(1<<20),
-		nowRSS, float64(baseRSS)/1024, nowRSS-float64(baseRSS)/1024, float64(rss(b.guard.Pid(), "VmHWM"))/1024), nil
-}
-
-// rss reads a memory figure (KiB) from /proc/<pid>/status.
-func rss(pid int, field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			var v int64
-			_, _ = fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, field+":")), &v)
-			return v
-		}
-	}
-	return -1
+		nowRSS, float64(baseRSS)/1024, nowRSS-float64(baseRSS)/1024, float64(measure.ProcStatus(b.guard.Pid(), "VmHWM"))/1024), nil
 }
