@@ -6,22 +6,12 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// Plural returns the resource name of a kind (meshes, proxydefaults, ...).
-func Plural(kind validators.Kind) string {
-	switch kind {
-	case validators.KindMesh:
-		return "meshes"
-	case validators.KindProxyDefaults, validators.KindServiceDefaults, validators.KindExportedServices, validators.KindServiceIntentions:
-		return strings.ToLower(string(kind))
-	}
-	return strings.ToLower(string(kind)) + "s"
-}
-
 // EntryName is the name of the webhook entry of a kind in the configuration.
-func EntryName(kind validators.Kind) string {
+func EntryName(kind kinds.Kind) string {
 	return strings.ToLower(string(kind)) + ".consul-peering-guard.io"
 }
 
@@ -74,19 +64,19 @@ const (
 )
 
 // workloadConditions are the match conditions of a workload kind's entry.
-func workloadConditions(kind validators.Kind) []admissionregistrationv1.MatchCondition {
+func workloadConditions(kind kinds.Kind) []admissionregistrationv1.MatchCondition {
 	meta := "object.spec.template.metadata"
 	switch kind {
-	case validators.KindPod:
+	case kinds.Pod:
 		meta = "object.metadata"
-	case validators.KindCronJob:
+	case kinds.CronJob:
 		meta = "object.spec.jobTemplate.spec.template.metadata"
 	}
 	out := []admissionregistrationv1.MatchCondition{{
 		Name:       HasUpstreamsCondition,
 		Expression: "has(" + meta + ".annotations) && '" + validators.UpstreamsAnnotation + "' in " + meta + ".annotations",
 	}}
-	if kind == validators.KindPod {
+	if kind == kinds.Pod {
 		out = append(out, admissionregistrationv1.MatchCondition{Name: BarePodCondition, Expression: "!has(object.metadata.ownerReferences)"})
 	}
 	return out
@@ -115,7 +105,7 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
 	}
-	for _, kind := range validators.Kinds {
+	for _, kind := range kinds.Consul {
 		vwc.Webhooks = append(vwc.Webhooks, o.entry(kind, o.FailurePolicy, nil))
 	}
 	if !o.Workloads {
@@ -125,7 +115,7 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 	if fp == "" {
 		fp = admissionregistrationv1.Ignore
 	}
-	for _, kind := range validators.WorkloadKinds {
+	for _, kind := range kinds.Workloads {
 		vwc.Webhooks = append(vwc.Webhooks, o.entry(kind, fp, workloadConditions(kind)))
 	}
 	return vwc
@@ -133,12 +123,12 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 
 // entry is the webhook entry of one kind: CREATE and UPDATE of its resource, the settings
 // every entry shares, and the match conditions every entry carries followed by extra.
-func (o ConfigurationOptions) entry(kind validators.Kind, fp admissionregistrationv1.FailurePolicyType,
+func (o ConfigurationOptions) entry(kind kinds.Kind, fp admissionregistrationv1.FailurePolicyType,
 	extra []admissionregistrationv1.MatchCondition) admissionregistrationv1.ValidatingWebhook {
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	matchPolicy := admissionregistrationv1.Equivalent
 	scope := admissionregistrationv1.NamespacedScope
-	gv, timeout := GroupVersionOf(kind), o.TimeoutSeconds
+	gv, timeout := kinds.GroupVersion(kind), o.TimeoutSeconds
 	conditions := append([]admissionregistrationv1.MatchCondition{{
 		Name: NotBeingDeletedCondition, Expression: NotBeingDeletedExpression,
 	}}, o.MatchConditions...)
@@ -149,7 +139,7 @@ func (o ConfigurationOptions) entry(kind validators.Kind, fp admissionregistrati
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
 			Rule: admissionregistrationv1.Rule{
 				APIGroups: []string{gv.Group}, APIVersions: []string{gv.Version},
-				Resources: []string{Plural(kind)}, Scope: &scope,
+				Resources: []string{kinds.Plural(kind)}, Scope: &scope,
 			},
 		}},
 		FailurePolicy:           &fp,

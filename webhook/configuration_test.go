@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/diff"
 
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -66,7 +66,7 @@ func TestConfigurationSelectorsAndConditions(t *testing.T) {
 				ExemptNamespaces:  tc.exempt,
 				MatchConditions:   tc.conditions,
 			})
-			if len(vwc.Webhooks) != len(validators.Kinds) {
+			if len(vwc.Webhooks) != len(kinds.Consul) {
 				t.Fatalf("%d webhooks", len(vwc.Webhooks))
 			}
 			for _, w := range vwc.Webhooks {

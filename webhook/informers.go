@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -30,9 +31,9 @@ const (
 // the Consul kinds the state rules read and Deployments (mesh gateways; the cache restricts them by label
 // and, when configured, to the gateway's namespace).
 func WatchedObjects() []client.Object {
-	out := make([]client.Object, 0, len(validators.StateKinds)+1)
-	for _, k := range validators.StateKinds {
-		obj, _ := validators.NewObject(k)
+	out := make([]client.Object, 0, len(state.Kinds)+1)
+	for _, k := range state.Kinds {
+		obj, _ := kinds.New(k)
 		out = append(out, obj.(client.Object))
 	}
 	return append(out, &appsv1.Deployment{})
@@ -40,7 +41,7 @@ func WatchedObjects() []client.Object {
 
 // kindName is the kind label of a watched object.
 func kindName(obj client.Object) string {
-	if k, ok := validators.KindOf(obj); ok {
+	if k, ok := kinds.Of(obj); ok {
 		return string(k)
 	}
 	return DeploymentKind
@@ -194,7 +195,7 @@ func (w *Watcher) updateSyncedLocked() {
 // the index, so that a state rule's lookup reflects the cluster.
 func (w *Watcher) Synced() bool { return w.synced.Load() }
 
-// Watched reports whether a kind (validators.Kind or DeploymentKind) is watched.
+// Watched reports whether a kind (kinds.Kind or DeploymentKind) is watched.
 func (w *Watcher) Watched(kind string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()

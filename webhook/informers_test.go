@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllertest"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -31,7 +31,7 @@ type fakeInformers struct {
 }
 
 func kindOf(obj client.Object) string {
-	if k, ok := validators.KindOf(obj); ok {
+	if k, ok := kinds.Of(obj); ok {
 		return string(k)
 	}
 	return webhook.DeploymentKind
@@ -145,7 +145,7 @@ func TestWatcherFollowsCRDs(t *testing.T) {
 
 	// Events reach the index.
 	informers.informer("Mesh").Add(&v1alpha1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "mesh", Namespace: "default"}})
-	if n := idx.Count(validators.KindMesh); n != 1 {
+	if n := idx.Count(kinds.Mesh); n != 1 {
 		t.Errorf("index holds %d Mesh objects after an add, want 1", n)
 	}
 

@@ -25,6 +25,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
@@ -90,7 +91,7 @@ func run(d time.Duration, rate int, outFile string) error {
 		return err
 	}
 	floorSrv, err := startServer(ctx, certDir, func(s *server.TLSServer) error {
-		for _, k := range validators.Kinds {
+		for _, k := range kinds.Consul {
 			s.Register(webhook.Path(k), http.HandlerFunc(floor))
 		}
 		return nil
@@ -175,7 +176,7 @@ func floor(w http.ResponseWriter, r *http.Request) {
 }
 
 type body struct {
-	kind validators.Kind
+	kind kinds.Kind
 	data []byte
 }
 

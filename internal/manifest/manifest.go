@@ -26,6 +26,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -39,7 +40,7 @@ const (
 
 // Object is one Consul object read from a manifest.
 type Object struct {
-	Kind   validators.Kind
+	Kind   kinds.Kind
 	Object runtime.Object
 	Source Source
 	// UnknownFields are the fields of the document that the kind does not define, misspelled
@@ -281,7 +282,7 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 		}
 		return nil
 	case apiVersion == v1alpha1.GroupVersion.String():
-		obj, ok := validators.NewObject(validators.Kind(kind))
+		obj, ok := kinds.New(kinds.Kind(kind))
 		if !ok {
 			return nil // another Consul kind: not ours to validate
 		}
@@ -292,7 +293,7 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 		if m, ok := obj.(interface{ GetNamespace() string }); ok && m.GetNamespace() == "" {
 			obj.(interface{ SetNamespace(string) }).SetNamespace("default")
 		}
-		set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
+		set.Objects = append(set.Objects, Object{Kind: kinds.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
 		return nil
 	case apiVersion == "apps/v1" && kind == "Deployment":
 		if err := readDeployment(js, src, opts, set); err != nil {
@@ -319,7 +320,7 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 	if !bytes.Contains(js, []byte(validators.UpstreamsAnnotation)) {
 		return nil
 	}
-	obj, ok := validators.NewObject(validators.Kind(kind))
+	obj, ok := kinds.New(kinds.Kind(kind))
 	if !ok {
 		return nil
 	}
@@ -333,7 +334,7 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 	}); m.GetNamespace() == "" {
 		m.SetNamespace("default")
 	}
-	set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src})
+	set.Objects = append(set.Objects, Object{Kind: kinds.Kind(kind), Object: obj, Source: src})
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -53,7 +54,7 @@ func (r *Report) AddSkipped(file string, document int, reason string) {
 }
 
 // Add records the engine's verdict on one object.
-func (r *Report) Add(ref validators.ObjectRef, file string, res *validators.Result) {
+func (r *Report) Add(ref kinds.ObjectRef, file string, res *validators.Result) {
 	out := Result{Kind: string(ref.Kind), Namespace: ref.Namespace, Name: ref.Name, File: file,
 		Allowed: res.Allowed(), Violations: make([]Violation, 0, len(res.Violations))}
 	for _, v := range res.Violations {
@@ -63,7 +64,7 @@ func (r *Report) Add(ref validators.ObjectRef, file string, res *validators.Resu
 }
 
 // AddIn records the engine's verdict on one object of a named cluster.
-func (r *Report) AddIn(cluster string, ref validators.ObjectRef, file string, res *validators.Result) {
+func (r *Report) AddIn(cluster string, ref kinds.ObjectRef, file string, res *validators.Result) {
 	r.Add(ref, file, res)
 	r.Results[len(r.Results)-1].Cluster = cluster
 }

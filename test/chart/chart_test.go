@@ -27,7 +27,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -67,7 +67,7 @@ func repoRoot(t *testing.T) string {
 // scheme knows the built-in types, our Consul types, cert-manager's and prometheus-operator's.
 func scheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
-	s := server.NewScheme()
+	s := kinds.NewScheme()
 	if err := cmv1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -301,9 +302,9 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 	if vwc.Name != want.Name {
 		t.Errorf("ValidatingWebhookConfiguration name %q, want %q", vwc.Name, want.Name)
 	}
-	wantEntries := len(validators.Kinds) + len(validators.WorkloadKinds)
+	wantEntries := len(kinds.Consul) + len(kinds.Workloads)
 	if tc.noWorkloads {
-		wantEntries = len(validators.Kinds)
+		wantEntries = len(kinds.Consul)
 	}
 	if len(vwc.Webhooks) != wantEntries {
 		t.Errorf("want %d webhooks, got %d", wantEntries, len(vwc.Webhooks))
@@ -361,8 +362,8 @@ func readGrants(gatewayNamespace string) []string {
 				scope = "@" + gatewayNamespace
 			}
 		default:
-			kind, _ := validators.KindOf(obj)
-			resource = webhook.Plural(kind)
+			kind, _ := kinds.Of(obj)
+			resource = kinds.Plural(kind)
 		}
 		for _, verb := range []string{"get", "list", "watch"} {
 			out = append(out, group+"/"+resource+":"+verb+scope)
@@ -375,12 +376,12 @@ func readGrants(gatewayNamespace string) []string {
 // rules do not read.
 func auditReads() []string {
 	var out []string
-	for _, k := range validators.Kinds {
-		if slices.Contains(validators.StateKinds, k) {
+	for _, k := range kinds.Consul {
+		if slices.Contains(state.Kinds, k) {
 			continue
 		}
 		for _, verb := range []string{"get", "list", "watch"} {
-			out = append(out, v1alpha1.Group+"/"+webhook.Plural(k)+":"+verb)
+			out = append(out, v1alpha1.Group+"/"+kinds.Plural(k)+":"+verb)
 		}
 	}
 	return out
