@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	// The watcher registers the informers once the cache runs, so the manager never waits
 	// for a sync (and a SIGTERM is honoured while a list is refused); until every watched
 	// kind has synced, the gate refuses reviews and readiness is false.
-	watcher := webhook.NewWatcher(mgr.GetCache(), idx, webhook.WatcherOptions{
+	watcher := state.NewWatcher(mgr.GetCache(), idx, state.WatcherOptions{
 		Recheck: o.KindRecheck, Registerer: metrics.Registry, Synced: m.CacheSynced, Log: o.Log.WithName("watcher"),
 	})
 	if err := mgr.Add(watcher); err != nil {

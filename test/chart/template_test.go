@@ -353,7 +353,7 @@ func caBundleOf(t *testing.T, file string) []byte {
 // latter only in gatewayNamespace when it is set (written group/resource:verb@namespace).
 func readGrants(gatewayNamespace string) []string {
 	var out []string
-	for _, obj := range webhook.WatchedObjects() {
+	for _, obj := range state.WatchedObjects() {
 		group, resource, scope := v1alpha1.Group, "", ""
 		switch obj.(type) {
 		case *appsv1.Deployment:

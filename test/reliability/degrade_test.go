@@ -18,6 +18,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -77,7 +78,7 @@ func TestMissingCRDIsWatchedOnceInstalled(t *testing.T) {
 		t.Errorf("kind_watched{PeeringDialer} = %v without its CRD, want 0", v)
 	}
 	for _, k := range []string{string(kinds.Mesh), string(kinds.ProxyDefaults),
-		string(kinds.ExportedServices), string(kinds.PeeringAcceptor), webhook.DeploymentKind} {
+		string(kinds.ExportedServices), string(kinds.PeeringAcceptor), state.DeploymentKind} {
 		if v := kindWatched(w, k); v != 1 {
 			t.Errorf("kind_watched{%s} = %v, want 1", k, v)
 		}

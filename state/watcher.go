@@ -1,4 +1,4 @@
-package webhook
+package state
 
 import (
 	"context"
@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -27,12 +26,12 @@ const (
 	DeploymentKind = "Deployment"
 )
 
-// WatchedObjects returns one empty object of every type the state index is fed from:
+// WatchedObjects returns one empty object of every type the index is fed from:
 // the Consul kinds the state rules read and Deployments (mesh gateways; the cache restricts them by label
 // and, when configured, to the gateway's namespace).
 func WatchedObjects() []client.Object {
-	out := make([]client.Object, 0, len(state.Kinds)+1)
-	for _, k := range state.Kinds {
+	out := make([]client.Object, 0, len(Kinds)+1)
+	for _, k := range Kinds {
 		obj, _ := kinds.New(k)
 		out = append(out, obj.(client.Object))
 	}
@@ -73,7 +72,7 @@ type WatcherOptions struct {
 // and is looked for again every Recheck, so installing the CRD later needs no restart.
 type Watcher struct {
 	informers cache.Informers
-	idx       *state.Index
+	idx       *Index
 	o         WatcherOptions
 	watched   *prometheus.GaugeVec
 
@@ -84,7 +83,7 @@ type Watcher struct {
 }
 
 // NewWatcher returns a Watcher of WatchedObjects feeding idx from informers.
-func NewWatcher(informers cache.Informers, idx *state.Index, o WatcherOptions) *Watcher {
+func NewWatcher(informers cache.Informers, idx *Index, o WatcherOptions) *Watcher {
 	if o.Recheck <= 0 {
 		o.Recheck = 10 * time.Second
 	}
@@ -207,11 +206,11 @@ func (w *Watcher) Watched(kind string) bool {
 	return false
 }
 
-func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
+func indexHandler(idx *Index) toolscache.ResourceEventHandler {
 	upsert := func(obj interface{}) {
 		switch o := obj.(type) {
 		case *appsv1.Deployment:
-			idx.SetGateway(state.GatewayOf(o))
+			idx.SetGateway(GatewayOf(o))
 		case runtime.Object:
 			idx.Upsert(o)
 		}
@@ -225,7 +224,7 @@ func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
 			}
 			switch o := obj.(type) {
 			case *appsv1.Deployment:
-				ref, _ := state.GatewayOf(o)
+				ref, _ := GatewayOf(o)
 				idx.SetGateway(ref, validators.GatewayMissing)
 			case runtime.Object:
 				idx.Delete(o)
