@@ -2,5 +2,5 @@
 // /validate-consul-hashicorp-com-v1alpha1-<kind>, that decodes the AdmissionReview, runs the
 // rule engine and renders its verdict (handler.go, top to bottom), with bounded work per
 // review; plus the gate that answers exempt namespaces and refuses reviews until the state
-// has synced, the webhook configuration and the admission metrics.
+// has synced, and the admission metrics.
 package webhook

@@ -18,6 +18,19 @@ import (
 // PathPrefix is the common prefix of the validation paths of the Consul kinds.
 const PathPrefix = "/validate-consul-hashicorp-com-v1alpha1-"
 
+// NotBeingDeletedCondition is the name of the match condition every webhook entry carries:
+// an object being deleted is never sent to the webhook, so removing a finalizer (the last
+// write a deleted object gets) succeeds even while no webhook pod answers under
+// failurePolicy Fail.
+const NotBeingDeletedCondition = "not-being-deleted"
+
+// NotBeingDeletedExpression is its CEL expression. object is null only for DELETE (not
+// registered, and allowed anyway), so the expression skips it rather than erroring. It
+// cannot be used to bypass the webhook: on CREATE the API server clears a deletionTimestamp
+// before validating admission, and on UPDATE it refuses to change one, so only an object the
+// API server itself marked for deletion is skipped.
+const NotBeingDeletedExpression = "object != null && !has(object.metadata.deletionTimestamp)"
+
 // Path returns the URL path that validates a kind, named as kubebuilder names them:
 // /validate-<group with dashes>-<version>-<kind>, e.g. /validate-consul-hashicorp-com-v1alpha1-mesh,
 // /validate-apps-v1-deployment, /validate--v1-pod (the core group is empty).

@@ -24,7 +24,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // readmeInstallCommand returns the words of the command in the ```sh block that follows
@@ -218,7 +217,7 @@ func checkInstalledWebhookConfiguration(ctx context.Context, t *testing.T, c cli
 	}
 	var want []string
 	for _, k := range append(slices.Clone(kinds.Consul), kinds.Workloads...) {
-		want = append(want, webhook.EntryName(k))
+		want = append(want, framework.WebhookEntryName(k))
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("webhooks %v, want %v", names, want)

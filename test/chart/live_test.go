@@ -47,7 +47,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // liveMistakes are mistake folders whose cluster file is the chart's default installation,
@@ -664,7 +663,7 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 				t.Errorf("%s: %s was allowed", m, filepath.Base(s.File))
 				return
 			}
-			if entry := webhook.EntryName(kinds.Kind(s.Kind)); !entries[entry] {
+			if entry := framework.WebhookEntryName(kinds.Kind(s.Kind)); !entries[entry] {
 				t.Errorf("%s: the chart's configuration has no entry %s", m, entry)
 			}
 			refusals = append(refusals, s.Apply.Stderr)

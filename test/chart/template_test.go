@@ -29,7 +29,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
 const certDir = "/tmp/k8s-webhook-server/serving-certs"
@@ -274,7 +274,7 @@ func checkLabels(t *testing.T, objs []client.Object) {
 }
 
 // checkWebhookConfiguration compares the rendered webhooks field by field with what
-// webhook.Configuration builds for the same settings.
+// framework.WebhookConfiguration builds for the same settings.
 func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
 	vwc := one[*admissionregistrationv1.ValidatingWebhookConfiguration](t, objs)
@@ -282,7 +282,7 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 	if !tc.certManager {
 		caBundle = caBundleOf(t, tc.file)
 	}
-	want := webhook.Configuration(webhook.ConfigurationOptions{
+	want := framework.WebhookConfiguration(framework.WebhookConfigurationOptions{
 		Name: release,
 		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
 			return admissionregistrationv1.WebhookClientConfig{
@@ -310,7 +310,7 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 		t.Errorf("want %d webhooks, got %d", wantEntries, len(vwc.Webhooks))
 	}
 	if !equality.Semantic.DeepEqual(vwc.Webhooks, want.Webhooks) {
-		t.Errorf("the chart's webhooks differ from webhook.Configuration (- chart, + Go):\n%s", diff.Diff(vwc.Webhooks, want.Webhooks))
+		t.Errorf("the chart's webhooks differ from framework.WebhookConfiguration (- chart, + Go):\n%s", diff.Diff(vwc.Webhooks, want.Webhooks))
 	}
 	inject, ok := vwc.Annotations[cmv1.WantInjectAnnotation]
 	switch {
