@@ -110,10 +110,14 @@ func run(ctx context.Context, only string) (err error) {
 		if err != nil {
 			return err
 		}
+		example, err := framework.ReadExample(dir)
+		if err != nil {
+			return err
+		}
 		say(fmt.Sprintf("%d. Mistake: %s", n, filepath.Base(dir)))
 		n++
 		fmt.Println("   " + settings.Description)
-		for _, e := range settings.Expect {
+		for _, e := range example.Expect {
 			if r := validators.RuleByName(e.Rule); r != nil {
 				fmt.Printf("   Rule %s (%s): docs/rules/%s.md\n", r.Name, r.DefaultAction, r.Family)
 			}
@@ -124,8 +128,8 @@ func run(ctx context.Context, only string) (err error) {
 		if err := t.folder(ctx, dir); err != nil {
 			return err
 		}
-		if settings.Fix != "" {
-			fmt.Println("\n   How to fix it: " + settings.Fix)
+		if example.Fix != "" {
+			fmt.Println("\n   How to fix it: " + example.Fix)
 		}
 	}
 	say("Done. Every refusal above came from the webhook through the API server; the CRD schemas accept all of these objects.")

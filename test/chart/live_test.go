@@ -651,6 +651,10 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		example, err := framework.ReadExample(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if flags := framework.ServeFlags(settings); len(flags) != 0 {
 			t.Fatalf("%s needs %v, not the chart's default installation", m, flags)
 		}
@@ -672,7 +676,7 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 			t.Fatalf("%s: %v", m, err)
 		}
 		all := strings.Join(refusals, "\n")
-		for _, e := range settings.Expect {
+		for _, e := range example.Expect {
 			if !strings.Contains(all, e.Field+": ") || !strings.Contains(all, "("+e.Rule+")") {
 				t.Errorf("%s: not refused with %s at %s: %s", m, e.Rule, e.Field, all)
 			}

@@ -8,7 +8,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
 // unregisterWebhook deletes the webhook configuration and waits until the API server stops
@@ -98,7 +98,7 @@ func TestOneApplyOfGatewayPeerAndExports(t *testing.T) {
 // The documented peering setups (examples/setups) are accepted by kubectl without a denial or
 // a warning, each with the webhook configured as its cluster file says.
 func TestDocumentedSetupsApplyCleanly(t *testing.T) {
-	eachExampleFolder(t, "setups", func(t *testing.T, dir string, _ manifest.ClusterSettings) {
+	eachExampleFolder(t, "setups", func(t *testing.T, dir string, _ framework.Example) {
 		refusals, warnings := applyFolder(t, dir)
 		if len(refusals) > 0 || len(warnings) > 0 {
 			t.Fatalf("refused or warned about:\n%s\n%s", strings.Join(refusals, "\n"), strings.Join(warnings, "\n"))
