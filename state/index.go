@@ -1,7 +1,7 @@
-// Package state keeps the in-memory index of the cluster objects the state rules read. The
-// webhook's Watcher feeds it from informers (a kind whose CRD is missing is looked for again
-// until it appears), the offline CLI and the audit from the objects they were given; either
-// way every ClusterState question is a map lookup. StripForIndex trims the informer cache to
+// Package state keeps the in-memory index of the cluster objects the state rules read. In the
+// webhook its Watcher feeds it from informers (a kind whose CRD is missing is looked for again
+// until it appears); the offline CLI and the audit feed it from the objects they were given.
+// Either way every ClusterState question is a map lookup. StripForIndex trims the informer cache to
 // what the index reads, and ConfirmedGateways confirms a missing gateway with a live read.
 package state
 

@@ -1,5 +1,5 @@
-// Package kinds names the kinds consul-peering-guard validates and ties each to its Go type,
-// its API group and version, and its resource; the scheme that decodes them all is here too.
+// Package kinds is what consul-peering-guard knows about each kind it validates: its name, Go
+// type, API group and version and resource, and the scheme that decodes them all.
 package kinds
 
 import (

@@ -1,7 +1,8 @@
-// Command demo is `make demo`: a guided tour of consul-peering-guard against a real
-// kube-apiserver and etcd on this machine. It applies a valid peering setup and then each
-// common mistake with kubectl, printing kubectl's real output, and stops everything it
-// started when it ends or on Ctrl-C.
+// Command demo is `make demo` and `make playground`: consul-peering-guard shown against a
+// real kube-apiserver and etcd on this machine. The tour applies a valid peering setup and
+// then each common mistake with kubectl, printing kubectl's real output and each example's
+// fix, and stops everything it started when it ends or on Ctrl-C; with -playground it leaves
+// the cluster and the webhook running with examples/valid applied.
 package main
 
 import (

@@ -1,5 +1,6 @@
-// Package manifest reads Kubernetes manifests from files, folders and kustomizations for the
-// offline CLI: multi-document YAML or JSON, lists, the Consul kinds and annotated workloads decoded into typed
+// Package manifest reads what the offline CLI is given: Kubernetes manifests from files,
+// folders and kustomizations, grouped into clusters by their cluster files. Multi-document
+// YAML or JSON, lists, the Consul kinds and annotated workloads are decoded into typed
 // objects as the API server decodes them (case-sensitive keys, unknown fields reported), and
 // mesh gateway workloads recognised by their labels. What is not a Kubernetes object (Helm
 // values, kustomization files, CI workflows, Helm templates) is skipped and listed. Every

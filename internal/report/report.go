@@ -1,5 +1,6 @@
 // Package report renders verdicts for people (kubectl-like text) and for machines (JSON),
-// the same way for `validate` and `audit`.
+// the same way for `validate`, `audit` and `check`, and draws the clusters of `check` as a
+// Graphviz graph (dot).
 package report
 
 import (

@@ -1,9 +1,9 @@
 // Package chart tests what ships: the Helm chart under charts/consul-peering-guard, the
 // plain manifests under deploy/ and the Dockerfile. The chart is rendered, linted and
 // installed with the real helm from bin/, its objects are decoded into the Kubernetes and
-// cert-manager Go types and compared with what the Go code builds (framework.WebhookConfiguration,
-// the informers' reads, the serve flags), and the install runs against a real
-// kube-apiserver with cert-manager's CRDs.
+// cert-manager Go types and compared with what the Go code builds or reads (the test
+// framework's WebhookConfiguration, the kinds the state watcher reads, the serve flags), and
+// the install runs against a real kube-apiserver with cert-manager's CRDs.
 package chart
 
 import (
