@@ -1,6 +1,8 @@
-// Package state keeps the in-memory index of cluster objects that the state rules read.
-// The webhook feeds it from informer events, the offline CLI and the audit from the objects
-// they were given; either way every ClusterState question is a map lookup.
+// Package state keeps the in-memory index of the cluster objects the state rules read. In the
+// webhook its Watcher feeds it from informers (a kind whose CRD is missing is looked for again
+// until it appears); the offline CLI and the audit feed it from the objects they were given.
+// Either way every ClusterState question is a map lookup. StripForIndex trims the informer cache to
+// what the index reads, and ConfirmedGateways confirms a missing gateway with a live read.
 package state
 
 import (
@@ -11,11 +13,17 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-type refSet map[validators.ObjectRef]struct{}
+// Kinds are the kinds the index is fed from, in a stable order: the ones the state rules read
+// (the singletons, ProxyDefaults' mode, the exports to peers, the peers). No rule reads other
+// ServiceDefaults, so the webhook does not cache them: they are the many.
+var Kinds = []kinds.Kind{kinds.Mesh, kinds.ProxyDefaults, kinds.ExportedServices, kinds.PeeringAcceptor, kinds.PeeringDialer}
+
+type refSet map[kinds.ObjectRef]struct{}
 
 // GatewayRef identifies a mesh gateway Deployment.
 type GatewayRef struct {
@@ -48,11 +56,11 @@ func GatewayOf(d *appsv1.Deployment) (GatewayRef, validators.GatewayStatus) {
 type Index struct {
 	mu sync.RWMutex
 	// objects holds every indexed object by kind: singletons, counts and deletes read it.
-	objects map[validators.Kind]refSet
+	objects map[kinds.Kind]refSet
 	// peers maps a lower-cased peer name to the acceptors and dialers that carry it.
 	peers map[string]refSet
 	// proxyDefaultsModes holds spec.meshGateway.mode of each ProxyDefaults.
-	proxyDefaultsModes map[validators.ObjectRef]string
+	proxyDefaultsModes map[kinds.ObjectRef]string
 	// peerExporters holds the ExportedServices objects with a peer or sameness-group consumer.
 	peerExporters refSet
 	// gateways holds the status of every mesh gateway Deployment that is not missing.
@@ -64,13 +72,13 @@ var _ validators.ClusterState = (*Index)(nil)
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	x := &Index{
-		objects:            make(map[validators.Kind]refSet, len(validators.StateKinds)),
+		objects:            make(map[kinds.Kind]refSet, len(Kinds)),
 		peers:              map[string]refSet{},
-		proxyDefaultsModes: map[validators.ObjectRef]string{},
+		proxyDefaultsModes: map[kinds.ObjectRef]string{},
 		peerExporters:      refSet{},
 		gateways:           map[GatewayRef]validators.GatewayStatus{},
 	}
-	for _, k := range validators.StateKinds {
+	for _, k := range Kinds {
 		x.objects[k] = refSet{}
 	}
 	return x
@@ -78,7 +86,7 @@ func NewIndex() *Index {
 
 // Upsert records (or re-records) an object of a state kind; other objects are ignored.
 func (x *Index) Upsert(obj runtime.Object) {
-	ref, ok := validators.RefOf(obj)
+	ref, ok := kinds.RefOf(obj)
 	if !ok || x.objects[ref.Kind] == nil {
 		return // not a kind the state rules read
 	}
@@ -106,7 +114,7 @@ func (x *Index) Upsert(obj runtime.Object) {
 
 // Delete forgets an object of a state kind.
 func (x *Index) Delete(obj runtime.Object) {
-	ref, ok := validators.RefOf(obj)
+	ref, ok := kinds.RefOf(obj)
 	if !ok {
 		return
 	}
@@ -115,9 +123,9 @@ func (x *Index) Delete(obj runtime.Object) {
 	x.remove(ref)
 }
 
-func (x *Index) remove(ref validators.ObjectRef) {
+func (x *Index) remove(ref kinds.ObjectRef) {
 	delete(x.objects[ref.Kind], ref)
-	if ref.Kind == validators.KindPeeringAcceptor || ref.Kind == validators.KindPeeringDialer {
+	if ref.Kind == kinds.PeeringAcceptor || ref.Kind == kinds.PeeringDialer {
 		key := peerKey(ref.Name)
 		delete(x.peers[key], ref)
 		if len(x.peers[key]) == 0 {
@@ -154,7 +162,7 @@ func (x *Index) SetGateway(ref GatewayRef, status validators.GatewayStatus) {
 }
 
 // PeersNamed implements validators.ClusterState.
-func (x *Index) PeersNamed(peer string) []validators.ObjectRef {
+func (x *Index) PeersNamed(peer string) []kinds.ObjectRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return sorted(x.peers[peerKey(peer)])
@@ -195,7 +203,7 @@ func (x *Index) MeshGateway() validators.GatewayStatus {
 }
 
 // Existing implements validators.ClusterState.
-func (x *Index) Existing(kind validators.Kind) []validators.ObjectRef {
+func (x *Index) Existing(kind kinds.Kind) []kinds.ObjectRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return sorted(x.objects[kind])
@@ -207,7 +215,7 @@ func (x *Index) ProxyDefaultsGatewayMode() string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	// Several can only exist with the singleton rule off; pick one deterministically.
-	var chosen *validators.ObjectRef
+	var chosen *kinds.ObjectRef
 	mode := ""
 	for ref, m := range x.proxyDefaultsModes {
 		if ref.Name == validators.ProxyDefaultsName && (chosen == nil || ref.Namespace < chosen.Namespace) {
@@ -218,11 +226,11 @@ func (x *Index) ProxyDefaultsGatewayMode() string {
 	return mode
 }
 
-func sorted(set refSet) []validators.ObjectRef {
+func sorted(set refSet) []kinds.ObjectRef {
 	if len(set) == 0 {
 		return nil
 	}
-	out := make([]validators.ObjectRef, 0, len(set))
+	out := make([]kinds.ObjectRef, 0, len(set))
 	for r := range set {
 		out = append(out, r)
 	}
@@ -231,7 +239,7 @@ func sorted(set refSet) []validators.ObjectRef {
 }
 
 // Count returns how many objects of a kind the index holds.
-func (x *Index) Count(kind validators.Kind) int {
+func (x *Index) Count(kind kinds.Kind) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return len(x.objects[kind])

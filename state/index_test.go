@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -31,8 +32,8 @@ func TestIndexFollowsUpsertsAndDeletes(t *testing.T) {
 	if got := idx.PeersNamed("dc2"); len(got) != 2 || !idx.HasPeer("dc2") || !idx.AnyPeer() {
 		t.Fatalf("PeersNamed(dc2) = %v", got)
 	}
-	if idx.Count(validators.KindPeeringDialer) != 1 || idx.Count(validators.KindPeeringAcceptor) != 1 {
-		t.Fatalf("counts %d/%d", idx.Count(validators.KindPeeringDialer), idx.Count(validators.KindPeeringAcceptor))
+	if idx.Count(kinds.PeeringDialer) != 1 || idx.Count(kinds.PeeringAcceptor) != 1 {
+		t.Fatalf("counts %d/%d", idx.Count(kinds.PeeringDialer), idx.Count(kinds.PeeringAcceptor))
 	}
 
 	idx.Upsert(exported("a", "default", v1alpha1.ServiceConsumer{Peer: "dc2"}))
@@ -40,28 +41,28 @@ func TestIndexFollowsUpsertsAndDeletes(t *testing.T) {
 		t.Fatal("a peer consumer was not seen")
 	}
 	idx.Upsert(exported("a", "default", v1alpha1.ServiceConsumer{Partition: "ap1"}))
-	if idx.ExportsToPeer() || idx.Count(validators.KindExportedServices) != 1 {
+	if idx.ExportsToPeer() || idx.Count(kinds.ExportedServices) != 1 {
 		t.Fatal("an update that drops the peer consumer was not seen")
 	}
 
 	pd := &v1alpha1.ProxyDefaults{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "global"}}
 	pd.Spec.MeshGateway.Mode = "none"
 	idx.Upsert(pd)
-	if idx.ProxyDefaultsGatewayMode() != "none" || len(idx.Existing(validators.KindProxyDefaults)) != 1 {
+	if idx.ProxyDefaultsGatewayMode() != "none" || len(idx.Existing(kinds.ProxyDefaults)) != 1 {
 		t.Fatal("ProxyDefaults not indexed")
 	}
 	idx.Delete(pd)
-	if idx.ProxyDefaultsGatewayMode() != "" || idx.Count(validators.KindProxyDefaults) != 0 {
+	if idx.ProxyDefaultsGatewayMode() != "" || idx.Count(kinds.ProxyDefaults) != 0 {
 		t.Fatal("ProxyDefaults not forgotten")
 	}
 
 	idx.Delete(dialer("a", "dc2"))
 	idx.Delete(dialer("a", "dc2")) // deleting twice is harmless
-	if got := idx.PeersNamed("dc2"); len(got) != 1 || got[0].Kind != validators.KindPeeringAcceptor {
+	if got := idx.PeersNamed("dc2"); len(got) != 1 || got[0].Kind != kinds.PeeringAcceptor {
 		t.Fatalf("after deleting the dialer: %v", got)
 	}
-	if idx.Count(validators.KindPeeringDialer) != 0 {
-		t.Fatalf("dialer count %d", idx.Count(validators.KindPeeringDialer))
+	if idx.Count(kinds.PeeringDialer) != 0 {
+		t.Fatalf("dialer count %d", idx.Count(kinds.PeeringDialer))
 	}
 
 	gw := state.GatewayRef{Namespace: "consul", Name: "mesh-gateway"}
@@ -138,7 +139,7 @@ func TestIndexIsSafeForConcurrentUse(t *testing.T) {
 				_ = idx.HasPeer(fmt.Sprintf("dc%d-%d", w, i%20))
 				_ = idx.PeersNamed("dc0-1")
 				_ = idx.MeshGateway()
-				_ = idx.Count(validators.KindPeeringDialer)
+				_ = idx.Count(kinds.PeeringDialer)
 			}
 		}(w)
 	}
@@ -151,7 +152,7 @@ func TestIndexIsSafeForConcurrentUse(t *testing.T) {
 			}
 		}
 	}
-	if got := idx.Count(validators.KindPeeringDialer); got != n {
+	if got := idx.Count(kinds.PeeringDialer); got != n {
 		t.Fatalf("count %d, but %d peers are present", got, n)
 	}
 }

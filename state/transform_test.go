@@ -47,7 +47,7 @@ func TestStripForIndexKeepsWhatTheIndexReads(t *testing.T) {
 		}
 		stripped.Upsert(s.(runtime.Object))
 	}
-	for _, k := range validators.StateKinds {
+	for _, k := range state.Kinds {
 		if !reflect.DeepEqual(whole.Existing(k), stripped.Existing(k)) {
 			t.Errorf("%s: %v, stripped %v", k, whole.Existing(k), stripped.Existing(k))
 		}

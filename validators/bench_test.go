@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"testing"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -14,27 +15,27 @@ var benchSizes = []int{1, 100, 10000}
 
 // objectOfSize builds a realistic object of each kind whose size grows with n: n upstream
 // overrides for ServiceDefaults, n services with 2 consumers for ExportedServices.
-func objectOfSize(kind validators.Kind, n int) runtime.Object {
+func objectOfSize(kind kinds.Kind, n int) runtime.Object {
 	switch kind {
-	case validators.KindServiceDefaults:
+	case kinds.ServiceDefaults:
 		ups := make([]*v1alpha1.Upstream, n)
 		for i := range ups {
 			ups[i] = upMode(fmt.Sprintf("api-%d", i), fmt.Sprintf("dc%d", i%50), "remote")
 		}
 		return sd("frontend", ups...)
-	case validators.KindExportedServices:
+	case kinds.ExportedServices:
 		svcs := make([]v1alpha1.ExportedService, n)
 		for i := range svcs {
 			svcs[i] = svc(fmt.Sprintf("svc-%d", i), toPeer(fmt.Sprintf("dc%d", i%50)), toPeer("dc-east"))
 		}
 		return es("default", svcs...)
-	case validators.KindProxyDefaults:
+	case kinds.ProxyDefaults:
 		return pd("global", "local")
-	case validators.KindMesh:
+	case kinds.Mesh:
 		return mesh("mesh", true)
-	case validators.KindPeeringAcceptor:
+	case kinds.PeeringAcceptor:
 		return acceptor("dc2", k8sSecret())
-	case validators.KindPeeringDialer:
+	case kinds.PeeringDialer:
 		return dialer("dc3", k8sSecret())
 	}
 	panic("unknown kind " + kind)
@@ -53,9 +54,9 @@ func clusterOfSize(peers int) *state.Index {
 func BenchmarkValidate(b *testing.B) {
 	engine := mustEngine(b, validators.Config{})
 	idx := clusterOfSize(50)
-	for _, kind := range validators.Kinds {
+	for _, kind := range kinds.Consul {
 		sizes := []int{1}
-		if kind == validators.KindServiceDefaults || kind == validators.KindExportedServices {
+		if kind == kinds.ServiceDefaults || kind == kinds.ExportedServices {
 			sizes = benchSizes
 		}
 		for _, n := range sizes {
@@ -76,7 +77,7 @@ func BenchmarkValidate(b *testing.B) {
 // cluster holds: lookups are indexed.
 func BenchmarkValidateClusterSize(b *testing.B) {
 	engine := mustEngine(b, validators.Config{})
-	obj := objectOfSize(validators.KindServiceDefaults, 100)
+	obj := objectOfSize(kinds.ServiceDefaults, 100)
 	for _, peers := range []int{50, 1000, 10000} {
 		idx := clusterOfSize(peers)
 		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
@@ -95,7 +96,7 @@ func TestValidationCostIsIndexedAndLinear(t *testing.T) {
 	allocs := func(obj runtime.Object, idx *state.Index) float64 {
 		return testing.AllocsPerRun(20, func() { _, _ = engine.Validate(validators.Create, obj, nil, idx) })
 	}
-	for _, kind := range []validators.Kind{validators.KindServiceDefaults, validators.KindExportedServices} {
+	for _, kind := range []kinds.Kind{kinds.ServiceDefaults, kinds.ExportedServices} {
 		obj := objectOfSize(kind, 100)
 		small, large := allocs(obj, clusterOfSize(50)), allocs(obj, clusterOfSize(10000))
 		if large > small {

@@ -1,5 +1,7 @@
 package validators
 
+import "github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+
 // Rule families, one documentation page each under docs/rules/.
 const (
 	FamilyGatewayMode = "gateway-mode"
@@ -16,15 +18,15 @@ const (
 )
 
 var (
-	gatewayModeKinds = []Kind{KindProxyDefaults, KindServiceDefaults}
-	peeringKinds     = []Kind{KindPeeringAcceptor, KindPeeringDialer}
-	onlySD           = []Kind{KindServiceDefaults}
-	onlyES           = []Kind{KindExportedServices}
-	onlyMesh         = []Kind{KindMesh}
-	referenceKinds   = []Kind{KindServiceResolver, KindServiceIntentions, KindSamenessGroup}
-	sdAndWorkloads   = append([]Kind{KindServiceDefaults}, WorkloadKinds...)
+	gatewayModeKinds = []kinds.Kind{kinds.ProxyDefaults, kinds.ServiceDefaults}
+	peeringKinds     = []kinds.Kind{kinds.PeeringAcceptor, kinds.PeeringDialer}
+	onlySD           = []kinds.Kind{kinds.ServiceDefaults}
+	onlyES           = []kinds.Kind{kinds.ExportedServices}
+	onlyMesh         = []kinds.Kind{kinds.Mesh}
+	referenceKinds   = []kinds.Kind{kinds.ServiceResolver, kinds.ServiceIntentions, kinds.SamenessGroup}
+	sdAndWorkloads   = append([]kinds.Kind{kinds.ServiceDefaults}, kinds.Workloads...)
 
-	gatewayModeAndWorkloadKinds = append(append([]Kind(nil), gatewayModeKinds...), WorkloadKinds...)
+	gatewayModeAndWorkloadKinds = append(append([]kinds.Kind(nil), gatewayModeKinds...), kinds.Workloads...)
 )
 
 var catalogue = []*Rule{
@@ -38,7 +40,7 @@ var catalogue = []*Rule{
 		objectCheck: annotationRule(ruleGatewayModeNonePeer, checkGatewayModeNonePeerUpstream),
 		cel:         celGatewayModeNonePeerUpstream},
 	{Name: "gateway-mode-none-with-peering", Family: FamilyGatewayMode, DefaultAction: Deny,
-		Kinds:       []Kind{KindProxyDefaults, KindServiceDefaults, KindPeeringAcceptor, KindPeeringDialer},
+		Kinds:       []kinds.Kind{kinds.ProxyDefaults, kinds.ServiceDefaults, kinds.PeeringAcceptor, kinds.PeeringDialer},
 		Description: "mode none is invalid while cluster peering is in use",
 		stateCheck:  checkGatewayModeNoneWithPeering},
 	{Name: "gateway-mode-local-needs-gateway", Family: FamilyGatewayMode, DefaultAction: Deny, Kinds: gatewayModeAndWorkloadKinds,
@@ -103,18 +105,18 @@ var catalogue = []*Rule{
 		stateCheck:  withAnnotation(annotationPeerUnknown, checkUpstreamPeerKnown)},
 
 	// The upstreams annotation of workloads.
-	{Name: ruleAnnotationSyntax, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+	{Name: ruleAnnotationSyntax, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: kinds.Workloads,
 		Description: "every entry of the connect-service-upstreams annotation is one consul-k8s can parse",
 		objectCheck: annotationRule(ruleAnnotationSyntax, nil),
 		webhookOnly: webhookOnlyAnnotation},
-	{Name: ruleAnnotationUnlabeledPeer, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+	{Name: ruleAnnotationUnlabeledPeer, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: kinds.Workloads,
 		Description: "an unlabeled annotation entry is not meant as a peer (consul-k8s reads it as a namespace or partition)",
 		stateCheck:  checkAnnotationUnlabeledPeer},
-	{Name: rulePeerDatacenterExclusive, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+	{Name: rulePeerDatacenterExclusive, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: kinds.Workloads,
 		Description: "an annotation upstream to a peer names no datacenter (Consul refuses the registration)",
 		objectCheck: annotationRule(rulePeerDatacenterExclusive, nil),
 		webhookOnly: webhookOnlyAnnotation},
-	{Name: ruleAnnotationDuplicate, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: WorkloadKinds,
+	{Name: ruleAnnotationDuplicate, Family: FamilyAnnotation, DefaultAction: Deny, Kinds: kinds.Workloads,
 		Description: "no two annotation entries share a local bind port or a destination (Consul refuses the registration)",
 		objectCheck: annotationRule(ruleAnnotationDuplicate, nil),
 		webhookOnly: webhookOnlyAnnotation},
@@ -160,13 +162,13 @@ var catalogue = []*Rule{
 		cel:         celExportConsulService},
 
 	// Singletons and names.
-	{Name: "proxy-defaults-name", Family: FamilyNames, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults},
+	{Name: "proxy-defaults-name", Family: FamilyNames, DefaultAction: Deny, Kinds: []kinds.Kind{kinds.ProxyDefaults},
 		Description: "ProxyDefaults must be named global",
 		objectCheck: checkSingletonName, cel: celProxyDefaultsName},
 	{Name: "mesh-name", Family: FamilyNames, DefaultAction: Deny, Kinds: onlyMesh,
 		Description: "Mesh must be named mesh",
 		objectCheck: checkSingletonName, cel: celMeshName},
-	{Name: "singleton", Family: FamilyNames, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults, KindMesh},
+	{Name: "singleton", Family: FamilyNames, DefaultAction: Deny, Kinds: []kinds.Kind{kinds.ProxyDefaults, kinds.Mesh},
 		Description: "only one ProxyDefaults and one Mesh per cluster",
 		stateCheck:  checkSingleton},
 
@@ -184,15 +186,15 @@ var catalogue = []*Rule{
 		cel:         celPeerSecretValid},
 
 	// Proxy config.
-	{Name: "proxy-config-decodes", Family: FamilyProxyConfig, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults},
+	{Name: "proxy-config-decodes", Family: FamilyProxyConfig, DefaultAction: Deny, Kinds: []kinds.Kind{kinds.ProxyDefaults},
 		Description: "every spec.config key Consul reads has a value its decoder accepts, enumerations in their set",
 		objectCheck: checkProxyConfigDecodes,
 		webhookOnly: webhookOnlyProxyConfig},
-	{Name: "proxy-config-escape-hatch-json", Family: FamilyProxyConfig, DefaultAction: Deny, Kinds: []Kind{KindProxyDefaults},
+	{Name: "proxy-config-escape-hatch-json", Family: FamilyProxyConfig, DefaultAction: Deny, Kinds: []kinds.Kind{kinds.ProxyDefaults},
 		Description: "spec.config escape hatches are strings holding the JSON (or template) Envoy needs",
 		objectCheck: checkProxyConfigEscapeHatchJSON,
 		webhookOnly: webhookOnlyProxyConfig},
-	{Name: "proxy-config-unknown-key", Family: FamilyProxyConfig, DefaultAction: Warn, Kinds: []Kind{KindProxyDefaults},
+	{Name: "proxy-config-unknown-key", Family: FamilyProxyConfig, DefaultAction: Warn, Kinds: []kinds.Kind{kinds.ProxyDefaults},
 		Description: "every spec.config key is one Consul reads (nearest known key suggested)",
 		objectCheck: checkProxyConfigUnknownKey,
 		webhookOnly: webhookOnlyProxyConfig},
@@ -205,7 +207,7 @@ var catalogue = []*Rule{
 	{Name: "peer-reference-known", Family: FamilyReferences, DefaultAction: Warn, Kinds: referenceKinds,
 		Description: "a peer named by a ServiceResolver, ServiceIntentions or SamenessGroup is a PeeringAcceptor or PeeringDialer of this cluster",
 		stateCheck:  checkPeerReferenceKnown},
-	{Name: "sameness-group-needs-enterprise", Family: FamilyReferences, DefaultAction: Deny, Kinds: []Kind{KindSamenessGroup},
+	{Name: "sameness-group-needs-enterprise", Family: FamilyReferences, DefaultAction: Deny, Kinds: []kinds.Kind{kinds.SamenessGroup},
 		Description: "a SamenessGroup needs Consul Enterprise (--consul-edition ce denies it)",
 		objectCheck: checkSamenessGroupNeedsEnterprise,
 		cel:         celSamenessGroupNeedsEnterprise},
@@ -225,7 +227,7 @@ var catalogue = []*Rule{
 		pairCheck:   checkExportUnused},
 
 	// Consul version gate.
-	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: Kinds,
+	{Name: "consul-version", Family: FamilyVersion, DefaultAction: Deny, Kinds: kinds.Consul,
 		Description: "features newer than the configured Consul version (--consul-version)",
 		objectCheck: checkConsulVersion,
 		cel:         celConsulVersion},

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // CELValidation is one validation of a ValidatingAdmissionPolicy: the request is refused
@@ -25,9 +27,9 @@ type CELValidation struct {
 // from a Deny binding, so a violation the stored object already had is allowed silently
 // where the webhook would warn. A rule set to warn warns about every violation, old or new,
 // as the engine does.
-func (r *Rule) CEL(cfg Config, k Kind) ([]CELValidation, bool) {
+func (r *Rule) CEL(cfg Config, k kinds.Kind) ([]CELValidation, bool) {
 	// On workloads every rule reads the upstreams annotation, which only the webhook parses.
-	if r.cel == nil || !r.AppliesTo(k) || slices.Contains(WorkloadKinds, k) {
+	if r.cel == nil || !r.AppliesTo(k) || slices.Contains(kinds.Workloads, k) {
 		return nil, false
 	}
 	g := &celGen{cfg: &cfg, rule: r.Name, ratchet: cfg.ActionFor(r) == Deny}
@@ -262,10 +264,10 @@ func celModeInvalid(v string) string {
 	return "!(" + v + " in ['', " + lit(modeLocal) + ", " + lit(modeRemote) + ", " + lit(modeNone) + "])"
 }
 
-func celGatewayModeValid(g *celGen, k Kind) {
+func celGatewayModeValid(g *celGen, k kinds.Kind) {
 	g.scalar(specModePath.String(), func(r string) string { return celModeInvalid(str(r, "spec", "meshGateway", "mode")) },
 		func(r string) string { return str(r, "spec", "meshGateway", "mode") }, lit(supportedModesDetail))
-	if k != KindServiceDefaults {
+	if k != kinds.ServiceDefaults {
 		return
 	}
 	defaultsMode := func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", "meshGateway", "mode") }
@@ -274,7 +276,7 @@ func celGatewayModeValid(g *celGen, k Kind) {
 		constDetail(supportedModesDetail)))
 }
 
-func celGatewayModeNonePeerUpstream(g *celGen, _ Kind) {
+func celGatewayModeNonePeerUpstream(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".meshGateway.mode",
 		func(x string) string { return str(x, "peer") + " != '' && " + celMode(x) + " == " + lit(modeNone) },
 		func(x string) string { return str(x, "peer") },
@@ -283,13 +285,13 @@ func celGatewayModeNonePeerUpstream(g *celGen, _ Kind) {
 		}))
 }
 
-func celPartitionPlacement(g *celGen, _ Kind) {
+func celPartitionPlacement(g *celGen, _ kinds.Kind) {
 	want := g.cfg.LocalPartition()
 	g.nameOnCreate(func(n string) string { return n + " == " + lit(want) },
 		lit("must be this cluster's admin partition "+strconv.Quote(want)+", where its services and mesh gateway run"))
 }
 
-func celPeerThroughGatewaysDefaultPartition(g *celGen, _ Kind) {
+func celPeerThroughGatewaysDefaultPartition(g *celGen, _ kinds.Kind) {
 	if g.cfg.LocalPartition() == DefaultPartition {
 		return
 	}
@@ -297,12 +299,12 @@ func celPeerThroughGatewaysDefaultPartition(g *celGen, _ Kind) {
 		lit("Consul reads it only in the default partition, this cluster is "+strconv.Quote(g.cfg.LocalPartition())+"; set it there"))
 }
 
-func celUpstreamNameRequired(g *celGen, _ Kind) {
+func celUpstreamNameRequired(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == ''" }, nil,
 		constDetail("name the upstream service this override configures")))
 }
 
-func celUpstreamDefaultsNoDestination(g *celGen, _ Kind) {
+func celUpstreamDefaultsNoDestination(g *celGen, _ kinds.Kind) {
 	for _, f := range []string{"name", "namespace", "partition", "peer"} {
 		g.scalar(defaultsPath.Child(f).String(),
 			func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", f) + " != ''" }, nil,
@@ -310,12 +312,12 @@ func celUpstreamDefaultsNoDestination(g *celGen, _ Kind) {
 	}
 }
 
-func celUpstreamPeerPartitionExclusive(g *celGen, _ Kind) {
+func celUpstreamPeerPartitionExclusive(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".partition", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "partition") + " != ''" }, nil,
 		constDetail("an upstream is in a peer or in a partition; remove one")))
 }
 
-func celUpstreamNamespaceNeedsNamespaces(g *celGen, _ Kind) {
+func celUpstreamNamespaceNeedsNamespaces(g *celGen, _ kinds.Kind) {
 	if g.cfg.NamespacesEnabled {
 		return
 	}
@@ -323,7 +325,7 @@ func celUpstreamNamespaceNeedsNamespaces(g *celGen, _ Kind) {
 		constDetail("Consul namespaces are off; remove it or enable namespaces")))
 }
 
-func celUpstreamPartitionNeedsPartitions(g *celGen, _ Kind) {
+func celUpstreamPartitionNeedsPartitions(g *celGen, _ kinds.Kind) {
 	if g.cfg.PartitionsEnabled {
 		return
 	}
@@ -331,31 +333,31 @@ func celUpstreamPartitionNeedsPartitions(g *celGen, _ Kind) {
 		constDetail("admin partitions are off; remove it or enable partitions")))
 }
 
-func celUpstreamNamespaceDefaultRedundant(g *celGen, _ Kind) {
+func celUpstreamNamespaceDefaultRedundant(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".namespace", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "namespace") + " == 'default'" }, nil,
 		constDetail("default is implied for peers; omit it")))
 }
 
-func celUpstreamNoWildcard(g *celGen, _ Kind) {
+func celUpstreamNoWildcard(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == '*'" }, nil,
 		constDetail("overrides name one service; use defaults for all")))
 	g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " == '*'" }, nil,
 		constDetail("overrides name one namespace")))
 }
 
-func celUpstreamPeerNameSyntax(g *celGen, _ Kind) {
+func celUpstreamPeerNameSyntax(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".peer", func(x string) string { return str(x, "peer") + " != '' && " + celInvalidPeer(str(x, "peer")) },
 		func(x string) string { return str(x, "peer") }, constDetail(peerNameHint)))
 }
 
-func celExportedServicesNotEmpty(g *celGen, _ Kind) {
+func celExportedServicesNotEmpty(g *celGen, _ kinds.Kind) {
 	g.scalar(servicesPath.String(), func(r string) string { return "size(" + celServices(r) + ") == 0" }, nil,
 		lit("list at least one service with its consumers"))
 	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".consumers",
 		bad: func(x string) string { return "size(" + celConsumers(x) + ") == 0" }, detail: constDetail("list the peers or partitions that may use it")})
 }
 
-func celExportedServiceNameRequired(g *celGen, _ Kind) {
+func celExportedServiceNameRequired(g *celGen, _ kinds.Kind) {
 	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".name",
 		bad: func(x string) string { return str(x, "name") + " == ''" }, detail: constDetail("name the service to export, or * for all")})
 	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".namespace",
@@ -385,14 +387,14 @@ func celConsumerSet(c string) string {
 	return "(" + strings.Join(parts, " + ") + ")"
 }
 
-func celConsumerExactlyOne(g *celGen, _ Kind) {
+func celConsumerExactlyOne(g *celGen, _ kinds.Kind) {
 	g.nested(consumerSite("", func(_, c string) string { return celConsumerSet(c) + " == 0" }, nil,
 		constDetail2("set one of peer, partition or samenessGroup")))
 	g.nested(consumerSite("", func(_, c string) string { return celConsumerSet(c) + " > 1" },
 		func(_, c string) string { return celConsumerValue(c) }, constDetail2("set only one of peer, partition or samenessGroup")))
 }
 
-func celConsumerNoWildcard(g *celGen, _ Kind) {
+func celConsumerNoWildcard(g *celGen, _ kinds.Kind) {
 	for _, f := range []struct{ field, what string }{
 		{"peer", "peer"}, {"partition", "partition"}, {"samenessGroup", "sameness group"},
 	} {
@@ -401,7 +403,7 @@ func celConsumerNoWildcard(g *celGen, _ Kind) {
 	}
 }
 
-func celConsumerNeedsEnterprise(g *celGen, _ Kind) {
+func celConsumerNeedsEnterprise(g *celGen, _ kinds.Kind) {
 	if !g.cfg.PartitionsEnabled {
 		g.nested(consumerSite(".partition", func(_, c string) string { return str(c, "partition") + " != ''" }, nil,
 			constDetail2("admin partitions are off; export to a peer instead")))
@@ -412,7 +414,7 @@ func celConsumerNeedsEnterprise(g *celGen, _ Kind) {
 	}
 }
 
-func celExportedServiceNamespaceNeedsNamespaces(g *celGen, _ Kind) {
+func celExportedServiceNamespaceNeedsNamespaces(g *celGen, _ kinds.Kind) {
 	if g.cfg.NamespacesEnabled {
 		return
 	}
@@ -420,7 +422,7 @@ func celExportedServiceNamespaceNeedsNamespaces(g *celGen, _ Kind) {
 		bad: func(x string) string { return str(x, "namespace") + " != ''" }, detail: constDetail("Consul namespaces are off; remove it or enable namespaces")})
 }
 
-func celConsumerPeerNameSyntax(g *celGen, _ Kind) {
+func celConsumerPeerNameSyntax(g *celGen, _ kinds.Kind) {
 	peer := func(_, c string) string { return str(c, "peer") }
 	g.nested(consumerSite(".peer",
 		func(_, c string) string {
@@ -429,7 +431,7 @@ func celConsumerPeerNameSyntax(g *celGen, _ Kind) {
 		peer, constDetail2(peerNameHint)))
 }
 
-func celExportConsulService(g *celGen, _ Kind) {
+func celExportConsulService(g *celGen, _ kinds.Kind) {
 	g.nested(consumerSite("",
 		func(s, c string) string {
 			return str(s, "name") + " == 'consul' && (" + str(c, "peer") + " != '' || " + str(c, "samenessGroup") + " != '')"
@@ -438,22 +440,22 @@ func celExportConsulService(g *celGen, _ Kind) {
 		constDetail2("Consul never exports the consul service to peers; remove it")))
 }
 
-func celProxyDefaultsName(g *celGen, _ Kind) {
+func celProxyDefaultsName(g *celGen, _ kinds.Kind) {
 	g.nameOnCreate(func(n string) string { return n + " == " + lit(ProxyDefaultsName) },
-		lit(string(KindProxyDefaults)+" must be named "+strconv.Quote(ProxyDefaultsName)))
+		lit(string(kinds.ProxyDefaults)+" must be named "+strconv.Quote(ProxyDefaultsName)))
 }
 
-func celMeshName(g *celGen, _ Kind) {
+func celMeshName(g *celGen, _ kinds.Kind) {
 	g.nameOnCreate(func(n string) string { return n + " == " + lit(MeshName) },
-		lit(string(KindMesh)+" must be named "+strconv.Quote(MeshName)))
+		lit(string(kinds.Mesh)+" must be named "+strconv.Quote(MeshName)))
 }
 
-func celPeerNameSyntax(g *celGen, _ Kind) {
+func celPeerNameSyntax(g *celGen, _ kinds.Kind) {
 	g.nameOnCreate(func(n string) string { return "!(" + celInvalidPeer(n) + ")" },
 		lit("the name is the Consul peer name; "+peerNameHint))
 }
 
-func celPeerSecretValid(g *celGen, _ Kind) {
+func celPeerSecretValid(g *celGen, _ kinds.Kind) {
 	hasPeer := func(r string) string { return present(r, "spec", "peer") }
 	hasSecret := func(r string) string { return present(r, "spec", "peer", "secret") }
 	secret := func(r, f string) string { return str(r, "spec", "peer", "secret", f) }
@@ -477,11 +479,11 @@ func celPeerSecretValid(g *celGen, _ Kind) {
 			" : "+lit("supported values: "+strconv.Quote(SecretBackendKubernetes))+")")
 }
 
-func celPeerReferenceSyntax(g *celGen, k Kind) {
+func celPeerReferenceSyntax(g *celGen, k kinds.Kind) {
 	peer := func(x string) string { return str(x, "peer") }
 	invalid := func(x string) string { return peer(x) + " != '' && " + celInvalidPeer(peer(x)) }
 	switch k {
-	case KindServiceResolver:
+	case kinds.ServiceResolver:
 		redirect := func(r string) string { return str(r, "spec", "redirect", "peer") }
 		g.scalar(specPath.Child("redirect", "peer").String(),
 			func(r string) string { return redirect(r) + " != '' && " + celInvalidPeer(redirect(r)) }, redirect, lit(peerNameHint))
@@ -506,16 +508,16 @@ func celPeerReferenceSyntax(g *celGen, k Kind) {
 		j := targets(m, subset) + ".map(t2, " + isNew(subset, "t2") + ").indexOf(true)"
 		path := "'spec.failover[' + " + subset + " + '].targets[' + string(" + j + ") + '].peer'"
 		g.add("!"+m+".exists(s, "+targets(m, "s")+".exists(t, "+isNew("s", "t")+"))", g.message(path, lit(peerNameHint)))
-	case KindServiceIntentions:
+	case kinds.ServiceIntentions:
 		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "sources") }, prefix: "spec.sources", suffix: ".peer",
 			bad: invalid, key: peer, detail: constDetail(peerNameHint)})
-	case KindSamenessGroup:
+	case kinds.SamenessGroup:
 		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "members") }, prefix: "spec.members", suffix: ".peer",
 			bad: invalid, key: peer, detail: constDetail(peerNameHint)})
 	}
 }
 
-func celSamenessGroupNeedsEnterprise(g *celGen, _ Kind) {
+func celSamenessGroupNeedsEnterprise(g *celGen, _ kinds.Kind) {
 	if g.cfg.Edition != EditionCE {
 		return
 	}
@@ -523,7 +525,7 @@ func celSamenessGroupNeedsEnterprise(g *celGen, _ Kind) {
 		lit("sameness groups need Consul Enterprise, the edition is ce; consul-k8s cannot sync it"))
 }
 
-func celConsulVersion(g *celGen, k Kind) {
+func celConsulVersion(g *celGen, k kinds.Kind) {
 	have := g.cfg.ConsulVersion
 	if have == nil {
 		return
@@ -532,16 +534,16 @@ func celConsulVersion(g *celGen, k Kind) {
 		return feature + " needs Consul " + since + "+, configured version is " + have.String()
 	}
 	switch k {
-	case KindPeeringAcceptor, KindPeeringDialer:
+	case kinds.PeeringAcceptor, kinds.PeeringDialer:
 		if !have.AtLeast(peeringGASince) {
 			g.nameOnCreate(func(string) string { return "false" }, lit(detail(peeringGASince.String(), "cluster peering")))
 		}
-	case KindServiceDefaults:
+	case kinds.ServiceDefaults:
 		if !have.AtLeast(upstreamPeerSince) {
 			g.list(overrideSite(".peer", func(x string) string { return str(x, "peer") + " != ''" }, nil,
 				constDetail(detail(upstreamPeerSince.String(), "upstreamConfig.overrides[].peer"))))
 		}
-	case KindExportedServices:
+	case kinds.ExportedServices:
 		if !have.AtLeast(peerConsumersSince) {
 			g.nested(consumerSite(".peer", func(_, c string) string { return str(c, "peer") + " != ''" }, nil,
 				constDetail2(detail(peerConsumersSince.String(), "peer consumers"))))

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // MaxWarningLength is the longest admission warning we emit, rule name included.
@@ -51,7 +53,7 @@ func WarningPath(field string) string {
 
 // Result is the verdict on one object.
 type Result struct {
-	Kind       Kind
+	Kind       kinds.Kind
 	Violations []Violation
 }
 
@@ -98,7 +100,7 @@ func (r *Result) Warnings() []string {
 // Engine applies the catalogue with one configuration.
 type Engine struct {
 	cfg    Config
-	byKind map[Kind][]*Rule
+	byKind map[kinds.Kind][]*Rule
 }
 
 // NewEngine validates the configuration and indexes the active rules by kind.
@@ -116,13 +118,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 		enforced[name] = on
 	}
 	cfg.EnforcedByPolicies = enforced
-	e := &Engine{cfg: cfg, byKind: map[Kind][]*Rule{}}
+	e := &Engine{cfg: cfg, byKind: map[kinds.Kind][]*Rule{}}
 	for _, r := range catalogue {
 		if cfg.ActionFor(r) == Off || r.ReadsPair() {
 			continue
 		}
 		for _, k := range r.Kinds {
-			if enforced[r.Name] && !slices.Contains(WorkloadKinds, k) {
+			if enforced[r.Name] && !slices.Contains(kinds.Workloads, k) {
 				continue // the policies judge it on this kind
 			}
 			e.byKind[k] = append(e.byKind[k], r)
@@ -145,7 +147,7 @@ func (e *Engine) Config() Config {
 // It returns an error only for an object that is not of a validated kind or a rule that
 // failed unexpectedly; violations are in the Result.
 func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState) (res Result, err error) {
-	kind, ok := KindOf(obj)
+	kind, ok := kinds.Of(obj)
 	if !ok {
 		return Result{}, fmt.Errorf("unsupported object type %T", obj)
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -95,7 +96,7 @@ func TestCatalogueMatchesSpec(t *testing.T) {
 			t.Errorf("rule %q lacks a family, description or kinds: %+v", r.Name, r)
 		}
 		for _, k := range r.Kinds {
-			if !slices.Contains(validators.Kinds, k) && !slices.Contains(validators.WorkloadKinds, k) {
+			if !slices.Contains(kinds.Consul, k) && !slices.Contains(kinds.Workloads, k) {
 				t.Errorf("rule %q: kind %q", r.Name, k)
 			}
 		}
@@ -107,24 +108,6 @@ func TestCatalogueMatchesSpec(t *testing.T) {
 	}
 	if validators.RuleByName("no-such-rule") != nil {
 		t.Error("RuleByName of an unknown name is not nil")
-	}
-}
-
-func TestKinds(t *testing.T) {
-	for _, k := range append(slices.Clone(validators.Kinds), validators.WorkloadKinds...) {
-		obj, ok := validators.NewObject(k)
-		if !ok {
-			t.Fatalf("NewObject(%s) failed", k)
-		}
-		if got, ok := validators.KindOf(obj); !ok || got != k {
-			t.Errorf("KindOf(NewObject(%s)) = %s, %v", k, got, ok)
-		}
-	}
-	if _, ok := validators.NewObject("Service"); ok {
-		t.Error("NewObject(Service) succeeded")
-	}
-	if _, ok := validators.KindOf(&v1alpha1.MeshList{}); ok {
-		t.Error("KindOf(MeshList) succeeded")
 	}
 }
 
@@ -287,7 +270,7 @@ func TestResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Kind != validators.KindExportedServices {
+	if res.Kind != kinds.ExportedServices {
 		t.Errorf("Kind = %s", res.Kind)
 	}
 	if res.Allowed() {
@@ -560,16 +543,16 @@ func (u untouchable) fail(what string) {
 	u.t.Helper()
 	u.t.Errorf("an object-only rule asked the cluster: %s", what)
 }
-func (u untouchable) PeersNamed(string) []validators.ObjectRef { u.fail("PeersNamed"); return nil }
-func (u untouchable) HasPeer(string) bool                      { u.fail("HasPeer"); return false }
-func (u untouchable) AnyPeer() bool                            { u.fail("AnyPeer"); return false }
-func (u untouchable) ExportsToPeer() bool                      { u.fail("ExportsToPeer"); return false }
+func (u untouchable) PeersNamed(string) []kinds.ObjectRef { u.fail("PeersNamed"); return nil }
+func (u untouchable) HasPeer(string) bool                 { u.fail("HasPeer"); return false }
+func (u untouchable) AnyPeer() bool                       { u.fail("AnyPeer"); return false }
+func (u untouchable) ExportsToPeer() bool                 { u.fail("ExportsToPeer"); return false }
 func (u untouchable) MeshGateway() validators.GatewayStatus {
 	u.fail("MeshGateway")
 	return validators.GatewayMissing
 }
-func (u untouchable) Existing(validators.Kind) []validators.ObjectRef { u.fail("Existing"); return nil }
-func (u untouchable) ProxyDefaultsGatewayMode() string                { u.fail("ProxyDefaultsGatewayMode"); return "" }
+func (u untouchable) Existing(kinds.Kind) []kinds.ObjectRef { u.fail("Existing"); return nil }
+func (u untouchable) ProxyDefaultsGatewayMode() string      { u.fail("ProxyDefaultsGatewayMode"); return "" }
 
 func TestObjectOnlyRulesNeverReadState(t *testing.T) {
 	cfg := validators.Config{Actions: map[string]validators.Action{}}

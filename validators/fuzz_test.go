@@ -4,37 +4,38 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // fuzzSeeds are realistic manifests (as the API server sends them, in JSON) of each kind.
-var fuzzSeeds = map[validators.Kind][]string{
-	validators.KindMesh: {
+var fuzzSeeds = map[kinds.Kind][]string{
+	kinds.Mesh: {
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"Mesh","metadata":{"name":"mesh","namespace":"consul"},"spec":{"peering":{"peerThroughMeshGateways":true}}}`,
 		`{"metadata":{"name":"mesh"},"spec":{"transparentProxy":{"meshDestinationsOnly":true},"tls":{"incoming":{"tlsMinVersion":"TLSv1_2"}},"http":{"sanitizeXForwardedClientCert":true}}}`,
 		`{"metadata":{"name":"cluster"},"spec":{"peering":null}}`,
 	},
-	validators.KindProxyDefaults: {
+	kinds.ProxyDefaults: {
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"global","namespace":"consul"},"spec":{"meshGateway":{"mode":"local"},"config":{"protocol":"http"}}}`,
 		`{"metadata":{"name":"global"},"spec":{"meshGateway":{"mode":"none"},"mode":"transparent","accessLogs":{"enabled":true}}}`,
 		`{"metadata":{"name":"default"},"spec":{"meshGateway":{"mode":"Remote"}}}`,
 	},
-	validators.KindServiceDefaults: {
+	kinds.ServiceDefaults: {
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ServiceDefaults","metadata":{"name":"frontend","namespace":"default"},"spec":{"protocol":"http","upstreamConfig":{"overrides":[{"name":"backend","peer":"dc2","meshGateway":{"mode":"local"}}]}}}`,
 		`{"metadata":{"name":"web"},"spec":{"meshGateway":{"mode":"none"},"upstreamConfig":{"defaults":{"connectTimeoutMs":500,"limits":{"maxConnections":10},"passiveHealthCheck":{"interval":"10s","maxFailures":3}},"overrides":[null,{"name":"*","namespace":"*","peer":"DC2","partition":"ap2","meshGateway":{"mode":"none"}},{"name":"api","namespace":"default","peer":"dc2"},{"name":"api","peer":"dc2"}]}}}`,
 		`{"metadata":{"name":"web"},"spec":{"upstreamConfig":{"defaults":{"name":"x","peer":"dc2","namespace":"ns","partition":"p"},"overrides":[]}}}`,
 	},
-	validators.KindExportedServices: {
+	kinds.ExportedServices: {
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ExportedServices","metadata":{"name":"default","namespace":"consul"},"spec":{"services":[{"name":"backend","consumers":[{"peer":"dc2"}]}]}}`,
 		`{"metadata":{"name":"ap1"},"spec":{"services":[{"name":"consul","namespace":"*","consumers":[{"peer":"*"},{"partition":"*","samenessGroup":"g"},{}]},{"name":""},{"name":"*","namespace":"*","consumers":[{"samenessGroup":"group"}]}]}}`,
 		`{"metadata":{"name":"default"},"spec":{}}`,
 	},
-	validators.KindPeeringAcceptor: {
+	kinds.PeeringAcceptor: {
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"PeeringAcceptor","metadata":{"name":"dc2","namespace":"consul"},"spec":{"peer":{"secret":{"name":"peering-token","key":"data","backend":"kubernetes"}}},"status":{"latestPeeringVersion":2,"secret":{"name":"peering-token","key":"data","backend":"kubernetes","resourceVersion":"42"}}}`,
 		`{"metadata":{"name":"DC2.west"},"spec":{"peer":null}}`,
 	},
-	validators.KindPeeringDialer: {
+	kinds.PeeringDialer: {
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"PeeringDialer","metadata":{"name":"dc1","namespace":"consul"},"spec":{"peer":{"secret":{"name":"peering-token","key":"data","backend":"kubernetes"}}}}`,
 		`{"metadata":{"name":"dc1-"},"spec":{"peer":{"secret":{"backend":"vault"}}}}`,
 	},
@@ -44,7 +45,7 @@ var fuzzSeeds = map[validators.Kind][]string{
 // byte) and validates it on CREATE and UPDATE under several configurations and cluster
 // states: no input may make a rule panic (the engine turns a panic into an error).
 func FuzzValidateJSON(f *testing.F) {
-	for i, k := range validators.Kinds {
+	for i, k := range kinds.Consul {
 		for _, s := range fuzzSeeds[k] {
 			f.Add(append([]byte{byte(i)}, s...))
 		}
@@ -65,8 +66,8 @@ func FuzzValidateJSON(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		kind := validators.Kinds[int(data[0])%len(validators.Kinds)]
-		obj, _ := validators.NewObject(kind)
+		kind := kinds.Consul[int(data[0])%len(kinds.Consul)]
+		obj, _ := kinds.New(kind)
 		if err := json.Unmarshal(data[1:], obj); err != nil {
 			return
 		}

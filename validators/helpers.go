@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
@@ -159,8 +160,8 @@ func metaOf(obj runtime.Object) metav1.Object {
 }
 
 // othersThan drops self from refs.
-func othersThan(self ObjectRef, refs []ObjectRef) []ObjectRef {
-	var out []ObjectRef
+func othersThan(self kinds.ObjectRef, refs []kinds.ObjectRef) []kinds.ObjectRef {
+	var out []kinds.ObjectRef
 	for _, r := range refs {
 		if r != self {
 			out = append(out, r)

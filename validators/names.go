@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // Names consul-k8s requires for the cluster-wide config entries.
@@ -14,8 +16,8 @@ const (
 )
 
 func checkSingletonName(in *ObjectInput) field.ErrorList {
-	kind, _ := KindOf(in.Object)
-	want := map[Kind]string{KindProxyDefaults: ProxyDefaultsName, KindMesh: MeshName}[kind]
+	kind, _ := kinds.Of(in.Object)
+	want := map[kinds.Kind]string{kinds.ProxyDefaults: ProxyDefaultsName, kinds.Mesh: MeshName}[kind]
 	if name := metaOf(in.Object).GetName(); name != want {
 		return field.ErrorList{field.Invalid(namePath, name, fmt.Sprintf("%s must be named %q", kind, want))}
 	}
@@ -27,7 +29,7 @@ func checkSingleton(in *Input) field.ErrorList {
 	if in.Operation != Create {
 		return nil
 	}
-	self, _ := RefOf(in.Object)
+	self, _ := kinds.RefOf(in.Object)
 	others := othersThan(self, in.State.Existing(self.Kind))
 	if len(others) == 0 {
 		return nil

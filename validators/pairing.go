@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
@@ -23,7 +24,7 @@ type ClusterSource struct {
 	// Tokens holds, per PeeringAcceptor or PeeringDialer, a digest of the peering token in
 	// its Secret (never the token): equal digests on two clusters pair the two objects
 	// whatever they are called.
-	Tokens map[ObjectRef]string
+	Tokens map[kinds.ObjectRef]string
 }
 
 // ClusterView is one cluster reduced to what pairing reads: its peerings, what it exports
@@ -41,7 +42,7 @@ type ClusterView struct {
 
 // PeerObject is a PeeringAcceptor or PeeringDialer; Ref.Name is the Consul peer name.
 type PeerObject struct {
-	Ref ObjectRef
+	Ref kinds.ObjectRef
 	// Token is a digest of the peering token, "" when unknown.
 	Token string
 }
@@ -49,7 +50,7 @@ type PeerObject struct {
 // Import is one place a cluster names a service of a peer: a field of an object.
 type Import struct {
 	Cluster string
-	Object  ObjectRef
+	Object  kinds.ObjectRef
 	// Field is the field that names the peer.
 	Field     *field.Path
 	Peer      string
@@ -64,7 +65,7 @@ type Import struct {
 
 // Export is one consumer of one exported service.
 type Export struct {
-	Object ObjectRef
+	Object kinds.ObjectRef
 	// Field is the consumer's peer or samenessGroup field.
 	Field         *field.Path
 	Service       string
@@ -98,7 +99,7 @@ func NewClusterView(src ClusterSource) *ClusterView {
 		}
 	}
 	for _, o := range src.Objects {
-		ref, ok := RefOf(o)
+		ref, ok := kinds.RefOf(o)
 		if !ok {
 			continue
 		}
@@ -119,7 +120,7 @@ func NewClusterView(src ClusterSource) *ClusterView {
 	return v
 }
 
-func exportsOf(ref ObjectRef, es *v1alpha1.ExportedServices) []Export {
+func exportsOf(ref kinds.ObjectRef, es *v1alpha1.ExportedServices) []Export {
 	var out []Export
 	for i, s := range es.Spec.Services {
 		for j, c := range s.Consumers {
@@ -148,7 +149,7 @@ func serviceDefaultsImports(obj runtime.Object, _ *Config, proxyDefaultsMode str
 	if !ok {
 		return nil
 	}
-	ref, _ := RefOf(sd)
+	ref, _ := kinds.RefOf(sd)
 	var out []Import
 	for i, u := range overridesOf(sd) {
 		if u == nil || u.Peer == "" {
@@ -180,7 +181,7 @@ func annotationImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string
 	if !ok {
 		return nil
 	}
-	ref, _ := RefOf(obj)
+	ref, _ := kinds.RefOf(obj)
 	in := &ObjectInput{Object: obj, Config: cfg}
 	at := AnnotationPath(t.at)
 	var out []Import
@@ -207,7 +208,7 @@ func resolverImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []
 	if !ok {
 		return nil
 	}
-	ref, _ := RefOf(sr)
+	ref, _ := kinds.RefOf(sr)
 	var out []Import
 	for _, r := range peerReferences(sr) {
 		out = append(out, Import{Object: ref, Field: r.path, Peer: r.peer, Service: r.service, Namespace: r.namespace,
@@ -232,7 +233,7 @@ type PairInput struct {
 
 // PairHit is one finding of a pair check on an object of Local.
 type PairHit struct {
-	Object ObjectRef
+	Object kinds.ObjectRef
 	Error  *field.Error
 	// Pending marks a finding that holds only until something on its way happens (a mesh
 	// gateway that is not ready yet): it warns instead of denying.
@@ -355,7 +356,7 @@ type PairViolation struct {
 	Violation
 	Cluster string
 	Peer    string
-	Object  ObjectRef
+	Object  kinds.ObjectRef
 }
 
 // CheckPairs runs every pair rule over every two clusters that name each other. The action

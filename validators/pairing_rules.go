@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // checkPeeringPair: every acceptor of Local for Remote meets a dialer of Remote for Local and
@@ -13,9 +15,9 @@ import (
 func checkPeeringPair(in *PairInput) []PairHit {
 	var hits []PairHit
 	for _, p := range in.LocalPeers {
-		want := KindPeeringDialer
-		if p.Ref.Kind == KindPeeringDialer {
-			want = KindPeeringAcceptor
+		want := kinds.PeeringDialer
+		if p.Ref.Kind == kinds.PeeringDialer {
+			want = kinds.PeeringAcceptor
 		}
 		counterpart := in.RemotePeers
 		for _, q := range in.RemotePeers {
@@ -29,12 +31,12 @@ func checkPeeringPair(in *PairInput) []PairHit {
 		case len(counterpart) == 0:
 			msg = fmt.Sprintf("cluster %q has %s %q for cluster %q, but %q has no %s for %q: create one there named %q (or map its name to %q in peers:)",
 				in.Local.Name, p.Ref.Kind, p.Ref.Name, in.Remote.Name, in.Remote.Name, want, in.Local.Name, in.Local.Name, in.Local.Name)
-			if want == KindPeeringDialer {
+			if want == kinds.PeeringDialer {
 				msg += ", with the token this acceptor writes to its Secret"
 			}
 		case !hasKind(counterpart, want):
 			verb := "accept"
-			if p.Ref.Kind == KindPeeringDialer {
+			if p.Ref.Kind == kinds.PeeringDialer {
 				verb = "dial"
 			}
 			msg = fmt.Sprintf("cluster %q and cluster %q both %s (%s %q here, %s %q there): one side must be the PeeringAcceptor, the other the PeeringDialer",
@@ -47,7 +49,7 @@ func checkPeeringPair(in *PairInput) []PairHit {
 	return hits
 }
 
-func hasKind(objs []PeerObject, k Kind) bool {
+func hasKind(objs []PeerObject, k kinds.Kind) bool {
 	for _, o := range objs {
 		if o.Ref.Kind == k {
 			return true

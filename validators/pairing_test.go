@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -18,7 +19,7 @@ type side struct {
 	cfg     validators.Config
 	peers   map[string]string
 	gateway validators.GatewayStatus
-	tokens  map[validators.ObjectRef]string
+	tokens  map[kinds.ObjectRef]string
 	objs    []runtime.Object
 }
 
@@ -49,9 +50,9 @@ func peersMap(kv ...string) func(*side) {
 }
 func token(obj runtime.Object, digest string) func(*side) {
 	return func(s *side) {
-		ref, _ := validators.RefOf(obj)
+		ref, _ := kinds.RefOf(obj)
 		if s.tokens == nil {
-			s.tokens = map[validators.ObjectRef]string{}
+			s.tokens = map[kinds.ObjectRef]string{}
 		}
 		s.tokens[ref] = digest
 	}
@@ -313,7 +314,7 @@ func TestEngineSkipsPairRules(t *testing.T) {
 // Every source of imports yields (cluster, object, field, peer, service, namespace, partition).
 func TestImportsOfAView(t *testing.T) {
 	v := clusterNamed("cluster-02", sd("frontend", up("backend", ""), upNS("billing", "payments", "cluster-01"))).view()
-	want := []validators.Import{{Cluster: "cluster-02", Object: validators.ObjectRef{Kind: validators.KindServiceDefaults, Namespace: testNamespace, Name: "frontend"},
+	want := []validators.Import{{Cluster: "cluster-02", Object: kinds.ObjectRef{Kind: kinds.ServiceDefaults, Namespace: testNamespace, Name: "frontend"},
 		Peer: "cluster-01", Service: "billing", Namespace: "payments"}}
 	if len(v.Imports) != 1 {
 		t.Fatalf("imports %+v, want one", v.Imports)

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
@@ -30,7 +31,7 @@ func checkPeerNameSyntax(in *ObjectInput) field.ErrorList {
 }
 
 func checkPeerNameUnique(in *Input) field.ErrorList {
-	self, _ := RefOf(in.Object)
+	self, _ := kinds.RefOf(in.Object)
 	others := othersThan(self, in.State.PeersNamed(self.Name))
 	if len(others) == 0 {
 		return nil

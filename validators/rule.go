@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // Action is what happens when a rule finds a violation.
@@ -81,7 +83,7 @@ type Rule struct {
 	// Family groups rules in the documentation (docs/rules/<family>.md).
 	Family        string
 	DefaultAction Action
-	Kinds         []Kind
+	Kinds         []kinds.Kind
 	Description   string
 	// A rule has exactly one of the three checks; which one says what it reads: the object
 	// alone, the object and its cluster, or two clusters that peer (CheckPairs runs those;
@@ -92,7 +94,7 @@ type Rule struct {
 	// An object-only rule has exactly one of: cel, which writes the same check as the
 	// validations of a ValidatingAdmissionPolicy (cel.go), or webhookOnly, the reason CEL
 	// cannot express it faithfully.
-	cel         func(g *celGen, k Kind)
+	cel         func(g *celGen, k kinds.Kind)
 	webhookOnly string
 }
 
@@ -117,7 +119,7 @@ func (r *Rule) run(in *Input) field.ErrorList {
 }
 
 // AppliesTo reports whether the rule checks objects of kind k.
-func (r *Rule) AppliesTo(k Kind) bool {
+func (r *Rule) AppliesTo(k kinds.Kind) bool {
 	for _, rk := range r.Kinds {
 		if rk == k {
 			return true

@@ -1,12 +1,14 @@
 package validators
 
+import "github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+
 // ClusterState is everything the cross-object ("state") rules may read about the cluster.
 // Implementations answer from an index, never by listing, so a rule costs the same with ten
 // objects in the cluster as with ten thousand.
 type ClusterState interface {
 	// PeersNamed returns the PeeringAcceptors and PeeringDialers whose name is peer,
 	// compared case-insensitively as Consul indexes peerings by their lower-cased name.
-	PeersNamed(peer string) []ObjectRef
+	PeersNamed(peer string) []kinds.ObjectRef
 	// HasPeer reports whether a PeeringAcceptor or PeeringDialer is named peer, compared
 	// case-insensitively.
 	HasPeer(peer string) bool
@@ -18,7 +20,7 @@ type ClusterState interface {
 	// missing, present but not ready yet, or ready.
 	MeshGateway() GatewayStatus
 	// Existing returns the objects of a cluster-singleton kind (Mesh, ProxyDefaults, ExportedServices).
-	Existing(kind Kind) []ObjectRef
+	Existing(kind kinds.Kind) []kinds.ObjectRef
 	// ProxyDefaultsGatewayMode returns spec.meshGateway.mode of the ProxyDefaults, "" when none exists.
 	ProxyDefaultsGatewayMode() string
 }

@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -37,7 +38,7 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 		return nil
 	}
 	// On workloads the rules read the upstreams annotation, which only the webhook parses.
-	if k, _ := validators.KindOf(tc.obj); slices.Contains(validators.WorkloadKinds, k) {
+	if k, _ := kinds.Of(tc.obj); slices.Contains(kinds.Workloads, k) {
 		return nil
 	}
 	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: "pass", Config: policies.CaseConfig{
@@ -87,7 +88,7 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 
 // typedJSON is obj as the API server would be sent it: with apiVersion and kind.
 func typedJSON(obj runtime.Object) (json.RawMessage, error) {
-	kind, ok := validators.KindOf(obj)
+	kind, ok := kinds.Of(obj)
 	if !ok {
 		return nil, fmt.Errorf("unsupported object %T", obj)
 	}

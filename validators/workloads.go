@@ -11,21 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// The workload kinds whose pods may carry the upstreams annotation (section 6 of the
-// specification): bare Pods and the pod templates of the controllers that create pods.
-const (
-	KindPod         Kind = "Pod"
-	KindDeployment  Kind = "Deployment"
-	KindStatefulSet Kind = "StatefulSet"
-	KindDaemonSet   Kind = "DaemonSet"
-	KindReplicaSet  Kind = "ReplicaSet"
-	KindJob         Kind = "Job"
-	KindCronJob     Kind = "CronJob"
-)
-
-// WorkloadKinds lists the workload kinds in a stable order.
-var WorkloadKinds = []Kind{KindPod, KindDeployment, KindStatefulSet, KindDaemonSet, KindReplicaSet, KindJob, KindCronJob}
-
 // ConnectInjectAnnotation set to "false" on a pod turns consul-k8s's injection off: its
 // upstreams annotation is never read.
 const ConnectInjectAnnotation = "consul.hashicorp.com/connect-inject"

@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -29,7 +30,7 @@ func duplicateOverrides(n int) string {
 func TestThousandsOfDenialsAreAnsweredQuicklyWithBoundedCauses(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	start := time.Now()
-	code, resp := f.review(t, validators.KindServiceDefaults, "CREATE", duplicateOverrides(32000), "")
+	code, resp := f.review(t, kinds.ServiceDefaults, "CREATE", duplicateOverrides(32000), "")
 	took := time.Since(start)
 	if code != http.StatusOK || resp == nil || resp.Allowed || resp.Result.Code != http.StatusUnprocessableEntity || resp.Result.Reason != "Invalid" {
 		t.Fatalf("HTTP %d, want a 422 Invalid: %+v", code, resp)
@@ -67,7 +68,7 @@ func TestThousandsOfDenialsAreAnsweredQuicklyWithBoundedCauses(t *testing.T) {
 
 func TestOneDenialMessageHasNoBrackets(t *testing.T) {
 	f := newFixture(t, validators.Config{})
-	_, resp := f.review(t, validators.KindServiceDefaults, "CREATE", duplicateOverrides(2), "")
+	_, resp := f.review(t, kinds.ServiceDefaults, "CREATE", duplicateOverrides(2), "")
 	if resp == nil || resp.Allowed || len(resp.Result.Details.Causes) != 1 {
 		t.Fatalf("%+v", resp)
 	}
@@ -81,7 +82,7 @@ func TestLongValuesAreClippedInCauses(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	long := strings.Repeat("é", 50000)
 	obj := serviceDefaults("web", `[{"name":"api","peer":"dc2","meshGateway":{"mode":"`+long+`"}}]`)
-	_, resp := f.review(t, validators.KindServiceDefaults, "CREATE", obj, "")
+	_, resp := f.review(t, kinds.ServiceDefaults, "CREATE", obj, "")
 	if resp == nil || resp.Allowed {
 		t.Fatalf("%+v", resp)
 	}
@@ -109,10 +110,10 @@ func TestReviewsOverTheInFlightBoundAreAnswered429AtOnce(t *testing.T) {
 	}
 	const bound = 3
 	h := webhook.Handlers(webhook.Deps{Engine: engine, State: state.NewIndex(), Log: logr.Discard(),
-		Metrics: webhook.NewMetrics(prometheus.NewRegistry()), MaxInFlight: bound})[webhook.Path(validators.KindServiceDefaults)]
+		Metrics: webhook.NewMetrics(prometheus.NewRegistry()), MaxInFlight: bound})[webhook.Path(kinds.ServiceDefaults)]
 	body := reviewBody("ServiceDefaults", "CREATE", serviceDefaults("web", `[{"name":"api"}]`))
 	serve := func(r io.Reader) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, webhook.Path(validators.KindServiceDefaults), r)
+		req := httptest.NewRequest(http.MethodPost, webhook.Path(kinds.ServiceDefaults), r)
 		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = int64(len(body))
 		rec := httptest.NewRecorder()
@@ -160,7 +161,7 @@ func TestReviewsOverTheInFlightBoundAreAnswered429AtOnce(t *testing.T) {
 
 func TestDeclaredBodyOverTheLimitIsRefusedUnread(t *testing.T) {
 	f := newFixture(t, validators.Config{})
-	req := httptest.NewRequest(http.MethodPost, webhook.Path(validators.KindServiceDefaults), strings.NewReader("{}"))
+	req := httptest.NewRequest(http.MethodPost, webhook.Path(kinds.ServiceDefaults), strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = webhook.MaxRequestBytes + 1
 	rec := httptest.NewRecorder()
@@ -174,7 +175,7 @@ func TestAbandonedReviewIsNotJudged(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, webhook.Path(validators.KindServiceDefaults),
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, webhook.Path(kinds.ServiceDefaults),
 		strings.NewReader(reviewBody("ServiceDefaults", "CREATE", duplicateOverrides(100))))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
@@ -205,9 +206,9 @@ func TestBodiesOverTheInFlightBytesAreAnswered429(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := webhook.Handlers(webhook.Deps{Engine: engine, State: state.NewIndex(), Log: logr.Discard(),
-		Metrics: webhook.NewMetrics(prometheus.NewRegistry()), MaxInFlightBytes: webhook.MaxRequestBytes})[webhook.Path(validators.KindServiceDefaults)]
+		Metrics: webhook.NewMetrics(prometheus.NewRegistry()), MaxInFlightBytes: webhook.MaxRequestBytes})[webhook.Path(kinds.ServiceDefaults)]
 	serve := func(r io.Reader, size int64) int {
-		req := httptest.NewRequest(http.MethodPost, webhook.Path(validators.KindServiceDefaults), r)
+		req := httptest.NewRequest(http.MethodPost, webhook.Path(kinds.ServiceDefaults), r)
 		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = size
 		rec := httptest.NewRecorder()

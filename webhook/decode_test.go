@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"testing"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -12,17 +13,17 @@ import (
 func TestObjectKeysMatchCaseSensitively(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	cases := map[string]struct {
-		kind      validators.Kind
+		kind      kinds.Kind
 		obj       string
 		wantAllow bool
 	}{
-		"peer spelled right, mode none": {validators.KindServiceDefaults,
+		"peer spelled right, mode none": {kinds.ServiceDefaults,
 			serviceDefaults("web", `[{"name":"api","peer":"dc2","meshGateway":{"mode":"none"}}]`), false},
-		"Peer mis-cased is no peer": {validators.KindServiceDefaults,
+		"Peer mis-cased is no peer": {kinds.ServiceDefaults,
 			serviceDefaults("web", `[{"name":"api","Peer":"dc2","meshGateway":{"mode":"none"}}]`), true},
-		"meshGateway spelled right, bad mode": {validators.KindProxyDefaults,
+		"meshGateway spelled right, bad mode": {kinds.ProxyDefaults,
 			`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"global","namespace":"default"},"spec":{"meshGateway":{"mode":"bogus"}}}`, false},
-		"MeshGateway mis-cased is no meshGateway": {validators.KindProxyDefaults,
+		"MeshGateway mis-cased is no meshGateway": {kinds.ProxyDefaults,
 			`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"global","namespace":"default"},"spec":{"MeshGateway":{"Mode":"bogus"}}}`, true},
 	}
 	for name, tc := range cases {

@@ -12,6 +12,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -47,7 +48,7 @@ func FuzzAdmissionReview(f *testing.F) {
 		if json.Unmarshal(js, &head) != nil {
 			continue
 		}
-		for i, k := range validators.Kinds {
+		for i, k := range kinds.Consul {
 			if string(k) == head.Kind {
 				f.Add(uint8(i), reviewBody(head.Kind, "CREATE", string(js)))
 				f.Add(uint8(i), strings.Replace(reviewBody(head.Kind, "UPDATE", string(js)), `"object":`, `"oldObject":`+string(js)+`,"object":`, 1))
@@ -57,7 +58,7 @@ func FuzzAdmissionReview(f *testing.F) {
 	f.Add(uint8(0), `{"request":null}`)
 	fx := newFixture(f, validators.Config{})
 	f.Fuzz(func(t *testing.T, kindIndex uint8, body string) {
-		kind := validators.Kinds[int(kindIndex)%len(validators.Kinds)]
+		kind := kinds.Consul[int(kindIndex)%len(kinds.Consul)]
 		rec := serveWithin(t, fx, kind, body, fuzzAnswerWithin)
 		if rec.Code == http.StatusOK {
 			var out admissionv1.AdmissionReview

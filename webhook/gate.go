@@ -8,7 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // NotSyncedMessage is the message of a review refused because the state the rules read has
@@ -61,7 +61,7 @@ func (g *Gate) ExemptNamespaces() []string {
 
 // Check returns the answer to a review that must not reach the rules, or nil. A nil Gate
 // lets every review through.
-func (g *Gate) Check(kind validators.Kind, op admissionv1.Operation, namespace string) *admissionv1.AdmissionResponse {
+func (g *Gate) Check(kind kinds.Kind, op admissionv1.Operation, namespace string) *admissionv1.AdmissionResponse {
 	if g == nil || (op != admissionv1.Create && op != admissionv1.Update) {
 		return nil
 	}

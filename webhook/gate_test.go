@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -55,7 +56,7 @@ func proxyDefaultsReview(op, ns, name string) string {
 
 func postGated(t *testing.T, mux *http.ServeMux, body string) (int, *admissionv1.AdmissionResponse) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, webhook.Path(validators.KindProxyDefaults), strings.NewReader(body))
+	req := httptest.NewRequest(http.MethodPost, webhook.Path(kinds.ProxyDefaults), strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
@@ -162,7 +163,7 @@ func TestGateOpensOnceSynced(t *testing.T) {
 // A nil Gate lets every review reach the rules.
 func TestNilGate(t *testing.T) {
 	var g *webhook.Gate
-	if resp := g.Check(validators.KindMesh, admissionv1.Create, "restore"); resp != nil {
+	if resp := g.Check(kinds.Mesh, admissionv1.Create, "restore"); resp != nil {
 		t.Fatalf("nil gate answered %+v", resp)
 	}
 }

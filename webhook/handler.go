@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -123,7 +124,7 @@ type typedRequest[T any] struct {
 // reviewer answers the admission reviews of one kind: it decodes the review, runs the engine
 // and renders the verdict. The reviewers of every kind share one capacity.
 type reviewer[T object] struct {
-	kind     validators.Kind
+	kind     kinds.Kind
 	gv       schema.GroupVersion
 	engine   *validators.Engine
 	state    validators.ClusterState
@@ -277,7 +278,7 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T]) (resp *
 // MaxCauses, and a message in the form of apierrors.NewInvalid. It is built here, in time
 // linear in what it shows, because NewInvalid joins every error into its message by
 // repeated concatenation, quadratic in their number.
-func verdict(kind validators.Kind, group, name string, res *validators.Result) *admissionv1.AdmissionResponse {
+func verdict(kind kinds.Kind, group, name string, res *validators.Result) *admissionv1.AdmissionResponse {
 	resp := &admissionv1.AdmissionResponse{Allowed: true, Warnings: res.Warnings()}
 	denials := 0
 	for _, v := range res.Violations {

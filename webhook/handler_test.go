@@ -12,6 +12,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -39,11 +40,11 @@ func newFixture(t testing.TB, cfg validators.Config) *fixture {
 }
 
 // review posts an AdmissionReview and returns the HTTP status and decoded response.
-func (f *fixture) review(t *testing.T, kind validators.Kind, op string, obj, old string) (int, *admissionv1.AdmissionResponse) {
+func (f *fixture) review(t *testing.T, kind kinds.Kind, op string, obj, old string) (int, *admissionv1.AdmissionResponse) {
 	t.Helper()
 	body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1",` +
 		`"kind":{"group":"consul.hashicorp.com","version":"v1alpha1","kind":"` + string(kind) + `"},` +
-		`"resource":{"group":"consul.hashicorp.com","version":"v1alpha1","resource":"` + webhook.Plural(kind) + `"},` +
+		`"resource":{"group":"consul.hashicorp.com","version":"v1alpha1","resource":"` + kinds.Plural(kind) + `"},` +
 		`"operation":"` + op + `","userInfo":{"username":"alice"}`
 	if obj != "" {
 		body += `,"object":` + obj
@@ -87,7 +88,7 @@ func serviceDefaults(name, overrides string) string {
 func TestDenialIsInvalidWithOneCausePerViolation(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	obj := serviceDefaults("web", `[{"name":"api","peer":"dc2","meshGateway":{"mode":"none"}},{"peer":"dc2"}]`)
-	code, resp := f.review(t, validators.KindServiceDefaults, "CREATE", obj, "")
+	code, resp := f.review(t, kinds.ServiceDefaults, "CREATE", obj, "")
 	if code != http.StatusOK || resp == nil {
 		t.Fatalf("HTTP %d", code)
 	}
@@ -116,7 +117,7 @@ func TestDenialIsInvalidWithOneCausePerViolation(t *testing.T) {
 
 func TestAllowedObjectCarriesWarningsOnly(t *testing.T) {
 	f := newFixture(t, validators.Config{NamespacesEnabled: true})
-	code, resp := f.review(t, validators.KindServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api","peer":"dc2","namespace":"default"}]`), "")
+	code, resp := f.review(t, kinds.ServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api","peer":"dc2","namespace":"default"}]`), "")
 	if code != http.StatusOK || resp == nil || !resp.Allowed {
 		t.Fatalf("HTTP %d, %+v", code, resp)
 	}
@@ -136,24 +137,24 @@ func peeringDialer(name string) string {
 func TestStateRulesReadTheIndex(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	pd := `{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"global","namespace":"consul"},"spec":{"meshGateway":{"mode":"none"}}}`
-	if _, resp := f.review(t, validators.KindProxyDefaults, "CREATE", pd, ""); resp == nil || !resp.Allowed {
+	if _, resp := f.review(t, kinds.ProxyDefaults, "CREATE", pd, ""); resp == nil || !resp.Allowed {
 		t.Fatalf("mode none without peering should be allowed: %+v", resp)
 	}
 	dialer := mustDecode(t, peeringDialer("dc2"))
 	f.idx.Upsert(dialer)
-	_, resp := f.review(t, validators.KindProxyDefaults, "CREATE", pd, "")
+	_, resp := f.review(t, kinds.ProxyDefaults, "CREATE", pd, "")
 	if resp == nil || resp.Allowed || !strings.HasSuffix(causes(resp)["spec.meshGateway.mode"], "(gateway-mode-none-with-peering)") {
 		t.Fatalf("mode none with a peer should be denied: %+v", resp)
 	}
 	// On UPDATE an old violation caused by unrelated state is only a warning...
 	pdLabelled := strings.Replace(pd, `"namespace":"consul"`, `"namespace":"consul","labels":{"team":"mesh"}`, 1)
-	_, resp = f.review(t, validators.KindProxyDefaults, "UPDATE", pdLabelled, pd)
+	_, resp = f.review(t, kinds.ProxyDefaults, "UPDATE", pdLabelled, pd)
 	if resp == nil || !resp.Allowed || !strings.Contains(strings.Join(resp.Warnings, ""), "(gateway-mode-none-with-peering)") {
 		t.Fatalf("pre-existing violation on update should warn: %+v", resp)
 	}
 	// ...but introducing it is denied.
 	pdRemote := strings.Replace(pd, `"none"`, `"remote"`, 1)
-	_, resp = f.review(t, validators.KindProxyDefaults, "UPDATE", pd, pdRemote)
+	_, resp = f.review(t, kinds.ProxyDefaults, "UPDATE", pd, pdRemote)
 	if resp == nil || resp.Allowed {
 		t.Fatalf("new violation on update should be denied: %+v", resp)
 	}
@@ -171,7 +172,7 @@ func mustDecode(t *testing.T, js string) runtime.Object {
 func TestDeleteIsAlwaysAllowed(t *testing.T) {
 	f := newFixture(t, validators.Config{})
 	bad := serviceDefaults("web", `[{"peer":"NOT_VALID","meshGateway":{"mode":"none"}}]`)
-	_, resp := f.review(t, validators.KindServiceDefaults, "DELETE", "", bad)
+	_, resp := f.review(t, kinds.ServiceDefaults, "DELETE", "", bad)
 	if resp == nil || !resp.Allowed {
 		t.Fatalf("delete denied: %+v", resp)
 	}
@@ -179,7 +180,7 @@ func TestDeleteIsAlwaysAllowed(t *testing.T) {
 
 func TestBadRequestsGetClearAnswers(t *testing.T) {
 	f := newFixture(t, validators.Config{})
-	sdPath := webhook.Path(validators.KindServiceDefaults)
+	sdPath := webhook.Path(kinds.ServiceDefaults)
 	cases := map[string]struct {
 		path, contentType, body string
 		wantHTTP                int
@@ -194,7 +195,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 		"missing object":    {sdPath, "application/json", reviewBody("ServiceDefaults", "CREATE", ""), http.StatusOK, http.StatusBadRequest, "no content"},
 		"null object":       {sdPath, "application/json", reviewBody("ServiceDefaults", "CREATE", "null"), http.StatusOK, http.StatusBadRequest, "no content"},
 		"another kind":      {sdPath, "application/json", reviewBody("PeeringDialer", "CREATE", peeringDialer("dc2")), http.StatusOK, http.StatusBadRequest, "PeeringDialer"},
-		"mode is a number":  {webhook.Path(validators.KindProxyDefaults), "application/json", reviewBody("ProxyDefaults", "CREATE", `{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"global"},"spec":{"meshGateway":{"mode":3}}}`), http.StatusOK, http.StatusBadRequest, "mode"},
+		"mode is a number":  {webhook.Path(kinds.ProxyDefaults), "application/json", reviewBody("ProxyDefaults", "CREATE", `{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"global"},"spec":{"meshGateway":{"mode":3}}}`), http.StatusOK, http.StatusBadRequest, "mode"},
 		"overrides object":  {sdPath, "application/json", reviewBody("ServiceDefaults", "CREATE", `{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ServiceDefaults","metadata":{"name":"web"},"spec":{"upstreamConfig":{"overrides":{}}}}`), http.StatusOK, http.StatusBadRequest, "overrides"},
 		"unknown operation": {sdPath, "application/json", reviewBody("ServiceDefaults", "PATCH", serviceDefaults("web", "[]")), http.StatusOK, http.StatusBadRequest, "PATCH"},
 	}
@@ -216,7 +217,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 		t.Error("bad requests were not counted in consul_peering_guard_admission_errors_total")
 	}
 	// The handler keeps serving after all of that.
-	if _, resp := f.review(t, validators.KindServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api"}]`), ""); resp == nil || !resp.Allowed {
+	if _, resp := f.review(t, kinds.ServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api"}]`), ""); resp == nil || !resp.Allowed {
 		t.Fatalf("valid request after bad ones: %+v", resp)
 	}
 }
@@ -232,7 +233,7 @@ func reviewBody(kind, op, obj string) string {
 
 func TestMetricsCountDecisions(t *testing.T) {
 	f := newFixture(t, validators.Config{})
-	f.review(t, validators.KindServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api","peer":"dc2","meshGateway":{"mode":"none"}}]`), "")
+	f.review(t, kinds.ServiceDefaults, "CREATE", serviceDefaults("web", `[{"name":"api","peer":"dc2","meshGateway":{"mode":"none"}}]`), "")
 	sd := map[string]string{"kind": "ServiceDefaults", "operation": "CREATE"}
 	for _, tc := range []struct {
 		name   string

@@ -9,6 +9,8 @@ import (
 	admissionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/admission/metrics"
 	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -76,8 +78,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 var errorCodes = []int32{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusTooManyRequests, http.StatusInternalServerError}
 
 // ReviewedKinds are the kinds the webhook serves: the Consul kinds and the workloads.
-func ReviewedKinds() []validators.Kind {
-	return append(append([]validators.Kind(nil), validators.Kinds...), validators.WorkloadKinds...)
+func ReviewedKinds() []kinds.Kind {
+	return append(append([]kinds.Kind(nil), kinds.Consul...), kinds.Workloads...)
 }
 
 // initialise creates every series of the review metrics at zero, so that they are scraped
@@ -105,7 +107,7 @@ func (m *Metrics) initialise() {
 	}
 }
 
-func (m *Metrics) observe(kind validators.Kind, op validators.Operation, res *validators.Result, took time.Duration) {
+func (m *Metrics) observe(kind kinds.Kind, op validators.Operation, res *validators.Result, took time.Duration) {
 	if m == nil {
 		return
 	}
@@ -121,7 +123,7 @@ func (m *Metrics) observe(kind validators.Kind, op validators.Operation, res *va
 	}
 }
 
-func (m *Metrics) countError(kind validators.Kind, code int32) {
+func (m *Metrics) countError(kind kinds.Kind, code int32) {
 	if m != nil {
 		m.errored.WithLabelValues(string(kind), strconv.Itoa(int(code))).Inc()
 	}
@@ -129,7 +131,7 @@ func (m *Metrics) countError(kind validators.Kind, code int32) {
 
 // StateCounter is what the state metrics read: the informer-fed index.
 type StateCounter interface {
-	Count(kind validators.Kind) int
+	Count(kind kinds.Kind) int
 	ReadyGateways() int
 	NotReadyGateways() int
 }
@@ -137,7 +139,7 @@ type StateCounter interface {
 // RegisterStateMetrics exports what the state rules currently see: objects per kind and
 // ready mesh gateways. An operator compares them with kubectl to spot a stale cache.
 func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
-	for _, k := range validators.StateKinds {
+	for _, k := range state.Kinds {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "consul_peering_guard_state_objects", Help: "Objects of each kind in the webhook's state index.",
 			ConstLabels: prometheus.Labels{"kind": string(k)},

@@ -8,9 +8,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -18,25 +18,25 @@ import (
 // PathPrefix is the common prefix of the validation paths of the Consul kinds.
 const PathPrefix = "/validate-consul-hashicorp-com-v1alpha1-"
 
+// NotBeingDeletedCondition is the name of the match condition every webhook entry carries:
+// an object being deleted is never sent to the webhook, so removing a finalizer (the last
+// write a deleted object gets) succeeds even while no webhook pod answers under
+// failurePolicy Fail.
+const NotBeingDeletedCondition = "not-being-deleted"
+
+// NotBeingDeletedExpression is its CEL expression. object is null only for DELETE (not
+// registered, and allowed anyway), so the expression skips it rather than erroring. It
+// cannot be used to bypass the webhook: on CREATE the API server clears a deletionTimestamp
+// before validating admission, and on UPDATE it refuses to change one, so only an object the
+// API server itself marked for deletion is skipped.
+const NotBeingDeletedExpression = "object != null && !has(object.metadata.deletionTimestamp)"
+
 // Path returns the URL path that validates a kind, named as kubebuilder names them:
 // /validate-<group with dashes>-<version>-<kind>, e.g. /validate-consul-hashicorp-com-v1alpha1-mesh,
 // /validate-apps-v1-deployment, /validate--v1-pod (the core group is empty).
-func Path(kind validators.Kind) string {
-	gv := GroupVersionOf(kind)
+func Path(kind kinds.Kind) string {
+	gv := kinds.GroupVersion(kind)
 	return "/validate-" + strings.ReplaceAll(gv.Group, ".", "-") + "-" + gv.Version + "-" + strings.ToLower(string(kind))
-}
-
-// GroupVersionOf returns the API group and version a kind is served at.
-func GroupVersionOf(kind validators.Kind) schema.GroupVersion {
-	switch kind {
-	case validators.KindPod:
-		return corev1.SchemeGroupVersion
-	case validators.KindDeployment, validators.KindStatefulSet, validators.KindDaemonSet, validators.KindReplicaSet:
-		return appsv1.SchemeGroupVersion
-	case validators.KindJob, validators.KindCronJob:
-		return batchv1.SchemeGroupVersion
-	}
-	return v1alpha1.GroupVersion
 }
 
 // Deps is what the reviewers need.
@@ -66,27 +66,27 @@ func Handlers(d Deps) map[string]http.Handler {
 		c.maxBytes = DefaultMaxInFlightBytes
 	}
 	return map[string]http.Handler{
-		Path(validators.KindMesh):              newReviewer[*v1alpha1.Mesh](d, validators.KindMesh, c),
-		Path(validators.KindProxyDefaults):     newReviewer[*v1alpha1.ProxyDefaults](d, validators.KindProxyDefaults, c),
-		Path(validators.KindServiceDefaults):   newReviewer[*v1alpha1.ServiceDefaults](d, validators.KindServiceDefaults, c),
-		Path(validators.KindExportedServices):  newReviewer[*v1alpha1.ExportedServices](d, validators.KindExportedServices, c),
-		Path(validators.KindPeeringAcceptor):   newReviewer[*v1alpha1.PeeringAcceptor](d, validators.KindPeeringAcceptor, c),
-		Path(validators.KindPeeringDialer):     newReviewer[*v1alpha1.PeeringDialer](d, validators.KindPeeringDialer, c),
-		Path(validators.KindServiceResolver):   newReviewer[*v1alpha1.ServiceResolver](d, validators.KindServiceResolver, c),
-		Path(validators.KindServiceIntentions): newReviewer[*v1alpha1.ServiceIntentions](d, validators.KindServiceIntentions, c),
-		Path(validators.KindSamenessGroup):     newReviewer[*v1alpha1.SamenessGroup](d, validators.KindSamenessGroup, c),
-		Path(validators.KindPod):               newReviewer[*corev1.Pod](d, validators.KindPod, c),
-		Path(validators.KindDeployment):        newReviewer[*appsv1.Deployment](d, validators.KindDeployment, c),
-		Path(validators.KindStatefulSet):       newReviewer[*appsv1.StatefulSet](d, validators.KindStatefulSet, c),
-		Path(validators.KindDaemonSet):         newReviewer[*appsv1.DaemonSet](d, validators.KindDaemonSet, c),
-		Path(validators.KindReplicaSet):        newReviewer[*appsv1.ReplicaSet](d, validators.KindReplicaSet, c),
-		Path(validators.KindJob):               newReviewer[*batchv1.Job](d, validators.KindJob, c),
-		Path(validators.KindCronJob):           newReviewer[*batchv1.CronJob](d, validators.KindCronJob, c),
+		Path(kinds.Mesh):              newReviewer[*v1alpha1.Mesh](d, kinds.Mesh, c),
+		Path(kinds.ProxyDefaults):     newReviewer[*v1alpha1.ProxyDefaults](d, kinds.ProxyDefaults, c),
+		Path(kinds.ServiceDefaults):   newReviewer[*v1alpha1.ServiceDefaults](d, kinds.ServiceDefaults, c),
+		Path(kinds.ExportedServices):  newReviewer[*v1alpha1.ExportedServices](d, kinds.ExportedServices, c),
+		Path(kinds.PeeringAcceptor):   newReviewer[*v1alpha1.PeeringAcceptor](d, kinds.PeeringAcceptor, c),
+		Path(kinds.PeeringDialer):     newReviewer[*v1alpha1.PeeringDialer](d, kinds.PeeringDialer, c),
+		Path(kinds.ServiceResolver):   newReviewer[*v1alpha1.ServiceResolver](d, kinds.ServiceResolver, c),
+		Path(kinds.ServiceIntentions): newReviewer[*v1alpha1.ServiceIntentions](d, kinds.ServiceIntentions, c),
+		Path(kinds.SamenessGroup):     newReviewer[*v1alpha1.SamenessGroup](d, kinds.SamenessGroup, c),
+		Path(kinds.Pod):               newReviewer[*corev1.Pod](d, kinds.Pod, c),
+		Path(kinds.Deployment):        newReviewer[*appsv1.Deployment](d, kinds.Deployment, c),
+		Path(kinds.StatefulSet):       newReviewer[*appsv1.StatefulSet](d, kinds.StatefulSet, c),
+		Path(kinds.DaemonSet):         newReviewer[*appsv1.DaemonSet](d, kinds.DaemonSet, c),
+		Path(kinds.ReplicaSet):        newReviewer[*appsv1.ReplicaSet](d, kinds.ReplicaSet, c),
+		Path(kinds.Job):               newReviewer[*batchv1.Job](d, kinds.Job, c),
+		Path(kinds.CronJob):           newReviewer[*batchv1.CronJob](d, kinds.CronJob, c),
 	}
 }
 
-func newReviewer[T object](d Deps, kind validators.Kind, c *capacity) http.Handler {
-	return &reviewer[T]{kind: kind, gv: GroupVersionOf(kind), engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
+func newReviewer[T object](d Deps, kind kinds.Kind, c *capacity) http.Handler {
+	return &reviewer[T]{kind: kind, gv: kinds.GroupVersion(kind), engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
 		metrics: d.Metrics, capacity: c, gate: d.Gate}
 }
 

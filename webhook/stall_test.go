@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -19,7 +20,7 @@ const answerWithin = 20 * time.Second
 
 // serveWithin posts body to the kind's path and fails the test when no answer comes within d.
 // It runs the handler on its own goroutine so a stalled input is reported, not waited for.
-func serveWithin(t *testing.T, fx *fixture, kind validators.Kind, body string, d time.Duration) *httptest.ResponseRecorder {
+func serveWithin(t *testing.T, fx *fixture, kind kinds.Kind, body string, d time.Duration) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, webhook.Path(kind), strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -65,23 +66,23 @@ func TestLargestReviewsAreAnsweredInTime(t *testing.T) {
 		fmt.Fprintf(&keys, `"local_connect_timeout_m%d":"x"`, i)
 	}
 	for name, tc := range map[string]struct {
-		kind validators.Kind
+		kind kinds.Kind
 		obj  string
 	}{
-		"identical peer overrides with mode none": {validators.KindServiceDefaults, obj("ServiceDefaults", "web",
+		"identical peer overrides with mode none": {kinds.ServiceDefaults, obj("ServiceDefaults", "web",
 			`{"upstreamConfig":{"overrides":[`+list(`{"name":"a","peer":"p","meshGateway":{"mode":"none"}}`, 25000)+`]}}`)},
-		"overrides breaking four rules each": {validators.KindServiceDefaults, obj("ServiceDefaults", "web",
+		"overrides breaking four rules each": {kinds.ServiceDefaults, obj("ServiceDefaults", "web",
 			`{"upstreamConfig":{"overrides":[`+list(`{"name":"a","peer":"B_","partition":"x","namespace":"*"}`, 25000)+`]}}`)},
-		"consumers breaking four rules each": {validators.KindExportedServices, obj("ExportedServices", "default",
+		"consumers breaking four rules each": {kinds.ExportedServices, obj("ExportedServices", "default",
 			`{"services":[{"name":"*","namespace":"x","consumers":[`+list(`{"peer":"x_","partition":"*","samenessGroup":"*"}`, 25000)+`]}]}`)},
-		"services exporting consul to unknown peers": {validators.KindExportedServices, obj("ExportedServices", "default",
+		"services exporting consul to unknown peers": {kinds.ExportedServices, obj("ExportedServices", "default",
 			`{"services":[`+list(`{"name":"consul","consumers":[{"peer":"x"}]}`, 30000)+`]}`)},
-		"unknown proxy config keys near known ones": {validators.KindProxyDefaults, obj("ProxyDefaults", "global", `{"config":{`+keys.String()+`}}`)},
-		"escape hatch nested a million deep": {validators.KindProxyDefaults, obj("ProxyDefaults", "global",
+		"unknown proxy config keys near known ones": {kinds.ProxyDefaults, obj("ProxyDefaults", "global", `{"config":{`+keys.String()+`}}`)},
+		"escape hatch nested a million deep": {kinds.ProxyDefaults, obj("ProxyDefaults", "global",
 			`{"config":{"envoy_extra_static_clusters_json":"`+strings.Repeat("[", 1<<20/scale)+`"}}`)},
-		"escape hatch with half a million elements": {validators.KindProxyDefaults, obj("ProxyDefaults", "global",
+		"escape hatch with half a million elements": {kinds.ProxyDefaults, obj("ProxyDefaults", "global",
 			`{"config":{"envoy_extra_static_clusters_json":"[`+list(`{}`, 500000)+`]"}}`)},
-		"peer name of a million characters": {validators.KindPeeringDialer, obj("PeeringDialer", strings.Repeat("a-", 1<<19/scale),
+		"peer name of a million characters": {kinds.PeeringDialer, obj("PeeringDialer", strings.Repeat("a-", 1<<19/scale),
 			`{"peer":{"secret":{"name":"a","key":"b","backend":"kubernetes"}}}`)},
 	} {
 		t.Run(name, func(t *testing.T) {

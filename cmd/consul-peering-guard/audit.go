@@ -6,10 +6,10 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -44,7 +44,7 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			c, err := client.New(rc, client.Options{Scheme: server.NewScheme()})
+			c, err := client.New(rc, client.Options{Scheme: kinds.NewScheme()})
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}

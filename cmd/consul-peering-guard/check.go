@@ -11,11 +11,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/pairing"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -66,7 +66,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 			}
 			var (
 				clusters []*pairing.Cluster
-				fileOf   = map[string]map[validators.ObjectRef]string{}
+				fileOf   = map[string]map[kinds.ObjectRef]string{}
 				rep      report.Report
 			)
 			if len(files) > 0 {
@@ -87,7 +87,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
-				byRef := map[validators.ObjectRef]string{}
+				byRef := map[kinds.ObjectRef]string{}
 				for j := range findings {
 					rep.AddIn(c.Name, findings[j].Ref, findings[j].File, &findings[j].Result)
 					byRef[findings[j].Ref] = findings[j].File
@@ -223,7 +223,7 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		if err != nil {
 			return nil, err
 		}
-		c, err := client.New(rc, client.Options{Scheme: server.NewScheme()})
+		c, err := client.New(rc, client.Options{Scheme: kinds.NewScheme()})
 		if err != nil {
 			return nil, fmt.Errorf("context %s: %w", context, err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -68,7 +69,11 @@ func TestCheckPeeringMistakes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, e := range s.Expect {
+				example, err := framework.ReadExample(filepath.Dir(cf))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range example.Expect {
 					want[clusterFinding{s.Name, e.Rule, e.Field}] = true
 					wantDeny = wantDeny || validators.RuleByName(e.Rule).DefaultAction == validators.Deny
 				}
@@ -98,7 +103,7 @@ func TestCheckPeeringMistakes(t *testing.T) {
 				ruleSeen = ruleSeen || f.rule == rule
 			}
 			if !ruleSeen {
-				t.Errorf("the cluster files of %s expect no %s finding", dir, rule)
+				t.Errorf("the example files of %s expect no %s finding", dir, rule)
 			}
 			if wantCode := map[bool]int{true: exitDenied, false: exitAllowed}[wantDeny]; code != wantCode {
 				t.Errorf("exit code %d, want %d", code, wantCode)

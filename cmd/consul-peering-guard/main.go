@@ -1,6 +1,8 @@
-// Command consul-peering-guard is the Consul cluster-peering admission webhook (serve), its
-// offline twin for CI pipelines (validate), the cluster audit (audit), both sides of
-// peerings across clusters (check) and the rule catalogue (rules).
+// Command consul-peering-guard is the project's one binary, a thin command line over the
+// packages: the Consul cluster-peering admission webhook (serve), its offline twin for CI
+// pipelines (validate), the cluster audit (audit), both sides of peerings across clusters
+// (check), the generated ValidatingAdmissionPolicies (vap), the rule catalogue (rules) and
+// the build's version (version).
 package main
 
 import (

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -47,7 +47,7 @@ func findings(rep report.Report) map[finding]bool {
 	return got
 }
 
-// Every example folder declares in its cluster file the denials it must produce.
+// Every example folder declares in its example file the denials it must produce.
 func TestExampleFoldersProduceTheirDeclaredDenials(t *testing.T) {
 	dirs, err := filepath.Glob(filepath.Join(examples, "mistakes", "*"))
 	if err != nil || len(dirs) == 0 {
@@ -56,11 +56,11 @@ func TestExampleFoldersProduceTheirDeclaredDenials(t *testing.T) {
 	covered := map[string]bool{}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+			example, err := framework.ReadExample(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(settings.Expect) == 0 {
+			if len(example.Expect) == 0 {
 				t.Fatal("a mistake folder must declare the denials it produces")
 			}
 			code, rep := validateJSON(t, "-f", dir)
@@ -69,7 +69,7 @@ func TestExampleFoldersProduceTheirDeclaredDenials(t *testing.T) {
 			}
 			// The mistake is the only finding: no other denial, no warning.
 			want := map[finding]bool{}
-			for _, e := range settings.Expect {
+			for _, e := range example.Expect {
 				covered[e.Rule+" "+e.Field] = true
 				want[finding{e.Rule, e.Field, string(validators.Deny)}] = true
 			}

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/hack/internal/measure"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
@@ -418,7 +419,7 @@ func (b *bench) memoryAtScale(ctx context.Context, sds, peers int) (string, erro
 	defer cancel()
 	// ServiceDefaults are not cached (no state rule reads them); every create went through
 	// the webhook, and the dialers are.
-	if err := b.guard.WaitForState(wctx, validators.KindPeeringDialer, peers); err != nil {
+	if err := b.guard.WaitForState(wctx, kinds.PeeringDialer, peers); err != nil {
 		return "", err
 	}
 	filled := time.Since(start)

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // podsSection measures what the workload entries cost the writes they are not meant for:
@@ -62,7 +62,7 @@ func (b *bench) podsSection(ctx context.Context, n, rounds int) (string, error) 
 	return s.String(), nil
 }
 
-func (b *bench) podReviews() float64 { return b.guard.Reviews(string(validators.KindPod)) }
+func (b *bench) podReviews() float64 { return b.guard.Reviews(string(kinds.Pod)) }
 
 // createPods creates n Pods without the annotation, one after another, and returns each
 // create's latency.

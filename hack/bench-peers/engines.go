@@ -21,9 +21,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/hack/internal/measure"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -197,9 +197,9 @@ func kyverno(bin, kubeconfig string, c client.Client) (*engine, error) {
 }
 
 // kindOf maps the compared resources to our kinds, for our webhook's paths.
-var kindOf = map[string]validators.Kind{"servicedefaults": validators.KindServiceDefaults,
-	"exportedservices": validators.KindExportedServices, "peeringacceptors": validators.KindPeeringAcceptor,
-	"peeringdialers": validators.KindPeeringDialer}
+var kindOf = map[string]kinds.Kind{"servicedefaults": kinds.ServiceDefaults,
+	"exportedservices": kinds.ExportedServices, "peeringacceptors": kinds.PeeringAcceptor,
+	"peeringdialers": kinds.PeeringDialer}
 
 // review builds an AdmissionReview as the API server sends it.
 func review(kind, resource, operation string, obj, old map[string]any) []byte {

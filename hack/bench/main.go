@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/hack/internal/measure"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
@@ -85,7 +86,7 @@ func run(d time.Duration, rate int, outFile string) error {
 		return err
 	}
 	floorSrv, err := measure.StartServer(ctx, certDir, func(s *server.TLSServer) error {
-		for _, k := range validators.Kinds {
+		for _, k := range kinds.Consul {
 			s.Register(webhook.Path(k), http.HandlerFunc(measure.Floor))
 		}
 		return nil

@@ -1,7 +1,8 @@
-// Command demo is `make demo`: a guided tour of consul-peering-guard against a real
-// kube-apiserver and etcd on this machine. It applies a valid peering setup and then each
-// common mistake with kubectl, printing kubectl's real output, and stops everything it
-// started when it ends or on Ctrl-C.
+// Command demo is `make demo` and `make playground`: consul-peering-guard shown against a
+// real kube-apiserver and etcd on this machine. The tour applies a valid peering setup and
+// then each common mistake with kubectl, printing kubectl's real output and each example's
+// fix, and stops everything it started when it ends or on Ctrl-C; with -playground it leaves
+// the cluster and the webhook running with examples/valid applied.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -109,10 +111,14 @@ func run(ctx context.Context, only string) (err error) {
 		if err != nil {
 			return err
 		}
+		example, err := framework.ReadExample(dir)
+		if err != nil {
+			return err
+		}
 		say(fmt.Sprintf("%d. Mistake: %s", n, filepath.Base(dir)))
 		n++
 		fmt.Println("   " + settings.Description)
-		for _, e := range settings.Expect {
+		for _, e := range example.Expect {
 			if r := validators.RuleByName(e.Rule); r != nil {
 				fmt.Printf("   Rule %s (%s): docs/rules/%s.md\n", r.Name, r.DefaultAction, r.Family)
 			}
@@ -123,8 +129,8 @@ func run(ctx context.Context, only string) (err error) {
 		if err := t.folder(ctx, dir); err != nil {
 			return err
 		}
-		if settings.Fix != "" {
-			fmt.Println("\n   How to fix it: " + settings.Fix)
+		if example.Fix != "" {
+			fmt.Println("\n   How to fix it: " + example.Fix)
 		}
 	}
 	say("Done. Every refusal above came from the webhook through the API server; the CRD schemas accept all of these objects.")
@@ -162,7 +168,7 @@ func (t *tour) folder(ctx context.Context, dir string) error {
 	if err := t.cluster.Reset(ctx, gateways); err != nil {
 		return err
 	}
-	for _, k := range validators.StateKinds {
+	for _, k := range state.Kinds {
 		if err := t.guard.WaitForState(ctx, k, 0); err != nil {
 			return err
 		}

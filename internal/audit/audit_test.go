@@ -13,6 +13,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
@@ -49,7 +50,7 @@ func TestCollect(t *testing.T) {
 	}
 	var refs []string
 	for _, it := range items {
-		ref, ok := validators.RefOf(it.Object)
+		ref, ok := kinds.RefOf(it.Object)
 		if !ok {
 			t.Fatalf("not one of the Consul kinds: %T", it.Object)
 		}

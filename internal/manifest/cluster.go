@@ -22,29 +22,19 @@ type ClusterSettings struct {
 	Name string `json:"name,omitempty"`
 	// Peers maps a local peer name (an acceptor's or dialer's name) to the name of the cluster
 	// it reaches, where the two differ.
-	Peers       map[string]string `json:"peers,omitempty"`
-	Description string            `json:"description,omitempty"`
-	// Fix says how to repair the mistake a folder shows; the demo prints it.
-	Fix               string  `json:"fix,omitempty"`
-	PartitionsEnabled *bool   `json:"partitionsEnabled,omitempty"`
-	Partition         *string `json:"partition,omitempty"`
-	NamespacesEnabled *bool   `json:"namespacesEnabled,omitempty"`
-	ConsulVersion     *string `json:"consulVersion,omitempty"`
-	Edition           *string `json:"edition,omitempty"`
+	Peers             map[string]string `json:"peers,omitempty"`
+	Description       string            `json:"description,omitempty"`
+	PartitionsEnabled *bool             `json:"partitionsEnabled,omitempty"`
+	Partition         *string           `json:"partition,omitempty"`
+	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
+	ConsulVersion     *string           `json:"consulVersion,omitempty"`
+	Edition           *string           `json:"edition,omitempty"`
 	// ConsulK8sVersion selects the grammar of the upstreams annotation.
 	ConsulK8sVersion *string `json:"consulK8sVersion,omitempty"`
 	// MeshGatewayInstalled says the mesh gateway runs although no manifest holds it (the
 	// Consul Helm chart installs it with meshGateway.enabled).
 	MeshGatewayInstalled *bool             `json:"meshGatewayInstalled,omitempty"`
 	Rules                map[string]string `json:"rules,omitempty"`
-	// Expect lists the denials the folder must produce; the example tests read it.
-	Expect []Expectation `json:"expect,omitempty"`
-}
-
-// Expectation is one denial an example folder documents.
-type Expectation struct {
-	Rule  string `json:"rule"`
-	Field string `json:"field"`
 }
 
 // Cluster is the manifests that form one cluster.

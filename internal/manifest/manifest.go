@@ -1,5 +1,6 @@
-// Package manifest reads Kubernetes manifests from files, folders and kustomizations for the
-// offline CLI: multi-document YAML or JSON, lists, the Consul kinds and annotated workloads decoded into typed
+// Package manifest reads what the offline CLI is given: Kubernetes manifests from files,
+// folders and kustomizations, grouped into clusters by their cluster files. Multi-document
+// YAML or JSON, lists, the Consul kinds and annotated workloads are decoded into typed
 // objects as the API server decodes them (case-sensitive keys, unknown fields reported), and
 // mesh gateway workloads recognised by their labels. What is not a Kubernetes object (Helm
 // values, kustomization files, CI workflows, Helm templates) is skipped and listed. Every
@@ -26,6 +27,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -39,7 +41,7 @@ const (
 
 // Object is one Consul object read from a manifest.
 type Object struct {
-	Kind   validators.Kind
+	Kind   kinds.Kind
 	Object runtime.Object
 	Source Source
 	// UnknownFields are the fields of the document that the kind does not define, misspelled
@@ -281,7 +283,7 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 		}
 		return nil
 	case apiVersion == v1alpha1.GroupVersion.String():
-		obj, ok := validators.NewObject(validators.Kind(kind))
+		obj, ok := kinds.New(kinds.Kind(kind))
 		if !ok {
 			return nil // another Consul kind: not ours to validate
 		}
@@ -292,7 +294,7 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 		if m, ok := obj.(interface{ GetNamespace() string }); ok && m.GetNamespace() == "" {
 			obj.(interface{ SetNamespace(string) }).SetNamespace("default")
 		}
-		set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
+		set.Objects = append(set.Objects, Object{Kind: kinds.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
 		return nil
 	case apiVersion == "apps/v1" && kind == "Deployment":
 		if err := readDeployment(js, src, opts, set); err != nil {
@@ -319,7 +321,7 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 	if !bytes.Contains(js, []byte(validators.UpstreamsAnnotation)) {
 		return nil
 	}
-	obj, ok := validators.NewObject(validators.Kind(kind))
+	obj, ok := kinds.New(kinds.Kind(kind))
 	if !ok {
 		return nil
 	}
@@ -333,7 +335,7 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 	}); m.GetNamespace() == "" {
 		m.SetNamespace("default")
 	}
-	set.Objects = append(set.Objects, Object{Kind: validators.Kind(kind), Object: obj, Source: src})
+	set.Objects = append(set.Objects, Object{Kind: kinds.Kind(kind), Object: obj, Source: src})
 	return nil
 }
 

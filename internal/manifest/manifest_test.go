@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 var testOptions = Options{GatewaySelector: labels.SelectorFromSet(labels.Set{"component": "mesh-gateway"})}
@@ -204,21 +204,21 @@ func TestReadKustomization(t *testing.T) {
 		t.Fatal(err)
 	}
 	type got struct {
-		Kind            validators.Kind
+		Kind            kinds.Kind
 		Namespace, Name string
 	}
 	var objects []got
 	for _, o := range set.Objects {
-		ref, _ := validators.RefOf(o.Object)
+		ref, _ := kinds.RefOf(o.Object)
 		objects = append(objects, got{o.Kind, ref.Namespace, ref.Name})
 		if o.Source.File != KustomizeSource(filepath.Join("testdata", "kustomize", "overlays", "prod")) || o.Source.Document < 1 {
 			t.Errorf("source %v", o.Source)
 		}
 	}
 	want := []got{
-		{validators.KindExportedServices, "consul", "default"},
-		{validators.KindPeeringAcceptor, "consul", "dc2"},
-		{validators.KindServiceDefaults, "consul", "frontend"},
+		{kinds.ExportedServices, "consul", "default"},
+		{kinds.PeeringAcceptor, "consul", "dc2"},
+		{kinds.ServiceDefaults, "consul", "frontend"},
 	}
 	if !reflect.DeepEqual(objects, want) {
 		t.Errorf("objects\n got %+v\nwant %+v", objects, want)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -31,7 +32,7 @@ type Item struct {
 // Finding is the verdict on one item.
 type Finding struct {
 	Item
-	Ref    validators.ObjectRef
+	Ref    kinds.ObjectRef
 	Result validators.Result
 }
 
@@ -54,7 +55,7 @@ func Check(engine *validators.Engine, items []Item, gateways []state.Gateway) ([
 		if len(it.Findings) > 0 {
 			res.Violations = append(append([]validators.Violation(nil), it.Findings...), res.Violations...)
 		}
-		ref, _ := validators.RefOf(it.Object)
+		ref, _ := kinds.RefOf(it.Object)
 		out = append(out, Finding{Item: it, Ref: ref, Result: res})
 	}
 	return out, nil

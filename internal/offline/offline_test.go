@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
@@ -84,7 +85,7 @@ func TestCheckJudgesEachObjectAgainstTheOthers(t *testing.T) {
 				t.Errorf("dialer: %v", got)
 			}
 			es := findings[1]
-			if es.Ref != (validators.ObjectRef{Kind: validators.KindExportedServices, Namespace: "consul", Name: "default"}) || es.File != "b.yaml" {
+			if es.Ref != (kinds.ObjectRef{Kind: kinds.ExportedServices, Namespace: "consul", Name: "default"}) || es.File != "b.yaml" {
 				t.Errorf("finding names %v in %q", es.Ref, es.File)
 			}
 			if got := hits(es); !reflect.DeepEqual(got, tc.want) {
@@ -97,7 +98,7 @@ func TestCheckJudgesEachObjectAgainstTheOthers(t *testing.T) {
 // Unknown fields found while reading lead the verdict, with the action --strict chose.
 func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 	c := &manifest.Cluster{Set: manifest.Set{Objects: []manifest.Object{{
-		Kind: validators.KindPeeringDialer, Object: dialer("dc2"), Source: manifest.Source{File: "d.yaml", Document: 1},
+		Kind: kinds.PeeringDialer, Object: dialer("dc2"), Source: manifest.Source{File: "d.yaml", Document: 1},
 		UnknownFields: []manifest.UnknownField{{Path: "spec.peer.Secret", Suggestion: "secret"}},
 	}}}}
 	for _, action := range []validators.Action{validators.Warn, validators.Deny, validators.Off} {
@@ -180,8 +181,8 @@ func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &manifest.Cluster{Settings: manifest.ClusterSettings{MeshGatewayInstalled: tc.file}, Set: manifest.Set{Objects: []manifest.Object{
-				{Kind: validators.KindPeeringDialer, Object: dialer("dc2")},
-				{Kind: validators.KindExportedServices, Object: exportTo("dc2")},
+				{Kind: kinds.PeeringDialer, Object: dialer("dc2")},
+				{Kind: kinds.ExportedServices, Object: exportTo("dc2")},
 			}}}
 			findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, validators.Warn, tc.flag)
 			if err != nil {

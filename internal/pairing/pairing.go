@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
@@ -29,7 +30,7 @@ type Cluster struct {
 	Items    []offline.Item
 	Gateways []state.Gateway
 	// Tokens are digests of the peering tokens in the acceptors' and dialers' Secrets (live only).
-	Tokens map[validators.ObjectRef]string
+	Tokens map[kinds.ObjectRef]string
 	Peers  map[string]string
 }
 
@@ -59,14 +60,14 @@ func BestGateway(gateways []state.Gateway) validators.GatewayStatus {
 // Collect reads a live cluster as audit does, plus the digests of the peering tokens the
 // acceptors and dialers point at. A Secret that cannot be read (not there yet, or not
 // allowed) leaves that object to be paired by name.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, map[validators.ObjectRef]string, error) {
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, map[kinds.ObjectRef]string, error) {
 	items, gateways, err := audit.Collect(ctx, c, sel)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tokens := map[validators.ObjectRef]string{}
+	tokens := map[kinds.ObjectRef]string{}
 	for _, it := range items {
-		ref, _ := validators.RefOf(it.Object)
+		ref, _ := kinds.RefOf(it.Object)
 		var spec v1alpha1.PeeringSpec
 		var namespace string
 		switch o := it.Object.(type) {

@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/pairing"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -25,7 +25,7 @@ func peerSpec(secret string) v1alpha1.PeeringSpec {
 // leaves the object without one.
 func TestCollectTokens(t *testing.T) {
 	const token = "a-peering-token"
-	c := fake.NewClientBuilder().WithScheme(server.NewScheme()).WithObjects(
+	c := fake.NewClientBuilder().WithScheme(kinds.NewScheme()).WithObjects(
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "peering-token"}, Data: map[string][]byte{"data": []byte(token)}},
 		&v1alpha1.PeeringAcceptor{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "cluster-02"}, Spec: peerSpec("peering-token")},
 		&v1alpha1.PeeringDialer{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "cluster-03"}, Spec: peerSpec("not-there")},
@@ -37,8 +37,8 @@ func TestCollectTokens(t *testing.T) {
 	if len(items) != 2 {
 		t.Fatalf("items %d, want 2", len(items))
 	}
-	acc := validators.ObjectRef{Kind: validators.KindPeeringAcceptor, Namespace: "consul", Name: "cluster-02"}
-	want := map[validators.ObjectRef]string{acc: pairing.TokenDigest([]byte(token))}
+	acc := kinds.ObjectRef{Kind: kinds.PeeringAcceptor, Namespace: "consul", Name: "cluster-02"}
+	want := map[kinds.ObjectRef]string{acc: pairing.TokenDigest([]byte(token))}
 	if len(tokens) != 1 || tokens[acc] != want[acc] {
 		t.Errorf("tokens %v, want %v", tokens, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -26,9 +27,9 @@ when the configuration leaves it nothing to find.
 |---|---|---|---|---|
 `)
 	for _, r := range validators.Catalogue() {
-		kinds := make([]string, len(r.Kinds))
+		names := make([]string, len(r.Kinds))
 		for i, k := range r.Kinds {
-			kinds[i] = string(k)
+			names[i] = string(k)
 		}
 		runs, deps := "", ""
 		switch {
@@ -50,10 +51,10 @@ when the configuration leaves it nothing to find.
 		default:
 			runs = "webhook only: reads other objects of the cluster"
 		}
-		if len(r.Kinds) == len(validators.Kinds) {
-			kinds = []string{"all"}
+		if len(r.Kinds) == len(kinds.Consul) {
+			names = []string{"all"}
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.Name, strings.Join(kinds, ", "), r.DefaultAction, runs, deps)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.Name, strings.Join(names, ", "), r.DefaultAction, runs, deps)
 	}
 	return b.String(), nil
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -83,7 +84,7 @@ func Generate(cfg validators.Config) ([]Policy, error) {
 
 // kindGroup is the kinds of a rule that share one list of validations.
 type kindGroup struct {
-	kinds       []validators.Kind
+	kinds       []kinds.Kind
 	validations []validators.CELValidation
 }
 
@@ -101,7 +102,7 @@ next:
 				continue next
 			}
 		}
-		groups = append(groups, kindGroup{kinds: []validators.Kind{k}, validations: vs})
+		groups = append(groups, kindGroup{kinds: []kinds.Kind{k}, validations: vs})
 	}
 	return groups
 }
@@ -124,7 +125,7 @@ func build(rule, name string, action validators.Action, g kindGroup) Policy {
 	scope := admissionregistrationv1.NamespacedScope
 	resources := make([]string, len(g.kinds))
 	for i, k := range g.kinds {
-		resources[i] = webhook.Plural(k)
+		resources[i] = kinds.Plural(k)
 	}
 	validations := make([]admissionregistrationv1.Validation, len(g.validations))
 	for i, v := range g.validations {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -123,7 +124,7 @@ func (d *dot) peerings(in *validators.PairInput) {
 	for _, p := range in.LocalPeers {
 		key := findingKey(in.Local.Name, p.Ref, "metadata.name")
 		switch {
-		case p.Ref.Kind == validators.KindPeeringAcceptor:
+		case p.Ref.Kind == kinds.PeeringAcceptor:
 			label := "acceptor " + p.Ref.Name
 			keys := []string{key}
 			for _, q := range in.RemotePeers {
@@ -139,7 +140,7 @@ func (d *dot) peerings(in *validators.PairInput) {
 
 func hasAcceptor(objs []validators.PeerObject) bool {
 	for _, o := range objs {
-		if o.Ref.Kind == validators.KindPeeringAcceptor {
+		if o.Ref.Kind == kinds.PeeringAcceptor {
 			return true
 		}
 	}
@@ -183,7 +184,7 @@ func (d *dot) imports(in *validators.PairInput) {
 	}
 }
 
-func findingKey(cluster string, ref validators.ObjectRef, field string) string {
+func findingKey(cluster string, ref kinds.ObjectRef, field string) string {
 	return cluster + "\x00" + ref.String() + "\x00" + field
 }
 
@@ -196,7 +197,7 @@ func serviceNode(cluster, partition, namespace, service string) string {
 	return strings.ToLower(cluster + "/" + partition + "/" + namespace + "/" + service)
 }
 
-func importerNode(cluster string, ref validators.ObjectRef) string {
+func importerNode(cluster string, ref kinds.ObjectRef) string {
 	return cluster + "/" + ref.String()
 }
 

@@ -1,5 +1,6 @@
 // Package report renders verdicts for people (kubectl-like text) and for machines (JSON),
-// the same way for `validate` and `audit`.
+// the same way for `validate`, `audit` and `check`, and draws the clusters of `check` as a
+// Graphviz graph (dot).
 package report
 
 import (
@@ -7,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -53,7 +55,7 @@ func (r *Report) AddSkipped(file string, document int, reason string) {
 }
 
 // Add records the engine's verdict on one object.
-func (r *Report) Add(ref validators.ObjectRef, file string, res *validators.Result) {
+func (r *Report) Add(ref kinds.ObjectRef, file string, res *validators.Result) {
 	out := Result{Kind: string(ref.Kind), Namespace: ref.Namespace, Name: ref.Name, File: file,
 		Allowed: res.Allowed(), Violations: make([]Violation, 0, len(res.Violations))}
 	for _, v := range res.Violations {
@@ -63,7 +65,7 @@ func (r *Report) Add(ref validators.ObjectRef, file string, res *validators.Resu
 }
 
 // AddIn records the engine's verdict on one object of a named cluster.
-func (r *Report) AddIn(cluster string, ref validators.ObjectRef, file string, res *validators.Result) {
+func (r *Report) AddIn(cluster string, ref kinds.ObjectRef, file string, res *validators.Result) {
 	r.Add(ref, file, res)
 	r.Results[len(r.Results)-1].Cluster = cluster
 }

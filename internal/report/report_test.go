@@ -6,19 +6,20 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 func sample() *report.Report {
 	var r report.Report
-	r.Add(validators.ObjectRef{Kind: validators.KindProxyDefaults, Namespace: "consul", Name: "global"}, "pd.yaml",
+	r.Add(kinds.ObjectRef{Kind: kinds.ProxyDefaults, Namespace: "consul", Name: "global"}, "pd.yaml",
 		&validators.Result{Violations: []validators.Violation{{Rule: "gateway-mode-valid", Action: validators.Deny,
 			Error: field.NotSupported(field.NewPath("spec", "meshGateway", "mode"), "remotee", []string{"local", "remote", "none"})}}})
-	r.Add(validators.ObjectRef{Kind: validators.KindServiceDefaults, Namespace: "default", Name: "web"}, "",
+	r.Add(kinds.ObjectRef{Kind: kinds.ServiceDefaults, Namespace: "default", Name: "web"}, "",
 		&validators.Result{Violations: []validators.Violation{{Rule: "upstream-peer-known", Action: validators.Warn,
 			Error: field.NotFound(field.NewPath("spec", "upstreamConfig", "overrides").Index(0).Child("peer"), "dc9")}}})
-	r.Add(validators.ObjectRef{Kind: validators.KindMesh, Namespace: "consul", Name: "mesh"}, "mesh.yaml", &validators.Result{})
+	r.Add(kinds.ObjectRef{Kind: kinds.Mesh, Namespace: "consul", Name: "mesh"}, "mesh.yaml", &validators.Result{})
 	r.AddSkipped("values.yaml", 1, "not a Kubernetes object: no apiVersion, no kind")
 	r.AddSkipped("tpl.yaml", 0, "Helm template")
 	return &r
@@ -127,7 +128,7 @@ func TestEmptyReport(t *testing.T) {
 // A finding about a peering joins the verdict on its object, and a denial flips it.
 func TestAddPair(t *testing.T) {
 	var rep report.Report
-	ref := validators.ObjectRef{Kind: validators.KindServiceDefaults, Namespace: "default", Name: "frontend"}
+	ref := kinds.ObjectRef{Kind: kinds.ServiceDefaults, Namespace: "default", Name: "frontend"}
 	rep.AddIn("cluster-02", ref, "sd.yaml", &validators.Result{Kind: ref.Kind})
 	rep.AddPair(validators.PairViolation{
 		Violation: validators.Violation{Rule: "import-not-exported", Action: validators.Deny,
@@ -136,7 +137,7 @@ func TestAddPair(t *testing.T) {
 	rep.AddPair(validators.PairViolation{
 		Violation: validators.Violation{Rule: "export-unused", Action: validators.Warn,
 			Error: field.Invalid(field.NewPath("spec", "services").Index(0).Child("consumers").Index(0).Child("peer"), "cluster-02", "unused (export-unused)")},
-		Cluster: "cluster-01", Peer: "cluster-02", Object: validators.ObjectRef{Kind: validators.KindExportedServices, Namespace: "consul", Name: "default"}}, "")
+		Cluster: "cluster-01", Peer: "cluster-02", Object: kinds.ObjectRef{Kind: kinds.ExportedServices, Namespace: "consul", Name: "default"}}, "")
 	if len(rep.Results) != 2 {
 		t.Fatalf("results %+v, want 2", rep.Results)
 	}

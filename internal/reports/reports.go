@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -46,7 +47,7 @@ const (
 // exempt namespaces. A namespace without violations has no Report.
 func Desired(findings []offline.Finding, exempt []string) map[string]*openreports.Report {
 	type key struct {
-		ref  validators.ObjectRef
+		ref  kinds.ObjectRef
 		rule string
 	}
 	type entry struct {

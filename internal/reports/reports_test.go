@@ -17,13 +17,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-func finding(kind validators.Kind, obj runtime.Object, violations ...validators.Violation) offline.Finding {
-	ref, _ := validators.RefOf(obj)
+func finding(kind kinds.Kind, obj runtime.Object, violations ...validators.Violation) offline.Finding {
+	ref, _ := kinds.RefOf(obj)
 	if ref.Kind == "" {
 		ref.Kind = kind
 	}
@@ -49,20 +50,20 @@ func subject(kind, ns, name, uid string) []corev1.ObjectReference {
 func TestDesired(t *testing.T) {
 	nameErr := violation("proxy-defaults-name", validators.Deny, "metadata.name", "edge", "ProxyDefaults must be named global")
 	findings := []offline.Finding{
-		finding(validators.KindProxyDefaults, proxyDefaults("team-a", "edge", "u1"), nameErr),
+		finding(kinds.ProxyDefaults, proxyDefaults("team-a", "edge", "u1"), nameErr),
 		// Two overrides break one rule: one result, both fields; a deny and a warn of one
 		// rule make it fail.
-		finding(validators.KindServiceDefaults, serviceDefaults("team-a", "web", "u2"),
+		finding(kinds.ServiceDefaults, serviceDefaults("team-a", "web", "u2"),
 			violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "no PeeringAcceptor or PeeringDialer named dc9"),
 			violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[1].peer", "dc8", "no PeeringAcceptor or PeeringDialer named dc8"),
 			violation("gateway-mode-valid", validators.Deny, "spec.meshGateway.mode", "remotee", "must be empty, local, remote or none"),
 			violation("gateway-mode-valid", validators.Warn, "spec.upstreamConfig.overrides[0].meshGateway.mode", "remotee", "must be empty, local, remote or none"),
 		),
-		finding(validators.KindServiceDefaults, serviceDefaults("team-b", "api", "u3"),
+		finding(kinds.ServiceDefaults, serviceDefaults("team-b", "api", "u3"),
 			violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "no PeeringAcceptor or PeeringDialer named dc9")),
 		// A clean object and an exempt namespace make no Report.
-		finding(validators.KindServiceDefaults, serviceDefaults("team-c", "clean", "u4")),
-		finding(validators.KindProxyDefaults, proxyDefaults("break-glass", "edge", "u5"), nameErr),
+		finding(kinds.ServiceDefaults, serviceDefaults("team-c", "clean", "u4")),
+		finding(kinds.ProxyDefaults, proxyDefaults("break-glass", "edge", "u5"), nameErr),
 	}
 	got := Desired(findings, []string{"break-glass"})
 
@@ -125,11 +126,11 @@ func TestSync(t *testing.T) {
 	clock := time.Unix(1_000, 0)
 	w := &Writer{Reader: c, Client: c, Now: func() time.Time { return clock }}
 
-	edge := finding(validators.KindProxyDefaults, proxyDefaults("team-a", "edge", "u1"),
+	edge := finding(kinds.ProxyDefaults, proxyDefaults("team-a", "edge", "u1"),
 		violation("proxy-defaults-name", validators.Deny, "metadata.name", "edge", "ProxyDefaults must be named global"))
-	api := finding(validators.KindServiceDefaults, serviceDefaults("team-b", "api", "u3"),
+	api := finding(kinds.ServiceDefaults, serviceDefaults("team-b", "api", "u3"),
 		violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "unknown peer"))
-	web := finding(validators.KindServiceDefaults, serviceDefaults("team-a", "web", "u2"),
+	web := finding(kinds.ServiceDefaults, serviceDefaults("team-a", "web", "u2"),
 		violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "unknown peer"))
 
 	stats, err := w.Sync(ctx, Desired([]offline.Finding{edge, api}, nil))
@@ -187,7 +188,7 @@ func TestSyncBoundsAReport(t *testing.T) {
 	w := &Writer{Reader: c, Client: c}
 	var findings []offline.Finding
 	for i := range MaxResults + 5 {
-		findings = append(findings, finding(validators.KindServiceDefaults, serviceDefaults("team-a", fmt.Sprintf("svc-%04d", i), ""),
+		findings = append(findings, finding(kinds.ServiceDefaults, serviceDefaults("team-a", fmt.Sprintf("svc-%04d", i), ""),
 			violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "unknown peer")))
 	}
 	stats, err := w.Sync(context.Background(), Desired(findings, nil))

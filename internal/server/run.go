@@ -16,7 +16,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -60,17 +59,11 @@ type Options struct {
 	Log     logr.Logger
 }
 
-// NewScheme returns the scheme of every type the webhook decodes or caches.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err) // static registration of built-in types cannot fail at runtime
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
+// serveScheme is kinds.NewScheme plus the OpenReports types the audit's reports are written as.
+func serveScheme() *runtime.Scheme {
+	s := kinds.NewScheme()
 	if err := openreports.Install(s); err != nil {
-		panic(err)
+		panic(err) // static registration of known types cannot fail at runtime
 	}
 	return s
 }
@@ -81,7 +74,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	scheme := NewScheme()
+	scheme := serveScheme()
 	tlsOpts := o.TLSServerOptions
 	tlsOpts.Log = o.Log.WithName("webhook-server")
 	webhookServer := NewTLSServer(tlsOpts)
@@ -117,7 +110,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	// The watcher registers the informers once the cache runs, so the manager never waits
 	// for a sync (and a SIGTERM is honoured while a list is refused); until every watched
 	// kind has synced, the gate refuses reviews and readiness is false.
-	watcher := webhook.NewWatcher(mgr.GetCache(), idx, webhook.WatcherOptions{
+	watcher := state.NewWatcher(mgr.GetCache(), idx, state.WatcherOptions{
 		Recheck: o.KindRecheck, Registerer: metrics.Registry, Synced: m.CacheSynced, Log: o.Log.WithName("watcher"),
 	})
 	if err := mgr.Add(watcher); err != nil {

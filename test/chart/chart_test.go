@@ -1,9 +1,9 @@
 // Package chart tests what ships: the Helm chart under charts/consul-peering-guard, the
 // plain manifests under deploy/ and the Dockerfile. The chart is rendered, linted and
 // installed with the real helm from bin/, its objects are decoded into the Kubernetes and
-// cert-manager Go types and compared with what the Go code builds (webhook.Configuration,
-// the informers' reads, the serve flags), and the install runs against a real
-// kube-apiserver with cert-manager's CRDs.
+// cert-manager Go types and compared with what the Go code builds or reads (the test
+// framework's WebhookConfiguration, the kinds the state watcher reads, the serve flags), and
+// the install runs against a real kube-apiserver with cert-manager's CRDs.
 package chart
 
 import (
@@ -27,7 +27,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -67,7 +67,7 @@ func repoRoot(t *testing.T) string {
 // scheme knows the built-in types, our Consul types, cert-manager's and prometheus-operator's.
 func scheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
-	s := server.NewScheme()
+	s := kinds.NewScheme()
 	if err := cmv1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}

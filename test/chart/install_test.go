@@ -22,9 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // readmeInstallCommand returns the words of the command in the ```sh block that follows
@@ -217,8 +216,8 @@ func checkInstalledWebhookConfiguration(ctx context.Context, t *testing.T, c cli
 		}
 	}
 	var want []string
-	for _, k := range append(slices.Clone(validators.Kinds), validators.WorkloadKinds...) {
-		want = append(want, webhook.EntryName(k))
+	for _, k := range append(slices.Clone(kinds.Consul), kinds.Workloads...) {
+		want = append(want, framework.WebhookEntryName(k))
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("webhooks %v, want %v", names, want)

@@ -43,11 +43,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // liveMistakes are mistake folders whose cluster file is the chart's default installation,
@@ -652,6 +651,10 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		example, err := framework.ReadExample(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if flags := framework.ServeFlags(settings); len(flags) != 0 {
 			t.Fatalf("%s needs %v, not the chart's default installation", m, flags)
 		}
@@ -664,7 +667,7 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 				t.Errorf("%s: %s was allowed", m, filepath.Base(s.File))
 				return
 			}
-			if entry := webhook.EntryName(validators.Kind(s.Kind)); !entries[entry] {
+			if entry := framework.WebhookEntryName(kinds.Kind(s.Kind)); !entries[entry] {
 				t.Errorf("%s: the chart's configuration has no entry %s", m, entry)
 			}
 			refusals = append(refusals, s.Apply.Stderr)
@@ -673,7 +676,7 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 			t.Fatalf("%s: %v", m, err)
 		}
 		all := strings.Join(refusals, "\n")
-		for _, e := range settings.Expect {
+		for _, e := range example.Expect {
 			if !strings.Contains(all, e.Field+": ") || !strings.Contains(all, "("+e.Rule+")") {
 				t.Errorf("%s: not refused with %s at %s: %s", m, e.Rule, e.Field, all)
 			}
@@ -687,14 +690,14 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 func (l *live) checkEveryKindReviewed(g *runningGuard) {
 	t := l.t
 	t.Helper()
-	for _, kind := range validators.Kinds {
+	for _, kind := range kinds.Consul {
 		obj := &unstructured.Unstructured{}
 		obj.SetAPIVersion("consul.hashicorp.com/v1alpha1")
 		obj.SetKind(string(kind))
 		obj.SetNamespace("default")
 		obj.SetName("entry-probe")
 		obj.Object["spec"] = map[string]any{}
-		if kind == validators.KindPeeringAcceptor || kind == validators.KindPeeringDialer {
+		if kind == kinds.PeeringAcceptor || kind == kinds.PeeringDialer {
 			// The CRD schema requires the peering token's Secret.
 			obj.Object["spec"] = map[string]any{"peer": map[string]any{"secret": map[string]any{"name": "token", "key": "data", "backend": "kubernetes"}}}
 		}
@@ -710,7 +713,7 @@ func (l *live) checkEveryKindReviewed(g *runningGuard) {
 }
 
 // reviewsOf sums serve's counter of CREATE reviews of kind over the verdicts.
-func reviewsOf(t *testing.T, g *runningGuard, kind validators.Kind) float64 {
+func reviewsOf(t *testing.T, g *runningGuard, kind kinds.Kind) float64 {
 	t.Helper()
 	if _, err := g.Metrics(); err != nil {
 		t.Fatal(err)

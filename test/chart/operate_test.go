@@ -27,9 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -342,7 +342,7 @@ func driveReviews(t *testing.T, w *framework.Webhook, caPEM []byte) {
 	base := fmt.Sprintf("https://127.0.0.1:%d", w.Port)
 	var sawAllowed, sawDenied bool
 	for _, s := range framework.Samples(1) {
-		if s.Kind != validators.KindServiceDefaults {
+		if s.Kind != kinds.ServiceDefaults {
 			continue
 		}
 		code, resp, err := framework.PostReview(hc, base, s.Kind, framework.ReviewBody(s.Kind, "CREATE", s.Object, ""))
@@ -355,7 +355,7 @@ func driveReviews(t *testing.T, w *framework.Webhook, caPEM []byte) {
 	if !sawAllowed || !sawDenied {
 		t.Fatalf("want an allowed and a denied review, got allowed %v denied %v", sawAllowed, sawDenied)
 	}
-	if code, _, err := framework.PostRaw(hc, base+webhook.Path(validators.KindServiceDefaults), "application/json", []byte("{")); err != nil || code < 400 {
+	if code, _, err := framework.PostRaw(hc, base+webhook.Path(kinds.ServiceDefaults), "application/json", []byte("{")); err != nil || code < 400 {
 		t.Fatalf("malformed review answered %d (%v), want an error", code, err)
 	}
 }

@@ -26,9 +26,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
 const certDir = "/tmp/k8s-webhook-server/serving-certs"
@@ -273,7 +274,7 @@ func checkLabels(t *testing.T, objs []client.Object) {
 }
 
 // checkWebhookConfiguration compares the rendered webhooks field by field with what
-// webhook.Configuration builds for the same settings.
+// framework.WebhookConfiguration builds for the same settings.
 func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
 	vwc := one[*admissionregistrationv1.ValidatingWebhookConfiguration](t, objs)
@@ -281,7 +282,7 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 	if !tc.certManager {
 		caBundle = caBundleOf(t, tc.file)
 	}
-	want := webhook.Configuration(webhook.ConfigurationOptions{
+	want := framework.WebhookConfiguration(framework.WebhookConfigurationOptions{
 		Name: release,
 		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
 			return admissionregistrationv1.WebhookClientConfig{
@@ -301,15 +302,15 @@ func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object)
 	if vwc.Name != want.Name {
 		t.Errorf("ValidatingWebhookConfiguration name %q, want %q", vwc.Name, want.Name)
 	}
-	wantEntries := len(validators.Kinds) + len(validators.WorkloadKinds)
+	wantEntries := len(kinds.Consul) + len(kinds.Workloads)
 	if tc.noWorkloads {
-		wantEntries = len(validators.Kinds)
+		wantEntries = len(kinds.Consul)
 	}
 	if len(vwc.Webhooks) != wantEntries {
 		t.Errorf("want %d webhooks, got %d", wantEntries, len(vwc.Webhooks))
 	}
 	if !equality.Semantic.DeepEqual(vwc.Webhooks, want.Webhooks) {
-		t.Errorf("the chart's webhooks differ from webhook.Configuration (- chart, + Go):\n%s", diff.Diff(vwc.Webhooks, want.Webhooks))
+		t.Errorf("the chart's webhooks differ from framework.WebhookConfiguration (- chart, + Go):\n%s", diff.Diff(vwc.Webhooks, want.Webhooks))
 	}
 	inject, ok := vwc.Annotations[cmv1.WantInjectAnnotation]
 	switch {
@@ -352,7 +353,7 @@ func caBundleOf(t *testing.T, file string) []byte {
 // latter only in gatewayNamespace when it is set (written group/resource:verb@namespace).
 func readGrants(gatewayNamespace string) []string {
 	var out []string
-	for _, obj := range webhook.WatchedObjects() {
+	for _, obj := range state.WatchedObjects() {
 		group, resource, scope := v1alpha1.Group, "", ""
 		switch obj.(type) {
 		case *appsv1.Deployment:
@@ -361,8 +362,8 @@ func readGrants(gatewayNamespace string) []string {
 				scope = "@" + gatewayNamespace
 			}
 		default:
-			kind, _ := validators.KindOf(obj)
-			resource = webhook.Plural(kind)
+			kind, _ := kinds.Of(obj)
+			resource = kinds.Plural(kind)
 		}
 		for _, verb := range []string{"get", "list", "watch"} {
 			out = append(out, group+"/"+resource+":"+verb+scope)
@@ -375,12 +376,12 @@ func readGrants(gatewayNamespace string) []string {
 // rules do not read.
 func auditReads() []string {
 	var out []string
-	for _, k := range validators.Kinds {
-		if slices.Contains(validators.StateKinds, k) {
+	for _, k := range kinds.Consul {
+		if slices.Contains(state.Kinds, k) {
 			continue
 		}
 		for _, verb := range []string{"get", "list", "watch"} {
-			out = append(out, v1alpha1.Group+"/"+webhook.Plural(k)+":"+verb)
+			out = append(out, v1alpha1.Group+"/"+kinds.Plural(k)+":"+verb)
 		}
 	}
 	return out

@@ -98,8 +98,9 @@ func TestValidSetupAppliesCleanly(t *testing.T) {
 }
 
 // eachExampleFolder runs one subtest per folder of examples/<group>, on an empty cluster
-// with the webhook configured as the folder's cluster file says.
-func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir string, settings manifest.ClusterSettings)) {
+// with the webhook configured as the folder's cluster file says, and gives test what the
+// folder's example file documents.
+func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir string, example framework.Example)) {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(cluster.Root, "examples", group, "*"))
 	if err != nil || len(dirs) == 0 {
@@ -111,26 +112,30 @@ func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir s
 			if err != nil {
 				t.Fatal(err)
 			}
+			example, err := framework.ReadExample(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
 			useGuard(t, framework.ServeFlags(settings)...)
 			reset(t)
-			test(t, dir, settings)
+			test(t, dir, example)
 		})
 	}
 }
 
-// Each mistake folder is refused by kubectl with the field path and rule name its cluster
+// Each mistake folder is refused by kubectl with the field path and rule name its example
 // file declares, and --dry-run=server is refused the same way. The webhook's outcome, file by
 // file in apply order, is the offline outcome of validate -f on the same folder: the same
 // files denied for the same rules and fields, the same files warned about.
 func TestMistakesAreRefusedWithFieldAndRule(t *testing.T) {
 	families := map[string]bool{}
-	eachExampleFolder(t, "mistakes", func(t *testing.T, dir string, settings manifest.ClusterSettings) {
+	eachExampleFolder(t, "mistakes", func(t *testing.T, dir string, example framework.Example) {
 		online := applyFolderByFile(t, dir)
 		var all []string
 		for _, s := range online.refused {
 			all = append(all, s)
 		}
-		for _, e := range settings.Expect {
+		for _, e := range example.Expect {
 			if !strings.Contains(strings.Join(all, "\n"), e.Field+": ") || !strings.Contains(strings.Join(all, "\n"), "("+e.Rule+")") {
 				t.Errorf("kubectl did not refuse with %s at %s; refusals:\n%s", e.Rule, e.Field, all)
 			}

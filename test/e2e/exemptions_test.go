@@ -10,7 +10,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // consulFinalizer is the finalizer consul-k8s's controllers put on the Consul CRDs.
@@ -115,7 +114,7 @@ func TestExemptNamespaceSelector(t *testing.T) {
 			t.Errorf("restoring the webhook configuration: %v", err)
 		}
 	})
-	if err := cluster.RegisterWebhookWith(webhookConfigName, guard.Port, ca.CertPEM, func(o *webhook.ConfigurationOptions) {
+	if err := cluster.RegisterWebhookWith(webhookConfigName, guard.Port, ca.CertPEM, func(o *framework.WebhookConfigurationOptions) {
 		o.ExemptNamespaces = []string{"break-glass"}
 	}); err != nil {
 		t.Fatal(err)

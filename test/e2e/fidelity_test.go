@@ -7,8 +7,8 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
 // unregisterWebhook deletes the webhook configuration and waits until the API server stops
@@ -59,7 +59,7 @@ spec: {transparentProxy: {meshDestinationsOnly: true}}
 	t.Cleanup(func() {
 		_ = cluster.Kubectl("patch", "exportedservices", "ap1", "-n", "default", "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
 	})
-	if err := guard.WaitForState(ctx, validators.KindExportedServices, 1); err != nil {
+	if err := guard.WaitForState(ctx, kinds.ExportedServices, 1); err != nil {
 		t.Fatal(err)
 	}
 
@@ -98,7 +98,7 @@ func TestOneApplyOfGatewayPeerAndExports(t *testing.T) {
 // The documented peering setups (examples/setups) are accepted by kubectl without a denial or
 // a warning, each with the webhook configured as its cluster file says.
 func TestDocumentedSetupsApplyCleanly(t *testing.T) {
-	eachExampleFolder(t, "setups", func(t *testing.T, dir string, _ manifest.ClusterSettings) {
+	eachExampleFolder(t, "setups", func(t *testing.T, dir string, _ framework.Example) {
 		refusals, warnings := applyFolder(t, dir)
 		if len(refusals) > 0 || len(warnings) > 0 {
 			t.Fatalf("refused or warned about:\n%s\n%s", strings.Join(refusals, "\n"), strings.Join(warnings, "\n"))
@@ -121,7 +121,7 @@ spec: {failover: {"*": {targets: [{peer: ` + peer + `}]}}}
 	warned(t, cluster.Apply(resolver("cluster-09"), "--dry-run=server"), "spec.failover[*].targets[0].peer", "peer-reference-known")
 	refused(t, cluster.Apply(resolver("cluster_09"), "--dry-run=server"), "spec.failover[*].targets[0].peer", "peer-reference-syntax")
 	mustApply(t, strings.Replace(dialerDC2, "name: dc2,", "name: cluster-09,", 1))
-	if err := guard.WaitForState(ctxFor(t), validators.KindPeeringDialer, 1); err != nil {
+	if err := guard.WaitForState(ctxFor(t), kinds.PeeringDialer, 1); err != nil {
 		t.Fatal(err)
 	}
 	if r := mustApply(t, resolver("Cluster-09")); strings.Contains(r.Stderr, "Warning:") {
@@ -176,7 +176,7 @@ spec: {automountServiceAccountToken: false, containers: [{name: app, image: ngin
 	}
 
 	mustApply(t, strings.Replace(dialerDC2, "name: dc2,", "name: cluster-02,", 1))
-	if err := guard.WaitForState(ctx, validators.KindPeeringDialer, 1); err != nil {
+	if err := guard.WaitForState(ctx, kinds.PeeringDialer, 1); err != nil {
 		t.Fatal(err)
 	}
 	const tmpl = "spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]"

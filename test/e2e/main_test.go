@@ -14,8 +14,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 const webhookConfigName = "consul-peering-guard"
@@ -114,7 +114,7 @@ func waitIndex(t *testing.T, ctx context.Context) {
 	if err := guard.WaitForGateways(ctx, 0); err != nil {
 		t.Fatalf("webhook still sees gateways: %v", err)
 	}
-	for _, k := range validators.StateKinds {
+	for _, k := range state.Kinds {
 		if err := guard.WaitForState(ctx, k, 0); err != nil {
 			t.Fatalf("webhook still sees %s objects: %v", k, err)
 		}

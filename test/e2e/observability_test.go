@@ -10,9 +10,9 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // drift creates an export while a gateway runs, then removes the gateway: the state the
@@ -23,7 +23,7 @@ func drift(t *testing.T) {
 	addGateway(t, ctx)
 	mustApply(t, dialerDC2)
 	mustApply(t, strings.Replace(exportToDC2, "%s", "", 1))
-	if err := guard.WaitForState(ctx, validators.KindExportedServices, 1); err != nil {
+	if err := guard.WaitForState(ctx, kinds.ExportedServices, 1); err != nil {
 		t.Fatal(err)
 	}
 	removeGateway(t, ctx)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // readmeMetrics returns the metric names of README.md's metrics table and the names whose
@@ -119,9 +119,9 @@ func TestREADMEMetricsAreWhatServeExports(t *testing.T) {
 	}
 	check("before any review")
 	client := framework.TLSClient(ca.CertPEM, false)
-	body := framework.ReviewBody(validators.KindProxyDefaults, "CREATE",
+	body := framework.ReviewBody(kinds.ProxyDefaults, "CREATE",
 		`{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"ProxyDefaults","metadata":{"name":"default","namespace":"default"},"spec":{}}`, "")
-	code, resp, err := framework.PostReview(client, "https://127.0.0.1:"+strconv.Itoa(w.Port), validators.KindProxyDefaults, body)
+	code, resp, err := framework.PostReview(client, "https://127.0.0.1:"+strconv.Itoa(w.Port), kinds.ProxyDefaults, body)
 	if err != nil || code != http.StatusOK || resp == nil || resp.Allowed {
 		t.Fatalf("review: %d %+v %v", code, resp, err)
 	}

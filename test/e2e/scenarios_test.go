@@ -9,8 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 const (
@@ -157,7 +157,7 @@ func TestUpdates(t *testing.T) {
 	reset(t)
 	ctx := ctxFor(t)
 	mustApply(t, dialerDC2)
-	if err := guard.WaitForState(ctx, validators.KindPeeringDialer, 1); err != nil {
+	if err := guard.WaitForState(ctx, kinds.PeeringDialer, 1); err != nil {
 		t.Fatal(err)
 	}
 	mustApply(t, serviceDefaults("remote"))
@@ -170,7 +170,7 @@ func TestUpdates(t *testing.T) {
 	// ProxyDefaults in local mode is fine while the gateway runs...
 	addGateway(t, ctx)
 	mustApply(t, proxyDefaults("local", ""))
-	if err := guard.WaitForState(ctx, validators.KindProxyDefaults, 1); err != nil {
+	if err := guard.WaitForState(ctx, kinds.ProxyDefaults, 1); err != nil {
 		t.Fatal(err)
 	}
 	// ...and when the gateway goes away, an unrelated edit is allowed with a warning,
@@ -213,7 +213,7 @@ func TestStateFollowsTheCluster(t *testing.T) {
 
 	// ProxyDefaults mode none is refused while a peer exists, accepted once it is gone.
 	mustApply(t, dialerDC2)
-	if err := guard.WaitForState(ctx, validators.KindPeeringDialer, 1); err != nil {
+	if err := guard.WaitForState(ctx, kinds.PeeringDialer, 1); err != nil {
 		t.Fatal(err)
 	}
 	refused(t, cluster.Apply(proxyDefaults("none", ""), "--dry-run=server"), "spec.meshGateway.mode", "gateway-mode-none-with-peering")
@@ -223,7 +223,7 @@ func TestStateFollowsTheCluster(t *testing.T) {
 	if r := cluster.Kubectl("delete", "peeringdialer", "dc2", "-n", "default"); r.Code != 0 {
 		t.Fatal(r.Stderr)
 	}
-	if err := guard.WaitForState(ctx, validators.KindPeeringDialer, 0); err != nil {
+	if err := guard.WaitForState(ctx, kinds.PeeringDialer, 0); err != nil {
 		t.Fatal(err)
 	}
 	mustApply(t, proxyDefaults("none", ""))

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
 // Root returns the repository root, found from the working directory upwards.
@@ -105,7 +105,7 @@ func StartClusterWith(o ClusterOptions, extraCRDPaths ...string) (*Cluster, erro
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	c := &Cluster{Root: root, Env: env, Config: cfg, Dir: dir}
-	if c.Client, err = client.New(cfg, client.Options{Scheme: server.NewScheme()}); err != nil {
+	if c.Client, err = client.New(cfg, client.Options{Scheme: kinds.NewScheme()}); err != nil {
 		_ = c.Stop()
 		return nil, err
 	}

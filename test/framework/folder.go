@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -86,7 +88,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 		return fmt.Errorf("no manifests in %s", dir)
 	}
 	sort.Strings(files)
-	counts := map[validators.Kind]int{}
+	counts := map[kinds.Kind]int{}
 	ready := 0
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -98,11 +100,11 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		s := Step{File: f, Kind: h.Kind}
-		kind := validators.Kind(h.Kind)
-		_, ours := validators.NewObject(kind)
+		kind := kinds.Kind(h.Kind)
+		_, ours := kinds.New(kind)
 		gateway := h.Kind == "Deployment" && gateways.Matches(labels.Set(h.Metadata.Labels))
 		s.Consul = ours && (strings.HasPrefix(h.APIVersion, "consul.hashicorp.com/") ||
-			!gateway && slices.Contains(validators.WorkloadKinds, kind) && bytes.Contains(raw, []byte(validators.UpstreamsAnnotation)))
+			!gateway && slices.Contains(kinds.Workloads, kind) && bytes.Contains(raw, []byte(validators.UpstreamsAnnotation)))
 		if !s.Consul {
 			s.Apply = c.Kubectl("apply", "-f", f)
 			if s.Apply.Code != 0 {
@@ -124,7 +126,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 		s.DryRun = c.Kubectl("apply", "--dry-run=server", "-f", f)
 		s.Apply = c.Kubectl("apply", "-f", f)
 		// Only the kinds the state rules read are indexed; the others have nothing to wait for.
-		if s.Apply.Code == 0 && slices.Contains(validators.StateKinds, kind) {
+		if s.Apply.Code == 0 && slices.Contains(state.Kinds, kind) {
 			counts[kind]++
 			if err := w.WaitForState(ctx, kind, counts[kind]); err != nil {
 				return fmt.Errorf("%s: the webhook did not see the object: %w", f, err)

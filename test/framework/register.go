@@ -7,14 +7,12 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // RegisterWebhookWith is RegisterWebhook with the options changed by customize (nil: none),
 // for example exempt namespaces or extra match conditions.
-func (c *Cluster) RegisterWebhookWith(name string, port int, caPEM []byte, customize func(*webhook.ConfigurationOptions)) error {
-	o := webhook.ConfigurationOptions{
+func (c *Cluster) RegisterWebhookWith(name string, port int, caPEM []byte, customize func(*WebhookConfigurationOptions)) error {
+	o := WebhookConfigurationOptions{
 		Name: name,
 		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
 			url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
@@ -27,7 +25,7 @@ func (c *Cluster) RegisterWebhookWith(name string, port int, caPEM []byte, custo
 	if customize != nil {
 		customize(&o)
 	}
-	vwc := webhook.Configuration(o)
+	vwc := WebhookConfiguration(o)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	existing := &admissionregistrationv1.ValidatingWebhookConfiguration{}

@@ -10,14 +10,14 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // Sample is a realistic object of one kind with the verdict the rules give it in a cluster
 // whose mesh gateway runs and that has no other Consul objects.
 type Sample struct {
-	Kind    validators.Kind
+	Kind    kinds.Kind
 	Object  string
 	Allowed bool
 }
@@ -42,28 +42,28 @@ func Samples(n int) []Sample {
 		return `{"peer":{"secret":{"name":"dc2-token","key":"data","backend":"` + backend + `"}}}`
 	}
 	return []Sample{
-		{validators.KindMesh, obj("Mesh", "mesh", `{"peering":{"peerThroughMeshGateways":true},"tls":{"incoming":{"tlsMinVersion":"TLSv1_2"}}}`), true},
-		{validators.KindMesh, obj("Mesh", "mesh-2", `{"peering":{"peerThroughMeshGateways":true}}`), false},
-		{validators.KindProxyDefaults, obj("ProxyDefaults", "global", `{"meshGateway":{"mode":"local"},"config":{"protocol":"http"}}`), true},
-		{validators.KindProxyDefaults, obj("ProxyDefaults", "global", `{"meshGateway":{"mode":"remotee"}}`), false},
-		{validators.KindServiceDefaults, obj("ServiceDefaults", "frontend", `{"protocol":"http","upstreamConfig":{"overrides":[`+strings.Join(overrides, ",")+`]}}`), true},
-		{validators.KindServiceDefaults, obj("ServiceDefaults", "frontend", `{"protocol":"http","upstreamConfig":{"overrides":[`+strings.Join(badOverrides, ",")+`]}}`), false},
-		{validators.KindExportedServices, obj("ExportedServices", "default", `{"services":[`+strings.Join(services, ",")+`]}`), true},
-		{validators.KindExportedServices, obj("ExportedServices", "ap1", `{"services":[`+strings.Join(services, ",")+`]}`), false},
-		{validators.KindPeeringAcceptor, obj("PeeringAcceptor", "dc3", secret("kubernetes")), true},
-		{validators.KindPeeringAcceptor, obj("PeeringAcceptor", "dc3", secret("vault")), false},
-		{validators.KindPeeringDialer, obj("PeeringDialer", "dc4", secret("kubernetes")), true},
-		{validators.KindPeeringDialer, obj("PeeringDialer", "Bad_Name", secret("kubernetes")), false},
+		{kinds.Mesh, obj("Mesh", "mesh", `{"peering":{"peerThroughMeshGateways":true},"tls":{"incoming":{"tlsMinVersion":"TLSv1_2"}}}`), true},
+		{kinds.Mesh, obj("Mesh", "mesh-2", `{"peering":{"peerThroughMeshGateways":true}}`), false},
+		{kinds.ProxyDefaults, obj("ProxyDefaults", "global", `{"meshGateway":{"mode":"local"},"config":{"protocol":"http"}}`), true},
+		{kinds.ProxyDefaults, obj("ProxyDefaults", "global", `{"meshGateway":{"mode":"remotee"}}`), false},
+		{kinds.ServiceDefaults, obj("ServiceDefaults", "frontend", `{"protocol":"http","upstreamConfig":{"overrides":[`+strings.Join(overrides, ",")+`]}}`), true},
+		{kinds.ServiceDefaults, obj("ServiceDefaults", "frontend", `{"protocol":"http","upstreamConfig":{"overrides":[`+strings.Join(badOverrides, ",")+`]}}`), false},
+		{kinds.ExportedServices, obj("ExportedServices", "default", `{"services":[`+strings.Join(services, ",")+`]}`), true},
+		{kinds.ExportedServices, obj("ExportedServices", "ap1", `{"services":[`+strings.Join(services, ",")+`]}`), false},
+		{kinds.PeeringAcceptor, obj("PeeringAcceptor", "dc3", secret("kubernetes")), true},
+		{kinds.PeeringAcceptor, obj("PeeringAcceptor", "dc3", secret("vault")), false},
+		{kinds.PeeringDialer, obj("PeeringDialer", "dc4", secret("kubernetes")), true},
+		{kinds.PeeringDialer, obj("PeeringDialer", "Bad_Name", secret("kubernetes")), false},
 	}
 }
 
 // ReviewBody wraps an object into an admission.k8s.io/v1 AdmissionReview request.
-func ReviewBody(kind validators.Kind, operation, object, oldObject string) []byte {
+func ReviewBody(kind kinds.Kind, operation, object, oldObject string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0f6a6bd6-0000-4000-8000-000000000000",`+
 		`"kind":{"group":"consul.hashicorp.com","version":"v1alpha1","kind":"%s"},`+
 		`"resource":{"group":"consul.hashicorp.com","version":"v1alpha1","resource":"%s"},`+
-		`"namespace":"default","operation":"%s","userInfo":{"username":"load"}`, kind, webhook.Plural(kind), operation)
+		`"namespace":"default","operation":"%s","userInfo":{"username":"load"}`, kind, kinds.Plural(kind), operation)
 	if object != "" {
 		b.WriteString(`,"object":` + object)
 	}
@@ -76,7 +76,7 @@ func ReviewBody(kind validators.Kind, operation, object, oldObject string) []byt
 
 // PostReview posts a body to the webhook path of kind at base (https://host:port) and
 // returns the HTTP status and the decoded response, if any.
-func PostReview(c *http.Client, base string, kind validators.Kind, body []byte) (int, *admissionv1.AdmissionResponse, error) {
+func PostReview(c *http.Client, base string, kind kinds.Kind, body []byte) (int, *admissionv1.AdmissionResponse, error) {
 	return PostRaw(c, base+webhook.Path(kind), "application/json", body)
 }
 

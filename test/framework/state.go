@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // Reset deletes every object of the validated Consul kinds and every Deployment matching the mesh
@@ -84,7 +84,7 @@ func (c *Cluster) MarkDeploymentReady(ctx context.Context, namespace, name strin
 
 // WaitForState waits until the webhook's state index, as exported on its metrics endpoint,
 // holds want objects of kind. It is the barrier between writing an object and relying on it.
-func (w *Webhook) WaitForState(ctx context.Context, kind validators.Kind, want int) error {
+func (w *Webhook) WaitForState(ctx context.Context, kind kinds.Kind, want int) error {
 	return poll(ctx, func() (bool, error) {
 		return w.MetricValue(fmt.Sprintf(`consul_peering_guard_state_objects{kind="%s"}`, kind)) == float64(want), nil
 	})

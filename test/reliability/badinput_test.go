@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -31,8 +31,8 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 	w, _ := startGuard(t)
 	c := framework.TLSClient(ca.CertPEM, true)
 	c.Timeout = 30 * time.Second
-	sd := base(w) + webhook.Path(validators.KindServiceDefaults)
-	pd := base(w) + webhook.Path(validators.KindProxyDefaults)
+	sd := base(w) + webhook.Path(kinds.ServiceDefaults)
+	pd := base(w) + webhook.Path(kinds.ProxyDefaults)
 
 	var dup strings.Builder
 	dup.WriteString(`{"upstreamConfig":{"overrides":[`)
@@ -56,16 +56,16 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		want             want
 	}{
 		"malformed JSON":        {sd, "application/json", []byte(`{"request":{`), want{httpStatus: http.StatusBadRequest}},
-		"wrong content type":    {sd, "application/xml", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(`{}`), ""), want{httpStatus: http.StatusUnsupportedMediaType}},
+		"wrong content type":    {sd, "application/xml", framework.ReviewBody(kinds.ServiceDefaults, "CREATE", sdWith(`{}`), ""), want{httpStatus: http.StatusUnsupportedMediaType}},
 		"review of v2":          {sd, "application/json", []byte(`{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"1"}}`), want{httpStatus: http.StatusBadRequest}},
-		"missing object":        {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", "", ""), want{code: http.StatusBadRequest}},
-		"null object":           {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", "null", ""), want{code: http.StatusBadRequest}},
-		"another kind":          {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", pdWith(`{}`), ""), want{code: http.StatusBadRequest}},
-		"mode is a number":      {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":3}}`), ""), want{code: http.StatusBadRequest}},
-		"overrides is a map":    {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(`{"upstreamConfig":{"overrides":{}}}`), ""), want{code: http.StatusBadRequest}},
-		"10,000 overrides":      {sd, "application/json", framework.ReviewBody(validators.KindServiceDefaults, "CREATE", sdWith(dup.String()), ""), want{field: "spec.upstreamConfig.overrides[5000]", rule: "upstream-duplicate"}},
-		"deeply nested config":  {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"config":`+nested(20000)+`}`), ""), want{httpStatus: http.StatusBadRequest}},
-		"moderately nested cfg": {pd, "application/json", framework.ReviewBody(validators.KindProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":"bogus"},"config":`+nested(500)+`}`), ""), want{field: "spec.meshGateway.mode", rule: "gateway-mode-valid"}},
+		"missing object":        {sd, "application/json", framework.ReviewBody(kinds.ServiceDefaults, "CREATE", "", ""), want{code: http.StatusBadRequest}},
+		"null object":           {sd, "application/json", framework.ReviewBody(kinds.ServiceDefaults, "CREATE", "null", ""), want{code: http.StatusBadRequest}},
+		"another kind":          {sd, "application/json", framework.ReviewBody(kinds.ServiceDefaults, "CREATE", pdWith(`{}`), ""), want{code: http.StatusBadRequest}},
+		"mode is a number":      {pd, "application/json", framework.ReviewBody(kinds.ProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":3}}`), ""), want{code: http.StatusBadRequest}},
+		"overrides is a map":    {sd, "application/json", framework.ReviewBody(kinds.ServiceDefaults, "CREATE", sdWith(`{"upstreamConfig":{"overrides":{}}}`), ""), want{code: http.StatusBadRequest}},
+		"10,000 overrides":      {sd, "application/json", framework.ReviewBody(kinds.ServiceDefaults, "CREATE", sdWith(dup.String()), ""), want{field: "spec.upstreamConfig.overrides[5000]", rule: "upstream-duplicate"}},
+		"deeply nested config":  {pd, "application/json", framework.ReviewBody(kinds.ProxyDefaults, "CREATE", pdWith(`{"config":`+nested(20000)+`}`), ""), want{httpStatus: http.StatusBadRequest}},
+		"moderately nested cfg": {pd, "application/json", framework.ReviewBody(kinds.ProxyDefaults, "CREATE", pdWith(`{"meshGateway":{"mode":"bogus"},"config":`+nested(500)+`}`), ""), want{field: "spec.meshGateway.mode", rule: "gateway-mode-valid"}},
 		"body over the limit":   {sd, "application/json", bytes.Repeat([]byte(" "), webhook.MaxRequestBytes+1), want{httpStatus: http.StatusRequestEntityTooLarge}},
 	}
 	for name, tc := range cases {

@@ -16,9 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -73,11 +74,11 @@ func TestMissingCRDIsWatchedOnceInstalled(t *testing.T) {
 	})
 
 	w, _ := startGuard(t, "--kind-recheck-interval=1s")
-	if v := kindWatched(w, string(validators.KindPeeringDialer)); v != 0 {
+	if v := kindWatched(w, string(kinds.PeeringDialer)); v != 0 {
 		t.Errorf("kind_watched{PeeringDialer} = %v without its CRD, want 0", v)
 	}
-	for _, k := range []string{string(validators.KindMesh), string(validators.KindProxyDefaults),
-		string(validators.KindExportedServices), string(validators.KindPeeringAcceptor), webhook.DeploymentKind} {
+	for _, k := range []string{string(kinds.Mesh), string(kinds.ProxyDefaults),
+		string(kinds.ExportedServices), string(kinds.PeeringAcceptor), state.DeploymentKind} {
 		if v := kindWatched(w, k); v != 1 {
 			t.Errorf("kind_watched{%s} = %v, want 1", k, v)
 		}
@@ -96,7 +97,7 @@ func TestMissingCRDIsWatchedOnceInstalled(t *testing.T) {
 
 	installDialerCRD(t)
 	waitFor(t, 30*time.Second, "kind_watched{PeeringDialer} = 1 after the CRD was installed", func() bool {
-		return kindWatched(w, string(validators.KindPeeringDialer)) == 1
+		return kindWatched(w, string(kinds.PeeringDialer)) == 1
 	})
 	if err := w.WaitReady(30 * time.Second); err != nil {
 		t.Fatal(err)
@@ -113,12 +114,12 @@ func TestMissingCRDIsWatchedOnceInstalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cluster.Client.Delete(context.Background(), dialer) })
-	if err := w.WaitForState(ctx, validators.KindPeeringDialer, 1); err != nil {
+	if err := w.WaitForState(ctx, kinds.PeeringDialer, 1); err != nil {
 		t.Fatal(err)
 	}
 	twin := `{"apiVersion":"consul.hashicorp.com/v1alpha1","kind":"PeeringDialer","metadata":{"name":"dc9","namespace":"team-b"},` +
 		`"spec":{"peer":{"secret":{"name":"dc9-token","key":"data","backend":"kubernetes"}}}}`
-	code, resp, err := framework.PostReview(c, base(w), validators.KindPeeringDialer, framework.ReviewBody(validators.KindPeeringDialer, "CREATE", twin, ""))
+	code, resp, err := framework.PostReview(c, base(w), kinds.PeeringDialer, framework.ReviewBody(kinds.PeeringDialer, "CREATE", twin, ""))
 	if err != nil || code != http.StatusOK || resp == nil || resp.Allowed {
 		t.Fatalf("a second dialer dc9: HTTP %d %v %+v, want denied", code, err, resp)
 	}

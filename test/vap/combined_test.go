@@ -14,7 +14,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 const combinedNamespace = "combined"
@@ -82,7 +81,7 @@ func TestPoliciesBesideTheWebhook(t *testing.T) {
 		t.Fatalf("%v\n%s", err, w.Logs())
 	}
 	const name = "consul-peering-guard-combined"
-	if err := cluster.RegisterWebhookWith(name, w.Port, ca.CertPEM, func(o *webhook.ConfigurationOptions) {
+	if err := cluster.RegisterWebhookWith(name, w.Port, ca.CertPEM, func(o *framework.WebhookConfigurationOptions) {
 		o.FailurePolicy = admissionregistrationv1.Ignore
 		o.NamespaceSelector = selector
 	}); err != nil {

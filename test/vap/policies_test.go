@@ -29,11 +29,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // ruleCase is a table case of validators/*_test.go as validators writes it.
@@ -285,7 +285,7 @@ func decode(t *testing.T, raw json.RawMessage, ns string) (*unstructured.Unstruc
 		t.Fatal(err)
 	}
 	u.SetNamespace(ns)
-	return u, v1alpha1.GroupVersion.WithResource(webhook.Plural(validators.Kind(u.GetKind())))
+	return u, v1alpha1.GroupVersion.WithResource(kinds.Plural(kinds.Kind(u.GetKind())))
 }
 
 // engineVerdict runs the case through the engine: deny, warn or pass for its rule.
@@ -302,7 +302,7 @@ func engineVerdict(t *testing.T, c ruleCase, cfg validators.Config) string {
 		}
 		return u
 	}
-	obj, _ := validators.NewObject(validators.Kind(typed(c.Object).GetKind()))
+	obj, _ := kinds.New(kinds.Kind(typed(c.Object).GetKind()))
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(c.Object, obj); err != nil {
 		t.Fatal(err)
 	}
@@ -417,14 +417,14 @@ func typeChecker(t *testing.T) *validating.TypeChecker {
 func checkTheTypeCheckerSeesEveryKind(t *testing.T, checker *validating.TypeChecker) {
 	t.Helper()
 	scope := admissionregistrationv1.NamespacedScope
-	for _, k := range validators.Kinds {
+	for _, k := range kinds.Consul {
 		p := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "control"},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
 					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 						Rule: admissionregistrationv1.Rule{APIGroups: []string{v1alpha1.GroupVersion.Group},
-							APIVersions: []string{v1alpha1.GroupVersion.Version}, Resources: []string{webhook.Plural(k)}, Scope: &scope},
+							APIVersions: []string{v1alpha1.GroupVersion.Version}, Resources: []string{kinds.Plural(k)}, Scope: &scope},
 					},
 				}}},
 				Validations: []admissionregistrationv1.Validation{{Expression: "object.spec.noSuchFieldInAnyCRD == 'x'"}},

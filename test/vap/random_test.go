@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
@@ -234,7 +235,7 @@ func ruleOf(msg string) string {
 
 func typed(t *testing.T, obj runtime.Object) json.RawMessage {
 	t.Helper()
-	kind, _ := validators.KindOf(obj)
+	kind, _ := kinds.Of(obj)
 	obj = obj.DeepCopyObject()
 	obj.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(string(kind)))
 	raw, err := json.Marshal(obj)

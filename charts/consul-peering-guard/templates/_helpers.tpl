@@ -92,7 +92,7 @@ only these). */}}
 {{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
 {{- end }}
 
-{{/* The resource (plural) of each validated kind, in the order of validators.Kinds. */}}
+{{/* The resource (plural) of each validated kind, in the order of kinds.Consul (api/kinds); state marks state.Kinds. */}}
 {{- define "cpg.kinds" -}}
 - {kind: Mesh, plural: meshes, state: true}
 - {kind: ProxyDefaults, plural: proxydefaults, state: true}
@@ -105,7 +105,7 @@ only these). */}}
 - {kind: SamenessGroup, plural: samenessgroups, state: false}
 {{- end }}
 
-{{/* The workload kinds whose pods may carry the upstreams annotation (webhook.WorkloadKinds),
+{{/* The workload kinds whose pods may carry the upstreams annotation (kinds.Workloads),
 with the metadata their pod template sits at. */}}
 {{- define "cpg.workloads" -}}
 - {kind: Pod, group: "", version: v1, plural: pods, meta: object.metadata}

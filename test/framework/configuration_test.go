@@ -1,4 +1,4 @@
-package webhook_test
+package framework_test
 
 import (
 	"testing"
@@ -8,7 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/diff"
 
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
@@ -55,7 +56,7 @@ func TestConfigurationSelectorsAndConditions(t *testing.T) {
 			if tc.selector != nil {
 				before = tc.selector.DeepCopy()
 			}
-			vwc := webhook.Configuration(webhook.ConfigurationOptions{
+			vwc := framework.WebhookConfiguration(framework.WebhookConfigurationOptions{
 				Name: "cpg",
 				ClientConfig: func(string) admissionregistrationv1.WebhookClientConfig {
 					return admissionregistrationv1.WebhookClientConfig{}
@@ -66,7 +67,7 @@ func TestConfigurationSelectorsAndConditions(t *testing.T) {
 				ExemptNamespaces:  tc.exempt,
 				MatchConditions:   tc.conditions,
 			})
-			if len(vwc.Webhooks) != len(validators.Kinds) {
+			if len(vwc.Webhooks) != len(kinds.Consul) {
 				t.Fatalf("%d webhooks", len(vwc.Webhooks))
 			}
 			for _, w := range vwc.Webhooks {

@@ -1,4 +1,4 @@
-package webhook
+package framework
 
 import (
 	"strings"
@@ -6,44 +6,22 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
+	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
-// Plural returns the resource name of a kind (meshes, proxydefaults, ...).
-func Plural(kind validators.Kind) string {
-	switch kind {
-	case validators.KindMesh:
-		return "meshes"
-	case validators.KindProxyDefaults, validators.KindServiceDefaults, validators.KindExportedServices, validators.KindServiceIntentions:
-		return strings.ToLower(string(kind))
-	}
-	return strings.ToLower(string(kind)) + "s"
-}
-
-// EntryName is the name of the webhook entry of a kind in the configuration.
-func EntryName(kind validators.Kind) string {
+// WebhookEntryName is the name of the webhook entry of a kind in the configuration.
+func WebhookEntryName(kind kinds.Kind) string {
 	return strings.ToLower(string(kind)) + ".consul-peering-guard.io"
 }
-
-// NotBeingDeletedCondition is the name of the match condition every webhook entry carries:
-// an object being deleted is never sent to the webhook, so removing a finalizer (the last
-// write a deleted object gets) succeeds even while no webhook pod answers under
-// failurePolicy Fail.
-const NotBeingDeletedCondition = "not-being-deleted"
-
-// NotBeingDeletedExpression is its CEL expression. object is null only for DELETE (not
-// registered, and allowed anyway), so the expression skips it rather than erroring. It
-// cannot be used to bypass the webhook: on CREATE the API server clears a deletionTimestamp
-// before validating admission, and on UPDATE it refuses to change one, so only an object the
-// API server itself marked for deletion is skipped.
-const NotBeingDeletedExpression = "object != null && !has(object.metadata.deletionTimestamp)"
 
 // ExemptNamespaceLabel is the label the API server sets on every namespace to its name;
 // exempt namespaces are excluded through it.
 const ExemptNamespaceLabel = "kubernetes.io/metadata.name"
 
-// ConfigurationOptions are the settings of the ValidatingWebhookConfiguration.
-type ConfigurationOptions struct {
+// WebhookConfigurationOptions are the settings of the ValidatingWebhookConfiguration.
+type WebhookConfigurationOptions struct {
 	Name string
 	// ClientConfig returns where the API server sends reviews for a path.
 	ClientConfig      func(path string) admissionregistrationv1.WebhookClientConfig
@@ -54,7 +32,7 @@ type ConfigurationOptions struct {
 	// ExemptNamespaces are never sent to the webhook: a NotIn requirement on
 	// ExemptNamespaceLabel is added to NamespaceSelector.
 	ExemptNamespaces []string
-	// MatchConditions are added after NotBeingDeletedCondition.
+	// MatchConditions are added after webhook.NotBeingDeletedCondition.
 	MatchConditions []admissionregistrationv1.MatchCondition
 	// Workloads adds the entries of the workload kinds, whose pods may carry the upstreams
 	// annotation. Their match conditions send only objects carrying it (and only Pods no
@@ -74,26 +52,26 @@ const (
 )
 
 // workloadConditions are the match conditions of a workload kind's entry.
-func workloadConditions(kind validators.Kind) []admissionregistrationv1.MatchCondition {
+func workloadConditions(kind kinds.Kind) []admissionregistrationv1.MatchCondition {
 	meta := "object.spec.template.metadata"
 	switch kind {
-	case validators.KindPod:
+	case kinds.Pod:
 		meta = "object.metadata"
-	case validators.KindCronJob:
+	case kinds.CronJob:
 		meta = "object.spec.jobTemplate.spec.template.metadata"
 	}
 	out := []admissionregistrationv1.MatchCondition{{
 		Name:       HasUpstreamsCondition,
 		Expression: "has(" + meta + ".annotations) && '" + validators.UpstreamsAnnotation + "' in " + meta + ".annotations",
 	}}
-	if kind == validators.KindPod {
+	if kind == kinds.Pod {
 		out = append(out, admissionregistrationv1.MatchCondition{Name: BarePodCondition, Expression: "!has(object.metadata.ownerReferences)"})
 	}
 	return out
 }
 
 // namespaceSelector merges the exempt namespaces into the configured selector.
-func (o ConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
+func (o WebhookConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
 	if len(o.ExemptNamespaces) == 0 {
 		return o.NamespaceSelector
 	}
@@ -107,15 +85,15 @@ func (o ConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
 	return sel
 }
 
-// Configuration returns the ValidatingWebhookConfiguration that routes the Consul kinds (and,
+// WebhookConfiguration returns the ValidatingWebhookConfiguration that routes the Consul kinds (and,
 // with Workloads, the workload kinds) to the webhook. The Helm chart renders the same entries;
 // a test keeps the two in step.
-func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
+func WebhookConfiguration(o WebhookConfigurationOptions) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
 	}
-	for _, kind := range validators.Kinds {
+	for _, kind := range kinds.Consul {
 		vwc.Webhooks = append(vwc.Webhooks, o.entry(kind, o.FailurePolicy, nil))
 	}
 	if !o.Workloads {
@@ -125,7 +103,7 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 	if fp == "" {
 		fp = admissionregistrationv1.Ignore
 	}
-	for _, kind := range validators.WorkloadKinds {
+	for _, kind := range kinds.Workloads {
 		vwc.Webhooks = append(vwc.Webhooks, o.entry(kind, fp, workloadConditions(kind)))
 	}
 	return vwc
@@ -133,23 +111,23 @@ func Configuration(o ConfigurationOptions) *admissionregistrationv1.ValidatingWe
 
 // entry is the webhook entry of one kind: CREATE and UPDATE of its resource, the settings
 // every entry shares, and the match conditions every entry carries followed by extra.
-func (o ConfigurationOptions) entry(kind validators.Kind, fp admissionregistrationv1.FailurePolicyType,
+func (o WebhookConfigurationOptions) entry(kind kinds.Kind, fp admissionregistrationv1.FailurePolicyType,
 	extra []admissionregistrationv1.MatchCondition) admissionregistrationv1.ValidatingWebhook {
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	matchPolicy := admissionregistrationv1.Equivalent
 	scope := admissionregistrationv1.NamespacedScope
-	gv, timeout := GroupVersionOf(kind), o.TimeoutSeconds
+	gv, timeout := kinds.GroupVersion(kind), o.TimeoutSeconds
 	conditions := append([]admissionregistrationv1.MatchCondition{{
-		Name: NotBeingDeletedCondition, Expression: NotBeingDeletedExpression,
+		Name: webhook.NotBeingDeletedCondition, Expression: webhook.NotBeingDeletedExpression,
 	}}, o.MatchConditions...)
 	return admissionregistrationv1.ValidatingWebhook{
-		Name:         EntryName(kind),
-		ClientConfig: o.ClientConfig(Path(kind)),
+		Name:         WebhookEntryName(kind),
+		ClientConfig: o.ClientConfig(webhook.Path(kind)),
 		Rules: []admissionregistrationv1.RuleWithOperations{{
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
 			Rule: admissionregistrationv1.Rule{
 				APIGroups: []string{gv.Group}, APIVersions: []string{gv.Version},
-				Resources: []string{Plural(kind)}, Scope: &scope,
+				Resources: []string{kinds.Plural(kind)}, Scope: &scope,
 			},
 		}},
 		FailurePolicy:           &fp,

@@ -1,4 +1,4 @@
-package webhook
+package state
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -26,13 +26,13 @@ const (
 	DeploymentKind = "Deployment"
 )
 
-// WatchedObjects returns one empty object of every type the state index is fed from:
+// WatchedObjects returns one empty object of every type the index is fed from:
 // the Consul kinds the state rules read and Deployments (mesh gateways; the cache restricts them by label
 // and, when configured, to the gateway's namespace).
 func WatchedObjects() []client.Object {
-	out := make([]client.Object, 0, len(validators.StateKinds)+1)
-	for _, k := range validators.StateKinds {
-		obj, _ := validators.NewObject(k)
+	out := make([]client.Object, 0, len(Kinds)+1)
+	for _, k := range Kinds {
+		obj, _ := kinds.New(k)
 		out = append(out, obj.(client.Object))
 	}
 	return append(out, &appsv1.Deployment{})
@@ -40,7 +40,7 @@ func WatchedObjects() []client.Object {
 
 // kindName is the kind label of a watched object.
 func kindName(obj client.Object) string {
-	if k, ok := validators.KindOf(obj); ok {
+	if k, ok := kinds.Of(obj); ok {
 		return string(k)
 	}
 	return DeploymentKind
@@ -72,7 +72,7 @@ type WatcherOptions struct {
 // and is looked for again every Recheck, so installing the CRD later needs no restart.
 type Watcher struct {
 	informers cache.Informers
-	idx       *state.Index
+	idx       *Index
 	o         WatcherOptions
 	watched   *prometheus.GaugeVec
 
@@ -83,7 +83,7 @@ type Watcher struct {
 }
 
 // NewWatcher returns a Watcher of WatchedObjects feeding idx from informers.
-func NewWatcher(informers cache.Informers, idx *state.Index, o WatcherOptions) *Watcher {
+func NewWatcher(informers cache.Informers, idx *Index, o WatcherOptions) *Watcher {
 	if o.Recheck <= 0 {
 		o.Recheck = 10 * time.Second
 	}
@@ -194,7 +194,7 @@ func (w *Watcher) updateSyncedLocked() {
 // the index, so that a state rule's lookup reflects the cluster.
 func (w *Watcher) Synced() bool { return w.synced.Load() }
 
-// Watched reports whether a kind (validators.Kind or DeploymentKind) is watched.
+// Watched reports whether a kind (kinds.Kind or DeploymentKind) is watched.
 func (w *Watcher) Watched(kind string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -206,11 +206,11 @@ func (w *Watcher) Watched(kind string) bool {
 	return false
 }
 
-func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
+func indexHandler(idx *Index) toolscache.ResourceEventHandler {
 	upsert := func(obj interface{}) {
 		switch o := obj.(type) {
 		case *appsv1.Deployment:
-			idx.SetGateway(state.GatewayOf(o))
+			idx.SetGateway(GatewayOf(o))
 		case runtime.Object:
 			idx.Upsert(o)
 		}
@@ -224,7 +224,7 @@ func indexHandler(idx *state.Index) toolscache.ResourceEventHandler {
 			}
 			switch o := obj.(type) {
 			case *appsv1.Deployment:
-				ref, _ := state.GatewayOf(o)
+				ref, _ := GatewayOf(o)
 				idx.SetGateway(ref, validators.GatewayMissing)
 			case runtime.Object:
 				idx.Delete(o)

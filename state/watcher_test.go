@@ -1,4 +1,4 @@
-package webhook_test
+package state_test
 
 import (
 	"context"
@@ -15,10 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllertest"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
-	"github.com/consul-peering-guard/consul-peering-guard/validators"
-	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
 
 // fakeInformers serves fake informers by kind; a kind marked missing answers as the REST
@@ -31,10 +30,10 @@ type fakeInformers struct {
 }
 
 func kindOf(obj client.Object) string {
-	if k, ok := validators.KindOf(obj); ok {
+	if k, ok := kinds.Of(obj); ok {
 		return string(k)
 	}
-	return webhook.DeploymentKind
+	return state.DeploymentKind
 }
 
 func (f *fakeInformers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
@@ -104,14 +103,14 @@ func TestWatcherFollowsCRDs(t *testing.T) {
 	synced := prometheus.NewGauge(prometheus.GaugeOpts{Name: "synced"})
 	reg.MustRegister(synced)
 	idx := state.NewIndex()
-	w := webhook.NewWatcher(informers, idx, webhook.WatcherOptions{Recheck: 20 * time.Millisecond, Registerer: reg, Synced: synced, Log: logr.Discard()})
+	w := state.NewWatcher(informers, idx, state.WatcherOptions{Recheck: 20 * time.Millisecond, Registerer: reg, Synced: synced, Log: logr.Discard()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()
 	defer cancel()
 
 	const watched = "consul_peering_guard_kind_watched"
-	present := []string{"Mesh", "ProxyDefaults", "ExportedServices", "PeeringAcceptor", webhook.DeploymentKind}
+	present := []string{"Mesh", "ProxyDefaults", "ExportedServices", "PeeringAcceptor", state.DeploymentKind}
 	eventually(t, "the present kinds watched", func() bool {
 		for _, k := range present {
 			if !w.Watched(k) {
@@ -139,13 +138,13 @@ func TestWatcherFollowsCRDs(t *testing.T) {
 	if w.Synced() {
 		t.Fatal("synced while the Deployment informer has not")
 	}
-	informers.informer(webhook.DeploymentKind).Synced()
+	informers.informer(state.DeploymentKind).Synced()
 	eventually(t, "synced without the missing kind", w.Synced)
 	eventually(t, "the synced gauge at 1", func() bool { return gauge(t, reg, "synced", "") == 1 })
 
 	// Events reach the index.
 	informers.informer("Mesh").Add(&v1alpha1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "mesh", Namespace: "default"}})
-	if n := idx.Count(validators.KindMesh); n != 1 {
+	if n := idx.Count(kinds.Mesh); n != 1 {
 		t.Errorf("index holds %d Mesh objects after an add, want 1", n)
 	}
 

@@ -1,0 +1,51 @@
+package kinds
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+)
+
+// GroupVersion returns the API group and version a kind is served at.
+func GroupVersion(kind Kind) schema.GroupVersion {
+	switch kind {
+	case Pod:
+		return corev1.SchemeGroupVersion
+	case Deployment, StatefulSet, DaemonSet, ReplicaSet:
+		return appsv1.SchemeGroupVersion
+	case Job, CronJob:
+		return batchv1.SchemeGroupVersion
+	}
+	return v1alpha1.GroupVersion
+}
+
+// Plural returns the resource name of a kind (meshes, proxydefaults, ...).
+func Plural(kind Kind) string {
+	switch kind {
+	case Mesh:
+		return "meshes"
+	case ProxyDefaults, ServiceDefaults, ExportedServices, ServiceIntentions:
+		return strings.ToLower(string(kind))
+	}
+	return strings.ToLower(string(kind)) + "s"
+}
+
+// NewScheme returns a scheme of the built-in Kubernetes types and our Consul types: every
+// kind here and the objects around them.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err) // static registration of built-in types cannot fail at runtime
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
