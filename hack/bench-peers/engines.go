@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,7 +40,7 @@ type engine struct {
 	port  int
 	path  func(resource string) string
 	caPEM func() ([]byte, error)
-	// entry is the webhook entry name the API server quotes when it refuses through it.
+	// entry is (the end of) the webhook entry name the API server quotes when it refuses.
 	entry string
 	// heapMetric is the Prometheus series holding the Go heap in bytes, where the engine
 	// exposes one.
@@ -113,7 +114,7 @@ func ours(bin, kubeconfig, certDir string, ca *framework.CA) (*engine, error) {
 	e := &engine{name: "consul-peering-guard", base: fmt.Sprintf("https://127.0.0.1:%d", p[0]), port: p[0],
 		path:       func(resource string) string { return webhook.Path(kindOf[resource]) },
 		caPEM:      func() ([]byte, error) { return ca.CertPEM, nil },
-		entry:      "consul-peering-guard.io",
+		entry:      ".consul-peering-guard.io",
 		heapMetric: "go_memstats_heap_alloc_bytes"}
 	e.start = func() (*framework.Webhook, error) {
 		cmd := command(bin, nil, "serve", "--kubeconfig="+kubeconfig, "--cert-dir="+certDir, "--host=127.0.0.1",
@@ -153,6 +154,10 @@ func gatekeeper(bin, kubeconfig, certDir string, ca *framework.CA) (*engine, err
 	return e, nil
 }
 
+// kyvernoPlaceholders are the resource webhook configurations Kyverno would otherwise create
+// matching every resource; created empty beforehand, they stay empty.
+var kyvernoPlaceholders = []string{"kyverno-resource-validating-webhook-cfg", "kyverno-resource-mutating-webhook-cfg"}
+
 // Kyverno keeps its CA and serving pair in these Secrets of its namespace; its certificate
 // controller creates them on first start, for --serverIP.
 const (
@@ -161,16 +166,21 @@ const (
 	kyvernoTLSSecret = "kyverno-svc.kyverno.svc.kyverno-tls-pair"
 )
 
-// kyverno runs Kyverno's admission controller out of cluster. It registers no webhook
-// configuration of its own (we register one for the three resources) and writes no admission
-// reports, so that it does only what the other two do: review.
+// kyverno runs Kyverno's admission controller out of cluster. It registers no resource
+// webhooks of its own (we register one for the three resources; with --autoUpdateWebhooks=false
+// it only creates its catch-all default configurations when they are missing, and
+// kyvernoPlaceholders are there first) and writes no admission reports, so that it does only
+// what the other two do: review.
 func kyverno(bin, kubeconfig string, c client.Client) (*engine, error) {
 	p, err := ports(3)
 	if err != nil {
 		return nil, err
 	}
 	e := &engine{name: "Kyverno", base: fmt.Sprintf("https://127.0.0.1:%d", p[0]), port: p[0],
-		path:       func(string) string { return "/vpol" },
+		// Kyverno's own configuration sends a group of ValidatingPolicies to /vpol/<their names>.
+		path: func(string) string {
+			return "/vpol/export-needs-mesh-gateway/gateway-mode-none-peer-upstream/peer-name-syntax"
+		},
 		entry:      "vpol.validate.kyverno.svc",
 		heapMetric: "go_memstats_heap_alloc_bytes"}
 	e.caPEM = func() ([]byte, error) {
@@ -185,12 +195,12 @@ func kyverno(bin, kubeconfig string, c client.Client) (*engine, error) {
 	e.start = func() (*framework.Webhook, error) {
 		cmd := command(bin, []string{"KYVERNO_NAMESPACE=" + kyvernoNamespace, "KYVERNO_POD_NAME=kyverno-bench", "KYVERNO_SERVICEACCOUNT_NAME=kyverno",
 			"KYVERNO_DEPLOYMENT=kyverno", "INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics"},
-			"--kubeconfig="+kubeconfig, "--serverIP=127.0.0.1", "--webhookServerHost=127.0.0.1",
+			"--kubeconfig="+kubeconfig, "--serverIP=127.0.0.1:"+strconv.Itoa(p[0]), "--webhookServerHost=127.0.0.1",
 			"--webhookServerPort="+strconv.Itoa(p[0]), "--servicePort="+strconv.Itoa(p[0]),
 			"--autoUpdateWebhooks=false", "--admissionReports=false",
 			"--caSecretName="+kyvernoCASecret, "--tlsSecretName="+kyvernoTLSSecret,
 			"--metricsHost=127.0.0.1", "--metricsPort="+strconv.Itoa(p[2]), "--controllerRuntimeMetricsAddress=0",
-			"--profile=false", "--disableLogColor", "-v=1")
+			"--profile=false", "--disableLogColor", "-v="+cmp.Or(os.Getenv("BENCH_KYVERNO_V"), "1"))
 		return framework.StartWebhookCommand(cmd, "127.0.0.1", p[0], p[1], p[2])
 	}
 	return e, nil
@@ -268,7 +278,7 @@ func (e *engine) waitEnforcing(start time.Time, timeout time.Duration) error {
 	for time.Since(start) < timeout {
 		select {
 		case <-proc.Exited():
-			return fmt.Errorf("%s exited: %v\n%s", e.name, proc.ExitErr(), errorLines(proc.Logs()))
+			return fmt.Errorf("%s exited: %w\n%s", e.name, proc.ExitErr(), errorLines(proc.Logs()))
 		default:
 		}
 		if ca, err := e.caPEM(); err == nil && len(ca) > 0 {

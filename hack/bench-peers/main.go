@@ -35,6 +35,7 @@ type options struct {
 	direct                   time.Duration
 	scaleSD, scalePeers      int
 	out                      string
+	parityOnly               bool
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.IntVar(&o.scaleSD, "scale-servicedefaults", 10000, "ServiceDefaults stored for the memory figures (0 skips them)")
 	flag.IntVar(&o.scalePeers, "scale-peers", 1000, "PeeringDialers stored for the memory figures")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
+	flag.BoolVar(&o.parityOnly, "parity-only", false, "stop after the parity table (for working on the policies)")
 	flag.Parse()
 	// The engines' warnings reach client-go's logger; the output here is the report.
 	ctrllog.SetLogger(logr.Discard())
@@ -140,6 +142,15 @@ func run(o options) error {
 	}
 	parity, disagreements := parityReport(engines, cases, verdicts)
 	report.WriteString("### Parity (server-side dry runs through the API server)\n\n" + parity)
+	if disagreements > 0 {
+		// What the engines say about the policies, for whoever mends them.
+		fmt.Fprintln(os.Stderr, b.cluster.Kubectl("get", "validatingpolicies,constrainttemplates", "-o",
+			`jsonpath={range .items[*]}{.kind} {.metadata.name}: {.status}{"\n"}{end}`).Stdout)
+	}
+	if o.parityOnly {
+		fmt.Print(report.String())
+		return nil
+	}
 
 	fmt.Fprintln(os.Stderr, ">> latency and direct load, alternated in rounds")
 	perf, err := b.performance(ctx, setups, o)

@@ -78,11 +78,16 @@ type verdict struct {
 }
 
 func (v verdict) String() string {
+	// What the engine said, without the API server's preamble.
+	msg := v.message
+	if i := strings.Index(msg, "denied the request: "); i >= 0 {
+		msg = msg[i+len("denied the request: "):]
+	}
 	switch {
 	case v.failed:
-		return "error: " + clip(v.message, 90)
+		return "error: " + clip(msg, 90)
 	case v.denied:
-		return "deny: " + clip(v.message, 90)
+		return "deny: " + clip(msg, 90)
 	case len(v.warnings) > 0:
 		return "allow, warning: " + clip(v.warnings[0], 80)
 	}
@@ -141,9 +146,6 @@ func (b *bench) judge(ctx context.Context, c parityCase) verdict {
 		return verdict{warnings: b.warnings.take()}
 	}
 	msg := err.Error()
-	if i := strings.Index(msg, "denied the request: "); i >= 0 {
-		msg = msg[i+len("denied the request: "):]
-	}
 	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || strings.Contains(err.Error(), "denied the request") {
 		return verdict{denied: true, message: msg}
 	}
