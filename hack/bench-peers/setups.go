@@ -352,6 +352,14 @@ func (b *bench) deleteCreated(ctx context.Context) error {
 
 func ms(d time.Duration) string { return measure.Millis(d, 2) }
 
+// ratio is a setup's added latency over ours ("-" for no admission).
+func ratio(added, ours time.Duration, e *engine) string {
+	if e == nil || ours <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(added)/float64(ours))
+}
+
 func spread(ds []time.Duration) string {
 	if len(ds) == 0 {
 		return "-"
@@ -367,14 +375,16 @@ func perfReport(setups []*setup, figs []perfFigures, o options) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "### Added latency through the API server\n\n%d rounds; per setup and round %d sequential creates of a ServiceDefaults with three peer upstreams, "+
 		"then %d sequential updates of the ExportedServices exporting to a peer (the state rule: a ready gateway must exist).\n\n", o.rounds, o.creates, o.updates)
-	sb.WriteString("| setup | create p50 / p99 | added p50 / p99 | create p50 per round | update p50 / p99 | added p50 / p99 |\n|---|---|---|---|---|---|\n")
-	cNone50, cNone99 := measure.Percentiles(figs[0].creates)
-	uNone50, uNone99 := measure.Percentiles(figs[0].updates)
+	sb.WriteString("| setup | create p50 / p99 | create p50 per round | added p50 | added p50 ÷ ours | update p50 / p99 | added p50 | added p50 ÷ ours |\n|---|---|---|---|---|---|---|---|\n")
+	cNone, _ := measure.Percentiles(figs[0].creates)
+	uNone, _ := measure.Percentiles(figs[0].updates)
+	cOurs, _ := measure.Percentiles(figs[1].creates)
+	uOurs, _ := measure.Percentiles(figs[1].updates)
 	for i, s := range setups {
 		c50, c99 := measure.Percentiles(figs[i].creates)
 		u50, u99 := measure.Percentiles(figs[i].updates)
-		fmt.Fprintf(&sb, "| %s | %s / %s | %s / %s | %s | %s / %s | %s / %s |\n", s.name, ms(c50), ms(c99), ms(c50-cNone50), ms(c99-cNone99),
-			spread(figs[i].createP50s), ms(u50), ms(u99), ms(u50-uNone50), ms(u99-uNone99))
+		fmt.Fprintf(&sb, "| %s | %s / %s | %s | %s | %s | %s / %s | %s | %s |\n", s.name, ms(c50), ms(c99), spread(figs[i].createP50s),
+			ms(c50-cNone), ratio(c50-cNone, cOurs-cNone, s.eng), ms(u50), ms(u99), ms(u50-uNone), ratio(u50-uNone, uOurs-uNone, s.eng))
 	}
 	fmt.Fprintf(&sb, "\n### Direct HTTPS, the same three reviews to every webhook\n\nA ServiceDefaults create, a PeeringDialer create and an ExportedServices update, posted in turn over keep-alive TLS, %s per run and round; "+
 		"the floor server only decodes the review and allows it (no admission row).\n\n", o.direct/2)
