@@ -2,8 +2,9 @@ package validators_test
 
 import (
 	"fmt"
-	"k8s.io/apimachinery/pkg/runtime"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -37,6 +38,12 @@ func objectOfSize(kind kinds.Kind, n int) runtime.Object {
 		return acceptor("dc2", k8sSecret())
 	case kinds.PeeringDialer:
 		return dialer("dc3", k8sSecret())
+	case kinds.ServiceResolver:
+		return resolver("dc3", map[string][]string{"*": {"dc-east", "dc4"}})
+	case kinds.ServiceIntentions:
+		return intentions("dc3", "dc-east")
+	case kinds.SamenessGroup:
+		return samenessGroup(v1alpha1.SamenessGroupMember{Partition: "default"}, v1alpha1.SamenessGroupMember{Peer: "dc3"})
 	}
 	panic("unknown kind " + kind)
 }

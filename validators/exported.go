@@ -30,11 +30,10 @@ func checkExportedServiceNameRequired(in *ObjectInput) field.ErrorList {
 	}
 	var errs field.ErrorList
 	for i, svc := range es.Spec.Services {
-		p := servicesPath.Index(i)
 		if svc.Name == "" {
-			errs = append(errs, field.Required(p.Child("name"), "name the service to export, or * for all"))
+			errs = append(errs, field.Required(servicesPath.Index(i).Child("name"), "name the service to export, or * for all"))
 		} else if svc.Namespace == wildcard && svc.Name != wildcard {
-			errs = append(errs, field.Invalid(p.Child("namespace"), svc.Namespace, "namespace * needs name *; name the namespace"))
+			errs = append(errs, field.Invalid(servicesPath.Index(i).Child("namespace"), svc.Namespace, "namespace * needs name *; name the namespace"))
 		}
 	}
 	return errs

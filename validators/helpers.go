@@ -30,10 +30,20 @@ var (
 // rule walks them, while rules report few. It is the package's one lazy path.
 type elem struct {
 	list *field.Path
-	i    int
+	// With list nil, the element is consumer i of service svc of in's ExportedServices, and
+	// that list's path too is built only on a report (once per input, for all rules).
+	in  *ObjectInput
+	svc int
+	i   int
 }
 
-func (e elem) path() *field.Path { return e.list.Index(e.i) }
+func (e elem) path() *field.Path {
+	list := e.list
+	if list == nil {
+		list = e.in.consumersPath(e.svc)
+	}
+	return list.Index(e.i)
+}
 
 func (e elem) child(name string, more ...string) *field.Path { return e.path().Child(name, more...) }
 
@@ -74,8 +84,8 @@ func (m modeField) peer() string {
 // gatewayModes lists every meshGateway.mode field of a ProxyDefaults or ServiceDefaults,
 // computed once per input because four rules read it.
 func (in *ObjectInput) gatewayModes() []modeField {
-	if in.modes != nil {
-		return *in.modes
+	if in.modesRead {
+		return in.modes
 	}
 	var out []modeField
 	switch o := in.Object.(type) {
@@ -91,7 +101,7 @@ func (in *ObjectInput) gatewayModes() []modeField {
 			out = append(out, modeField{mode: u.MeshGateway.Mode, upstream: u, override: p})
 		})
 	}
-	in.modes = &out
+	in.modes, in.modesRead = out, true
 	return out
 }
 
@@ -133,18 +143,17 @@ func eachConsumer(in *ObjectInput, fn func(p elem, svc *v1alpha1.ExportedService
 		if len(svc.Consumers) == 0 {
 			continue
 		}
-		consumers := in.consumersPath(i, len(es.Spec.Services))
 		for j := range svc.Consumers {
-			fn(elem{list: consumers, i: j}, svc, &svc.Consumers[j])
+			fn(elem{in: in, svc: i, i: j}, svc, &svc.Consumers[j])
 		}
 	}
 }
 
-// consumersPath is spec.services[i].consumers of an object with n services, built once per
+// consumersPath is spec.services[i].consumers of the input's ExportedServices, built once per
 // input for all rules.
-func (in *ObjectInput) consumersPath(i, n int) *field.Path {
+func (in *ObjectInput) consumersPath(i int) *field.Path {
 	if in.consumerLists == nil {
-		in.consumerLists = make([]*field.Path, n)
+		in.consumerLists = make([]*field.Path, len(in.Object.(*v1alpha1.ExportedServices).Spec.Services))
 	}
 	if in.consumerLists[i] == nil {
 		in.consumerLists[i] = servicesPath.Index(i).Child("consumers")

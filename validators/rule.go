@@ -47,11 +47,12 @@ type ObjectInput struct {
 	Old    runtime.Object
 	Config *Config
 
-	modes           *[]modeField
+	modes           []modeField
+	modesRead       bool
 	consumerLists   []*field.Path
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
-	annotation      *parsedAnnotation
+	annotation      parsedAnnotation
 }
 
 // Input is what a state check sees: the object and the cluster.

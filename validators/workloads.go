@@ -74,19 +74,19 @@ func (in *ObjectInput) annotationOptions(spec *corev1.PodSpec) AnnotationOptions
 // upstreamEntries parses the upstreams annotation of a workload once per input (several rules
 // read it); ok is false for an object without one.
 func (in *ObjectInput) upstreamEntries() (entries []AnnotationEntry, at *field.Path, ok bool) {
-	if in.annotation == nil {
-		t, found := podTemplateOf(in.Object)
-		a := parsedAnnotation{}
-		if found {
+	if !in.annotation.parsed {
+		a := parsedAnnotation{parsed: true}
+		if t, found := podTemplateOf(in.Object); found {
 			a.entries = ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec))
 			a.at, a.found = AnnotationPath(t.at), true
 		}
-		in.annotation = &a
+		in.annotation = a
 	}
 	return in.annotation.entries, in.annotation.at, in.annotation.found
 }
 
 type parsedAnnotation struct {
+	parsed  bool // read once per input, by the first rule that asks
 	entries []AnnotationEntry
 	at      *field.Path
 	found   bool
