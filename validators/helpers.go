@@ -27,7 +27,8 @@ var (
 
 // elem is an element of a list of the object (an override, a consumer). Its field path is
 // built only when a rule reports on it: an object may list thousands of elements and every
-// rule walks them, while rules report few. It is the package's one lazy path.
+// rule walks them, while rules report few. It is the package's one lazy path mechanism (for
+// consumers, the path of their list is lazy too).
 type elem struct {
 	list *field.Path
 	// With list nil, the element is consumer i of service svc of in's ExportedServices, and
@@ -150,7 +151,8 @@ func eachConsumer(in *ObjectInput, fn func(p elem, svc *v1alpha1.ExportedService
 }
 
 // consumersPath is spec.services[i].consumers of the input's ExportedServices, built once per
-// input for all rules.
+// input for all rules. Only eachConsumer makes the elems that call it, always on an
+// ExportedServices input.
 func (in *ObjectInput) consumersPath(i int) *field.Path {
 	if in.consumerLists == nil {
 		in.consumerLists = make([]*field.Path, len(in.Object.(*v1alpha1.ExportedServices).Spec.Services))

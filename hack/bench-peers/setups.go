@@ -58,7 +58,7 @@ func (b *bench) startEngines(ctx context.Context) error {
 	if b.ky, err = kyverno(filepath.Join(b.root, "bin", "kyverno"), b.cluster.Kubeconfig, b.cluster.Client); err != nil {
 		return err
 	}
-	for _, f := range []string{"gatekeeper/templates-rego.yaml", "gatekeeper/templates-cel.yaml", "gatekeeper/sync.yaml", "kyverno/validatingpolicies.yaml"} {
+	for _, f := range []string{"gatekeeper/templates-rego.yaml", "gatekeeper/templates-cel.yaml", "gatekeeper/sync.yaml"} {
 		if err := b.kubectl("apply", "-f", filepath.Join(b.root, "hack", "bench-peers", "policies", f)); err != nil {
 			return err
 		}
@@ -94,6 +94,11 @@ func (b *bench) startEngines(ctx context.Context) error {
 		}
 		logs := b.gk.proc.Logs()
 		return fmt.Errorf("%w\n%s\nGatekeeper:\n%s", err, strings.Join(crds, "\n"), logs[:min(len(logs), 3000)])
+	}
+	// Kyverno's policies go in once it runs, as in a cluster: its policy webhook compiles each
+	// one and refuses it when its CEL does not compile.
+	if err := b.kubectl("apply", "-f", filepath.Join(policyDir(b.root, "kyverno"), "validatingpolicies.yaml")); err != nil {
+		return err
 	}
 	for _, e := range []*engine{b.ours, b.gk, b.ky} {
 		if err := e.waitEnforcing(time.Now(), 3*time.Minute); err != nil {
@@ -141,7 +146,7 @@ func (b *bench) useConstraints(engine string) error {
 	return b.kubectl("apply", "-f", filepath.Join(dir, "constraint-state.yaml"))
 }
 
-func (b *bench) unregisterAll(_ context.Context) error {
+func (b *bench) unregisterAll() error {
 	for _, name := range []string{cfgOurs, cfgGatekeeper, cfgKyverno} {
 		if err := b.cluster.UnregisterWebhook(name); err != nil {
 			return err
@@ -150,14 +155,20 @@ func (b *bench) unregisterAll(_ context.Context) error {
 	return nil
 }
 
-// waitProbe waits until a server-side dry run of a PeeringDialer named dc2.west (refused by
-// all three) is refused with a message holding every want and none of notWant, or is allowed
-// when want is empty.
-func (b *bench) waitProbe(ctx context.Context, want, notWant []string) error {
+// The probes every engine refuses: a PeeringDialer named dc2.west, and a ServiceDefaults
+// with a peer upstream in mode none.
+var (
+	dialerProbe = parityCase{resource: gvrDialers, object: dialer("dc2.west")}
+	modeProbe   = parityCase{resource: gvrServiceDefaults, object: serviceDefaults("probe", "dc2", "none")}
+)
+
+// waitProbe waits until a server-side dry run of probe is refused with a message holding
+// every want and none of notWant, or is allowed when want is empty.
+func (b *bench) waitProbe(ctx context.Context, probe parityCase, want, notWant []string) error {
 	deadline := time.Now().Add(time.Minute)
 	var last verdict
 	for time.Now().Before(deadline) {
-		last = b.judge(ctx, parityCase{resource: gvrDialers, object: dialer("dc2.west")})
+		last = b.judge(ctx, probe)
 		ok := !last.failed && last.denied == (len(want) > 0)
 		text := last.message
 		for _, w := range want {
@@ -176,7 +187,7 @@ func (b *bench) waitProbe(ctx context.Context, want, notWant []string) error {
 
 func (b *bench) setups() []*setup {
 	registerAlone := func(ctx context.Context, name string, e *engine) error {
-		if err := b.unregisterAll(ctx); err != nil {
+		if err := b.unregisterAll(); err != nil {
 			return err
 		}
 		if e == b.ours {
@@ -190,16 +201,16 @@ func (b *bench) setups() []*setup {
 	}
 	return []*setup{
 		{name: "no admission", activate: func(ctx context.Context) error {
-			if err := b.unregisterAll(ctx); err != nil {
+			if err := b.unregisterAll(); err != nil {
 				return err
 			}
-			return b.waitProbe(ctx, nil, nil)
+			return b.waitProbe(ctx, dialerProbe, nil, nil)
 		}},
 		{name: "consul-peering-guard", eng: b.ours, activate: func(ctx context.Context) error {
 			if err := registerAlone(ctx, cfgOurs, b.ours); err != nil {
 				return err
 			}
-			return b.waitProbe(ctx, []string{b.ours.entry, "(peer-name-syntax)"}, nil)
+			return b.waitProbe(ctx, dialerProbe, []string{b.ours.entry, "(peer-name-syntax)"}, nil)
 		}},
 		{name: "Gatekeeper (Rego)", eng: b.gk, activate: func(ctx context.Context) error {
 			if err := b.useConstraints("rego"); err != nil {
@@ -208,7 +219,11 @@ func (b *bench) setups() []*setup {
 			if err := registerAlone(ctx, cfgGatekeeper, b.gk); err != nil {
 				return err
 			}
-			return b.waitProbe(ctx, []string{b.gk.entry, "[peer-name-syntax-rego]"}, []string{"-cel]"})
+			// Both switched constraints, the one the timed creates meet included.
+			if err := b.waitProbe(ctx, dialerProbe, []string{b.gk.entry, "[peer-name-syntax-rego]"}, []string{"-cel]"}); err != nil {
+				return err
+			}
+			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-rego]"}, []string{"-cel]"})
 		}},
 		{name: "Gatekeeper (CEL; Rego for the state rule)", eng: b.gk, activate: func(ctx context.Context) error {
 			if err := b.useConstraints("cel"); err != nil {
@@ -217,13 +232,16 @@ func (b *bench) setups() []*setup {
 			if err := registerAlone(ctx, cfgGatekeeper, b.gk); err != nil {
 				return err
 			}
-			return b.waitProbe(ctx, []string{b.gk.entry, "[peer-name-syntax-cel]"}, []string{"-rego]"})
+			if err := b.waitProbe(ctx, dialerProbe, []string{b.gk.entry, "[peer-name-syntax-cel]"}, []string{"-rego]"}); err != nil {
+				return err
+			}
+			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-cel]"}, []string{"-rego]"})
 		}},
 		{name: "Kyverno", eng: b.ky, activate: func(ctx context.Context) error {
 			if err := registerAlone(ctx, cfgKyverno, b.ky); err != nil {
 				return err
 			}
-			return b.waitProbe(ctx, []string{b.ky.entry}, nil)
+			return b.waitProbe(ctx, dialerProbe, []string{b.ky.entry, "peer-name-syntax"}, nil)
 		}},
 	}
 }
@@ -249,7 +267,7 @@ type perfFigures struct {
 
 // performance measures every setup in every round, in the same order each round.
 func (b *bench) performance(ctx context.Context, setups []*setup, o options) (string, error) {
-	if err := b.unregisterAll(ctx); err != nil {
+	if err := b.unregisterAll(); err != nil {
 		return "", err
 	}
 	if err := b.setGateway(ctx, readyGateway); err != nil {
@@ -270,7 +288,10 @@ func (b *bench) performance(ctx context.Context, setups []*setup, o options) (st
 	}
 	figs := make([]perfFigures, len(setups))
 	for r := 0; r < o.rounds; r++ {
-		for i, s := range setups {
+		// Each round starts with another setup, so that none always follows the same one.
+		for k := range setups {
+			i := (k + r) % len(setups)
+			s := setups[i]
 			fmt.Fprintf(os.Stderr, ">> round %d/%d: %s\n", r+1, o.rounds, s.name)
 			if err := s.activate(ctx); err != nil {
 				return "", fmt.Errorf("%s: %w", s.name, err)
@@ -298,6 +319,9 @@ func (b *bench) performance(ctx context.Context, setups []*setup, o options) (st
 				}
 				base, bodies = s.eng.base, directBodies(s.eng.path)
 			}
+			if err := allowsEach(caPEM, base, bodies); err != nil {
+				return "", fmt.Errorf("%s: %w", s.name, err)
+			}
 			measure.Load(caPEM, base, bodies, 2, 300*time.Millisecond, 0) // warm connections
 			f.c1 = append(f.c1, measure.Load(caPEM, base, bodies, 1, o.direct/2, 0))
 			f.c8 = append(f.c8, measure.Load(caPEM, base, bodies, 8, o.direct/2, 0))
@@ -307,6 +331,22 @@ func (b *bench) performance(ctx context.Context, setups []*setup, o options) (st
 		}
 	}
 	return perfReport(setups, figs, o), nil
+}
+
+// allowsEach checks that every direct review is allowed, so that the load measures the path
+// a valid write takes (measure.Load counts any answer as a review).
+func allowsEach(caPEM []byte, base string, bodies []measure.Body) error {
+	c := framework.TLSClient(caPEM, false)
+	for _, body := range bodies {
+		_, resp, err := framework.PostRaw(c, base+body.Path, "application/json", body.Data)
+		if err != nil {
+			return err
+		}
+		if resp == nil || !resp.Allowed {
+			return fmt.Errorf("the direct review to %s is not allowed: %+v", body.Path, resp)
+		}
+	}
+	return nil
 }
 
 // createMany creates n valid ServiceDefaults one after another and returns each latency.
@@ -443,7 +483,7 @@ func (b *bench) memoryAndStart(ctx context.Context, engines []*engine, o options
 		}
 		return out, nil
 	}
-	if err := b.unregisterAll(ctx); err != nil {
+	if err := b.unregisterAll(); err != nil {
 		return "", err
 	}
 	before, err := measureAll()

@@ -67,13 +67,16 @@ func Merge(rs []Result) Result {
 	return m
 }
 
-// Percentiles returns the p50 and p99 of lat (sorted in place), 0 for none.
+// Percentiles returns the p50 and p99 of lat (sorted in place), 0 for none: the smallest
+// samples at or above 50 % and 99 % of them (nearest rank), so that the p99 of 100 samples is
+// the 99th, not the largest.
 func Percentiles(lat []time.Duration) (time.Duration, time.Duration) {
 	if len(lat) == 0 {
 		return 0, 0
 	}
 	slices.Sort(lat)
-	return lat[len(lat)/2], lat[len(lat)*99/100]
+	rank := func(q int) time.Duration { return lat[(len(lat)*q+99)/100-1] }
+	return rank(50), rank(99)
 }
 
 // Millis formats d in milliseconds with the given decimals.

@@ -18,8 +18,11 @@ func TestPercentiles(t *testing.T) {
 		lat = append(lat, time.Duration(i)*time.Millisecond)
 	}
 	p50, p99 := Percentiles(lat)
-	if p50 != 51*time.Millisecond || p99 != 100*time.Millisecond {
-		t.Fatalf("p50, p99 = %s, %s; want 51ms, 100ms", p50, p99)
+	if p50 != 50*time.Millisecond || p99 != 99*time.Millisecond {
+		t.Fatalf("p50, p99 = %s, %s; want 50ms, 99ms", p50, p99)
+	}
+	if p50, p99 := Percentiles([]time.Duration{time.Second}); p50 != time.Second || p99 != time.Second {
+		t.Fatalf("one sample: %s, %s", p50, p99)
 	}
 	if p50, p99 := Percentiles(nil); p50 != 0 || p99 != 0 {
 		t.Fatalf("no samples: %s, %s", p50, p99)
