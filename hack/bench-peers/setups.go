@@ -31,6 +31,10 @@ const (
 type setup struct {
 	name string
 	eng  *engine // nil: no admission (its direct figures are the floor server's)
+	// path and entry, when set, replace the engine's: the same Kyverno serves two setups
+	// through two groups of policies.
+	path  func(resource string) string
+	entry string
 	// activate registers the setup's webhook alone and waits until the API server calls it.
 	activate func(context.Context) error
 }
@@ -199,6 +203,21 @@ func (b *bench) setups() []*setup {
 		}
 		return register(ctx, b.cluster.Client, name, e.entry, e.base+e.path(""), ca)
 	}
+	cached := &setup{name: "Kyverno (GlobalContextEntry)", eng: b.ky, entry: "vpol-cached.validate.kyverno.svc",
+		path: func(string) string { return "/vpol/export-needs-mesh-gateway-cached/gateway-mode-none-peer-upstream/peer-name-syntax" }}
+	cached.activate = func(ctx context.Context) error {
+		if err := b.unregisterAll(); err != nil {
+			return err
+		}
+		ca, err := b.ky.caPEM()
+		if err != nil {
+			return err
+		}
+		if err := register(ctx, b.cluster.Client, cfgKyverno, cached.entry, b.ky.base+cached.path(""), ca); err != nil {
+			return err
+		}
+		return b.waitProbe(ctx, dialerProbe, []string{cached.entry, "peer-name-syntax"}, nil)
+	}
 	return []*setup{
 		{name: "no admission", activate: func(ctx context.Context) error {
 			if err := b.unregisterAll(); err != nil {
@@ -237,12 +256,13 @@ func (b *bench) setups() []*setup {
 			}
 			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-cel]"}, []string{"-rego]"})
 		}},
-		{name: "Kyverno", eng: b.ky, activate: func(ctx context.Context) error {
+		{name: "Kyverno (live lookup)", eng: b.ky, activate: func(ctx context.Context) error {
 			if err := registerAlone(ctx, cfgKyverno, b.ky); err != nil {
 				return err
 			}
 			return b.waitProbe(ctx, dialerProbe, []string{b.ky.entry, "peer-name-syntax"}, nil)
 		}},
+		cached,
 	}
 }
 
@@ -317,7 +337,11 @@ func (b *bench) performance(ctx context.Context, setups []*setup, o options) (st
 				if caPEM, err = s.eng.caPEM(); err != nil {
 					return "", err
 				}
-				base, bodies = s.eng.base, directBodies(s.eng.path)
+				path := s.eng.path
+				if s.path != nil {
+					path = s.path
+				}
+				base, bodies = s.eng.base, directBodies(path)
 			}
 			if err := allowsEach(caPEM, base, bodies); err != nil {
 				return "", fmt.Errorf("%s: %w", s.name, err)
