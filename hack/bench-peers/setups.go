@@ -204,7 +204,9 @@ func (b *bench) setups() []*setup {
 		return register(ctx, b.cluster.Client, name, e.entry, e.base+e.path(""), ca)
 	}
 	cached := &setup{name: "Kyverno (GlobalContextEntry)", eng: b.ky, entry: "vpol-cached.validate.kyverno.svc",
-		path: func(string) string { return "/vpol/export-needs-mesh-gateway-cached/gateway-mode-none-peer-upstream/peer-name-syntax" }}
+		path: func(string) string {
+			return "/vpol/export-needs-mesh-gateway-cached/gateway-mode-none-peer-upstream/peer-name-syntax"
+		}}
 	cached.activate = func(ctx context.Context) error {
 		if err := b.unregisterAll(); err != nil {
 			return err
