@@ -18,7 +18,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,11 +52,11 @@ var consulResources = []string{"servicedefaults", "exportedservices", "peeringac
 
 // register creates (or replaces) a ValidatingWebhookConfiguration with one entry sending
 // CREATE and UPDATE of consulResources to url, as strict as ours (failurePolicy Fail, 5 s).
-func register(ctx context.Context, c client.Client, name, entry, url string, caPEM []byte) error {
+func register(c *framework.Cluster, name, entry, url string, caPEM []byte) error {
 	fail := admissionregistrationv1.Fail
 	none := admissionregistrationv1.SideEffectClassNone
 	timeout := int32(5)
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+	return c.ApplyWebhookConfiguration(&admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:                    entry,
@@ -72,30 +71,7 @@ func register(ctx context.Context, c client.Client, name, entry, url string, caP
 					Resources: consulResources},
 			}},
 		}},
-	}
-	existing := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	err := c.Get(ctx, client.ObjectKey{Name: name}, existing)
-	switch {
-	case apierrors.IsNotFound(err):
-		return c.Create(ctx, vwc)
-	case err != nil:
-		return err
-	}
-	vwc.ResourceVersion = existing.ResourceVersion
-	return c.Update(ctx, vwc)
-}
-
-// ports returns n free loopback ports.
-func ports(n int) ([]int, error) {
-	out := make([]int, n)
-	for i := range out {
-		p, err := framework.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		out[i] = p
-	}
-	return out, nil
+	})
 }
 
 func command(bin string, env []string, args ...string) *exec.Cmd {
@@ -107,7 +83,7 @@ func command(bin string, env []string, args ...string) *exec.Cmd {
 
 // ours is consul-peering-guard serve with its defaults, as the chart runs it.
 func ours(bin, kubeconfig, certDir string, ca *framework.CA) (*engine, error) {
-	p, err := ports(3)
+	p, err := framework.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +110,7 @@ const gatekeeperPod = "gatekeeper-bench"
 // ValidatingAdmissionPolicies from the CEL templates (the API server would then enforce them
 // itself, and the figures would not be Gatekeeper's).
 func gatekeeper(bin, kubeconfig, certDir string, ca *framework.CA) (*engine, error) {
-	p, err := ports(3)
+	p, err := framework.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +149,7 @@ const (
 // kyvernoPlaceholders are there first) and writes no admission reports, so that it does only
 // what the other two do: review.
 func kyverno(bin, kubeconfig string, c client.Client) (*engine, error) {
-	p, err := ports(2) // webhook, metrics: Kyverno's probes are on its webhook port
+	p, err := framework.FreePorts(2) // webhook, metrics: Kyverno's probes are on its webhook port
 	if err != nil {
 		return nil, err
 	}

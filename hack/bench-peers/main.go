@@ -37,6 +37,7 @@ type options struct {
 	rounds, creates, updates int
 	direct                   time.Duration
 	scaleSD, scalePeers      int
+	scaleDeployments         int
 	out                      string
 	parityOnly               bool
 }
@@ -49,6 +50,7 @@ func main() {
 	flag.DurationVar(&o.direct, "direct", 2*time.Second, "length of each direct HTTPS load run per setup and round")
 	flag.IntVar(&o.scaleSD, "scale-servicedefaults", 10000, "ServiceDefaults stored for the memory figures (0 skips them)")
 	flag.IntVar(&o.scalePeers, "scale-peers", 1000, "PeeringDialers stored for the memory figures")
+	flag.IntVar(&o.scaleDeployments, "scale-deployments", 2000, "Deployments (not gateways) stored afterwards, for the memory of the engines that replicate them (0 skips them)")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&o.parityOnly, "parity-only", false, "stop after the parity table (for working on the policies)")
 	flag.Parse()
@@ -133,7 +135,7 @@ func run(o options) error {
 		return err
 	}
 	ctx := context.Background()
-	for _, ns := range []string{"consul", "gatekeeper-system", kyvernoNamespace} {
+	for _, ns := range []string{"consul", "apps", "gatekeeper-system", kyvernoNamespace} {
 		if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}

@@ -63,13 +63,21 @@ func exportedServices(service string, consumer map[string]any) map[string]any {
 
 // gatewayDeployment is the mesh gateway as the Consul chart labels it.
 func gatewayDeployment() map[string]any {
-	labels := map[string]any{"app": "consul", "component": "mesh-gateway"}
+	return deployment("consul-mesh-gateway", "consul", map[string]any{"app": "consul", "component": "mesh-gateway"})
+}
+
+// appDeployment is one of a cluster's many other workloads.
+func appDeployment(name string) map[string]any {
+	return deployment(name, "apps", map[string]any{"app": name, "team": "payments"})
+}
+
+func deployment(name, namespace string, labels map[string]any) map[string]any {
 	return map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "consul-mesh-gateway", "namespace": "consul", "labels": labels},
+		"metadata": map[string]any{"name": name, "namespace": namespace, "labels": labels},
 		"spec": map[string]any{"replicas": int64(1),
 			"selector": map[string]any{"matchLabels": labels},
 			"template": map[string]any{"metadata": map[string]any{"labels": labels},
-				"spec": map[string]any{"containers": []any{map[string]any{"name": "gateway", "image": "hashicorp/consul-dataplane"}}}}}}
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "main", "image": "hashicorp/consul-dataplane"}}}}}}
 }
 
 func u(obj map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: obj} }

@@ -190,7 +190,7 @@ func (b *bench) waitProbe(ctx context.Context, probe parityCase, want, notWant [
 }
 
 func (b *bench) setups() []*setup {
-	registerAlone := func(ctx context.Context, name string, e *engine) error {
+	registerAlone := func(name string, e *engine) error {
 		if err := b.unregisterAll(); err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func (b *bench) setups() []*setup {
 		if err != nil {
 			return err
 		}
-		return register(ctx, b.cluster.Client, name, e.entry, e.base+e.path(""), ca)
+		return register(b.cluster, name, e.entry, e.base+e.path(""), ca)
 	}
 	cached := &setup{name: "Kyverno (GlobalContextEntry)", eng: b.ky, entry: "vpol-cached.validate.kyverno.svc",
 		path: func(string) string {
@@ -215,7 +215,7 @@ func (b *bench) setups() []*setup {
 		if err != nil {
 			return err
 		}
-		if err := register(ctx, b.cluster.Client, cfgKyverno, cached.entry, b.ky.base+cached.path(""), ca); err != nil {
+		if err := register(b.cluster, cfgKyverno, cached.entry, b.ky.base+cached.path(""), ca); err != nil {
 			return err
 		}
 		return b.waitProbe(ctx, dialerProbe, []string{cached.entry, "peer-name-syntax"}, nil)
@@ -228,7 +228,7 @@ func (b *bench) setups() []*setup {
 			return b.waitProbe(ctx, dialerProbe, nil, nil)
 		}},
 		{name: "consul-peering-guard", eng: b.ours, activate: func(ctx context.Context) error {
-			if err := registerAlone(ctx, cfgOurs, b.ours); err != nil {
+			if err := registerAlone(cfgOurs, b.ours); err != nil {
 				return err
 			}
 			return b.waitProbe(ctx, dialerProbe, []string{b.ours.entry, "(peer-name-syntax)"}, nil)
@@ -237,7 +237,7 @@ func (b *bench) setups() []*setup {
 			if err := b.useConstraints("rego"); err != nil {
 				return err
 			}
-			if err := registerAlone(ctx, cfgGatekeeper, b.gk); err != nil {
+			if err := registerAlone(cfgGatekeeper, b.gk); err != nil {
 				return err
 			}
 			// Both switched constraints, the one the timed creates meet included.
@@ -250,7 +250,7 @@ func (b *bench) setups() []*setup {
 			if err := b.useConstraints("cel"); err != nil {
 				return err
 			}
-			if err := registerAlone(ctx, cfgGatekeeper, b.gk); err != nil {
+			if err := registerAlone(cfgGatekeeper, b.gk); err != nil {
 				return err
 			}
 			if err := b.waitProbe(ctx, dialerProbe, []string{b.gk.entry, "[peer-name-syntax-cel]"}, []string{"-rego]"}); err != nil {
@@ -259,7 +259,7 @@ func (b *bench) setups() []*setup {
 			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-cel]"}, []string{"-rego]"})
 		}},
 		{name: "Kyverno (live lookup)", eng: b.ky, activate: func(ctx context.Context) error {
-			if err := registerAlone(ctx, cfgKyverno, b.ky); err != nil {
+			if err := registerAlone(cfgKyverno, b.ky); err != nil {
 				return err
 			}
 			return b.waitProbe(ctx, dialerProbe, []string{b.ky.entry, "peer-name-syntax"}, nil)
@@ -475,7 +475,8 @@ func perfReport(setups []*setup, figs []perfFigures, o options) string {
 
 // memoryAndStart restarts every engine with everything in place, first with the cluster as
 // the latency runs left it, then with scaleSD ServiceDefaults and scalePeers PeeringDialers
-// stored, and reports the time to enforcing and the memory once settled.
+// stored, then with scaleDeployments Deployments (that are not gateways) stored too, and
+// reports the time to enforcing and the memory once settled each time.
 func (b *bench) memoryAndStart(ctx context.Context, engines []*engine, o options) (string, error) {
 	type figure struct {
 		start     time.Duration
@@ -516,23 +517,36 @@ func (b *bench) memoryAndStart(ctx context.Context, engines []*engine, o options
 	if err != nil {
 		return "", err
 	}
-	after := before
+	after, withDeployments := before, before
 	if o.scaleSD > 0 {
 		fmt.Fprintf(os.Stderr, ">> storing %d ServiceDefaults and %d PeeringDialers\n", o.scaleSD, o.scalePeers)
-		if err := b.fill(ctx, o.scaleSD, o.scalePeers); err != nil {
+		if err := b.fill(ctx, o.scaleSD, o.scalePeers, 0); err != nil {
 			return "", err
 		}
 		if after, err = measureAll(); err != nil {
 			return "", err
 		}
+		withDeployments = after
+	}
+	if o.scaleDeployments > 0 {
+		fmt.Fprintf(os.Stderr, ">> storing %d Deployments\n", o.scaleDeployments)
+		if err := b.fill(ctx, 0, 0, o.scaleDeployments); err != nil {
+			return "", err
+		}
+		if withDeployments, err = measureAll(); err != nil {
+			return "", err
+		}
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "### Memory and start\n\nEach engine restarted with its policies in place; \"start\" is the time from exec to refusing a review sent straight to it. "+
-		"Memory 10 s after our index has listed every PeeringDialer. \"Stored\": %d ServiceDefaults and %d PeeringDialers written with no admission registered.\n\n", o.scaleSD, o.scalePeers)
-	sb.WriteString("| engine | start, empty | RSS / Go heap, empty | start, stored | RSS / Go heap, stored | RSS growth |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "### Memory and start\n\nEach engine restarted with its policies in place; \"start\" is the time from exec to refusing, by the peer-name rule, a review sent straight to it. "+
+		"Memory 10 s after our index has listed every PeeringDialer. \"Stored\": %d ServiceDefaults and %d PeeringDialers written with no admission registered; "+
+		"\"+ Deployments\": %d Deployments more, none of them a mesh gateway (Gatekeeper's SyncSet and Kyverno's GlobalContextEntry hold every Deployment; "+
+		"ours watches only those its gateway selector matches).\n\n", o.scaleSD, o.scalePeers, o.scaleDeployments)
+	sb.WriteString("| engine | start, empty | RSS / Go heap, empty | start, stored | RSS / Go heap, stored | RSS growth | start, + Deployments | RSS / Go heap, + Deployments | RSS growth over stored |\n|---|---|---|---|---|---|---|---|---|\n")
 	for i, e := range engines {
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %.1f MiB |\n", e.name, before[i].start.Round(10*time.Millisecond), mib(before[i].rss, before[i].heap),
-			after[i].start.Round(10*time.Millisecond), mib(after[i].rss, after[i].heap), after[i].rss-before[i].rss)
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %.1f MiB | %s | %s | %.1f MiB |\n", e.name, before[i].start.Round(10*time.Millisecond), mib(before[i].rss, before[i].heap),
+			after[i].start.Round(10*time.Millisecond), mib(after[i].rss, after[i].heap), after[i].rss-before[i].rss,
+			withDeployments[i].start.Round(10*time.Millisecond), mib(withDeployments[i].rss, withDeployments[i].heap), withDeployments[i].rss-after[i].rss)
 	}
 	return sb.String(), nil
 }
@@ -553,8 +567,9 @@ func (b *bench) count(ctx context.Context) (int, error) {
 	return len(l.Items), nil
 }
 
-// fill stores ServiceDefaults and PeeringDialers with 8 writers and no admission.
-func (b *bench) fill(ctx context.Context, sds, peers int) error {
+// fill stores ServiceDefaults, PeeringDialers and Deployments (in namespace apps, none a
+// gateway) with 8 writers and no admission.
+func (b *bench) fill(ctx context.Context, sds, peers, deployments int) error {
 	jobs := make(chan func() error, 64)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -585,6 +600,13 @@ func (b *bench) fill(ctx context.Context, sds, peers int) error {
 		obj := u(serviceDefaults(fmt.Sprintf("scale-%d", i), "dc2", "remote"))
 		jobs <- func() error {
 			_, err := b.dyn.Resource(gvrServiceDefaults).Namespace("default").Create(ctx, obj, metav1.CreateOptions{})
+			return err
+		}
+	}
+	for i := 0; i < deployments; i++ {
+		obj := u(appDeployment(fmt.Sprintf("app-%d", i)))
+		jobs <- func() error {
+			_, err := b.dyn.Resource(gvrDeployments).Namespace("apps").Create(ctx, obj, metav1.CreateOptions{})
 			return err
 		}
 	}

@@ -25,11 +25,16 @@ func (c *Cluster) RegisterWebhookWith(name string, port int, caPEM []byte, custo
 	if customize != nil {
 		customize(&o)
 	}
-	vwc := WebhookConfiguration(o)
+	return c.ApplyWebhookConfiguration(WebhookConfiguration(o))
+}
+
+// ApplyWebhookConfiguration creates a ValidatingWebhookConfiguration or replaces the one of
+// the same name, for example another engine's in a benchmark.
+func (c *Cluster) ApplyWebhookConfiguration(vwc *admissionregistrationv1.ValidatingWebhookConfiguration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	existing := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	err := c.Client.Get(ctx, clientKey(name), existing)
+	err := c.Client.Get(ctx, clientKey(vwc.Name), existing)
 	switch {
 	case apierrors.IsNotFound(err):
 		return c.Client.Create(ctx, vwc)

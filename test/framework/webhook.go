@@ -33,6 +33,19 @@ func BuildBinary(root, dir string) (string, error) {
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort() (int, error) { return freePortOn("127.0.0.1") }
 
+// FreePorts returns n free loopback ports, for a process that listens on several.
+func FreePorts(n int) ([]int, error) {
+	out := make([]int, n)
+	for i := range out {
+		p, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
 func freePortOn(host string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -77,12 +90,11 @@ func (b *syncBuffer) String() string {
 // extra flags, exactly as the container runs it. It does not wait for readiness.
 func StartWebhook(bin, kubeconfig, certDir string, extra ...string) (*Webhook, error) {
 	w := &Webhook{CertDir: certDir, logs: &syncBuffer{}, exited: make(chan struct{})}
-	var err error
-	for _, p := range []*int{&w.Port, &w.ProbePort, &w.MetricsPort} {
-		if *p, err = FreePort(); err != nil {
-			return nil, err
-		}
+	ports, err := FreePorts(3)
+	if err != nil {
+		return nil, err
 	}
+	w.Port, w.ProbePort, w.MetricsPort = ports[0], ports[1], ports[2]
 	args := append([]string{"serve",
 		"--kubeconfig=" + kubeconfig,
 		"--cert-dir=" + certDir,
