@@ -62,30 +62,29 @@ func lit(s string) string {
 
 // at is the value under root at path, or def when a step is absent (or oldObject is null).
 func at(root, def string, path ...string) string {
-	var cond []string
-	if root == celOld {
-		cond = append(cond, "oldObject != null")
-	}
-	cur := root
-	for _, p := range path {
-		cond = append(cond, "has("+cur+"."+p+")")
-		cur += "." + p
-	}
-	return "(" + strings.Join(cond, " && ") + " ? " + cur + " : " + def + ")"
+	cond, value := presence(root, path)
+	return "(" + cond + " ? " + value + " : " + def + ")"
 }
 
 // present says whether root has a value at path (false when oldObject is null).
 func present(root string, path ...string) string {
-	var cond []string
+	cond, _ := presence(root, path)
+	return "(" + cond + ")"
+}
+
+// presence is the condition that every step of path exists under root, and the expression of
+// the value it leads to.
+func presence(root string, path []string) (cond, value string) {
+	var steps []string
 	if root == celOld {
-		cond = append(cond, "oldObject != null")
+		steps = append(steps, "oldObject != null")
 	}
-	cur := root
+	value = root
 	for _, p := range path {
-		cond = append(cond, "has("+cur+"."+p+")")
-		cur += "." + p
+		steps = append(steps, "has("+value+"."+p+")")
+		value += "." + p
 	}
-	return "(" + strings.Join(cond, " && ") + ")"
+	return strings.Join(steps, " && "), value
 }
 
 // str is the string field f of x, "" when absent.

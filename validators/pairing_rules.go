@@ -2,7 +2,7 @@ package validators
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -97,11 +97,14 @@ func exportHint(in *PairInput, im Import, partition string) string {
 		case !e.matchesService(probe, partition):
 			continue
 		case !e.matchesService(im, partition):
-			elsewhere = appendUnique(elsewhere, "namespace "+namespaceOrDefault(e.Namespace))
+			elsewhere = append(elsewhere, "namespace "+namespaceOrDefault(e.Namespace))
 		case e.Peer != "":
-			others = appendUnique(others, e.Peer)
+			others = append(others, e.Peer)
 		}
 	}
+	slices.Sort(elsewhere)
+	slices.Sort(others)
+	elsewhere, others = slices.Compact(elsewhere), slices.Compact(others)
 	var parts []string
 	if len(elsewhere) > 0 {
 		parts = append(parts, "it exports it from "+strings.Join(elsewhere, ", "))
@@ -113,17 +116,6 @@ func exportHint(in *PairInput, im Import, partition string) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, "; ") + ")"
-}
-
-func appendUnique(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	list = append(list, s)
-	sort.Strings(list)
-	return list
 }
 
 func describeService(name, namespace string) string {

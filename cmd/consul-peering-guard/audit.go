@@ -28,13 +28,9 @@ func newAuditCommand() *cobra.Command {
 			if output != "text" && output != "json" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
-			cfg, err := ef.config()
+			cfg, sel, err := ef.offline()
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			sel, err := ef.selector()
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err
 			}
 			engine, err := validators.NewEngine(cfg)
 			if err != nil {

@@ -56,13 +56,9 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 			if output != "text" && output != "json" && output != "dot" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text, json or dot", output)}
 			}
-			base, err := ef.config()
+			base, sel, err := ef.offline()
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			sel, err := ef.selector()
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err
 			}
 			var (
 				clusters []*pairing.Cluster

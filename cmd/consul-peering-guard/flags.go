@@ -70,6 +70,20 @@ func (f *engineFlags) config() (validators.Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// offline is what the offline commands (validate, check, audit) read from the flags: the
+// engine configuration and the gateway selector; a bad value is a usage error (exit 2).
+func (f *engineFlags) offline() (validators.Config, labels.Selector, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return cfg, nil, &exitError{code: exitUsage, err: err}
+	}
+	sel, err := f.selector()
+	if err != nil {
+		return cfg, nil, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, sel, nil
+}
+
 func (f *engineFlags) selector() (labels.Selector, error) {
 	sel, err := labels.Parse(f.gatewaySelector)
 	if err != nil {

@@ -46,13 +46,9 @@ validates the result.`,
 			if output != "text" && output != "json" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text or json", output)}
 			}
-			base, err := ef.config()
+			base, sel, err := ef.offline()
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			sel, err := ef.selector()
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return err
 			}
 			clusters, err := manifest.LoadClusters(files, kustomizations, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel})
 			if err != nil {

@@ -18,10 +18,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -380,40 +380,22 @@ func (b *bench) deleteAll(ctx context.Context) error {
 // memoryAtScale fills the cluster (8 writers) and reports the webhook's heap and RSS once its
 // state index holds every object.
 func (b *bench) memoryAtScale(ctx context.Context, sds, peers int) (string, error) {
-	baseRSS := measure.ProcStatus(b.guard.Pid(), "VmRSS")
+	baseRSS := float64(b.guard.Memory("VmRSS")) / (1 << 20)
 	baseHeap := b.guard.MetricValue("go_memstats_heap_alloc_bytes")
 	start := time.Now()
-	jobs := make(chan client.Object, 64)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for obj := range jobs {
-				if err := b.cluster.Client.Create(ctx, obj); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(8)
+	create := func(obj client.Object) { g.Go(func() error { return b.cluster.Client.Create(ctx, obj) }) }
 	for i := 0; i < peers; i++ {
 		d := &v1alpha1.PeeringDialer{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("dc-%d", i), Namespace: "default"}}
 		d.Spec.Peer = &v1alpha1.Peer{Secret: &v1alpha1.Secret{Name: "token", Key: "data", Backend: "kubernetes"}}
-		jobs <- d
+		create(d)
 	}
 	for i := 0; i < sds; i++ {
-		jobs <- serviceDefaults(fmt.Sprintf("scale-%d", i), "remote")
+		create(serviceDefaults(fmt.Sprintf("scale-%d", i), "remote"))
 	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return "", firstErr
+	if err := g.Wait(); err != nil {
+		return "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -425,9 +407,9 @@ func (b *bench) memoryAtScale(ctx context.Context, sds, peers int) (string, erro
 	filled := time.Since(start)
 	time.Sleep(2 * time.Second)
 	heap := b.guard.MetricValue("go_memstats_heap_alloc_bytes")
-	nowRSS := float64(measure.ProcStatus(b.guard.Pid(), "VmRSS")) / 1024
+	nowRSS := float64(b.guard.Memory("VmRSS")) / (1 << 20)
 	return fmt.Sprintf("Memory of `serve` after %d ServiceDefaults and %d PeeringDialers were created (filled in %s by 8 writers through the webhook): "+
 		"heap %.1f MiB (%.1f MiB empty, growth %.1f MiB), RSS %.1f MiB (%.1f MiB empty, growth %.1f MiB), peak RSS %.1f MiB.\n",
 		sds, peers, filled.Round(time.Second), heap/(1<<20), baseHeap/(1<<20), (heap-baseHeap)/(1<<20),
-		nowRSS, float64(baseRSS)/1024, nowRSS-float64(baseRSS)/1024, float64(measure.ProcStatus(b.guard.Pid(), "VmHWM"))/1024), nil
+		nowRSS, baseRSS, nowRSS-baseRSS, float64(b.guard.Memory("VmHWM"))/(1<<20)), nil
 }

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/hack/internal/measure"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -295,7 +294,7 @@ func tail(s string) string {
 
 // memory is the engine's RSS and Go heap in MiB (heap -1 where it exposes none).
 func (e *engine) memory() (rss, heap float64) {
-	rss = float64(measure.ProcStatus(e.proc.Pid(), "VmRSS")) / 1024
+	rss = float64(e.proc.Memory("VmRSS")) / (1 << 20)
 	heap = -1
 	if v := e.proc.MetricValue(e.heapMetric); v >= 0 {
 		heap = v / (1 << 20)

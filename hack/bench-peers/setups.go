@@ -7,13 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/consul-peering-guard/consul-peering-guard/hack/internal/measure"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
@@ -570,47 +571,22 @@ func (b *bench) count(ctx context.Context) (int, error) {
 // fill stores ServiceDefaults, PeeringDialers and Deployments (in namespace apps, none a
 // gateway) with 8 writers and no admission.
 func (b *bench) fill(ctx context.Context, sds, peers, deployments int) error {
-	jobs := make(chan func() error, 64)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for job := range jobs {
-				if err := job(); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
+	var g errgroup.Group
+	g.SetLimit(8)
+	create := func(gvr schema.GroupVersionResource, namespace string, obj map[string]any) {
+		g.Go(func() error {
+			_, err := b.dyn.Resource(gvr).Namespace(namespace).Create(ctx, u(obj), metav1.CreateOptions{})
+			return err
+		})
 	}
 	for i := 0; i < peers; i++ {
-		obj := u(dialer(fmt.Sprintf("scale-%d", i)))
-		jobs <- func() error {
-			_, err := b.dyn.Resource(gvrDialers).Namespace("default").Create(ctx, obj, metav1.CreateOptions{})
-			return err
-		}
+		create(gvrDialers, "default", dialer(fmt.Sprintf("scale-%d", i)))
 	}
 	for i := 0; i < sds; i++ {
-		obj := u(serviceDefaults(fmt.Sprintf("scale-%d", i), "dc2", "remote"))
-		jobs <- func() error {
-			_, err := b.dyn.Resource(gvrServiceDefaults).Namespace("default").Create(ctx, obj, metav1.CreateOptions{})
-			return err
-		}
+		create(gvrServiceDefaults, "default", serviceDefaults(fmt.Sprintf("scale-%d", i), "dc2", "remote"))
 	}
 	for i := 0; i < deployments; i++ {
-		obj := u(appDeployment(fmt.Sprintf("app-%d", i)))
-		jobs <- func() error {
-			_, err := b.dyn.Resource(gvrDeployments).Namespace("apps").Create(ctx, obj, metav1.CreateOptions{})
-			return err
-		}
+		create(gvrDeployments, "apps", appDeployment(fmt.Sprintf("app-%d", i)))
 	}
-	close(jobs)
-	wg.Wait()
-	return firstErr
+	return g.Wait()
 }

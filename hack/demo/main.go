@@ -74,14 +74,7 @@ func run(ctx context.Context, only string) (err error) {
 	if t.binary, err = framework.BuildBinary(t.cluster.Root, t.cluster.Dir); err != nil {
 		return err
 	}
-	if t.ca, err = framework.NewCA("demo-ca"); err != nil {
-		return err
-	}
-	t.certDir = filepath.Join(t.cluster.Dir, "certs")
-	if _, err = t.ca.WriteServing(t.certDir); err != nil {
-		return err
-	}
-	if err := t.useFlags(nil); err != nil {
+	if err := t.startWebhook("demo-ca"); err != nil {
 		return err
 	}
 	fmt.Printf("   kubectl: %s --kubeconfig %s\n", t.cluster.Bin("kubectl"), t.cluster.Kubeconfig)
@@ -197,4 +190,18 @@ func printIndented(s string) {
 
 func say(s string) {
 	fmt.Printf("\n==> %s\n", s)
+}
+
+// startWebhook issues the webhook's serving certificate from a new CA named caName and starts
+// it with the default flags.
+func (t *tour) startWebhook(caName string) error {
+	var err error
+	if t.ca, err = framework.NewCA(caName); err != nil {
+		return err
+	}
+	t.certDir = filepath.Join(t.cluster.Dir, "certs")
+	if _, err = t.ca.WriteServing(t.certDir); err != nil {
+		return err
+	}
+	return t.useFlags(nil)
 }

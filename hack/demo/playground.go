@@ -41,14 +41,7 @@ func playground(ctx context.Context, dir string) (err error) {
 	if err := os.Symlink(t.cluster.Bin("kubectl"), filepath.Join(binDir, "kubectl")); err != nil && !os.IsExist(err) {
 		return err
 	}
-	if t.ca, err = framework.NewCA("playground-ca"); err != nil {
-		return err
-	}
-	t.certDir = filepath.Join(t.cluster.Dir, "certs")
-	if _, err = t.ca.WriteServing(t.certDir); err != nil {
-		return err
-	}
-	if err := t.useFlags(nil); err != nil {
+	if err := t.startWebhook("playground-ca"); err != nil {
 		return err
 	}
 	if err := t.folder(ctx, filepath.Join(t.cluster.Root, "examples", "valid")); err != nil {

@@ -3,7 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
@@ -101,10 +101,12 @@ func (d *dot) edge(from, to, label string, keys ...string) {
 	deny := false
 	for _, k := range keys {
 		for _, f := range d.broken[k] {
-			rules = appendOnce(rules, f.Rule)
+			rules = append(rules, f.Rule)
 			deny = deny || f.Action == validators.Deny
 		}
 	}
+	slices.Sort(rules)
+	rules = slices.Compact(rules)
 	attrs := ""
 	switch {
 	case deny:
@@ -206,17 +208,6 @@ func serviceLabel(service, namespace string) string {
 		namespace = "default"
 	}
 	return service + "\n(namespace " + namespace + ")"
-}
-
-func appendOnce(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	list = append(list, s)
-	sort.Strings(list)
-	return list
 }
 
 // quote makes a DOT string: double quotes, with quotes and backslashes escaped and line

@@ -139,6 +139,26 @@ func (w *Webhook) hostPort(port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
+// Memory is a memory figure of the process from /proc/<pid>/status, in bytes: "VmRSS" (now),
+// "VmHWM" (peak). It is -1 when it cannot be read.
+func (w *Webhook) Memory(field string) int64 { return procStatus(w.Pid(), field) }
+
+func procStatus(pid int, field string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kib int64
+			if _, err := fmt.Sscan(rest, &kib); err == nil {
+				return kib << 10
+			}
+		}
+	}
+	return -1
+}
+
 // Logs returns everything the process wrote so far.
 func (w *Webhook) Logs() string { return w.logs.String() }
 

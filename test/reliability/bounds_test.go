@@ -108,23 +108,6 @@ func checkDuplicatesRefused(n int, err error) error {
 	return nil
 }
 
-// procStatus reads a size field (VmRSS, VmHWM) of /proc/<pid>/status, in bytes.
-func procStatus(pid int, field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			var kib int64
-			if _, err := fmt.Sscan(strings.TrimPrefix(line, field+":"), &kib); err == nil {
-				return kib << 10
-			}
-		}
-	}
-	return -1
-}
-
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // latencies summarises a sample as median and maximum.
@@ -212,7 +195,7 @@ func TestOneObjectCannotTakeItDown(t *testing.T) {
 
 	aP50, aMax := latencies(attackTimes)
 	vP50, vMax := latencies(validTimes)
-	peak := procStatus(w.Pid(), "VmHWM")
+	peak := w.Memory("VmHWM")
 	// An upper bound: the valid reviews' (tiny) engine time is in the sum too.
 	engineMean := time.Duration((engineSeconds() - engineBefore) / float64(len(attackTimes)) * float64(time.Second))
 	figures, _ := json.Marshal(map[string]any{
@@ -274,7 +257,7 @@ func TestHalfOpenConnectionsKeepMemoryBounded(t *testing.T) {
 	if _, err := dryRun(valid.DeepCopy()); err != nil {
 		t.Fatalf("valid object refused: %v", err)
 	}
-	baseRSS, baseFiles := procStatus(w.Pid(), "VmRSS"), openFiles(w.Pid())
+	baseRSS, baseFiles := w.Memory("VmRSS"), openFiles(w.Pid())
 
 	var (
 		mu   sync.Mutex
@@ -323,13 +306,13 @@ func TestHalfOpenConnectionsKeepMemoryBounded(t *testing.T) {
 		}
 		validTimes = append(validTimes, took)
 		maxFiles = max(maxFiles, openFiles(w.Pid()))
-		maxRSS = max(maxRSS, procStatus(w.Pid(), "VmRSS"))
+		maxRSS = max(maxRSS, w.Memory("VmRSS"))
 		time.Sleep(250 * time.Millisecond)
 	}
 	p50, slowest := latencies(validTimes)
 	figures, _ := json.Marshal(map[string]any{
 		"half_open": len(open), "max_connections": maxConns, "base_rss_mib": mib(baseRSS), "max_rss_mib": mib(maxRSS),
-		"peak_rss_mib": mib(procStatus(w.Pid(), "VmHWM")), "base_open_files": baseFiles, "max_open_files": maxFiles,
+		"peak_rss_mib": mib(w.Memory("VmHWM")), "base_open_files": baseFiles, "max_open_files": maxFiles,
 		"valid_requests": len(validTimes), "valid_p50_ms": p50.Milliseconds(), "valid_max_ms": slowest.Milliseconds(),
 	})
 	t.Logf("%d half-open TLS connections: %s", conns, figures)
@@ -419,7 +402,7 @@ func TestLargestObjectsAreJudgedOneAtATime(t *testing.T) {
 
 	aP50, aMax := latencies(attackTime)
 	vP50, vMax := latencies(validTimes)
-	peak := procStatus(w.Pid(), "VmHWM")
+	peak := w.Memory("VmHWM")
 	tooMany := w.MetricValue(`consul_peering_guard_admission_errors_total{code="429",kind="ServiceDefaults"}`)
 	figures, _ := json.Marshal(map[string]any{
 		"refused_422": refused, "webhook_not_reached_in_time": notCalled, "answered_429": tooMany,

@@ -336,20 +336,7 @@ func engineVerdict(t *testing.T, c ruleCase, cfg validators.Config) string {
 // validation refuses the object, pass otherwise.
 func policyVerdict(ctx context.Context, t *testing.T, dyn dynamic.Interface, seen *warnings, c ruleCase, ns string) (string, []string) {
 	t.Helper()
-	obj, gvr := decode(t, c.Object, ns)
-	res := dyn.Resource(gvr).Namespace(ns)
-	seen.take()
-	var err error
-	if c.Old == nil {
-		_, err = res.Create(ctx, obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	} else {
-		stored, gerr := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
-		if gerr != nil {
-			t.Fatal(gerr)
-		}
-		obj.SetResourceVersion(stored.GetResourceVersion())
-		_, err = res.Update(ctx, obj, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
-	}
+	err := dryRun(ctx, t, dyn, seen, c, ns)
 	suffix := "(" + c.Rule + ")"
 	if err != nil {
 		if !strings.Contains(err.Error(), suffix) {
@@ -373,6 +360,27 @@ func policyVerdict(ctx context.Context, t *testing.T, dyn dynamic.Interface, see
 		return "warn", mine
 	}
 	return "pass", nil
+}
+
+// dryRun sends a case's object through the API server as a server-side dry run: a create,
+// or an update of the stored old object when the case has one. Warnings seen before are
+// dropped, so that seen then holds this call's.
+func dryRun(ctx context.Context, t *testing.T, dyn dynamic.Interface, seen *warnings, c ruleCase, ns string) error {
+	t.Helper()
+	obj, gvr := decode(t, c.Object, ns)
+	res := dyn.Resource(gvr).Namespace(ns)
+	seen.take()
+	if c.Old == nil {
+		_, err := res.Create(ctx, obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err
+	}
+	stored, err := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.SetResourceVersion(stored.GetResourceVersion())
+	_, err = res.Update(ctx, obj, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
 }
 
 // namesAHit reports whether a message names the field of one of the engine's hits with

@@ -193,22 +193,7 @@ func TestRandomObjectsAgree(t *testing.T) {
 // validation), or the warnings of every policy.
 func admit(ctx context.Context, t *testing.T, dyn dynamic.Interface, seen *warnings, c ruleCase, ns string) (string, []string) {
 	t.Helper()
-	c.Rule = "" // any rule: policyVerdict looks for "()" only as a suffix of the rule
-	obj, gvr := decode(t, c.Object, ns)
-	res := dyn.Resource(gvr).Namespace(ns)
-	seen.take()
-	var err error
-	if c.Old == nil {
-		_, err = res.Create(ctx, obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	} else {
-		stored, gerr := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
-		if gerr != nil {
-			t.Fatal(gerr)
-		}
-		obj.SetResourceVersion(stored.GetResourceVersion())
-		_, err = res.Update(ctx, obj, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
-	}
-	if err != nil {
+	if err := dryRun(ctx, t, dyn, seen, c, ns); err != nil {
 		if !strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
 			return "refused", []string{err.Error()}
 		}

@@ -1,6 +1,6 @@
 // Package measure holds what the benchmark programs of hack/ share: an HTTPS load loop over
-// AdmissionReview bodies, the floor server every webhook is compared with and the TLS server it runs in, percentiles, and
-// the memory of a process read from /proc.
+// AdmissionReview bodies, the floor server every webhook is compared with and the TLS server
+// it runs in, and percentiles.
 package measure
 
 import (
@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -136,23 +134,6 @@ func Load(caPEM []byte, base string, bodies []Body, c int, d time.Duration, rate
 	res.RPS = float64(res.N) / res.Took.Seconds()
 	res.P50, res.P99 = Percentiles(res.Lat)
 	return res
-}
-
-// ProcStatus reads a memory figure in KiB (VmRSS, VmHWM) of a process from /proc, -1 when
-// it cannot.
-func ProcStatus(pid int, field string) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			var v int64
-			_, _ = fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, field+":")), &v)
-			return v
-		}
-	}
-	return -1
 }
 
 // StartServer starts the production TLS server with the handlers reg registers and returns

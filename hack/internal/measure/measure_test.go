@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -61,14 +60,5 @@ func TestFloorAllowsWhatItDecodes(t *testing.T) {
 	_ = bad.Body.Close()
 	if bad.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a body without a request: HTTP %d, want 400", bad.StatusCode)
-	}
-}
-
-func TestProcStatusReadsThisProcess(t *testing.T) {
-	if v := ProcStatus(os.Getpid(), "VmRSS"); v <= 0 {
-		t.Fatalf("VmRSS of this process = %d KiB", v)
-	}
-	if v := ProcStatus(os.Getpid(), "NoSuchField"); v != -1 {
-		t.Fatalf("a missing field = %d, want -1", v)
 	}
 }
