@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,31 +69,116 @@ const DefaultMaxInFlightBytes = MaxRequestBytes + 512<<10
 // server's client honours Retry-After within the webhook's timeout.
 const retryAfterSeconds = 1
 
-// capacity bounds the reviews in flight, by number (CPU) and by body bytes (memory).
+// DefaultInFlightWait is how long a review waits for a place (a review slot, or room for its
+// body bytes) before it is answered 429, unless configured. An honest burst is served within
+// it, as Gatekeeper's serving semaphore serves one, and it stays well within the API
+// server's timeout.
+const DefaultInFlightWait = time.Second
+
+// DefaultBodyReadTimeout is how long a request body may take to arrive once the headers are
+// in, unless configured. The API server sends a body at once; a client sending slowly is cut
+// off here rather than at the server's whole-request read timeout.
+const DefaultBodyReadTimeout = 2 * time.Second
+
+// firstBodyBytes is the buffer a body starts in: the most a body that has sent a single
+// byte holds (and is charged), so slow clients cannot take the byte budget.
+const firstBodyBytes = 512
+
+// waitingBodyBytes is the most a body may hold and still wait for room to grow. A larger
+// one (a partly read large review) is refused at once instead, so that two of them never
+// wait on each other for bytes neither will give back.
+const waitingBodyBytes = 64 << 10
+
+// capacity bounds the reviews in flight: their body bytes (memory), charged as the bytes
+// arrive, and the reviews decoded and judged at once (CPU). Each waits up to wait for a
+// place; a review that finds none is answered 429.
 type capacity struct {
-	mu                   sync.Mutex
-	reviews, bytes       int64
-	maxReviews, maxBytes int64
+	wait  time.Duration
+	slots chan struct{} // a place per review decoded and judged at once
+
+	mu       sync.Mutex
+	bytes    int64
+	maxBytes int64
+	freed    chan struct{} // closed, and replaced, whenever bytes are given back
 }
 
-// take reserves room for a review whose body has n bytes; false means there is none now.
-func (c *capacity) take(n int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.reviews+1 > c.maxReviews || c.bytes+n > c.maxBytes {
+func newCapacity(maxReviews int, maxBytes int64, wait time.Duration) *capacity {
+	return &capacity{wait: wait, slots: make(chan struct{}, maxReviews), maxBytes: maxBytes, freed: make(chan struct{})}
+}
+
+// takeBytes charges n more bytes to a body that holds held; false means there was no room
+// within the wait (none at all for a body holding more than waitingBodyBytes), or ctx ended.
+func (c *capacity) takeBytes(ctx context.Context, n, held int64) bool {
+	freed, ok := c.tryBytes(n)
+	if ok {
+		return true
+	}
+	if held > waitingBodyBytes || c.wait <= 0 {
 		return false
 	}
-	c.reviews++
-	c.bytes += n
-	return true
+	expired := time.NewTimer(c.wait)
+	defer expired.Stop()
+	for {
+		select {
+		case <-freed:
+		case <-expired.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+		if freed, ok = c.tryBytes(n); ok {
+			return true
+		}
+	}
 }
 
-func (c *capacity) give(n int64) {
+// tryBytes charges n bytes if they fit; otherwise it returns a channel closed when bytes
+// are next given back.
+func (c *capacity) tryBytes(n int64) (<-chan struct{}, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.reviews--
-	c.bytes -= n
+	if c.bytes+n > c.maxBytes {
+		return c.freed, false
+	}
+	c.bytes += n
+	return nil, true
 }
+
+func (c *capacity) giveBytes(n int64) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bytes -= n
+	close(c.freed)
+	c.freed = make(chan struct{})
+}
+
+// takeSlot takes a place to decode and judge a review; false means none came free within
+// the wait, or ctx ended.
+func (c *capacity) takeSlot(ctx context.Context) bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if c.wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(c.wait)
+	defer t.Stop()
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *capacity) giveSlot() { <-c.slots }
 
 // object is what every reviewed kind is: a runtime.Object with metadata.
 type object interface {
@@ -132,6 +219,8 @@ type reviewer[T object] struct {
 	metrics  *Metrics
 	capacity *capacity
 	gate     *Gate
+	// bodyTimeout bounds the arrival of a request body once its headers are in.
+	bodyTimeout time.Duration
 }
 
 var reviewGVK = admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
@@ -142,36 +231,45 @@ func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		rv.reject(w, http.StatusUnsupportedMediaType, fmt.Errorf("contentType=%s, expected application/json", ct))
+		rv.reject(w, r, http.StatusUnsupportedMediaType, fmt.Errorf("contentType=%s, expected application/json", ct))
 		return
 	}
 	if r.ContentLength > MaxRequestBytes {
-		rv.reject(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes))
+		rv.reject(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes))
 		return
 	}
-	// Reading and judging a review is where memory and CPU go, so it happens only within
-	// the capacity; a review beyond it is refused at once rather than queued behind the
-	// others. A body of unknown length is charged the largest size.
-	size := r.ContentLength
-	if size < 0 {
-		size = MaxRequestBytes
+	// The body gets its own short deadline from here, the headers being in: the API server
+	// sends it at once, and a slow sender should not hold its connection and bytes until
+	// the server's whole-request timeout. Once the body is read the deadline is lifted, so
+	// that net/http's background read does not take a judging review for an abandoned one;
+	// after an error it stays, bounding net/http's discarding of the unread rest.
+	rc := http.NewResponseController(w)
+	if rv.bodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(rv.bodyTimeout)) // not every ResponseWriter supports it (tests)
 	}
-	if !rv.capacity.take(size) {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-		rv.reject(w, http.StatusTooManyRequests, fmt.Errorf("the webhook is judging as many reviews (%d) or bytes (%d) as it may at once; retry",
-			rv.capacity.maxReviews, rv.capacity.maxBytes))
-		return
+	body, charged, code, err := rv.readBody(r)
+	defer rv.capacity.giveBytes(charged)
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
-	defer rv.capacity.give(size)
-	body, err := io.ReadAll(io.LimitReader(r.Body, size+1))
 	if err != nil {
-		rv.reject(w, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err))
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		}
+		rv.reject(w, r, code, err)
 		return
 	}
-	if len(body) > MaxRequestBytes {
-		rv.reject(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes))
+	// Decoding and judging a review is where the CPU goes, so it happens only within the
+	// slots; a review beyond them waits a little for one rather than being refused at once.
+	if !rv.capacity.takeSlot(r.Context()) {
+		if r.Context().Err() != nil {
+			return // the API server gave up; nobody reads an answer
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		rv.reject(w, r, http.StatusTooManyRequests, fmt.Errorf("the webhook is judging as many reviews (%d) as it may at once; retry", cap(rv.capacity.slots)))
 		return
 	}
+	defer rv.capacity.giveSlot()
 	// Keys match case-sensitively, as the API server decodes: encoding/json would read a
 	// "Peer" key as peer.
 	var review typedReview[T]
@@ -190,15 +288,15 @@ func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rv.encode(w, resp)
 			return
 		}
-		rv.reject(w, http.StatusBadRequest, decodeError(err))
+		rv.reject(w, r, http.StatusBadRequest, decodeError(err))
 		return
 	}
 	if review.GroupVersionKind() != reviewGVK || review.Request == nil {
-		rv.reject(w, http.StatusBadRequest, fmt.Errorf("expected an %s with a request", reviewGVK))
+		rv.reject(w, r, http.StatusBadRequest, fmt.Errorf("expected an %s with a request", reviewGVK))
 		return
 	}
 	req := review.Request
-	resp := rv.review(r.Context(), req)
+	resp := rv.review(r.Context(), req, clientName(r))
 	if resp == nil {
 		// The API server gave up on this review (its timeout passed or it went away): nobody
 		// reads an answer, so none is rendered.
@@ -212,9 +310,56 @@ func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rv.encode(w, resp)
 }
 
+// readBody reads the request body into a buffer that grows as the bytes arrive, charging
+// each growth to the capacity: a body holds what it has sent (at most twice that, and at
+// least firstBodyBytes), not what its Content-Length announces. It returns the bytes
+// charged, which the caller gives back, and on error the HTTP status to answer.
+func (rv *reviewer[T]) readBody(r *http.Request) (body []byte, charged int64, code int32, err error) {
+	limit := int64(MaxRequestBytes) + 1 // one byte more shows a body over the limit
+	if r.ContentLength >= 0 {
+		limit = r.ContentLength + 1 // room for the read that meets the end
+	}
+	tooLarge := fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
+	for {
+		if len(body) == cap(body) {
+			grow := min(max(int64(cap(body)), firstBodyBytes), limit-int64(cap(body)))
+			if grow <= 0 {
+				return body, charged, http.StatusRequestEntityTooLarge, tooLarge
+			}
+			if !rv.capacity.takeBytes(r.Context(), grow, charged) {
+				return body, charged, http.StatusTooManyRequests, fmt.Errorf("the webhook holds as many request bytes (%d) as it may at once; retry", rv.capacity.maxBytes)
+			}
+			charged += grow
+			body = slices.Grow(body, int(grow))
+		}
+		n, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if len(body) > MaxRequestBytes {
+			return body, charged, http.StatusRequestEntityTooLarge, tooLarge
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return body, charged, 0, nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return body, charged, http.StatusRequestTimeout, fmt.Errorf("the request body did not arrive within %s", rv.bodyTimeout)
+		case err != nil:
+			return body, charged, http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
+		}
+	}
+}
+
+// clientName is the subject common name of the client certificate the caller presented,
+// empty without client authentication.
+func clientName(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return r.TLS.PeerCertificates[0].Subject.CommonName
+}
+
 // review judges one decoded request. It returns nil when ctx ended before the verdict was
 // rendered.
-func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T]) (resp *admissionv1.AdmissionResponse) {
+func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T], client string) (resp *admissionv1.AdmissionResponse) {
 	defer func() {
 		if p := recover(); p != nil {
 			rv.log.Error(fmt.Errorf("%v", p), "panic while validating", "kind", rv.kind, "name", req.Name)
@@ -269,7 +414,7 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T]) (resp *
 	if ctx.Err() != nil {
 		return nil
 	}
-	rv.logDenials(req, op, &res)
+	rv.logDenials(req, op, &res, client)
 	return verdict(rv.kind, rv.gv.Group, req.Object.GetName(), &res)
 }
 
@@ -360,7 +505,9 @@ func clip(s string, n int, suffix string) string {
 }
 
 // logDenials logs who was denied what, one line per denial up to maxDenialLogLines.
-func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation, res *validators.Result) {
+// With client authentication on, each line names the client certificate too: the user is
+// who the review says wrote the object, the client is who sent the review.
+func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation, res *validators.Result, client string) {
 	dryRun := req.DryRun != nil && *req.DryRun
 	logged := 0
 	for _, v := range res.Violations {
@@ -372,11 +519,11 @@ func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation,
 			continue
 		}
 		rv.log.Info("denied", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name,
-			"operation", op, "rule", v.Rule, "field", v.Error.Field, "user", req.UserInfo.Username, "dryRun", dryRun)
+			"operation", op, "rule", v.Rule, "field", v.Error.Field, "user", req.UserInfo.Username, "dryRun", dryRun, "client", client)
 	}
 	if logged > maxDenialLogLines {
 		rv.log.Info("more denials not logged", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name,
-			"operation", op, "denials", logged, "user", req.UserInfo.Username, "dryRun", dryRun)
+			"operation", op, "denials", logged, "user", req.UserInfo.Username, "dryRun", dryRun, "client", client)
 	}
 }
 
@@ -386,12 +533,12 @@ func errored(code int32, err error) *admissionv1.AdmissionResponse {
 
 // reject answers a request that is not judged (not a review, too large, over capacity)
 // with an HTTP error code.
-func (rv *reviewer[T]) reject(w http.ResponseWriter, code int32, err error) {
+func (rv *reviewer[T]) reject(w http.ResponseWriter, r *http.Request, code int32, err error) {
 	if code == http.StatusTooManyRequests {
 		// Counted in the metrics; a line each would flood the log exactly when it is busiest.
-		rv.log.V(1).Info("over capacity", "kind", rv.kind, "error", err.Error())
+		rv.log.V(1).Info("over capacity", "kind", rv.kind, "error", err.Error(), "client", clientName(r))
 	} else {
-		rv.log.Info("bad admission request", "kind", rv.kind, "code", code, "error", err.Error())
+		rv.log.Info("bad admission request", "kind", rv.kind, "code", code, "error", err.Error(), "client", clientName(r))
 	}
 	rv.metrics.countError(rv.kind, code)
 	w.Header().Set("Content-Type", "application/json")

@@ -3,6 +3,7 @@ package webhook
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
@@ -48,23 +49,36 @@ type Deps struct {
 	// Gate answers exempt namespaces and refuses reviews until the state has synced; nil
 	// lets every review reach the rules.
 	Gate *Gate
-	// MaxInFlight bounds the reviews of all kinds served at once and MaxInFlightBytes their
-	// request bodies; beyond either, reviews are answered 429 at once. Zero means
-	// DefaultMaxInFlight and DefaultMaxInFlightBytes; the byte bound is never below
-	// MaxRequestBytes, so that a review of the largest size can be judged.
+	// MaxInFlight bounds the reviews of all kinds decoded and judged at once and
+	// MaxInFlightBytes the request bodies held, charged as their bytes arrive; a review
+	// beyond either waits up to InFlightWait for room, then is answered 429. Zero means
+	// DefaultMaxInFlight, DefaultMaxInFlightBytes and DefaultInFlightWait (a negative wait
+	// means none); the byte bound is never below MaxRequestBytes, so that a review of the
+	// largest size can be judged.
 	MaxInFlight      int
 	MaxInFlightBytes int64
+	InFlightWait     time.Duration
+	// BodyReadTimeout bounds the arrival of a request body once its headers are in; zero
+	// means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 }
 
 // Handlers returns the admission handler of every kind, keyed by its path.
 func Handlers(d Deps) map[string]http.Handler {
-	c := &capacity{maxReviews: int64(d.MaxInFlight), maxBytes: max(d.MaxInFlightBytes, MaxRequestBytes)}
-	if c.maxReviews <= 0 {
-		c.maxReviews = int64(DefaultMaxInFlight())
+	reviews, bytes, wait := d.MaxInFlight, max(d.MaxInFlightBytes, MaxRequestBytes), d.InFlightWait
+	if reviews <= 0 {
+		reviews = DefaultMaxInFlight()
 	}
 	if d.MaxInFlightBytes <= 0 {
-		c.maxBytes = DefaultMaxInFlightBytes
+		bytes = DefaultMaxInFlightBytes
 	}
+	if wait == 0 {
+		wait = DefaultInFlightWait
+	}
+	if d.BodyReadTimeout <= 0 {
+		d.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	c := newCapacity(reviews, bytes, wait)
 	return map[string]http.Handler{
 		Path(kinds.Mesh):              newReviewer[*v1alpha1.Mesh](d, kinds.Mesh, c),
 		Path(kinds.ProxyDefaults):     newReviewer[*v1alpha1.ProxyDefaults](d, kinds.ProxyDefaults, c),
@@ -87,7 +101,7 @@ func Handlers(d Deps) map[string]http.Handler {
 
 func newReviewer[T object](d Deps, kind kinds.Kind, c *capacity) http.Handler {
 	return &reviewer[T]{kind: kind, gv: kinds.GroupVersion(kind), engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
-		metrics: d.Metrics, capacity: c, gate: d.Gate}
+		metrics: d.Metrics, capacity: c, gate: d.Gate, bodyTimeout: d.BodyReadTimeout}
 }
 
 // Register serves every handler on the webhook server.

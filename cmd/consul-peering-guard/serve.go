@@ -70,6 +70,18 @@ func newServeCommand() *cobra.Command {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s %d: must not be negative", name, v)}
 				}
 			}
+			for name, v := range map[string]int64{"--max-side-connections": int64(o.SideServerOptions.MaxConnections),
+				"--in-flight-wait": int64(o.InFlightWait), "--body-read-timeout": int64(o.BodyReadTimeout)} {
+				if v <= 0 {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s: must be positive", name)}
+				}
+			}
+			if len(o.ClientNames) > 0 && o.ClientCAFile == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--client-cn-name needs --client-ca-file: the names are checked on certificates those CAs signed")}
+			}
+			// The probe and metrics ports get the webhook port's header and idle timeouts.
+			o.SideServerOptions.ReadHeaderTimeout, o.SideServerOptions.IdleTimeout = o.ReadHeaderTimeout, o.IdleTimeout
+			o.SideServerOptions.MaxHeaderBytes = o.MaxHeaderBytes
 			if o.Reports && o.AuditInterval <= 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--reports needs --audit-interval: the reports hold what the periodic audit finds")}
 			}
@@ -87,7 +99,9 @@ func newServeCommand() *cobra.Command {
 	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with tls.crt and tls.key; files are reloaded when they change")
 	fs.StringVar(&o.Host, "host", "", "address to serve the webhook on (all interfaces when empty)")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")
-	fs.StringVar(&tlsMin, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	fs.StringVar(&tlsMin, "tls-min-version", "1.3", "minimum TLS version: 1.3, or 1.2 (then only ECDHE suites with AES-GCM or ChaCha20-Poly1305) for a client that lacks 1.3")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "PEM file of the CAs whose client certificates the webhook port accepts; when set, a caller without such a certificate is refused during the TLS handshake (the API server presents one from its AdmissionConfiguration's kubeconfig)")
+	fs.StringArrayVar(&o.ClientNames, "client-cn-name", nil, "with --client-ca-file, a subject common name the client certificate may carry (repeatable; none: any certificate the CAs signed)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream floods)")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:8080", "Prometheus metrics address; 0 disables; use :8443 with --metrics-secure to expose it beyond loopback")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
@@ -96,10 +110,13 @@ func newServeCommand() *cobra.Command {
 	fs.DurationVar(&o.ReadTimeout, "read-timeout", 10*time.Second, "time allowed to read one request")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 15*time.Second, "time allowed to write one response")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 90*time.Second, "keep-alive connections idle longer are closed")
-	fs.IntVar(&o.MaxConnections, "max-connections", 1000, "connections served at once (0: no limit); more wait to be accepted")
+	fs.IntVar(&o.MaxConnections, "max-connections", 1000, "connections the webhook port serves at once (0: no limit); more wait to be accepted")
+	fs.IntVar(&o.SideServerOptions.MaxConnections, "max-side-connections", server.DefaultMaxSideConnections, "connections the probe port, and the metrics port, each serve at once; more wait to be accepted")
 	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request headers accepted")
-	fs.IntVar(&o.MaxInFlight, "max-in-flight", 0, "reviews judged at once, more are answered 429 (0: 8 per CPU the Go runtime uses)")
-	fs.Int64Var(&o.MaxInFlightBytes, "max-in-flight-bytes", webhook.DefaultMaxInFlightBytes, fmt.Sprintf("request bytes judged at once, more are answered 429 (at least %d, the largest review)", webhook.MaxRequestBytes))
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", 0, "reviews judged at once; more wait --in-flight-wait for a place, then are answered 429 (0: 8 per CPU the Go runtime uses)")
+	fs.Int64Var(&o.MaxInFlightBytes, "max-in-flight-bytes", webhook.DefaultMaxInFlightBytes, fmt.Sprintf("request body bytes held at once, charged as they arrive; more wait --in-flight-wait for room, then are answered 429 (at least %d, the largest review)", webhook.MaxRequestBytes))
+	fs.DurationVar(&o.InFlightWait, "in-flight-wait", webhook.DefaultInFlightWait, "how long a review beyond --max-in-flight or --max-in-flight-bytes waits for a place before it is answered 429 (keep it well under the webhook's timeoutSeconds)")
+	fs.DurationVar(&o.BodyReadTimeout, "body-read-timeout", webhook.DefaultBodyReadTimeout, "time a request body has to arrive once its headers are in (the API server sends it at once)")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready this long before closing the listener")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight reviews get to finish on shutdown")
 	fs.DurationVar(&o.CacheSyncTimeout, "cache-sync-timeout", 2*time.Second, "how long one /readyz check waits for the informer caches to sync before answering not ready")

@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,9 +19,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
@@ -48,9 +47,14 @@ type Options struct {
 	MetricsBindAddress     string
 	MetricsSecure          bool
 	HealthProbeBindAddress string
-	// MaxInFlight and MaxInFlightBytes bound the reviews judged at once (webhook.Deps).
+	// SideServerOptions bound the probe and metrics listeners.
+	SideServerOptions SideServerOptions
+	// MaxInFlight, MaxInFlightBytes, InFlightWait and BodyReadTimeout bound the reviews
+	// judged at once and their bodies (webhook.Deps).
 	MaxInFlight      int
 	MaxInFlightBytes int64
+	InFlightWait     time.Duration
+	BodyReadTimeout  time.Duration
 	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
@@ -78,22 +82,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	tlsOpts := o.TLSServerOptions
 	tlsOpts.Log = o.Log.WithName("webhook-server")
 	webhookServer := NewTLSServer(tlsOpts)
-	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure}
-	if o.MetricsSecure {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-		metricsOpts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12; c.NextProtos = []string{"http/1.1"} }}
-	}
 	shutdown := o.ShutdownDelay + o.ShutdownTimeout + 5*time.Second
 	gateways := cache.ByObject{Label: o.GatewaySelector}
 	if o.GatewayNamespace != "" {
 		gateways.Namespaces = map[string]cache.Config{o.GatewayNamespace: {}}
 	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                  scheme,
-		Logger:                  o.Log,
-		WebhookServer:           webhookServer,
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		Scheme:        scheme,
+		Logger:        o.Log,
+		WebhookServer: webhookServer,
+		// The probe and metrics ports are served below (newProbeServer, newMetricsServer)
+		// on bounded listeners; the manager's own take any number of connections.
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
 		GracefulShutdownTimeout: &shutdown,
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: gateways},
@@ -122,15 +123,23 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	// GetWebhookServer also adds the server to the manager's runnables.
 	st := state.NewConfirmedGateways(idx, mgr.GetAPIReader(), o.GatewaySelector, o.GatewayNamespace)
 	webhook.Register(mgr.GetWebhookServer(), webhook.Deps{Engine: engine, State: st, Log: o.Log.WithName("admission"), Metrics: m, Gate: gate,
-		MaxInFlight: o.MaxInFlight, MaxInFlightBytes: o.MaxInFlightBytes})
+		MaxInFlight: o.MaxInFlight, MaxInFlightBytes: o.MaxInFlightBytes, InFlightWait: o.InFlightWait, BodyReadTimeout: o.BodyReadTimeout})
 
-	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+	sideLog := o.Log.WithName("side-servers")
+	probes, err := newProbeServer(o.HealthProbeBindAddress,
+		map[string]healthz.Checker{"ping": healthz.Ping},
+		map[string]healthz.Checker{"webhook": webhookServer.StartedChecker(), "caches": syncedChecker(watcher.Synced, o.CacheSyncTimeout, o.Log)},
+		o.SideServerOptions, sideLog)
+	if err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook", webhookServer.StartedChecker()); err != nil {
+	metricsSrv, err := newMetricsServer(o.MetricsBindAddress, o.MetricsSecure, o.MinTLS(), cfg, mgr.GetHTTPClient(), o.SideServerOptions, sideLog)
+	if err != nil {
+		closeListeners(probes)
 		return err
 	}
-	if err := mgr.AddReadyzCheck("caches", syncedChecker(watcher.Synced, o.CacheSyncTimeout, o.Log)); err != nil {
+	if err := addServers(mgr, probes, metricsSrv); err != nil {
+		closeListeners(probes, metricsSrv)
 		return err
 	}
 	if o.AuditInterval > 0 {

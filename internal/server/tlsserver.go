@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,8 +28,17 @@ import (
 type TLSServerOptions struct {
 	Host, CertDir, CertName, KeyName string
 	Port                             int
-	MinTLSVersion                    uint16
-	EnableHTTP2                      bool
+	// MinTLSVersion is the lowest TLS version accepted; zero means TLS 1.3. At TLS 1.2 only
+	// the ECDHE AEAD suites (TLS12CipherSuites) are offered.
+	MinTLSVersion uint16
+	EnableHTTP2   bool
+	// ClientCAFile, when set, is a PEM bundle of the CAs whose client certificates are
+	// accepted: every caller must present one (the API server does, from the kubeconfig of
+	// its AdmissionConfiguration); a caller without one is refused during the handshake.
+	ClientCAFile string
+	// ClientNames, with ClientCAFile, are the subject common names accepted; empty accepts
+	// any certificate the CAs signed.
+	ClientNames []string
 	// ReadHeaderTimeout bounds the TLS handshake and the request headers (net/http gives the
 	// handshake the shortest of ReadHeaderTimeout, ReadTimeout and WriteTimeout), so a
 	// connection that never completes either gives its place back.
@@ -89,16 +99,81 @@ func (s *TLSServer) Addr() string {
 	return s.addr
 }
 
-// TLSConfig builds the server's TLS configuration around a certificate source.
-func (s *TLSServer) TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
-	cfg := &tls.Config{MinVersion: s.opts.MinTLSVersion, GetCertificate: getCert, NextProtos: []string{"http/1.1"}}
-	if cfg.MinVersion == 0 {
-		cfg.MinVersion = tls.VersionTLS12
+// TLS12CipherSuites are the suites offered when TLS 1.2 is allowed: ECDHE key exchange with
+// an AEAD cipher only, none of the CBC-SHA1 suites Go would otherwise accept. TLS 1.3 suites
+// are not configurable and all AEAD.
+var TLS12CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// MinTLS returns the TLS floor: MinTLSVersion, or TLS 1.3 when it is zero (the API server
+// speaks 1.3, so nothing older need be accepted).
+func (o TLSServerOptions) MinTLS() uint16 {
+	if o.MinTLSVersion == 0 {
+		return tls.VersionTLS13
 	}
+	return o.MinTLSVersion
+}
+
+// TLSConfig builds the server's TLS configuration around a certificate source and, when
+// client authentication is on, the pool of client CAs.
+func (s *TLSServer) TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), clientCAs *x509.CertPool) *tls.Config {
+	cfg := &tls.Config{MinVersion: s.opts.MinTLS(), GetCertificate: getCert, NextProtos: []string{"http/1.1"}, CipherSuites: TLS12CipherSuites}
 	if s.opts.EnableHTTP2 {
 		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
+	if clientCAs != nil {
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.ClientCAs = clientCAs
+		cfg.VerifyConnection = allowedClientNames(s.opts.ClientNames)
+	}
 	return cfg
+}
+
+// allowedClientNames returns a check that the verified client certificate carries one of
+// the allowed subject common names; nil when any is allowed.
+func allowedClientNames(names []string) func(tls.ConnectionState) error {
+	if len(names) == 0 {
+		return nil
+	}
+	allowed := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		allowed[n] = struct{}{}
+	}
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("no client certificate")
+		}
+		cn := cs.PeerCertificates[0].Subject.CommonName
+		if _, ok := allowed[cn]; !ok {
+			return fmt.Errorf("client certificate common name %q is not allowed", cn)
+		}
+		return nil
+	}
+}
+
+// loadClientCAs reads ClientCAFile; nil when client authentication is off.
+func (o TLSServerOptions) loadClientCAs() (*x509.CertPool, error) {
+	if o.ClientCAFile == "" {
+		if len(o.ClientNames) > 0 {
+			return nil, errors.New("client common names are set without a client CA file")
+		}
+		return nil, nil
+	}
+	raw, err := os.ReadFile(o.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("client CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("client CA file %s: no PEM certificate in it", o.ClientCAFile)
+	}
+	return pool, nil
 }
 
 // Start implements webhook.Server: it serves until ctx ends, then reports not ready, waits
@@ -113,6 +188,10 @@ func (s *TLSServer) Start(ctx context.Context) error {
 			s.opts.Log.Error(err, "certificate watcher stopped")
 		}
 	}()
+	clientCAs, err := s.opts.loadClientCAs()
+	if err != nil {
+		return err
+	}
 	tcp, err := net.Listen("tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)))
 	if err != nil {
 		return err
@@ -121,7 +200,7 @@ func (s *TLSServer) Start(ctx context.Context) error {
 		// Below TLS, so that a connection holds its place from accept to close, handshake included.
 		tcp = netutil.LimitListener(tcp, s.opts.MaxConnections)
 	}
-	ln := tls.NewListener(tcp, s.TLSConfig(watcher.GetCertificate))
+	ln := tls.NewListener(tcp, s.TLSConfig(watcher.GetCertificate, clientCAs))
 	s.mu.Lock()
 	s.addr = ln.Addr().String()
 	s.getCert = watcher.GetCertificate
@@ -159,8 +238,8 @@ func (s *TLSServer) Start(ctx context.Context) error {
 			s.opts.Log.Error(err, "in-flight reviews did not finish in time")
 		}
 	}()
-	s.opts.Log.Info("serving admission webhook", "address", s.addr, "minTLS", tls.VersionName(s.TLSConfig(nil).MinVersion), "http2", s.opts.EnableHTTP2,
-		"maxConnections", s.opts.MaxConnections)
+	s.opts.Log.Info("serving admission webhook", "address", s.addr, "minTLS", tls.VersionName(s.opts.MinTLS()), "http2", s.opts.EnableHTTP2,
+		"maxConnections", s.opts.MaxConnections, "clientAuth", clientCAs != nil, "clientNames", s.opts.ClientNames)
 	s.started.Store(true)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -177,8 +256,10 @@ func (w debugWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// StartedChecker implements webhook.Server: ready once a TLS handshake with the listener
-// succeeds, and not ready again from the moment shutdown begins.
+// StartedChecker implements webhook.Server: ready once the listener presents its serving
+// certificate in a TLS handshake, and not ready again from the moment shutdown begins. With
+// client authentication on, the check has no client certificate, so the handshake may then
+// fail; the server presenting its certificate first is what counts.
 func (s *TLSServer) StartedChecker() healthz.Checker {
 	return func(*http.Request) error {
 		if s.draining.Load() {
@@ -187,12 +268,22 @@ func (s *TLSServer) StartedChecker() healthz.Checker {
 		if !s.started.Load() {
 			return errors.New("webhook server has not started")
 		}
+		var presented atomic.Bool
 		d := &net.Dialer{Timeout: 5 * time.Second}
-		conn, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a local handshake check, not a client
-		if err != nil {
+		conn, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{
+			InsecureSkipVerify: true, //nolint:gosec // a local handshake check, not a client
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				presented.Store(len(raw) > 0)
+				return nil
+			},
+		})
+		if conn != nil {
+			_ = conn.Close()
+		}
+		if err != nil && !presented.Load() {
 			return fmt.Errorf("webhook server is not reachable: %w", err)
 		}
-		return conn.Close()
+		return nil
 	}
 }
 

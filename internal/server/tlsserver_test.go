@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,5 +156,75 @@ func TestLargeHeadersAreRefused(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("HTTP %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestTLSFloorIs13UnlessLowered(t *testing.T) {
+	addr, cfg := startServer(t, server.TLSServerOptions{ShutdownTimeout: time.Second})
+	tls12 := cfg.Clone()
+	tls12.MaxVersion = tls.VersionTLS12
+	if c, err := handshake(addr, tls12, 5*time.Second); err == nil {
+		_ = c.Close()
+		t.Error("TLS 1.2 accepted by default")
+	}
+	lowered, cfg := startServer(t, server.TLSServerOptions{MinTLSVersion: tls.VersionTLS12, ShutdownTimeout: time.Second})
+	cbc := cfg.Clone()
+	cbc.MaxVersion, cbc.CipherSuites = tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}
+	if c, err := handshake(lowered, cbc, 5*time.Second); err == nil {
+		_ = c.Close()
+		t.Error("a CBC-SHA1 suite accepted at TLS 1.2")
+	}
+	aead := cfg.Clone()
+	aead.MaxVersion = tls.VersionTLS12
+	c, err := handshake(lowered, aead, 5*time.Second)
+	if err != nil {
+		t.Fatalf("TLS 1.2 with an AEAD suite refused once lowered: %v", err)
+	}
+	_ = c.Close()
+}
+
+func TestClientCertificateIsRequiredWhenAClientCAIsSet(t *testing.T) {
+	clientCA, err := framework.NewCA("client-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
+	if err := os.WriteFile(caFile, clientCA.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, cfg := startServer(t, server.TLSServerOptions{ClientCAFile: caFile, ClientNames: []string{"kube-apiserver"}, ShutdownTimeout: time.Second})
+	get := func(certPEM, keyPEM []byte) error {
+		c := cfg.Clone()
+		if certPEM != nil {
+			pair, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Certificates = []tls.Certificate{pair}
+		}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: c}, Timeout: 10 * time.Second}
+		resp, err := client.Get("https://" + addr + "/")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		return nil
+	}
+	good, goodKey, err := clientCA.IssueClient("kube-apiserver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get(good, goodKey); err != nil {
+		t.Errorf("the allowed client certificate: %v", err)
+	}
+	other, otherKey, err := clientCA.IssueClient("someone-else")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pair := range map[string][2][]byte{"no certificate": {}, "another name": {other, otherKey}} {
+		var op *net.OpError
+		if err := get(pair[0], pair[1]); !errors.As(err, &op) || op.Op != "remote error" {
+			t.Errorf("%s: %v, want the server's TLS alert", name, err)
+		}
 	}
 }

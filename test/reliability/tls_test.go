@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 )
 
 func dialTLS(t *testing.T, port int, cfg *tls.Config) (*tls.Conn, error) {
@@ -34,8 +37,15 @@ func TestTLSAndHTTPHardening(t *testing.T) {
 			t.Fatal("a TLS 1.1 handshake succeeded")
 		}
 	})
-	t.Run("TLS 1.2 is accepted by default", func(t *testing.T) {
+	t.Run("TLS 1.2 is refused by default", func(t *testing.T) {
 		conn, err := dialTLS(t, w.Port, &tls.Config{RootCAs: trusted(), MaxVersion: tls.VersionTLS12})
+		if err == nil {
+			_ = conn.Close()
+			t.Fatal("a TLS 1.2 handshake succeeded; the default minimum is 1.3")
+		}
+	})
+	t.Run("TLS 1.3 is accepted", func(t *testing.T) {
+		conn, err := dialTLS(t, w.Port, &tls.Config{RootCAs: trusted(), MinVersion: tls.VersionTLS13})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,16 +98,27 @@ func TestTLSAndHTTPHardening(t *testing.T) {
 		}
 	})
 
-	strict, _ := startGuard(t, "--tls-min-version=1.3", "--enable-http2")
-	t.Run("--tls-min-version=1.3 refuses TLS 1.2", func(t *testing.T) {
-		conn, err := dialTLS(t, strict.Port, &tls.Config{RootCAs: trusted(), MaxVersion: tls.VersionTLS12})
+	lowered, _ := startGuard(t, "--tls-min-version=1.2", "--enable-http2")
+	t.Run("--tls-min-version=1.2 accepts TLS 1.2 with an AEAD suite", func(t *testing.T) {
+		conn, err := dialTLS(t, lowered.Port, &tls.Config{RootCAs: trusted(), MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Close() }()
+		if v, suite := conn.ConnectionState().Version, conn.ConnectionState().CipherSuite; v != tls.VersionTLS12 || !slices.Contains(server.TLS12CipherSuites, suite) {
+			t.Fatalf("negotiated %s with %s", tls.VersionName(v), tls.CipherSuiteName(suite))
+		}
+	})
+	t.Run("--tls-min-version=1.2 refuses the CBC-SHA1 suites", func(t *testing.T) {
+		conn, err := dialTLS(t, lowered.Port, &tls.Config{RootCAs: trusted(), MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}})
 		if err == nil {
 			_ = conn.Close()
-			t.Fatal("TLS 1.2 accepted with a 1.3 minimum")
+			t.Fatalf("a TLS 1.2 handshake with %s succeeded", tls.CipherSuiteName(conn.ConnectionState().CipherSuite))
 		}
 	})
 	t.Run("--enable-http2 negotiates h2", func(t *testing.T) {
-		conn, err := dialTLS(t, strict.Port, &tls.Config{RootCAs: trusted(), NextProtos: []string{"h2", "http/1.1"}})
+		conn, err := dialTLS(t, lowered.Port, &tls.Config{RootCAs: trusted(), NextProtos: []string{"h2", "http/1.1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
