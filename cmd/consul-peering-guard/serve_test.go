@@ -39,3 +39,27 @@ func TestServeReportsNeedTheAudit(t *testing.T) {
 		t.Fatalf("exit %d, want %d naming the missing kubeconfig only:\n%s", code, exitUsage, stderr)
 	}
 }
+
+// The serving bounds are checked before anything connects: a bound that would disable itself
+// or a client name without the CA it is checked against is a usage error naming the flag.
+func TestServeRefusesBoundsThatDisableThemselves(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no side connections", []string{"--max-side-connections=0"}, "--max-side-connections"},
+		{"no wait for a slot", []string{"--in-flight-wait=0s"}, "--in-flight-wait"},
+		{"no time for a body", []string{"--body-read-timeout=0s"}, "--body-read-timeout"},
+		{"client names without a CA", []string{"--client-cn-name=kube-apiserver"}, "--client-cn-name needs --client-ca-file"},
+		{"TLS 1.1", []string{"--tls-min-version=1.1"}, `--tls-min-version "1.1"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, append([]string{"serve", "--kubeconfig=/nonexistent"}, tc.args...)...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want %d naming %s:\n%s", code, exitUsage, tc.want, stderr)
+			}
+		})
+	}
+}
