@@ -101,7 +101,7 @@ func newMetricsServer(addr string, secure bool, minTLS uint16, cfg *rest.Config,
 	if addr == "" || addr == "0" {
 		return nil, nil
 	}
-	var h http.Handler = promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
+	h := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
 	var tlsCfg *tls.Config
 	if secure {
 		filter, err := filters.WithAuthenticationAndAuthorization(cfg, httpClient)

@@ -272,8 +272,8 @@ func (s *TLSServer) StartedChecker() healthz.Checker {
 		d := &net.Dialer{Timeout: 5 * time.Second}
 		conn, err := tls.DialWithDialer(d, "tcp", s.Addr(), &tls.Config{
 			InsecureSkipVerify: true, //nolint:gosec // a local handshake check, not a client
-			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-				presented.Store(len(raw) > 0)
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				presented.Store(len(cs.PeerCertificates) > 0)
 				return nil
 			},
 		})
