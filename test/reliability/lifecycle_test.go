@@ -89,7 +89,9 @@ func TestCertificateRotation(t *testing.T) {
 // then stops accepting connections while it finishes a review still in flight, and exits
 // cleanly within the grace period.
 func TestGracefulShutdown(t *testing.T) {
-	w, _ := startGuard(t, "--shutdown-delay=2s", "--shutdown-timeout=10s")
+	// The in-flight review's body arrives over the whole delay, longer than the default
+	// --body-read-timeout would allow it.
+	w, _ := startGuard(t, "--shutdown-delay=2s", "--shutdown-timeout=10s", "--body-read-timeout=30s")
 	sample := framework.Samples(1)[2] // ProxyDefaults, allowed
 	body := framework.ReviewBody(sample.Kind, "CREATE", sample.Object, "")
 
