@@ -509,6 +509,7 @@ func clip(s string, n int, suffix string) string {
 // who the review says wrote the object, the client is who sent the review.
 func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation, res *validators.Result, client string) {
 	dryRun := req.DryRun != nil && *req.DryRun
+	log := rv.logFor(client)
 	logged := 0
 	for _, v := range res.Violations {
 		if v.Action != validators.Deny {
@@ -518,13 +519,22 @@ func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation,
 		if logged > maxDenialLogLines {
 			continue
 		}
-		rv.log.Info("denied", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name,
-			"operation", op, "rule", v.Rule, "field", v.Error.Field, "user", req.UserInfo.Username, "dryRun", dryRun, "client", client)
+		log.Info("denied", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name,
+			"operation", op, "rule", v.Rule, "field", v.Error.Field, "user", req.UserInfo.Username, "dryRun", dryRun)
 	}
 	if logged > maxDenialLogLines {
-		rv.log.Info("more denials not logged", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name,
-			"operation", op, "denials", logged, "user", req.UserInfo.Username, "dryRun", dryRun, "client", client)
+		log.Info("more denials not logged", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name,
+			"operation", op, "denials", logged, "user", req.UserInfo.Username, "dryRun", dryRun)
 	}
+}
+
+// logFor is the reviewer's logger naming the client certificate that sent a review, when
+// there is one.
+func (rv *reviewer[T]) logFor(client string) logr.Logger {
+	if client == "" {
+		return rv.log
+	}
+	return rv.log.WithValues("client", client)
 }
 
 func errored(code int32, err error) *admissionv1.AdmissionResponse {
@@ -536,9 +546,9 @@ func errored(code int32, err error) *admissionv1.AdmissionResponse {
 func (rv *reviewer[T]) reject(w http.ResponseWriter, r *http.Request, code int32, err error) {
 	if code == http.StatusTooManyRequests {
 		// Counted in the metrics; a line each would flood the log exactly when it is busiest.
-		rv.log.V(1).Info("over capacity", "kind", rv.kind, "error", err.Error(), "client", clientName(r))
+		rv.logFor(clientName(r)).V(1).Info("over capacity", "kind", rv.kind, "error", err.Error())
 	} else {
-		rv.log.Info("bad admission request", "kind", rv.kind, "code", code, "error", err.Error(), "client", clientName(r))
+		rv.logFor(clientName(r)).Info("bad admission request", "kind", rv.kind, "code", code, "error", err.Error())
 	}
 	rv.metrics.countError(rv.kind, code)
 	w.Header().Set("Content-Type", "application/json")
