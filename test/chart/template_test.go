@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -46,9 +47,11 @@ type chartCase struct {
 	replicas       int32
 	args           []string
 	// extraGrants are the permissions beyond the reads, as group/resource:verb.
-	extraGrants       []string
-	metricsPort       *corev1.ContainerPort
-	networkPolicy     bool
+	extraGrants   []string
+	metricsPort   *corev1.ContainerPort
+	networkPolicy bool
+	// webhookFrom are the peers the NetworkPolicy admits to the webhook port; none: all.
+	webhookFrom       []networkingv1.NetworkPolicyPeer
 	priorityClassName string
 	exemptNamespaces  []string
 	matchConditions   []admissionregistrationv1.MatchCondition
@@ -145,6 +148,7 @@ var chartCases = []chartCase{
 		args: argsWith([]string{"--metrics-bind-address=:8443", "--metrics-secure"},
 			"--shutdown-delay=10s", "--shutdown-timeout=1m",
 			"--mesh-gateway-selector=component=mesh-gateway",
+			"--client-ca-file=/etc/consul-peering-guard/client-ca/ca.crt", "--client-cn-name=kube-apiserver-webhook-client",
 			"--audit-interval=10m"),
 		extraGrants: append(auditReads(),
 			"/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch",
@@ -152,6 +156,7 @@ var chartCases = []chartCase{
 		),
 		metricsPort:       &corev1.ContainerPort{Name: "https-metrics", ContainerPort: 8443, Protocol: corev1.ProtocolTCP},
 		networkPolicy:     true,
+		webhookFrom:       []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/24"}}},
 		priorityClassName: "platform-critical",
 		goMemLimit:        "241591910",
 		spread: []corev1.TopologySpreadConstraint{{
@@ -719,19 +724,22 @@ func checkNetworkPolicy(t *testing.T, tc chartCase, objs []client.Object) {
 	if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		t.Errorf("the NetworkPolicy selects %v, not the pods", np.Spec.PodSelector)
 	}
-	var webhookOpen, metricsRestricted bool
+	var webhookFrom []networkingv1.NetworkPolicyPeer
+	var webhookRules int
+	var metricsRestricted bool
 	for _, rule := range np.Spec.Ingress {
 		for _, p := range rule.Ports {
 			switch p.Port.IntValue() {
 			case 9443:
-				webhookOpen = len(rule.From) == 0
+				webhookRules++
+				webhookFrom = rule.From
 			case int(tc.metricsPort.ContainerPort):
 				metricsRestricted = len(rule.From) > 0
 			}
 		}
 	}
-	if !webhookOpen || !metricsRestricted {
-		t.Errorf("want 9443 open to all and metrics only from metricsFrom: %+v", np.Spec.Ingress)
+	if webhookRules != 1 || !reflect.DeepEqual(webhookFrom, tc.webhookFrom) || !metricsRestricted {
+		t.Errorf("want 9443 only from %+v (all when none) and metrics only from metricsFrom: %+v", tc.webhookFrom, np.Spec.Ingress)
 	}
 }
 
