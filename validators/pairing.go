@@ -177,7 +177,7 @@ func serviceDefaultsImports(obj runtime.Object, _ *Config, proxyDefaultsMode str
 // the installation's consul-k8s reads it; the mode is the entry's mesh_gateway_mode, else
 // the ProxyDefaults'.
 func annotationImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
-	t, ok := podTemplateOf(obj)
+	t, ok := podTemplateOf(obj, cfg)
 	if !ok {
 		return nil
 	}

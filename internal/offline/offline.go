@@ -128,6 +128,9 @@ func Configure(base validators.Config, s manifest.ClusterSettings) (validators.C
 		}
 		cfg.Edition = e
 	}
+	if s.ConnectInjectDefault != nil {
+		cfg.ConnectInjectDefault = *s.ConnectInjectDefault
+	}
 	if s.ConsulK8sVersion != nil {
 		g, err := validators.ParseAnnotationGrammar(*s.ConsulK8sVersion)
 		if err != nil {

@@ -61,6 +61,9 @@ func ServeFlags(s manifest.ClusterSettings) []string {
 	if s.Edition != nil {
 		args = append(args, "--consul-edition="+*s.Edition)
 	}
+	if s.ConnectInjectDefault != nil && *s.ConnectInjectDefault {
+		args = append(args, "--connect-inject-default")
+	}
 	if s.ConsulK8sVersion != nil {
 		args = append(args, "--consul-k8s-version="+*s.ConsulK8sVersion)
 	}
