@@ -126,6 +126,9 @@ func samenessGroupReferences(obj any) []peerReference {
 // takes the name as an empty group, so a typo silently exports to, fails over to or allows
 // nobody. Objects may arrive in any order under GitOps, hence a warning.
 func checkSamenessGroupKnown(in *Input) field.ErrorList {
+	if in.Config.Edition == EditionCE {
+		return nil // no SamenessGroup can exist on CE: consumer-needs-enterprise says so instead
+	}
 	var errs field.ErrorList
 	for _, r := range samenessGroupReferences(in.Object) {
 		if r.peer == wildcard {

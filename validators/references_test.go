@@ -98,6 +98,8 @@ func TestSamenessGroupKnown(t *testing.T) {
 		{name: "consumer of a known group", rule: "sameness-group-known", state: group, obj: es("default", svc("api", toSameness("shared")))},
 		{name: "intention from a known group", rule: "sameness-group-known", state: group, obj: fromGroup("shared")},
 		{name: "failover to a known group", rule: "sameness-group-known", state: group, obj: failoverTo("shared")},
+		{name: "on CE no group can exist: consumer-needs-enterprise's", rule: "sameness-group-known",
+			cfg: validators.Config{Edition: validators.EditionCE}, obj: es("default", svc("api", toSameness("shared")))},
 		{name: "wildcard is another rule's", rule: "sameness-group-known", obj: es("default", svc("api", toSameness("*")))},
 		{name: "consumer of an unknown group", rule: "sameness-group-known", state: group,
 			obj: es("default", svc("api", toPeer("dc2"), toSameness("shraed"))), want: []hit{warn(consumer01 + ".samenessGroup")}},

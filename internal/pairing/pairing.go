@@ -25,10 +25,9 @@ import (
 
 // Cluster is one cluster of a check: what its single-cluster rules check and what pairing reads.
 type Cluster struct {
-	Name     string
-	Engine   *validators.Engine
-	Items    []offline.Item
-	Gateways []state.Gateway
+	Name string
+	// Cluster is the engine, objects and gateways, built as validate builds them.
+	offline.Cluster
 	// Tokens are digests of the peering tokens in the acceptors' and dialers' Secrets (live only).
 	Tokens map[kinds.ObjectRef]string
 	Peers  map[string]string
