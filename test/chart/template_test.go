@@ -109,7 +109,7 @@ var chartCases = []chartCase{
 		}},
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
-			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise", "--consul-k8s-version=1.6.2",
+			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise", "--consul-k8s-version=1.6.2", "--connect-inject-default",
 			"--mesh-gateway-selector=component=mesh-gateway,app=consul",
 			"--mesh-gateway-namespace=consul",
 			"--exempt-namespace=velero-restore", "--exempt-namespace=break-glass",
@@ -479,6 +479,11 @@ func checkDeployment(t *testing.T, tc chartCase, objs []client.Object) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		t.Errorf("the Deployment's selector %v does not match its pods %v", d.Spec.Selector, d.Spec.Template.Labels)
+	}
+	// The Consul injector never takes the webhook's own pods: with connectInject.default
+	// and transparent proxy, Envoy would take port 9443 and every review would fail.
+	if v := d.Spec.Template.Annotations["consul.hashicorp.com/connect-inject"]; v != "false" {
+		t.Errorf("pods say connect-inject %q, want \"false\"", v)
 	}
 	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
 		t.Errorf("rolling update must keep every pod until its replacement is ready: %+v", d.Spec.Strategy)
