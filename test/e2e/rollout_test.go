@@ -145,4 +145,3 @@ func eventually(ctx context.Context, cond func() bool) error {
 	}
 	return nil
 }
-
