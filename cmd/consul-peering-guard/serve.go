@@ -107,6 +107,7 @@ func newServeCommand() *cobra.Command {
 	fs.StringArrayVar(&o.ExemptNamespaces, "exempt-namespace", nil, "allow objects in this namespace without checking them (repeatable; break glass and restores)")
 	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
+	fs.BoolVar(&o.AuditWorkloads, "audit-workloads", true, "the audit also judges the workloads people write that carry the upstreams annotation (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; needs list on them), so a state rule finding one after it was admitted is reported, never by refusing its rollout")
 	fs.BoolVar(&o.Reports, "reports", false, "keep the audit's findings as one OpenReports Report (openreports.io/v1alpha1) per namespace; needs --audit-interval and the Report CRD")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text; one line per denial with kind, namespace, name, operation, rule, field and user")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")

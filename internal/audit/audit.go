@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -29,7 +30,8 @@ func ConsulLists() []client.ObjectList {
 // Collect lists every object of the validated kinds and the mesh gateway Deployments matching sel
 // that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
 // not installed has no objects and is skipped.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, error) {
+// With workloads, the workloads people write that carry the upstreams annotation are listed too.
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector, workloads bool) ([]offline.Item, []state.Gateway, error) {
 	var items []offline.Item
 	for _, l := range ConsulLists() {
 		if err := c.List(ctx, l); meta.IsNoMatchError(err) {
@@ -43,6 +45,14 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offli
 		}
 		for _, obj := range objs {
 			items = append(items, offline.Item{Object: obj})
+		}
+	}
+	if workloads {
+		if err := EachWorkload(ctx, c, func(obj runtime.Object) error {
+			items = append(items, offline.Item{Object: obj})
+			return nil
+		}); err != nil {
+			return nil, nil, err
 		}
 	}
 	var deps appsv1.DeploymentList

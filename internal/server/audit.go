@@ -38,6 +38,8 @@ type auditor struct {
 	// reports, when set, keeps the findings as OpenReports Reports.
 	reports  *reports.Writer
 	interval time.Duration
+	// workloads: the workloads carrying the upstreams annotation are audited too.
+	workloads bool
 	log      logr.Logger
 	// published are the label sets the gauge holds since the last audit.
 	published map[auditLabels]int
@@ -79,7 +81,7 @@ func (a *auditor) runOnce(ctx context.Context) {
 		a.log.Info("audit skipped: the informer caches have not synced (a kind whose CustomResourceDefinition just appeared is loading)")
 		return
 	}
-	items, gateways, err := audit.Collect(ctx, a.reader, a.selector)
+	items, gateways, err := audit.Collect(ctx, a.reader, a.selector, a.workloads)
 	if err != nil {
 		a.log.Error(err, "audit could not read the cluster")
 		return

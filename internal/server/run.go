@@ -54,6 +54,9 @@ type Options struct {
 	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
+	// AuditWorkloads also audits the workloads people write that carry the upstreams
+	// annotation: a state rule finding one is reported, never by refusing its rollout.
+	AuditWorkloads bool
 	// Reports keeps the audit's findings as OpenReports Reports (needs AuditInterval).
 	Reports bool
 	Log     logr.Logger
@@ -135,7 +138,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if o.AuditInterval > 0 {
 		a := &auditor{reader: mgr.GetAPIReader(), selector: o.GatewaySelector, synced: watcher.Synced, exempt: gate.ExemptNamespaces(), engine: engine, metrics: m,
-			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
+			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, workloads: o.AuditWorkloads, log: o.Log.WithName("audit")}
 		if o.Reports {
 			// Read Reports straight from the API server: a cache would need list and watch on
 			// every Report of the cluster, Kyverno's included.
