@@ -59,8 +59,10 @@ func EachPage(ctx context.Context, c client.Reader, chunk int64, each func([]run
 					m.SetManagedFields(nil)
 				}
 			}
-			if err := each(objs); err != nil {
-				return err
+			if len(objs) > 0 {
+				if err := each(objs); err != nil {
+					return err
+				}
 			}
 			next := l.GetContinue()
 			if next == "" {
