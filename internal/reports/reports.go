@@ -40,16 +40,18 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// FieldProperty is the result property holding the offending field paths.
 	FieldProperty = "field"
-	// MaxResults bounds the results of one Report; MaxReportBytes bounds its encoded size,
-	// well under what etcd stores (1.5 MiB) and the API server accepts (3 MiB), so that a
-	// namespace full of offenders still gets its Report. The results past either bound are
-	// left out, failures last, and counted in one more result (TruncatedPolicy).
-	MaxResults     = 1000
+	// MaxResults bounds the results of one Report. The results past it (or past
+	// MaxReportBytes) are left out, failures last, and counted in one more result
+	// (TruncatedPolicy).
+	MaxResults = 1000
+	// MaxReportBytes bounds a Report's encoded results, well under what etcd stores (1.5 MiB)
+	// and the API server accepts (3 MiB), so that a namespace full of offenders still gets
+	// its Report.
 	MaxReportBytes = 512 << 10
-	// MaxMessageBytes clips each message of a result, and MaxMessagesPerResult bounds how
-	// many one result carries (one object can break a rule a hundred times): the rest are
-	// counted in the description.
-	MaxMessageBytes      = 256
+	// MaxMessageBytes clips each message of a result.
+	MaxMessageBytes = 256
+	// MaxMessagesPerResult bounds the messages one result carries (one object can break a
+	// rule a hundred times): the rest are counted in the description.
 	MaxMessagesPerResult = 10
 	// TruncatedPolicy is the policy of the result that counts what a full Report left out.
 	TruncatedPolicy = "consul-peering-guard-report-truncated"
@@ -263,7 +265,7 @@ func (w *Writer) Sync(ctx context.Context, desired map[string]*openreports.Repor
 			// Another engine's Report (or one copied with our label): never rewritten.
 			stats.Foreign++
 			foreign[r.Namespace] = true
-			errs = append(errs, fmt.Errorf("Report %s/%s has source %q, not %s: left alone", r.Namespace, r.Name, r.Source, Source))
+			errs = append(errs, fmt.Errorf("the Report %s/%s has source %q, not %s: left alone", r.Namespace, r.Name, r.Source, Source))
 			continue
 		}
 		current[r.Namespace] = r

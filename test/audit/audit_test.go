@@ -22,11 +22,21 @@ import (
 // serviceDefaults has n overrides to peers no PeeringAcceptor or PeeringDialer names: n
 // upstream-peer-known warnings.
 func serviceDefaults(ns, name string, n int) *v1alpha1.ServiceDefaults {
+	return serviceDefaultsWithLocal(ns, name, n, 0)
+}
+
+// serviceDefaultsWithLocal has n overrides to unknown peers and local more to local
+// services, which break no rule.
+func serviceDefaultsWithLocal(ns, name string, n, local int) *v1alpha1.ServiceDefaults {
 	sd := &v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	sd.Spec.UpstreamConfig = &v1alpha1.Upstreams{}
 	for i := range n {
 		sd.Spec.UpstreamConfig.Overrides = append(sd.Spec.UpstreamConfig.Overrides,
 			&v1alpha1.Upstream{Name: fmt.Sprintf("api-%d", i), Peer: fmt.Sprintf("dc-%d", i)})
+	}
+	for i := range local {
+		sd.Spec.UpstreamConfig.Overrides = append(sd.Spec.UpstreamConfig.Overrides,
+			&v1alpha1.Upstream{Name: fmt.Sprintf("local-service-number-%d", i)})
 	}
 	return sd
 }
@@ -77,13 +87,14 @@ func binaryAndCerts(t *testing.T) (string, string) {
 }
 
 // TestAuditMemoryAgainstStoredObjects prints the peak memory (VmHWM) of `serve` through its
-// first audit, against the number of stored ServiceDefaults: without the audit, auditing
-// with every kind in one list (--audit-chunk-size=0, what the audit did before) and in
-// pages of 100. Every audit must find every warning.
+// first audit, against the number of stored ServiceDefaults (200 overrides each, one of them
+// to an unknown peer): without the audit, auditing with every kind in one list
+// (--audit-chunk-size=0, what the audit did before) and in pages of 100. Every audit must
+// find every warning.
 func TestAuditMemoryAgainstStoredObjects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	const ns, overrides = "audited", 20
+	const ns, overrides, local = "audited", 1, 199
 	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +106,7 @@ func TestAuditMemoryAgainstStoredObjects(t *testing.T) {
 		g.SetLimit(8)
 		for i := stored; i < n; i++ {
 			g.Go(func() error {
-				return cluster.Client.Create(ctx, serviceDefaults(ns, fmt.Sprintf("web-%05d", i), overrides))
+				return cluster.Client.Create(ctx, serviceDefaultsWithLocal(ns, fmt.Sprintf("web-%05d", i), overrides, local))
 			})
 		}
 		if err := g.Wait(); err != nil {
@@ -112,7 +123,7 @@ func TestAuditMemoryAgainstStoredObjects(t *testing.T) {
 			if len(flags) > 0 && !waitFor(3*time.Minute, func() bool { return w.MetricValue(warnings) == float64(n*overrides) }) {
 				t.Errorf("%v: the audit of %d objects found %v warnings, want %d", flags, n, w.MetricValue(warnings), n*overrides)
 			}
-			peaks = append(peaks, float64(w.Memory("VmHWM"))/1024)
+			peaks = append(peaks, float64(w.Memory("VmHWM"))/(1<<20))
 			if err := w.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +190,7 @@ func TestOneReplicaAudits(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if !waitFor(time.Minute, func() bool { return replicas[other].MetricValue(warnings) == 3 }) {
+	if !waitFor(time.Minute, func() bool { return replicas[other].MetricValue(warnings) > 0 }) {
 		t.Fatalf("the other replica did not take over the audit within a minute:\n%s", replicas[other].Logs())
 	}
 	t.Logf("the other replica audited %.1fs after the auditor stopped", time.Since(start).Seconds())
