@@ -81,7 +81,7 @@ func TestManyWarningsStillMakeAReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := len(r.Results) - 1
-	t.Logf("300 objects with warnings: results of %d bytes before the bound; a Report of %d bytes stored (bound %d) with %d results, %d left out",
+	t.Logf("300 objects with warnings: clipped results of %d bytes before the byte bound; a Report of %d bytes stored (bound %d) with %d results, %d left out",
 		len(unbounded), len(raw), reports.MaxReportBytes, kept, stats.Dropped)
 	if last := r.Results[len(r.Results)-1]; stats.Dropped > 0 && last.Policy != reports.TruncatedPolicy {
 		t.Errorf("results were left out but the last result is %s, not %s", last.Policy, reports.TruncatedPolicy)
