@@ -24,8 +24,10 @@ const PolicyBoundCondition = "lists-within-policy-bound"
 // An outer list with inner lists (the consumers of each exported service) is bounded twice:
 // its own length and the inner lists' total.
 type boundedList struct {
-	cel   func(root string) string // the list (or map) under root, empty when absent
-	inner func(x string) string    // an element's inner list, nil without one (a map's is its entries' targets)
+	cel func(root string) string // the list (or map) under root, empty when absent
+	// innerSize is the length of the inner list of x, an element of list (a map iterates its
+	// keys); nil without inner lists.
+	innerSize func(list, x string) string
 	// count is the outer length and the inner lists' total of obj.
 	count func(obj runtime.Object) (outer, inner int)
 }
@@ -38,7 +40,7 @@ var boundedLists = map[kinds.Kind]boundedList{
 		}
 		return len(sd.Spec.UpstreamConfig.Overrides), 0
 	}},
-	kinds.ExportedServices: {cel: celServices, inner: celConsumers, count: func(obj runtime.Object) (int, int) {
+	kinds.ExportedServices: {cel: celServices, innerSize: func(_, x string) string { return "size(" + celConsumers(x) + ")" }, count: func(obj runtime.Object) (int, int) {
 		es, _ := obj.(*v1alpha1.ExportedServices)
 		if es == nil {
 			return 0, 0
@@ -50,17 +52,20 @@ var boundedLists = map[kinds.Kind]boundedList{
 		return len(es.Spec.Services), total
 	}},
 	// spec.failover is a map of subsets, each with its targets.
-	kinds.ServiceResolver: {cel: func(r string) string { return at(r, "{}", "spec", "failover") }, count: func(obj runtime.Object) (int, int) {
-		sr, _ := obj.(*v1alpha1.ServiceResolver)
-		if sr == nil {
-			return 0, 0
-		}
-		total := 0
-		for _, f := range sr.Spec.Failover {
-			total += len(f.Targets)
-		}
-		return len(sr.Spec.Failover), total
-	}},
+	kinds.ServiceResolver: {cel: func(r string) string { return at(r, "{}", "spec", "failover") },
+		innerSize: func(m, k string) string {
+			return "(has(" + m + "[" + k + "].targets) ? size(" + m + "[" + k + "].targets) : 0)"
+		}, count: func(obj runtime.Object) (int, int) {
+			sr, _ := obj.(*v1alpha1.ServiceResolver)
+			if sr == nil {
+				return 0, 0
+			}
+			total := 0
+			for _, f := range sr.Spec.Failover {
+				total += len(f.Targets)
+			}
+			return len(sr.Spec.Failover), total
+		}},
 	kinds.ServiceIntentions: {cel: func(r string) string { return at(r, "[]", "spec", "sources") }, count: func(obj runtime.Object) (int, int) {
 		if si, _ := obj.(*v1alpha1.ServiceIntentions); si != nil {
 			return len(si.Spec.Sources), 0
@@ -95,12 +100,9 @@ func (c Config) PolicyBound(k kinds.Kind) (expr string, ok bool) {
 	within := func(root string) string {
 		list := l.cel(root)
 		expr := "size(" + list + ") <= " + n
-		switch {
-		case k == kinds.ServiceResolver:
-			targets := "(has(" + list + "[k].targets) ? size(" + list + "[k].targets) : 0)"
-			expr += " && ([0] + " + list + ".map(k, " + targets + ")).sum() <= " + n
-		case l.inner != nil:
-			expr += " && ([0] + " + list + ".map(x, size(" + l.inner("x") + "))).sum() <= " + n
+		if l.innerSize != nil {
+			// Only evaluated once the outer length is within the bound (&& stops at false).
+			expr += " && ([0] + " + list + ".map(x, " + l.innerSize(list, "x") + ")).sum() <= " + n
 		}
 		return expr
 	}
