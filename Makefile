@@ -42,7 +42,7 @@ image: ## Build the OCI image from scratch without Docker (amd64, arm64): $(IMAG
 image-docker: ## Build the container image IMAGE with the Dockerfile and Docker (or CONTAINER_TOOL=podman), stamped like make build.
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
-tools: ## Build the test tools (kube-apiserver, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
+tools: ## Build the test tools (kube-apiserver, kube-controller-manager, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
 generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table, the policy cases and chart template, and deploy/.

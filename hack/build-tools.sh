@@ -34,12 +34,14 @@ if [ -x "$bin/kube-apiserver" ] && "$bin/kube-apiserver" --version 2>/dev/null |
   stale=" kube-apiserver kubectl "
 fi
 
-want=${*:-etcd kube-apiserver kubectl helm controller-gen golangci-lint}
+want=${*:-etcd kube-apiserver kube-controller-manager kubectl helm controller-gen golangci-lint}
 for tool in $want; do
   case $tool in
     etcd) build etcd etcd go.etcd.io/etcd/server/v3 ;;
     kube-apiserver) build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags" ;;
     kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
+    # The Deployment and ReplicaSet controllers, for the tests that roll workloads out.
+    kube-controller-manager) build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags" ;;
     helm) build helm helm helm.sh/helm/v3/cmd/helm ;;
     controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;

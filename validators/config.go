@@ -26,6 +26,10 @@ type Config struct {
 	// AnnotationGrammar is the dialect of the upstreams annotation the installed consul-k8s
 	// reads (ParseAnnotationGrammar of --consul-k8s-version); zero is the newest.
 	AnnotationGrammar AnnotationGrammar
+	// ConnectInjectDefault is connectInject.default of the Consul Helm chart: consul-k8s
+	// injects every pod that does not opt out, not only those annotated connect-inject "true".
+	// Only the annotations of injected pods are ever read, so only those are judged.
+	ConnectInjectDefault bool
 	// EnforcedByPolicies names the rules ValidatingAdmissionPolicies enforce for the Consul
 	// kinds (serve --skip-object-rules): the engine leaves those rules on those kinds to the
 	// policies, and still runs them on workloads, whose annotation only it can parse.

@@ -135,6 +135,7 @@ func newServeCommand() *cobra.Command {
 	fs.Int64Var(&o.AuditChunkSize, "audit-chunk-size", audit.DefaultChunkSize, "objects one list request of the audit asks for, so that memory holds one page (0: a kind at once)")
 	fs.BoolVar(&auditElect, "audit-leader-election", true, "only the replica holding the audit's Lease (coordination.k8s.io) audits, records Events and writes Reports")
 	fs.StringVar(&o.AuditLeaseNamespace, "audit-lease-namespace", "", "namespace of the audit's Lease; empty: the pod's ($POD_NAMESPACE, else its service account's)")
+	fs.BoolVar(&o.AuditWorkloads, "audit-workloads", true, "the audit also judges the workloads people write that carry the upstreams annotation (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; needs list on them), so a state rule finding one after it was admitted is reported, never by refusing its rollout")
 	fs.BoolVar(&o.Reports, "reports", false, "keep the audit's findings as one OpenReports Report (openreports.io/v1alpha1) per namespace; needs --audit-interval and the Report CRD")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text; one line per denial with kind, namespace, name, operation, rule, field and user")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")

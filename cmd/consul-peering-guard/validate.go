@@ -60,15 +60,11 @@ validates the result.`,
 			}
 			var rep report.Report
 			for _, c := range clusters {
-				cfg, err := offline.Configure(base, c.Settings)
+				prepared, err := offline.PrepareCluster(base, c, unknownFields, gateway)
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
 				}
-				engine, err := validators.NewEngine(cfg)
-				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
-				}
-				findings, err := offline.CheckCluster(engine, c, unknownFields, gateway)
+				findings, err := prepared.Check()
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}

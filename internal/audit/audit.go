@@ -77,7 +77,8 @@ func EachPage(ctx context.Context, c client.Reader, chunk int64, each func([]run
 // Collect lists every object of the validated kinds and the mesh gateway Deployments matching sel
 // that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
 // not installed has no objects and is skipped.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, error) {
+// With workloads, the workloads people write that carry the upstreams annotation are listed too.
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector, workloads bool) ([]offline.Item, []state.Gateway, error) {
 	var items []offline.Item
 	err := EachPage(ctx, c, DefaultChunkSize, func(objs []runtime.Object) error {
 		for _, obj := range objs {
@@ -87,6 +88,14 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offli
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if workloads {
+		if err := EachWorkload(ctx, c, func(obj runtime.Object) error {
+			items = append(items, offline.Item{Object: obj})
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
 	}
 	gateways, err := Gateways(ctx, c, sel)
 	return items, gateways, err

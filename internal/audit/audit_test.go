@@ -47,7 +47,7 @@ func TestCollect(t *testing.T) {
 		deployment("web", map[string]string{"app": "web"}, 1, 1),
 	).Build()
 
-	items, gateways, err := audit.Collect(context.Background(), c, labels.SelectorFromSet(gw))
+	items, gateways, err := audit.Collect(context.Background(), c, labels.SelectorFromSet(gw), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +136,50 @@ func TestEachPagePagesOneKindAtATime(t *testing.T) {
 	// Eight kinds in one request each, ServiceDefaults in three.
 	if len(r.limits) != len(audit.ConsulLists())-1+3 {
 		t.Errorf("%d list requests, want %d", len(r.limits), len(audit.ConsulLists())+2)
+	}
+}
+
+// With workloads, the audit reads the workloads people write that carry the upstreams
+// annotation, and nothing a controller made.
+func TestCollectWorkloads(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	annotated := func(d *appsv1.Deployment) *appsv1.Deployment {
+		d.Spec.Template.Annotations = map[string]string{validators.UpstreamsAnnotation: "backend.svc.dc2.peer:9090"}
+		return d
+	}
+	yes := true
+	madeByAController := annotated(deployment("made-by-an-operator", nil, 1, 1))
+	madeByAController.OwnerReferences = []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "App", Name: "a", UID: "1", Controller: &yes}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "web-5d8f",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "2", Controller: &yes}}}}
+	rs.Spec.Template.Annotations = map[string]string{validators.UpstreamsAnnotation: "backend.svc.dc2.peer:9090"}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		annotated(deployment("web", nil, 1, 1)),
+		deployment("plain", nil, 1, 1),
+		madeByAController, rs,
+	).Build()
+	for _, workloads := range []bool{false, true} {
+		items, _, err := audit.Collect(context.Background(), c, labels.Everything(), workloads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, it := range items {
+			ref, _ := kinds.RefOf(it.Object)
+			names = append(names, ref.String())
+		}
+		var want []string
+		if workloads {
+			want = []string{"Deployment consul/web"}
+		}
+		if !reflect.DeepEqual(names, want) {
+			t.Errorf("workloads %v: items %v, want %v", workloads, names, want)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type ClusterSettings struct {
 	Edition           *string           `json:"edition,omitempty"`
 	// ConsulK8sVersion selects the grammar of the upstreams annotation.
 	ConsulK8sVersion *string `json:"consulK8sVersion,omitempty"`
+	// ConnectInjectDefault is the Consul chart's connectInject.default: every pod that does
+	// not opt out is injected.
+	ConnectInjectDefault *bool `json:"connectInjectDefault,omitempty"`
 	// MeshGatewayInstalled says the mesh gateway runs although no manifest holds it (the
 	// Consul Helm chart installs it with meshGateway.enabled).
 	MeshGatewayInstalled *bool             `json:"meshGatewayInstalled,omitempty"`

@@ -184,7 +184,7 @@ func TestSkipEnforcedKeepsWorkloadsInTheWebhook(t *testing.T) {
 	sd := &v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
 		Spec: v1alpha1.ServiceDefaultsSpec{UpstreamConfig: &v1alpha1.Upstreams{Overrides: []*v1alpha1.Upstream{{Name: "api", Peer: "dc_2"}}}}}
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
-	dep.Spec.Template.Annotations = map[string]string{validators.UpstreamsAnnotation: "api.svc.dc_2.peer:9090"}
+	dep.Spec.Template.Annotations = map[string]string{validators.UpstreamsAnnotation: "api.svc.dc_2.peer:9090", validators.ConnectInjectAnnotation: "true"}
 	for _, tc := range []struct {
 		obj  runtime.Object
 		want bool

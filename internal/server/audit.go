@@ -50,7 +50,9 @@ type auditor struct {
 	// lease, when set, elects the one replica that audits; nil audits on every replica.
 	lease    resourcelock.Interface
 	interval time.Duration
-	log      logr.Logger
+	// workloads: the workloads carrying the upstreams annotation are audited too.
+	workloads bool
+	log       logr.Logger
 	// published are the label sets the gauge holds since the last audit.
 	published map[auditLabels]int
 }
@@ -134,23 +136,32 @@ func (a *auditor) runOnce(ctx context.Context) {
 	}
 	var findings []offline.Finding
 	objects := 0
+	judge := func(obj runtime.Object) error {
+		objects++
+		ref, _ := kinds.RefOf(obj)
+		if slices.Contains(a.exempt, ref.Namespace) {
+			return nil
+		}
+		res, err := a.engine.Validate(validators.Create, obj, nil, a.state)
+		if err != nil {
+			return err
+		}
+		if len(res.Violations) > 0 {
+			findings = append(findings, offline.Finding{Item: offline.Item{Object: metadataOnly(obj)}, Ref: ref, Result: res})
+		}
+		return nil
+	}
 	err := audit.EachPage(ctx, a.reader, a.chunk, func(objs []runtime.Object) error {
 		for _, obj := range objs {
-			objects++
-			ref, _ := kinds.RefOf(obj)
-			if slices.Contains(a.exempt, ref.Namespace) {
-				continue
-			}
-			res, err := a.engine.Validate(validators.Create, obj, nil, a.state)
-			if err != nil {
+			if err := judge(obj); err != nil {
 				return err
-			}
-			if len(res.Violations) > 0 {
-				findings = append(findings, offline.Finding{Item: offline.Item{Object: metadataOnly(obj)}, Ref: ref, Result: res})
 			}
 		}
 		return nil
 	})
+	if err == nil && a.workloads {
+		err = audit.EachWorkload(ctx, a.reader, judge)
+	}
 	if err != nil {
 		a.log.Error(err, "audit could not read the cluster")
 		return

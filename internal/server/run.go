@@ -63,6 +63,9 @@ type Options struct {
 	// AuditLeaseNamespace holds the Lease that elects the one replica that audits; empty
 	// audits on every replica.
 	AuditLeaseNamespace string
+	// AuditWorkloads also audits the workloads people write that carry the upstreams
+	// annotation: a state rule finding one is reported, never by refusing its rollout.
+	AuditWorkloads bool
 	// Reports keeps the audit's findings as OpenReports Reports (needs AuditInterval).
 	Reports bool
 	Log     logr.Logger
@@ -144,7 +147,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if o.AuditInterval > 0 {
 		a := &auditor{reader: mgr.GetAPIReader(), state: idx, synced: watcher.Synced, chunk: o.AuditChunkSize, exempt: gate.ExemptNamespaces(),
-			engine: engine, metrics: m, events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
+			engine: engine, metrics: m, events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval,
+			workloads: o.AuditWorkloads, log: o.Log.WithName("audit")}
 		if o.AuditLeaseNamespace != "" {
 			if a.lease, err = auditLease(cfg, o.AuditLeaseNamespace); err != nil {
 				return err

@@ -109,7 +109,7 @@ var chartCases = []chartCase{
 		}},
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
-			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise", "--consul-k8s-version=1.6.2",
+			"--partitions-enabled", "--partition=ap1", "--namespaces-enabled", "--consul-version=1.17.0", "--consul-edition=enterprise", "--consul-k8s-version=1.6.2", "--connect-inject-default",
 			"--mesh-gateway-selector=component=mesh-gateway,app=consul",
 			"--mesh-gateway-namespace=consul",
 			"--exempt-namespace=velero-restore", "--exempt-namespace=break-glass",
@@ -383,7 +383,9 @@ func readGrants(gatewayNamespace string) []string {
 // auditReads are the reads only the periodic audit needs: the validated kinds the state
 // rules do not read.
 func auditReads() []string {
-	var out []string
+	// The workloads people write, listed a page at a time (Deployments are read anyway).
+	out := []string{"/pods:list", "apps/statefulsets:list", "apps/daemonsets:list",
+		"apps/replicasets:list", "batch/jobs:list", "batch/cronjobs:list"}
 	for _, k := range kinds.Consul {
 		if slices.Contains(state.Kinds, k) {
 			continue
@@ -493,6 +495,11 @@ func checkDeployment(t *testing.T, tc chartCase, objs []client.Object) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		t.Errorf("the Deployment's selector %v does not match its pods %v", d.Spec.Selector, d.Spec.Template.Labels)
+	}
+	// The Consul injector never takes the webhook's own pods: with connectInject.default
+	// and transparent proxy, Envoy would take port 9443 and every review would fail.
+	if v := d.Spec.Template.Annotations["consul.hashicorp.com/connect-inject"]; v != "false" {
+		t.Errorf("pods say connect-inject %q, want \"false\"", v)
 	}
 	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
 		t.Errorf("rolling update must keep every pod until its replacement is ready: %+v", d.Spec.Strategy)

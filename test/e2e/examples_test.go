@@ -106,8 +106,22 @@ func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir s
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no folders in examples/%s", group)
 	}
+	// A folder of two peered clusters (cluster folders below it) is applied one cluster
+	// at a time: one API server is one cluster.
+	var clusters []string
 	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+		if manifests, _ := filepath.Glob(filepath.Join(dir, "*.yaml")); len(manifests) > 0 {
+			clusters = append(clusters, dir)
+			continue
+		}
+		below, _ := filepath.Glob(filepath.Join(dir, "*", manifest.ClusterFileName))
+		for _, cf := range below {
+			clusters = append(clusters, filepath.Dir(cf))
+		}
+	}
+	for _, dir := range clusters {
+		name, _ := filepath.Rel(filepath.Join(cluster.Root, "examples", group), dir)
+		t.Run(name, func(t *testing.T) {
 			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
 			if err != nil {
 				t.Fatal(err)

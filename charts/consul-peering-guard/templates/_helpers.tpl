@@ -102,7 +102,7 @@ only these). */}}
 - {kind: PeeringDialer, plural: peeringdialers, state: true}
 - {kind: ServiceResolver, plural: serviceresolvers, state: false}
 - {kind: ServiceIntentions, plural: serviceintentions, state: false}
-- {kind: SamenessGroup, plural: samenessgroups, state: false}
+- {kind: SamenessGroup, plural: samenessgroups, state: true}
 {{- end }}
 
 {{/* The workload kinds whose pods may carry the upstreams annotation (kinds.Workloads),
