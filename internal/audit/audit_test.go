@@ -28,7 +28,9 @@ func deployment(name string, lbls map[string]string, replicas, ready int32) *app
 		Spec: appsv1.DeploymentSpec{Replicas: &replicas}, Status: appsv1.DeploymentStatus{ReadyReplicas: ready}}
 }
 
-func TestCollect(t *testing.T) {
+// testScheme knows the Kubernetes kinds and the Consul kinds, as the audit's client does.
+func testScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -36,6 +38,11 @@ func TestCollect(t *testing.T) {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
+	return scheme
+}
+
+func TestCollect(t *testing.T) {
+	scheme := testScheme(t)
 	gw := map[string]string{"component": "mesh-gateway"}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
 		&v1alpha1.Mesh{ObjectMeta: metav1.ObjectMeta{Namespace: "consul", Name: "mesh"}},
@@ -142,13 +149,7 @@ func TestEachPagePagesOneKindAtATime(t *testing.T) {
 // With workloads, the audit reads the workloads people write that carry the upstreams
 // annotation, and nothing a controller made.
 func TestCollectWorkloads(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
+	scheme := testScheme(t)
 	annotated := func(d *appsv1.Deployment) *appsv1.Deployment {
 		d.Spec.Template.Annotations = map[string]string{validators.UpstreamsAnnotation: "backend.svc.dc2.peer:9090"}
 		return d

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -121,15 +117,7 @@ spec:
 
 	// The audit reports what the state rule now finds on the Deployment, and nothing on
 	// the ReplicaSets the controller made.
-	out, err := exec.Command(binary, "audit", "--kubeconfig", cluster.Kubeconfig, "-o", "json").Output()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	var rep report.Report
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("audit -o json: %v\n%s", err, out)
-	}
+	rep := reportOf(t, "audit", "--kubeconfig", cluster.Kubeconfig, "-o", "json")
 	reported := false
 	for _, r := range rep.Results {
 		if r.Kind == "ReplicaSet" {
@@ -143,7 +131,7 @@ spec:
 		}
 	}
 	if !reported {
-		t.Errorf("the audit did not report the frontend Deployment's gateway-mode-local-needs-gateway: %s", out)
+		t.Errorf("the audit did not report the frontend Deployment's gateway-mode-local-needs-gateway: %+v", rep.Results)
 	}
 }
 
