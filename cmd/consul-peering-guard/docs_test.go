@@ -238,4 +238,3 @@ func TestDocsCountKindsRight(t *testing.T) {
 		}
 	}
 }
-
