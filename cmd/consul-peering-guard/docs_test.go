@@ -238,3 +238,47 @@ func TestDocsCountKindsRight(t *testing.T) {
 		}
 	}
 }
+
+var toolModule = regexp.MustCompile("`([a-z0-9.-]+\\.[a-z]+/[^`]+)` (v[0-9][^ ,;]*)")
+
+// The test tools table of docs/development.md names each tool's module at the version its
+// module under hack/tools/ (or the product's go.mod) requires.
+func TestDocsTestToolVersions(t *testing.T) {
+	page := docPages(t)["docs/development.md"]
+	_, table, ok := strings.Cut(page, "\n## Test tools\n")
+	if !ok {
+		t.Fatal("docs/development.md has no section Test tools")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	mods, err := filepath.Glob(filepath.Join(repoRoot, "hack", "tools", "*", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requires strings.Builder
+	for _, f := range append(mods, filepath.Join(repoRoot, "go.mod")) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requires.Write(raw)
+	}
+	rows := 0
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `bin/") && !strings.HasPrefix(line, "| cert-manager") {
+			continue
+		}
+		m := toolModule.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("no module and version in %q", line)
+			continue
+		}
+		rows++
+		require := regexp.MustCompile(`(?m)^\s*(require )?` + regexp.QuoteMeta(m[1]) + ` ` + regexp.QuoteMeta(m[2]) + `(\s|$)`)
+		if !require.MatchString(requires.String()) {
+			t.Errorf("docs/development.md says %s %s; no module under hack/tools/ requires that version", m[1], m[2])
+		}
+	}
+	if rows == 0 {
+		t.Fatal("the test tools table is empty")
+	}
+}
