@@ -43,17 +43,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	files := map[string]map[string]string{
-		"README.md":               {"kinds": KindList()},
-		"docs/rules.md":           {"rules": Table()},
-		"docs/cli.md":             {},
-		"docs/development.md":     {"dependencies": deps},
-		"docs/troubleshooting.md": {"watched-crds": WatchedCRDs()},
-	}
-	for name, md := range cli {
-		files["docs/cli.md"]["cli:"+name] = md
-	}
-	for path, sections := range files {
+	for path, sections := range Sections(cli, deps) {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -67,6 +57,22 @@ func run() error {
 		}
 	}
 	return nil
+}
+
+// Sections returns, by file, the sections to generate in it: cli holds the command and flag
+// tables by name, deps the dependency table.
+func Sections(cli map[string]string, deps string) map[string]map[string]string {
+	files := map[string]map[string]string{
+		"README.md":               {"kinds": KindList()},
+		"docs/rules.md":           {"rules": Table()},
+		"docs/cli.md":             {},
+		"docs/development.md":     {"dependencies": deps},
+		"docs/troubleshooting.md": {"watched-crds": WatchedCRDs()},
+	}
+	for name, md := range cli {
+		files["docs/cli.md"]["cli:"+name] = md
+	}
+	return files
 }
 
 // cliTables runs the binary's hidden command that renders its own command and flag tables.

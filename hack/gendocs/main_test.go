@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -133,5 +135,25 @@ func TestWatchedCRDs(t *testing.T) {
 	}
 	if n := strings.Count(got, "`") / 2; n != len(state.Kinds) {
 		t.Errorf("%d resources listed, the webhook watches %d: %s", n, len(state.Kinds), got)
+	}
+}
+
+// The committed pages hold what gendocs generates, each section in the file it belongs to (the
+// command and flag tables are checked by cmd/consul-peering-guard's TestDocsTablesAreTheCommands).
+func TestPagesAreCurrent(t *testing.T) {
+	deps, err := Dependencies("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, sections := range Sections(nil, deps) {
+		raw, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range sections {
+			if !strings.Contains(string(raw), "<!-- "+name+":begin -->\n"+body+"<!-- "+name+":end -->") {
+				t.Errorf("%s: the section %s is stale: run make generate", path, name)
+			}
+		}
 	}
 }
