@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -113,6 +117,33 @@ spec:
 			t.Errorf("new ReplicaSet %s is not the restarted template", rs.Name)
 		}
 		t.Logf("new ReplicaSet %s created by the Deployment controller while the gateway is scaled to zero", rs.Name)
+	}
+
+	// The audit reports what the state rule now finds on the Deployment, and nothing on
+	// the ReplicaSets the controller made.
+	out, err := exec.Command(binary, "audit", "--kubeconfig", cluster.Kubeconfig, "-o", "json").Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("audit -o json: %v\n%s", err, out)
+	}
+	reported := false
+	for _, r := range rep.Results {
+		if r.Kind == "ReplicaSet" {
+			t.Errorf("the audit judged ReplicaSet %s/%s, which a controller made", r.Namespace, r.Name)
+		}
+		for _, v := range r.Violations {
+			if r.Kind == "Deployment" && r.Name == "frontend" && v.Rule == "gateway-mode-local-needs-gateway" &&
+				v.Field == "spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]" {
+				reported = true
+			}
+		}
+	}
+	if !reported {
+		t.Errorf("the audit did not report the frontend Deployment's gateway-mode-local-needs-gateway: %s", out)
 	}
 }
 
