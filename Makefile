@@ -45,7 +45,7 @@ image-docker: ## Build the container image IMAGE with the Dockerfile and Docker 
 tools: ## Build the test tools (kube-apiserver, kube-controller-manager, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
-generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table, the policy cases and chart template, and deploy/.
+generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the generated tables of README.md and docs/, the policy cases and chart template, and deploy/.
 	hack/build-tools.sh controller-gen
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
