@@ -307,7 +307,7 @@ func TestChartPodsRefuseEveryMistake(t *testing.T) {
 	}
 	for _, p := range pods {
 		checkPodReady(t, p)
-		checkProcess(t, c.n, p)
+		checkProcess(t, p)
 	}
 
 	dirs, err := filepath.Glob(filepath.Join(c.root, "examples", "mistakes", "*"))
@@ -367,9 +367,9 @@ func checkPodReady(t *testing.T, p corev1.Pod) {
 
 // checkProcess finds the pod's webhook process on the machine (the node shares its process
 // table) and checks what the kernel says of it: user 65532 and a read-only root filesystem.
-func checkProcess(t *testing.T, n *framework.Node, p corev1.Pod) {
+func checkProcess(t *testing.T, p corev1.Pod) {
 	t.Helper()
-	pid := webhookPID(t, n, p)
+	pid := webhookPID(t, p)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +401,7 @@ func checkProcess(t *testing.T, n *framework.Node, p corev1.Pod) {
 
 // webhookPID is the process of the pod's webhook container: the one whose cgroup names the
 // container's id.
-func webhookPID(t *testing.T, n *framework.Node, p corev1.Pod) int {
+func webhookPID(t *testing.T, p corev1.Pod) int {
 	t.Helper()
 	var id string
 	for _, s := range p.Status.ContainerStatuses {
