@@ -287,6 +287,8 @@ up() {
     --root-dir "$state/kubelet/root" --hostname-override "$node" --node-ip "$ip"
   start kube-proxy "$bin/kube-proxy" --config "$state/kube-proxy.yaml"
   wait_for "node $node" 180 "${kubectl[@]}" wait --for=condition=Ready "node/$node" --timeout=1s
+  # Pods can be created once the default namespace's ServiceAccount exists.
+  wait_for "the default ServiceAccount" 60 "${kubectl[@]}" get serviceaccount default
   echo "$((SECONDS - begin))" >"$state/up-seconds"
   local rss=0
   for f in "$state"/pid/*; do
@@ -373,9 +375,14 @@ down() {
   done
   # The paths written outside STATE, when up made them.
   for p in "${outside[@]}"; do
-    if ! grep -qxF "$p" "$state/outside-existed" 2>/dev/null; then
-      if [ "$p" = /run/netns ] && mountpoint -q /run/netns; then umount /run/netns || true; fi
-      if [ "$p" = /run/netns ] && [ -n "$(ls -A /run/netns 2>/dev/null)" ]; then continue; fi
+    if grep -qxF "$p" "$state/outside-existed" 2>/dev/null; then
+      continue
+    fi
+    # /run/netns is shared with ip netns (other namespaces of the machine may be there now):
+    # only removed when empty, never unmounted.
+    if [ "$p" = /run/netns ]; then
+      rmdir /run/netns 2>/dev/null || true
+    else
       rm -rf "$p"
     fi
   done
