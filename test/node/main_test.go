@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -24,6 +27,9 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	// The API server's warnings (the webhook's warn findings) are read from kubectl; the
+	// clients' copies are not logged.
+	log.SetLogger(logr.Discard())
 	code := m.Run()
 	if shared.node != nil {
 		if err := shared.node.Stop(); err != nil {

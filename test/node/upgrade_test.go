@@ -75,7 +75,7 @@ func TestHelmUpgradeRollsWithoutRefusingWrites(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	start := time.Now()
-	c.helm(t, "upgrade", "--set", "podAnnotations.cpg-test/rolled="+strconv.FormatInt(time.Now().UnixNano(), 10))
+	c.helm(t, "upgrade", "--set-string", "podAnnotations.cpg-test/rolled="+strconv.FormatInt(time.Now().UnixNano(), 10))
 	if r := c.n.Kubectl("rollout", "status", "deployment/"+release, "-n", namespace, "--timeout=180s"); r.Code != 0 {
 		t.Fatalf("rollout: %s", r.Stderr)
 	}
