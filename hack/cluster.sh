@@ -233,6 +233,8 @@ up() {
   fi
   local begin=$SECONDS
   mkdir -p "$state/log" "$state/pid" "$state/etcd" "$state/kubelet"
+  # A failed up leaves nothing either: the logs' ends are printed, then down runs.
+  trap 'status=$?; trap - EXIT; if [ $status -ne 0 ]; then tail -n 20 "$state"/log/*.log >&2 || true; down >&2; fi; exit $status' EXIT
   for p in "${outside[@]}"; do
     [ -e "$p" ] && echo "$p" >>"$state/outside-existed"
   done

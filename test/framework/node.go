@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -146,7 +147,8 @@ func (n *Node) Helm(args ...string) Result {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		r.Code = ee.ExitCode()
 	} else if err != nil {
 		r.Code, r.Stderr = -1, r.Stderr+err.Error()
@@ -165,9 +167,9 @@ func ImageTarball(root string) string {
 }
 
 // NodeLeftovers lists what a node in dir left on the machine: a process whose command line
-// or working directory names dir, a mount under dir, a network namespace of its pods, a
-// kubepods cgroup, a path containerd or the kubelet writes outside dir that did not exist
-// before (existedBefore), or dir itself. Empty when down removed everything.
+// names dir, a mount under dir, a network namespace of its pods, a kubepods cgroup, a path
+// containerd or the kubelet writes outside dir that did not exist before (existedBefore), a
+// kube-proxy chain in the host's iptables, or dir itself. Empty when down removed everything.
 func NodeLeftovers(dir string, existedBefore map[string]bool) []string {
 	var left []string
 	procs, _ := filepath.Glob("/proc/[0-9]*")
@@ -211,6 +213,15 @@ func NodeLeftovers(dir string, existedBefore map[string]bool) []string {
 	for _, p := range NodeOutsidePaths {
 		if _, err := os.Stat(p); err == nil && !existedBefore[p] {
 			left = append(left, "path "+p)
+		}
+	}
+	// kube-proxy's rules live in the node's network namespace and go with it; the host's
+	// tables never get one.
+	if out, err := exec.Command("iptables-save").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, ":KUBE-") {
+				left = append(left, "iptables chain "+strings.Fields(line)[0][1:])
+			}
 		}
 	}
 	if _, err := os.Stat(dir); err == nil {

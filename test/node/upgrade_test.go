@@ -57,10 +57,10 @@ func TestHelmUpgradeRollsWithoutRefusingWrites(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil && written.Load() < maxWrites; i++ {
-				obj := serviceDefaults(fmt.Sprintf("flow-%d-%d", w, i%50), "")
+				obj := serviceDefaults(fmt.Sprintf("flow-%d-%d", w, i), "")
 				obj.SetLabels(map[string]string{"cpg-test": "upgrade"})
 				reqCtx, done := context.WithTimeout(ctx, 30*time.Second)
-				err := c.n.Client.Patch(reqCtx, obj, client.Apply, client.FieldOwner("upgrade-test"), client.ForceOwnership)
+				err := c.n.Client.Create(reqCtx, obj)
 				done()
 				if ctx.Err() != nil {
 					return

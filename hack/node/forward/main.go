@@ -22,12 +22,12 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "the host address to listen on")
 	portFile := flag.String("port-file", "", "file the listening port is written to")
 	flag.Parse()
-	if err := run(*netns, *to, *listen, *portFile); err != nil {
-		fmt.Fprintln(os.Stderr, "forward:", err)
-		os.Exit(1)
-	}
+	err := run(*netns, *to, *listen, *portFile)
+	fmt.Fprintln(os.Stderr, "forward:", err)
+	os.Exit(1)
 }
 
+// run serves until listening fails; it returns only that error.
 func run(netns, to, listen, portFile string) error {
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
