@@ -15,8 +15,8 @@
 # would otherwise change machine-wide (vm.overcommit_memory, kernel.panic,
 # kernel.panic_on_oops). Nothing machine-wide is changed: no sysctl, no cgroup mount.
 # `down` removes the pods through the kubelet, every process by its PID, the mounts under
-# STATE_DIR, the pods' network namespaces, the kubepods cgroups and the paths containerd and
-# the kubelet write outside STATE_DIR, then STATE_DIR.
+# STATE_DIR, the pods' network namespaces, the node's cgroups (kubepods under a root of its
+# own) and what containerd and the kubelet write outside STATE_DIR, then STATE_DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${CLUSTER_BIN:-$root/bin}
@@ -24,6 +24,9 @@ state=${2:-${CLUSTER_DIR:-$root/tmp/cluster}}
 mkdir -p "$(dirname "$state")"
 state=$(cd "$(dirname "$state")" && pwd)/$(basename "$state")
 node=cpg-node
+# Several nodes may run at once (tests beside make cluster): each has its own cgroup root,
+# CNI network name and network namespace, named after its folder.
+id=cpg-$(echo -n "$state" | sha256sum | cut -c1-8)
 ip=198.18.0.1
 pause_ref=localhost/consul-peering-guard/pause:1
 # Paths containerd, runc, the CNI plugins and the kubelet write outside STATE_DIR whatever
@@ -112,7 +115,7 @@ configs() {
   cat >"$state/cni/net.d/10-cpg.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
-  "name": "cpg",
+  "name": "$id",
   "plugins": [
     {
       "type": "bridge",
@@ -169,6 +172,9 @@ kind: KubeletConfiguration
 # fallback: the version is pinned).
 failCgroupV1: false
 cgroupDriver: cgroupfs
+# The node's own cgroup root (made by up in every hierarchy, removed by down): its pods never
+# share a cgroup with another node's.
+cgroupRoot: /$id
 failSwapOn: false
 containerRuntimeEndpoint: unix://$state/containerd/containerd.sock
 address: $ip
@@ -226,6 +232,22 @@ namespaces() {
   in_ns mount --bind "$state/sysctl/panic_on_oops" /proc/sys/kernel/panic_on_oops
 }
 
+# hierarchies: the cgroup hierarchies of the machine, v1 and unified.
+hierarchies() { findmnt -rn -t cgroup,cgroup2 -o TARGET; }
+
+# cgroups makes the node's cgroup root in every hierarchy; a new cpuset gets its parent's
+# CPUs and memory nodes, as the kubelet's own cgroups would.
+cgroups() {
+  local h
+  for h in $(hierarchies); do
+    mkdir -p "$h/$id"
+    if [ -f "$h/$id/cpuset.cpus" ] && [ -f "$h/cpuset.cpus" ]; then
+      cat "$h/cpuset.cpus" >"$h/$id/cpuset.cpus"
+      cat "$h/cpuset.mems" >"$h/$id/cpuset.mems"
+    fi
+  done
+}
+
 up() {
   need
   if [ -d "$state" ]; then
@@ -246,6 +268,7 @@ up() {
   certs
   configs
   namespaces
+  cgroups
   kubeconfig "$state/admin.kubeconfig" "https://$ip:6443" admin
   kubeconfig "$state/kubelet.kubeconfig" "https://$ip:6443" kubelet
 
@@ -338,6 +361,13 @@ down() {
   if [ -e "$state/ns/mnt" ] && mountpoint -q "$state/ns/mnt" 2>/dev/null; then
     mapfile -t podns < <(nsenter --mount="$state/ns/mnt" findmnt -rn -o TARGET 2>/dev/null | grep -E '^/(var/)?run/netns/cni-' || true)
   fi
+  # The unix sockets the node's processes bound outside STATE (containerd's shims in
+  # /run/containerd/s, the kubelet's device-plugins socket): listed in the node's network
+  # namespace, which only they use.
+  local sockets=()
+  if [ -e "$state/ns/net" ] && mountpoint -q "$state/ns/net" 2>/dev/null; then
+    mapfile -t sockets < <(nsenter --net="$state/ns/net" awk 'NR > 1 && $8 ~ /^\// {print $8}' /proc/net/unix 2>/dev/null | grep -vF "$state" | sort -u || true)
+  fi
   # Every process: the components (the kubelet first), then what containerd started (shims
   # and the containers under them), by PID.
   local pids=()
@@ -370,22 +400,25 @@ down() {
   for f in "${podns[@]}"; do
     rm -f "$f"
   done
-  # The kubepods cgroups, in every v1 hierarchy and the unified one; children first.
-  for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
-    [ -d "$h/kubepods" ] || [ -d "$h/kubepods.slice" ] || continue
-    find "$h/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  # The node's cgroups (kubepods and the pods' below its root), in every v1 hierarchy and
+  # the unified one; children first.
+  for h in $(hierarchies); do
+    [ -d "$h/$id" ] && find "$h/$id" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
-  # The paths written outside STATE, when up made them.
+  # What the node wrote outside STATE: its sockets, its pods' log links, its CNI results;
+  # then each folder up made, when empty (another node may be using it).
+  for f in "${sockets[@]}"; do
+    rm -f "$f"
+  done
+  if [ -d /var/log/containers ]; then
+    find /var/log/containers -maxdepth 1 -type l -lname "$state/*" -delete 2>/dev/null || true
+  fi
+  rm -f /var/lib/cni/results/"$id"-* 2>/dev/null || true
+  # The kubelet's device manager checkpoint (no device is ever registered here).
+  grep -qxF /var/lib/kubelet/device-plugins "$state/outside-existed" || rm -f /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
   for p in "${outside[@]}"; do
-    if grep -qxF "$p" "$state/outside-existed" 2>/dev/null; then
-      continue
-    fi
-    # /run/netns is shared with ip netns (other namespaces of the machine may be there now):
-    # only removed when empty, never unmounted.
-    if [ "$p" = /run/netns ]; then
-      rmdir /run/netns 2>/dev/null || true
-    else
-      rm -rf "$p"
+    if ! grep -qxF "$p" "$state/outside-existed" 2>/dev/null; then
+      rmdir "$p" 2>/dev/null || true
     fi
   done
   rm -rf "$state"

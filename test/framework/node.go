@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -166,11 +168,36 @@ func ImageTarball(root string) string {
 	return f
 }
 
-// NodeLeftovers lists what a node in dir left on the machine: a process whose command line
-// names dir, a mount under dir, a network namespace of its pods, a kubepods cgroup, a path
+// ID is the name of the node's own cgroup root and CNI network, as hack/cluster.sh derives
+// it from the node's folder.
+func (n *Node) ID() string {
+	sum := sha256.Sum256([]byte(n.Dir))
+	return "cpg-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// PodNetNS lists the network namespaces of the node's pods (mounted in its mount namespace),
+// so that a check after Stop knows which were the node's.
+func (n *Node) PodNetNS() []string {
+	out, err := exec.Command("nsenter", "--mount="+filepath.Join(n.Dir, "ns", "mnt"), "findmnt", "-rn", "-o", "TARGET").Output()
+	if err != nil {
+		return nil
+	}
+	var list []string
+	for _, m := range strings.Fields(string(out)) {
+		if strings.HasPrefix(m, "/run/netns/cni-") || strings.HasPrefix(m, "/var/run/netns/cni-") {
+			list = append(list, m)
+		}
+	}
+	return list
+}
+
+// NodeLeftovers lists what node n left on the machine after Stop: a process whose command
+// line names its folder, a mount under it, a network namespace of its pods (podNetNS, listed
+// before Stop), its cgroup root in any hierarchy, its CNI results, a path
 // containerd or the kubelet writes outside dir that did not exist before (existedBefore), a
 // kube-proxy chain in the host's iptables, or dir itself. Empty when down removed everything.
-func NodeLeftovers(dir string, existedBefore map[string]bool) []string {
+func NodeLeftovers(n *Node, existedBefore map[string]bool, podNetNS []string) []string {
+	dir := n.Dir
 	var left []string
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	self := strconv.Itoa(os.Getpid())
@@ -197,18 +224,19 @@ func NodeLeftovers(dir string, existedBefore map[string]bool) []string {
 		}
 		_ = f.Close()
 	}
-	if entries, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "cni-") {
-				left = append(left, "network namespace /run/netns/"+e.Name())
-			}
+	for _, ns := range podNetNS {
+		if _, err := os.Lstat(ns); err == nil {
+			left = append(left, "network namespace "+ns)
 		}
 	}
 	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, h := range hierarchies {
-		if _, err := os.Stat(filepath.Join(h, "kubepods")); err == nil {
-			left = append(left, "cgroup "+filepath.Join(h, "kubepods"))
+		if _, err := os.Stat(filepath.Join(h, n.ID())); err == nil {
+			left = append(left, "cgroup "+filepath.Join(h, n.ID()))
 		}
+	}
+	if results, _ := filepath.Glob("/var/lib/cni/results/" + n.ID() + "-*"); len(results) > 0 {
+		left = append(left, "CNI results "+strings.Join(results, " "))
 	}
 	for _, p := range NodeOutsidePaths {
 		if _, err := os.Stat(p); err == nil && !existedBefore[p] {

@@ -63,13 +63,17 @@ func TestClusterUpAndDown(t *testing.T) {
 	}
 	t.Logf("pod IP %s", pod.Status.PodIP)
 
+	podNetNS := n.PodNetNS()
+	if len(podNetNS) == 0 {
+		t.Error("the node's mount namespace holds no pod network namespace")
+	}
 	downStart := time.Now()
 	stopped = true
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("down in %s", time.Since(downStart).Round(time.Second))
-	if left := framework.NodeLeftovers(dir, existed); len(left) > 0 {
+	if left := framework.NodeLeftovers(n, existed, podNetNS); len(left) > 0 {
 		t.Errorf("cluster down left %d things behind:", len(left))
 		for _, l := range left {
 			t.Error("  " + l)
