@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -64,6 +65,32 @@ func NodeMissing(root string) string {
 		missing = append(missing, "/usr/lib/cni/bridge (hack/node-packages.sh)")
 	}
 	return strings.Join(missing, ", ")
+}
+
+// nodeDirPrefix names the folders NewNodeDir makes; the creating process's id follows, so a
+// node left by a killed test run is found and taken down by the next one.
+const nodeDirPrefix = "cpg-node-"
+
+// NewNodeDir makes a folder for a node's state (the node's folder is "cluster" inside it),
+// after taking down the nodes of test processes that died without doing so.
+func NewNodeDir(root string) (string, error) {
+	RemoveOrphanNodes(root)
+	return os.MkdirTemp("", nodeDirPrefix+strconv.Itoa(os.Getpid())+"-")
+}
+
+// RemoveOrphanNodes takes down every node of NewNodeDir whose test process is gone.
+func RemoveOrphanNodes(root string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), nodeDirPrefix+"*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(d), nodeDirPrefix), "-", 2)[0])
+		if err != nil || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		n := &Node{Root: root, Dir: filepath.Join(d, "cluster")}
+		if err := n.Stop(); err == nil {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // StartNode brings the node up in dir (which must not exist) with the image tarballs

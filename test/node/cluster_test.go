@@ -19,7 +19,11 @@ import (
 func TestClusterUpAndDown(t *testing.T) {
 	root := skipWithoutNode(t)
 	existed := framework.ExistingPaths(framework.NodeOutsidePaths)
-	parent := t.TempDir()
+	parent, err := framework.NewNodeDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(parent) })
 	dir := filepath.Join(parent, "cluster")
 	start := time.Now()
 	n, err := framework.StartNode(root, dir)

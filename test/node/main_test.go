@@ -75,7 +75,7 @@ func sharedNode(t *testing.T) *framework.Node {
 		t.Skip("no image: make image writes bin/image/consul-peering-guard-linux-ARCH.tar")
 	}
 	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "cpg-node-")
+		shared.dir, shared.err = framework.NewNodeDir(root)
 		if shared.err != nil {
 			return
 		}
