@@ -6,7 +6,7 @@ GO ?= go
 CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
+.PHONY: node-tools cluster cluster-down thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
 
 all: build
 
@@ -100,6 +100,18 @@ e2e: ## End-to-end and chart tests against the real kube-apiserver, etcd, kubect
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -count=1 -timeout=30m ./test/...
 
 test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
+
+node-tools: ## Build the node of make cluster when missing: kube-scheduler, kubelet, kube-proxy (not part of make tools).
+	hack/build-tools.sh kube-scheduler kubelet kube-proxy
+
+CLUSTER_DIR ?= $(CURDIR)/tmp/cluster
+NODE_ARCH ?= $(shell $(GO) env GOARCH)
+cluster: tools node-tools image ## A real single-node cluster (docs/cluster.md) with the image of make image imported; prints the KUBECONFIG export. Needs root and hack/node-packages.sh.
+	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kubectl
+	CLUSTER_IMAGES=$(IMAGE_DIR)/consul-peering-guard-linux-$(NODE_ARCH).tar hack/cluster.sh up $(CLUSTER_DIR)
+
+cluster-down: ## Stop make cluster and remove everything it made (processes, mounts, namespaces, cgroups).
+	hack/cluster.sh down $(CLUSTER_DIR)
 
 demo: ## Guided tour: local API server, the webhook, kubectl applying good and bad manifests.
 	hack/build-tools.sh etcd kube-apiserver kubectl

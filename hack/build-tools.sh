@@ -42,6 +42,11 @@ for tool in $want; do
     kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
     # The Deployment and ReplicaSet controllers, for the tests that roll workloads out.
     kube-controller-manager) build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags" ;;
+    # The node of make cluster (hack/cluster.sh); never part of the default set, so make test
+    # on a machine without containerd does not build them (make node-tools does).
+    kube-scheduler) build kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags" ;;
+    kubelet) build kubelet kube k8s.io/kubernetes/cmd/kubelet "$kube_ldflags" ;;
+    kube-proxy) build kube-proxy kube k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags" ;;
     helm) build helm helm helm.sh/helm/v3/cmd/helm ;;
     controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
