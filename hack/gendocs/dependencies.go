@@ -30,6 +30,8 @@ var why = map[string]string{
 	"github.com/openreports/reports-api":     "the OpenReports Report type `serve --reports` writes, and its CRDs for the tests (`make thirdparty-crds`)",
 	"github.com/google/go-containerregistry": "`make image` (`hack/image`): the OCI image without Docker; the image tests read it back",
 	"golang.org/x/sync":                      "`errgroup` in the benchmarks (`hack/bench-e2e`, `hack/bench-peers`)",
+	"golang.org/x/sys":                       "`make cluster`: the loopback forwarder into the node's network namespace (`hack/node/forward`)",
+	"k8s.io/utils":                           "tests only: `ptr.To` for ownerReferences (already in the module graph through client-go)",
 	"github.com/cert-manager/cert-manager":   "tests only: cert-manager's API types and CRDs for the chart tests",
 	"github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring": "tests only: the ServiceMonitor and PrometheusRule types the chart tests decode, and their CRDs (`make thirdparty-crds`)",
 	"github.com/prometheus/client_model":                                     "tests only: parsing scraped metrics in the chart tests",
