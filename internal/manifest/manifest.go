@@ -29,6 +29,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -77,11 +78,13 @@ type Source struct {
 	Document int
 }
 
+// String names the file as text output does: quoted when it holds a character that is not
+// printable.
 func (s Source) String() string {
 	if s.Document == 0 {
-		return s.File
+		return report.Printable(s.File)
 	}
-	return fmt.Sprintf("%s (document %d)", s.File, s.Document)
+	return fmt.Sprintf("%s (document %d)", report.Printable(s.File), s.Document)
 }
 
 // Set is everything read from one group of manifests.
@@ -113,9 +116,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Source.Document == 0 {
-		return fmt.Sprintf("%s: %v", e.Source.File, e.Err)
-	}
 	return fmt.Sprintf("%s: %v", e.Source, e.Err)
 }
 
