@@ -26,8 +26,8 @@ var (
 
 // VersionInfo is what `version -o json` prints.
 type VersionInfo struct {
-	Version   string `json:"version"`
-	Revision  string `json:"revision"`
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
 	// BuildDate is the commit date of Revision (make build stamps it so).
 	BuildDate string `json:"buildDate"`
 	GoVersion string `json:"goVersion"`

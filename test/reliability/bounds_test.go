@@ -206,7 +206,7 @@ func TestOneObjectCannotTakeItDown(t *testing.T) {
 	figures, _ := json.Marshal(map[string]any{
 		"webhook_engine_mean_ms": engineMean.Milliseconds(), "attack_mean_ms": attackMean.Milliseconds(),
 		"webhook_share_of_attack_time": fmt.Sprintf("%.2f", engineShare),
-		"attack_requests":        len(attackTimes), "attack_p50_ms": aP50.Milliseconds(), "attack_max_ms": aMax.Milliseconds(),
+		"attack_requests":              len(attackTimes), "attack_p50_ms": aP50.Milliseconds(), "attack_max_ms": aMax.Milliseconds(),
 		"valid_requests": len(validTimes), "valid_p50_ms": vP50.Milliseconds(), "valid_max_ms": vMax.Milliseconds(),
 		"peak_rss_mib": mib(peak),
 	})
