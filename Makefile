@@ -19,7 +19,7 @@ BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%
 VERSION_LDFLAGS = -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(BUILD_DATE)
 IMAGE ?= ghcr.io/consul-peering-guard/consul-peering-guard:$(VERSION)
 
-build: ## Build the binary into bin/, stamped with VERSION, REVISION and BUILD_DATE.
+build: ## Build the binary into bin/, stamped with VERSION, REVISION and BUILD_DATE (the commit date).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(VERSION_LDFLAGS)" -o $(BIN)/consul-peering-guard ./cmd/consul-peering-guard
 
 image-build-check: ## Build the binary as the Dockerfile does (no Docker needed) and check it is static.

@@ -87,5 +87,24 @@ requirement, as in the webhook entries) and `+"`--match-condition NAME=EXPRESSIO
 each policy's match conditions. The chart does the same from `+"`webhook.exemptNamespaces`"+`,
 `+"`webhook.namespaceSelector`"+`, `+"`webhook.objectSelector`"+` and `+"`webhook.matchConditions`"+`.
 `, validators.PolicyBoundCondition, validators.DefaultPolicyMaxListItems)
+	fmt.Fprintf(&b, `
+## Removing them
+
+`+"`vap`"+` labels every policy and binding it prints `+"`%[1]s=%[2]s`"+`;
+this removes them all (the webhook, if it runs, judges alone again):
+
+<!-- remove-vap -->
+`+"```sh"+`
+%[3]s
+`+"```"+`
+
+To apply a new configuration, remove them and apply the new output: a rule turned off prints
+nothing, so applying alone would leave its old policy in place. The chart's policies carry the
+chart's labels instead; `+"`validatingAdmissionPolicies.enabled: false`"+` or `+"`helm uninstall`"+`
+removes them.
+`, managedByLabel, managedBy, RemoveCommand)
 	return b.String(), nil
 }
+
+// RemoveCommand deletes every policy and binding `vap` printed, by the label it puts on them.
+const RemoveCommand = "kubectl delete validatingadmissionpolicies,validatingadmissionpolicybindings -l " + managedByLabel + "=" + managedBy

@@ -166,28 +166,68 @@ func makeBuild(t *testing.T) string {
 	return dir
 }
 
-// make build stamps the version (git describe), the commit and the build date; version -o
+// make build stamps the version (git describe), the commit and its commit date; version -o
 // json has the keys the README lists.
 func TestREADMEMakeBuildIsStamped(t *testing.T) {
-	if !strings.Contains(documentation(t), "make build    # bin/consul-peering-guard, stamped with git describe, the commit and the build date") {
+	if !strings.Contains(documentation(t), "make build    # bin/consul-peering-guard, stamped with git describe, the commit and its commit date") {
 		t.Fatal("the documentation no longer shows make build")
 	}
-	dir := makeBuild(t)
-	r := sh(t, cluster.Root, "consul-peering-guard version -o json", nil, dir)
+	checkStamped(t, cluster.Root, makeBuild(t))
+	// The go install line names the module's command.
+	mod, err := os.ReadFile(filepath.Join(cluster.Root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module := strings.Fields(strings.SplitN(string(mod), "\n", 2)[0])[1]
+	if !strings.Contains(documentation(t), "go install "+module+"/cmd/consul-peering-guard@latest") {
+		t.Errorf("the README's go install does not name %s/cmd/consul-peering-guard", module)
+	}
+}
+
+// make build passes the same check on a clone whose last commit is days old: the stamp is
+// the commit date, which no wall clock moves.
+func TestMakeBuildOfAnOldCommitIsStamped(t *testing.T) {
+	clone := filepath.Join(t.TempDir(), "clone")
+	if r := sh(t, cluster.Root, "git clone --quiet --no-hardlinks . "+clone, nil); r.code != 0 {
+		t.Fatalf("git clone: %s", r.stderr)
+	}
+	old := time.Now().Add(-10 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	env := []string{"GIT_COMMITTER_DATE=" + old, "GIT_AUTHOR_DATE=" + old,
+		"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.invalid", "GIT_COMMITTER_NAME=test", "GIT_COMMITTER_EMAIL=test@example.invalid"}
+	if r := sh(t, clone, "git commit --quiet --allow-empty -m 'a commit made ten days ago'", env); r.code != 0 {
+		t.Fatalf("git commit: %s", r.stderr)
+	}
+	bin := filepath.Join(t.TempDir(), "bin")
+	if r := sh(t, clone, "make build BIN="+bin, nil); r.code != 0 {
+		t.Fatalf("make build: %s%s", r.stdout, r.stderr)
+	}
+	if v := checkStamped(t, clone, bin); v["buildDate"] != old {
+		t.Errorf("buildDate %q, the commit was made at %s", v["buildDate"], old)
+	}
+}
+
+// checkStamped runs version -o json of the binary in bin and checks it against the checkout
+// in root: git describe, HEAD, HEAD's commit date and the keys the README lists.
+func checkStamped(t *testing.T, root, bin string) map[string]string {
+	t.Helper()
+	r := sh(t, root, "consul-peering-guard version -o json", nil, bin)
 	var v map[string]string
 	if err := json.Unmarshal([]byte(r.stdout), &v); r.code != 0 || err != nil {
 		t.Fatalf("version -o json: %v %+v", err, r)
 	}
-	describe := strings.TrimSpace(sh(t, cluster.Root, "git describe --tags --always --dirty", nil).stdout)
-	head := strings.TrimSpace(sh(t, cluster.Root, "git rev-parse HEAD", nil).stdout)
+	describe := strings.TrimSpace(sh(t, root, "git describe --tags --always --dirty", nil).stdout)
+	head := strings.TrimSpace(sh(t, root, "git rev-parse HEAD", nil).stdout)
+	committed := strings.TrimSpace(sh(t, root, "git log -1 --format=%cI", nil).stdout)
 	if v["version"] != strings.TrimSuffix(describe, "-dirty") && v["version"] != describe {
 		t.Errorf("version %q, git describe says %q", v["version"], describe)
 	}
 	if v["revision"] != head {
 		t.Errorf("revision %q, HEAD is %q", v["revision"], head)
 	}
-	if built, err := time.Parse(time.RFC3339, v["buildDate"]); err != nil || time.Since(built) > time.Hour {
-		t.Errorf("buildDate %q is not the time of this build (%v)", v["buildDate"], err)
+	stamped, err := time.Parse(time.RFC3339, v["buildDate"])
+	want, werr := time.Parse(time.RFC3339, committed)
+	if err != nil || werr != nil || !stamped.Equal(want) {
+		t.Errorf("buildDate %q is not the commit date of HEAD, %s (%v, %v)", v["buildDate"], committed, err, werr)
 	}
 	for _, key := range []string{"version", "revision", "buildDate", "goVersion", "platform"} {
 		if !strings.Contains(documentation(t), "`"+key+"`") {
@@ -200,15 +240,7 @@ func TestREADMEMakeBuildIsStamped(t *testing.T) {
 	if len(v) != 5 {
 		t.Errorf("version -o json has keys the README does not list: %v", v)
 	}
-	// The go install line names the module's command.
-	mod, err := os.ReadFile(filepath.Join(cluster.Root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	module := strings.Fields(strings.SplitN(string(mod), "\n", 2)[0])[1]
-	if !strings.Contains(documentation(t), "go install "+module+"/cmd/consul-peering-guard@latest") {
-		t.Errorf("the README's go install does not name %s/cmd/consul-peering-guard", module)
-	}
+	return v
 }
 
 // Every marked block that shows a command and its output, in README.md and docs/, prints
