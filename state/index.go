@@ -6,11 +6,13 @@
 package state
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
@@ -19,9 +21,9 @@ import (
 )
 
 // Kinds are the kinds the index is fed from, in a stable order: the ones the state rules read
-// (the singletons, ProxyDefaults' mode, the exports to peers, the peers). No rule reads other
+// (the singletons, ProxyDefaults' mode, the exports to peers, the peers, the sameness groups). No rule reads other
 // ServiceDefaults, so the webhook does not cache them: they are the many.
-var Kinds = []kinds.Kind{kinds.Mesh, kinds.ProxyDefaults, kinds.ExportedServices, kinds.PeeringAcceptor, kinds.PeeringDialer}
+var Kinds = []kinds.Kind{kinds.Mesh, kinds.ProxyDefaults, kinds.ExportedServices, kinds.PeeringAcceptor, kinds.PeeringDialer, kinds.SamenessGroup}
 
 type refSet map[kinds.ObjectRef]struct{}
 
@@ -65,6 +67,11 @@ type Index struct {
 	peerExporters refSet
 	// gateways holds the status of every mesh gateway Deployment that is not missing.
 	gateways map[GatewayRef]validators.GatewayStatus
+	// terminating holds the peering objects being deleted: they no longer hold their name.
+	terminating refSet
+	// samenessGroups maps a sameness group's name to whether each object of that name has a
+	// peer member.
+	samenessGroups map[string]map[kinds.ObjectRef]bool
 }
 
 var _ validators.ClusterState = (*Index)(nil)
@@ -77,6 +84,8 @@ func NewIndex() *Index {
 		proxyDefaultsModes: map[kinds.ObjectRef]string{},
 		peerExporters:      refSet{},
 		gateways:           map[GatewayRef]validators.GatewayStatus{},
+		terminating:        refSet{},
+		samenessGroups:     map[string]map[kinds.ObjectRef]bool{},
 	}
 	for _, k := range Kinds {
 		x.objects[k] = refSet{}
@@ -103,6 +112,16 @@ func (x *Index) Upsert(obj runtime.Object) {
 			x.peers[key] = set
 		}
 		set[ref] = struct{}{}
+		if o.(interface{ GetDeletionTimestamp() *metav1.Time }).GetDeletionTimestamp() != nil {
+			x.terminating[ref] = struct{}{}
+		}
+	case *v1alpha1.SamenessGroup:
+		group := x.samenessGroups[o.Name]
+		if group == nil {
+			group = map[kinds.ObjectRef]bool{}
+			x.samenessGroups[o.Name] = group
+		}
+		group[ref] = slices.ContainsFunc(o.Spec.Members, func(m v1alpha1.SamenessGroupMember) bool { return m.Peer != "" })
 	case *v1alpha1.ProxyDefaults:
 		x.proxyDefaultsModes[ref] = o.Spec.MeshGateway.Mode
 	case *v1alpha1.ExportedServices:
@@ -132,8 +151,15 @@ func (x *Index) remove(ref kinds.ObjectRef) {
 			delete(x.peers, key)
 		}
 	}
+	if ref.Kind == kinds.SamenessGroup {
+		delete(x.samenessGroups[ref.Name], ref)
+		if len(x.samenessGroups[ref.Name]) == 0 {
+			delete(x.samenessGroups, ref.Name)
+		}
+	}
 	delete(x.proxyDefaultsModes, ref)
 	delete(x.peerExporters, ref)
+	delete(x.terminating, ref)
 }
 
 func exportsToPeer(es *v1alpha1.ExportedServices) bool {
@@ -207,6 +233,25 @@ func (x *Index) Existing(kind kinds.Kind) []kinds.ObjectRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return sorted(x.objects[kind])
+}
+
+// Terminating implements validators.ClusterState.
+func (x *Index) Terminating(ref kinds.ObjectRef) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.terminating[ref]
+	return ok
+}
+
+// SamenessGroup implements validators.ClusterState.
+func (x *Index) SamenessGroup(name string) (found, hasPeer bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	group, found := x.samenessGroups[name]
+	for _, p := range group {
+		hasPeer = hasPeer || p
+	}
+	return found, hasPeer
 }
 
 // ProxyDefaultsGatewayMode implements validators.ClusterState: the mode of the ProxyDefaults

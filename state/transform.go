@@ -9,7 +9,7 @@ import (
 
 // StripForIndex is an informer cache transform: it keeps of each watched object only what
 // the index reads (its name and namespace, a ProxyDefaults' mode, an ExportedServices'
-// peer and sameness-group consumers, a gateway Deployment's replicas and ready replicas) and
+// peer and sameness-group consumers, a sameness group's first peer member, a gateway Deployment's replicas and ready replicas) and
 // drops the rest before the cache stores it, so the webhook's memory grows with the number
 // of objects, not with their size (kubectl's last-applied-configuration annotation alone
 // repeats every object). Reads that need whole objects, such as the audit, list the API
@@ -24,6 +24,16 @@ func StripForIndex(obj any) (any, error) {
 		return &v1alpha1.PeeringAcceptor{TypeMeta: o.TypeMeta, ObjectMeta: indexMeta(o.ObjectMeta)}, nil
 	case *v1alpha1.PeeringDialer:
 		return &v1alpha1.PeeringDialer{TypeMeta: o.TypeMeta, ObjectMeta: indexMeta(o.ObjectMeta)}, nil
+	case *v1alpha1.SamenessGroup:
+		// Whether a member is a peer is all the index reads of the members.
+		out := &v1alpha1.SamenessGroup{TypeMeta: o.TypeMeta, ObjectMeta: indexMeta(o.ObjectMeta)}
+		for _, m := range o.Spec.Members {
+			if m.Peer != "" {
+				out.Spec.Members = []v1alpha1.SamenessGroupMember{{Peer: m.Peer}}
+				break
+			}
+		}
+		return out, nil
 	case *v1alpha1.ProxyDefaults:
 		return &v1alpha1.ProxyDefaults{TypeMeta: o.TypeMeta, ObjectMeta: indexMeta(o.ObjectMeta),
 			Spec: v1alpha1.ProxyDefaultsSpec{MeshGateway: o.Spec.MeshGateway}}, nil

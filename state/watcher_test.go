@@ -110,7 +110,7 @@ func TestWatcherFollowsCRDs(t *testing.T) {
 	defer cancel()
 
 	const watched = "consul_peering_guard_kind_watched"
-	present := []string{"Mesh", "ProxyDefaults", "ExportedServices", "PeeringAcceptor", state.DeploymentKind}
+	present := []string{"Mesh", "ProxyDefaults", "ExportedServices", "PeeringAcceptor", "SamenessGroup", state.DeploymentKind}
 	eventually(t, "the present kinds watched", func() bool {
 		for _, k := range present {
 			if !w.Watched(k) {

@@ -134,6 +134,9 @@ type AnnotationProblem struct {
 	Type field.ErrorType
 	// Detail quotes the entry, says what consul-k8s or Consul does with it and how to write it.
 	Detail string
+	// Ambiguous marks an entry that is valid as consul-k8s reads it but was perhaps meant
+	// otherwise (a namespace that a peer is also called): reported as a warning.
+	Ambiguous bool
 }
 
 // ContainerPorts returns the named ports of a pod's containers as consul-k8s resolves a
@@ -233,7 +236,7 @@ func (e *AnnotationEntry) hasSyntaxProblem() bool {
 // PeeringDialer names, mode local without a gateway) start their messages with it too.
 func (e *AnnotationEntry) Quoted() string { return quoteShort(e.Raw) }
 
-const quoteRunes = 28
+const quoteRunes = 64
 
 func quoteShort(s string) string { return strconv.Quote(clip(s, quoteRunes)) }
 
@@ -714,11 +717,19 @@ func (p *entryParse) unlabeledPeer() {
 	}
 	if p.opts.IsKnownPeer != nil {
 		for _, part := range parts[1:] {
-			if part != "" && p.opts.IsKnownPeer(part) {
-				e.problem(ruleAnnotationUnlabeledPeer, field.ErrorTypeInvalid,
-					fmt.Sprintf("%s is %s; for peer %s write %s", e.Quoted(), p.reading(), quoteShort(part), p.peerHint(part, port)))
+			if part == "" || !p.opts.IsKnownPeer(part) {
+				continue
+			}
+			if p.namespacesOrPartitions() {
+				// A namespace (or partition) that a peer is also called: valid, perhaps meant.
+				e.Problems = append(e.Problems, AnnotationProblem{Rule: ruleAnnotationUnlabeledPeer, Type: field.ErrorTypeInvalid,
+					Ambiguous: true, Detail: fmt.Sprintf("%s is %s, also a peer's name; if the peer was meant, write %s",
+						e.Quoted(), p.reading(), p.peerHint(part, port))})
 				return
 			}
+			e.problem(ruleAnnotationUnlabeledPeer, field.ErrorTypeInvalid,
+				fmt.Sprintf("%s is %s; for peer %s write %s", e.Quoted(), p.reading(), quoteShort(part), p.peerHint(part, port)))
+			return
 		}
 	}
 	if !p.namespacesOrPartitions() {
@@ -764,14 +775,17 @@ func (p *entryParse) peerHint(peer, port string) string {
 }
 
 // destinationKey is what Consul tells upstreams apart by: type, name, namespace, partition,
-// peer and datacenter, exactly as set.
+// peer, datacenter and destination port, exactly as set.
 type destinationKey struct {
 	query                                bool
 	name, namespace, partition, peer, dc string
+	// port is the destination port (consul-k8s 2.x multiport): one service at several ports
+	// is several upstreams.
+	port string
 }
 
 // findDuplicates reports entries Consul refuses as duplicates of an earlier one: the same
-// destination, or the same local address and port (127.0.0.1 when unset). Entries with a
+// destination at the same destination port, or the same local address and port (127.0.0.1 when unset). Entries with a
 // syntax problem are left out: registration fails on them already.
 func findDuplicates(entries []AnnotationEntry) {
 	if len(entries) < 2 {
@@ -785,7 +799,7 @@ func findDuplicates(entries []AnnotationEntry) {
 			continue
 		}
 		k := destinationKey{query: e.PreparedQuery != "", name: e.Service, namespace: e.Namespace,
-			partition: e.Partition, peer: e.Peer, dc: e.Datacenter}
+			partition: e.Partition, peer: e.Peer, dc: e.Datacenter, port: e.DestinationPort}
 		if k.query {
 			k.name = e.PreparedQuery
 		}

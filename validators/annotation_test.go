@@ -26,6 +26,11 @@ func problemOf(rule string, typ field.ErrorType, detail string) problem {
 	return problem{Rule: rule, Type: typ, Detail: detail}
 }
 
+func ambiguous(p problem) problem {
+	p.Ambiguous = true
+	return p
+}
+
 var (
 	offOpts      = validators.AnnotationOptions{}
 	onOpts       = validators.AnnotationOptions{NamespacesEnabled: true, PartitionsEnabled: true}
@@ -86,9 +91,9 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 		{name: "blanks around labels: the second part is not exactly svc", value: " api . svc . dc2 . peer : 9090 ",
 			want: []entry{{Raw: "api . svc . dc2 . peer : 9090", Service: "api . svc . dc2 . peer", LocalBindPort: 9090,
 				Problems: []problem{
-					syntaxProblem(`"api . svc . dc2 . peer : 90…": blank inside the service name`),
+					syntaxProblem(`"api . svc . dc2 . peer : 9090": blank inside the service name`),
 					problemOf("upstream-annotation-unlabeled-peer", field.ErrorTypeInvalid,
-						`"api . svc . dc2 . peer : 90…" is service "api . svc . dc2 . peer"; for a peer write api.svc.dc2.peer:9090`)}}}},
+						`"api . svc . dc2 . peer : 9090" is service "api . svc . dc2 . peer"; for a peer write api.svc.dc2.peer:9090`)}}}},
 		{name: "blanks around the port", value: "api.svc.dc2.peer : 9090",
 			want: []entry{{Raw: "api.svc.dc2.peer : 9090", Labeled: true, Service: "api", Peer: "dc2", LocalBindPort: 9090}}},
 		{name: "prepared query", value: "prepared_query:geo-api:8200",
@@ -127,7 +132,7 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 		// Malformed entries.
 		{name: "entries separated by blanks", value: "api.svc.dc2.peer:1234 db:5432",
 			want: []entry{{Raw: "api.svc.dc2.peer:1234 db:5432",
-				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234 db:54…": entries split by blanks or new lines; separate them with ","`)}}}},
+				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234 db:5432": entries split by blanks or new lines; separate them with ","`)}}}},
 		{name: "entries separated by new lines", value: "api:1234\ndb:5432",
 			want: []entry{{Raw: "api:1234\ndb:5432",
 				Problems: []problem{syntaxProblem(`"api:1234\ndb:5432": entries split by blanks or new lines; separate them with ","`)}}}},
@@ -200,13 +205,13 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 				Problems: []problem{syntaxProblem(`"api.svc.ap2.ap:1234": .ap needs namespaces or partitions (off); write svc.svc[.X.peer|dc]:port`)}}}},
 		{name: "six labels with namespaces and partitions off", value: "api.svc.billing.ns.dc2.peer:1234",
 			want: []entry{{Raw: "api.svc.billing.ns.dc2.peer:1234", Labeled: true, LocalBindPort: 1234,
-				Problems: []problem{syntaxProblem(`"api.svc.billing.ns.dc2.peer…": namespaces and partitions are off; write svc.svc[.X.peer|dc]:port`)}}}},
+				Problems: []problem{syntaxProblem(`"api.svc.billing.ns.dc2.peer:1234": namespaces and partitions are off; write svc.svc[.X.peer|dc]:port`)}}}},
 		{name: "four-label peer form with namespaces on", value: "api.svc.dc2.peer:1234", opts: onOpts,
 			want: []entry{{Raw: "api.svc.dc2.peer:1234", Labeled: true, LocalBindPort: 1234,
 				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234": namespaces or partitions on: write api.svc.default.ns.dc2.peer:1234`)}}}},
 		{name: "six labels without ns", value: "api.svc.billing.nz.dc2.peer:1234", opts: onOpts,
 			want: []entry{{Raw: "api.svc.billing.nz.dc2.peer:1234", Labeled: true, LocalBindPort: 1234,
-				Problems: []problem{syntaxProblem(`"api.svc.billing.nz.dc2.peer…": the 4th label must be ns; write svc.svc.ns.ns[.X.peer|ap|dc]:port`)}}}},
+				Problems: []problem{syntaxProblem(`"api.svc.billing.nz.dc2.peer:1234": the 4th label must be ns; write svc.svc.ns.ns[.X.peer|ap|dc]:port`)}}}},
 		{name: "empty namespace label", value: "api.svc..ns.dc2.peer:1234", opts: onOpts,
 			want: []entry{{Raw: "api.svc..ns.dc2.peer:1234", Labeled: true, Service: "api", Peer: "dc2", LocalBindPort: 1234,
 				Problems: []problem{syntaxProblem(`"api.svc..ns.dc2.peer:1234": empty namespace label; write svc.svc.ns.ns[.X.peer|ap|dc]:port`)}}}},
@@ -218,13 +223,13 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 				Problems: []problem{syntaxProblem(`"api:1234:timeout=5s": unknown option "timeout"; registration fails`)}}}},
 		{name: "gateway mode out of its set", value: "api.svc.dc2.peer:1234:mesh_gateway_mode=Local",
 			want: []entry{{Raw: "api.svc.dc2.peer:1234:mesh_gateway_mode=Local", Labeled: true, Service: "api", Peer: "dc2", LocalBindPort: 1234,
-				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234:mesh_…": mesh_gateway_mode "Local" is not local, remote or none`)}}}},
+				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234:mesh_gateway_mode=Local": mesh_gateway_mode "Local" is not local, remote or none`)}}}},
 		{name: "options that are not a query", value: "api:1234:dc=%zz",
 			want: []entry{{Raw: "api:1234:dc=%zz", Service: "api", LocalBindPort: 1234,
 				Problems: []problem{syntaxProblem(`"api:1234:dc=%zz": options are not k=v joined by &; registration fails`)}}}},
 		{name: "local bind address that is no IP", value: "api:1234:local_bind_address=localhost",
 			want: []entry{{Raw: "api:1234:local_bind_address=localhost", Service: "api", LocalBindPort: 1234, LocalBindAddress: "localhost",
-				Problems: []problem{syntaxProblem(`"api:1234:local_bind_address…": local_bind_address "localhost" is not an IP address`)}}}},
+				Problems: []problem{syntaxProblem(`"api:1234:local_bind_address=localhost": local_bind_address "localhost" is not an IP address`)}}}},
 		{name: "dc label and option disagree", value: "api.svc.dc3.dc:1234:dc=dc4",
 			want: []entry{{Raw: "api.svc.dc3.dc:1234:dc=dc4", Labeled: true, Service: "api", Datacenter: "dc3", LocalBindPort: 1234,
 				Problems: []problem{syntaxProblem(`"api.svc.dc3.dc:1234:dc=dc4": .dc and dc= disagree; consul-k8s refuses it, keep one`)}}}},
@@ -233,14 +238,14 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 				Problems: []problem{syntaxProblem(`"api:1234:dc3:x": datacenter "dc3:x" is not a datacenter name`)}}}},
 		{name: "entry too long", value: "api:1234:" + strings.Repeat("d", validators.MaxAnnotationEntryLength),
 			want: []entry{{Raw: "api:1234:" + strings.Repeat("d", validators.MaxAnnotationEntryLength-10) + "…",
-				Problems: []problem{syntaxProblem(`"api:1234:dddddddddddddddddd…": over 1024 bytes, no upstream is; not checked further`)}}}},
+				Problems: []problem{syntaxProblem(`"api:1234:dddddddddddddddddddddddddddddddddddddddddddddddddddddd…": over 1024 bytes, no upstream is; not checked further`)}}}},
 
 		// 1.x grammar.
 		{name: "1.x unlabeled datacenter", value: "api:1234:dc3", opts: grammar1Opts,
 			want: []entry{{Raw: "api:1234:dc3", Service: "api", Datacenter: "dc3", LocalBindPort: 1234}}},
 		{name: "1.x reads options as a datacenter", value: "api:1234:mesh_gateway_mode=local", opts: grammar1Opts,
 			want: []entry{{Raw: "api:1234:mesh_gateway_mode=local", Service: "api", Datacenter: "mesh_gateway_mode=local", LocalBindPort: 1234,
-				Problems: []problem{syntaxProblem(`"api:1234:mesh_gateway_mode=…": consul-k8s 1.x reads "mesh_gateway_mode=local" as a datacenter`)}}}},
+				Problems: []problem{syntaxProblem(`"api:1234:mesh_gateway_mode=local": consul-k8s 1.x reads "mesh_gateway_mode=local" as a datacenter`)}}}},
 		{name: "1.x ignores what follows a labeled port", value: "api.svc.dc2.peer:1234:grpc", opts: grammar1Opts,
 			want: []entry{{Raw: "api.svc.dc2.peer:1234:grpc", Labeled: true, Service: "api", Peer: "dc2", LocalBindPort: 1234,
 				Problems: []problem{syntaxProblem(`"api.svc.dc2.peer:1234:grpc": consul-k8s 1.x ignores "grpc" after the port`)}}}},
@@ -258,10 +263,10 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 			want: []entry{{Raw: "api.billing.dc2.peer:9090", Service: "api", Namespace: "billing", Partition: "dc2.peer", LocalBindPort: 9090,
 				Problems: []problem{problemOf("upstream-annotation-unlabeled-peer", field.ErrorTypeInvalid,
 					`"api.billing.dc2.peer:9090" is namespace "billing", partition "dc2.peer"; for a peer write api.svc.billing.ns.dc2.peer:9090`)}}}},
-		{name: "unlabeled part naming a known peer", value: "api.DC2:9090", opts: knownPeers(onOpts, "dc2"),
+		{name: "unlabeled namespace that a known peer is also called: ambiguous", value: "api.DC2:9090", opts: knownPeers(onOpts, "dc2"),
 			want: []entry{{Raw: "api.DC2:9090", Service: "api", Namespace: "DC2", LocalBindPort: 9090,
-				Problems: []problem{problemOf("upstream-annotation-unlabeled-peer", field.ErrorTypeInvalid,
-					`"api.DC2:9090" is namespace "DC2"; for peer "DC2" write api.svc.default.ns.DC2.peer:9090`)}}}},
+				Problems: []problem{ambiguous(problemOf("upstream-annotation-unlabeled-peer", field.ErrorTypeInvalid,
+					`"api.DC2:9090" is namespace "DC2", also a peer's name; if the peer was meant, write api.svc.default.ns.DC2.peer:9090`))}}}},
 		{name: "unlabeled part naming a known peer, namespaces off", value: "api.dc2:9090", opts: knownPeers(offOpts, "dc2"),
 			want: []entry{{Raw: "api.dc2:9090", Service: "api.dc2", LocalBindPort: 9090,
 				Problems: []problem{problemOf("upstream-annotation-unlabeled-peer", field.ErrorTypeInvalid,
@@ -285,7 +290,7 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 		{name: "peer with gateway mode none", value: "api.svc.dc2.peer:9090:mesh_gateway_mode=none",
 			want: []entry{{Raw: "api.svc.dc2.peer:9090:mesh_gateway_mode=none", Labeled: true, Service: "api", Peer: "dc2", LocalBindPort: 9090, MeshGatewayMode: "none",
 				Problems: []problem{problemOf("gateway-mode-none-peer-upstream", field.ErrorTypeInvalid,
-					`"api.svc.dc2.peer:9090:mesh_…": peers need mesh gateways, Consul uses remote; use local or remote`)}}}},
+					`"api.svc.dc2.peer:9090:mesh_gateway_mode=none": peers need mesh gateways, Consul uses remote; use local or remote`)}}}},
 		{name: "local upstream with gateway mode none", value: "api:9090:mesh_gateway_mode=none",
 			want: []entry{{Raw: "api:9090:mesh_gateway_mode=none", Service: "api", LocalBindPort: 9090, MeshGatewayMode: "none"}}},
 
@@ -297,7 +302,7 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 		{name: "labeled partition with partitions off", value: "api.svc.billing.ns.ap2.ap:9090", opts: nsOnlyOpts,
 			want: []entry{{Raw: "api.svc.billing.ns.ap2.ap:9090", Labeled: true, Service: "api", Namespace: "billing", Partition: "ap2", LocalBindPort: 9090,
 				Problems: []problem{problemOf("upstream-partition-needs-partitions", field.ErrorTypeForbidden,
-					`"api.svc.billing.ns.ap2.ap:9…": admin partitions are off; drop partition "ap2"`)}}}},
+					`"api.svc.billing.ns.ap2.ap:9090": admin partitions are off; drop partition "ap2"`)}}}},
 		{name: "unlabeled partition with partitions off", value: "api.billing.ap2:9090", opts: nsOnlyOpts,
 			want: []entry{{Raw: "api.billing.ap2:9090", Service: "api", Namespace: "billing", Partition: "ap2", LocalBindPort: 9090,
 				Problems: []problem{problemOf("upstream-partition-needs-partitions", field.ErrorTypeForbidden,
@@ -333,7 +338,7 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 				{Raw: "api:1234", Service: "api", LocalBindPort: 1234},
 				{Index: 1, Raw: "db:1234:local_bind_address=127.0.0.1", Service: "db", LocalBindPort: 1234, LocalBindAddress: "127.0.0.1",
 					Problems: []problem{problemOf("upstream-annotation-duplicate", field.ErrorTypeDuplicate,
-						`"db:1234:local_bind_address=…": port 1234 also bound by "api:1234"; Consul refuses both`)}}}},
+						`"db:1234:local_bind_address=127.0.0.1": port 1234 also bound by "api:1234"; Consul refuses both`)}}}},
 		{name: "same service, another peer, is no duplicate", value: "api.svc.dc2.peer:1234,api.svc.dc3.peer:1235,api:1236",
 			want: []entry{
 				{Raw: "api.svc.dc2.peer:1234", Labeled: true, Service: "api", Peer: "dc2", LocalBindPort: 1234},

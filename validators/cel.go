@@ -565,3 +565,21 @@ const (
 		"aliases that shadow each other, JSON inside strings); Kubernetes CEL cannot parse JSON strings, and a second " +
 		"decoder written in CEL would drift from the Go one"
 )
+
+func celPeeringVersionAnnotation(g *celGen, _ kinds.Kind) {
+	ann := func(r string) string { return r + ".metadata.annotations[" + lit(PeeringVersionAnnotation) + "]" }
+	has := func(r string) string {
+		return present(r, "metadata", "annotations") + " && " + lit(PeeringVersionAnnotation) + " in " + r + ".metadata.annotations"
+	}
+	// strconv.ParseUint(v, 10, 64): digits only, at most 2^64-1 once leading zeros are gone.
+	valid := func(r string) string {
+		v := ann(r)
+		return "(" + v + ".matches('^0*[0-9]{1,19}$') || (" + v + ".matches('^0*[0-9]{20}$') && " +
+			v + ".substring(size(" + v + ") - 20) <= '18446744073709551615'))"
+	}
+	path := peeringVersionPath.String()
+	g.scalar(path, func(r string) string { return has(r) + " && !" + valid(r) }, ann, lit(peeringVersionNotANumber))
+	lowered := "oldObject != null && " + has(celOld) + " && " + valid(celOld) + " && " + has(celNew) + " && " + valid(celNew) +
+		" && uint(" + ann(celNew) + ") < uint(" + ann(celOld) + ")"
+	g.add("!("+lowered+")", g.message(lit(path), lit(peeringVersionLowered)+" + '\"' + "+ann(celOld)+" + '\"'"))
+}

@@ -26,10 +26,18 @@ type Config struct {
 	// AnnotationGrammar is the dialect of the upstreams annotation the installed consul-k8s
 	// reads (ParseAnnotationGrammar of --consul-k8s-version); zero is the newest.
 	AnnotationGrammar AnnotationGrammar
+	// ConnectInjectDefault is connectInject.default of the Consul Helm chart: consul-k8s
+	// injects every pod that does not opt out, not only those annotated connect-inject "true".
+	// Only the annotations of injected pods are ever read, so only those are judged.
+	ConnectInjectDefault bool
 	// EnforcedByPolicies names the rules ValidatingAdmissionPolicies enforce for the Consul
 	// kinds (serve --skip-object-rules): the engine leaves those rules on those kinds to the
 	// policies, and still runs them on workloads, whose annotation only it can parse.
 	EnforcedByPolicies map[string]bool
+	// PolicyMaxListItems is the longest list the generated ValidatingAdmissionPolicies
+	// evaluate (PolicyBound); 0 means DefaultPolicyMaxListItems. With EnforcedByPolicies the
+	// engine judges an object beyond it itself, as the policies skip it.
+	PolicyMaxListItems int
 	// Actions overrides the default action of rules by name.
 	Actions map[string]Action
 }
@@ -92,6 +100,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.PartitionsEnabled && c.Partition != "" && c.Partition != DefaultPartition {
 		problems = append(problems, fmt.Sprintf("partition %q needs partitions enabled", c.Partition))
+	}
+	if c.PolicyMaxListItems < 0 {
+		problems = append(problems, fmt.Sprintf("the policies' list bound %d must not be negative", c.PolicyMaxListItems))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))

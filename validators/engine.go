@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -13,8 +14,9 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
-// MaxWarningLength is the longest admission warning we emit, rule name included.
-const MaxWarningLength = 120
+// MaxWarningLength is the longest admission warning we emit, rule name included: kubectl
+// prints a warning this long whole.
+const MaxWarningLength = 256
 
 // MaxWarnings is how many warnings one response carries; the last one says how many more
 // there were, so an object with thousands of findings does not flood kubectl.
@@ -29,20 +31,91 @@ type Violation struct {
 	Error *field.Error
 }
 
-// Warning renders the violation as a short admission warning: "path: message (rule)". The
-// upstreams annotation's key is abbreviated in the path, which would otherwise leave no room
-// for the message (the 422 denial and the CLI carry the full path).
+// Warning renders the violation as a short admission warning: "path: value: message (rule)",
+// the value left out where the message already quotes it. When that is longer than
+// MaxWarningLength, the quoted value is shortened first, then the path from its start;
+// the explanation, often the operator's only hint, is kept whole (only an explanation that
+// alone fills the warning is cut).
 func (v Violation) Warning() string {
-	s := WarningPath(v.Error.Field) + ": " + v.Error.Detail
-	if len(s) <= MaxWarningLength {
-		return s
+	path := WarningPath(v.Error.Field)
+	detail := v.Error.Detail
+	for _, runes := range []int{64, 32, 16} {
+		s := joinWarning(path, warningValue(v.Error, runes), requoteLead(detail, runes))
+		if len(s) <= MaxWarningLength {
+			return s
+		}
 	}
+	rest := ": " + joinWarning("", warningValue(v.Error, 16), requoteLead(detail, 16))[len(": "):]
+	if room := MaxWarningLength - len(rest); room >= minPathRoom {
+		return shortenPath(path, room) + rest
+	}
+	s := shortenPath(path, minPathRoom) + rest
 	suffix := " (" + v.Rule + ")"
 	keep := MaxWarningLength - len(suffix) - len("…")
 	for keep > 0 && !utf8.RuneStart(s[keep]) {
 		keep--
 	}
 	return s[:keep] + "…" + suffix
+}
+
+// minPathRoom is the least of a field path a warning keeps: its last steps.
+const minPathRoom = 32
+
+// joinWarning is "path: value: detail", without the value when it is empty.
+func joinWarning(path, value, detail string) string {
+	if value == "" {
+		return path + ": " + detail
+	}
+	return path + ": " + value + ": " + detail
+}
+
+// warningValue is the offending value as a warning shows it, at most runes long: a string
+// quoted, a number or boolean as is; nothing when the error leaves the value out, when it is
+// not a scalar, or when the message already quotes it.
+func warningValue(fe *field.Error, runes int) string {
+	var s string
+	switch v := fe.BadValue.(type) {
+	case string:
+		if strings.Contains(fe.Detail, strconv.Quote(v)) {
+			return ""
+		}
+		s = strconv.Quote(clip(v, runes))
+	case bool, int, int32, int64, uint, uint32, uint64:
+		s = fmt.Sprint(v)
+	default:
+		return ""
+	}
+	return s
+}
+
+// requoteLead shortens the quoted value a message starts with (the annotation entry of an
+// annotation finding) to at most runes.
+func requoteLead(detail string, runes int) string {
+	q, err := strconv.QuotedPrefix(detail)
+	if err != nil {
+		return detail
+	}
+	unquoted, err := strconv.Unquote(q)
+	if err != nil || utf8.RuneCountInString(unquoted) <= runes {
+		return detail
+	}
+	return strconv.Quote(clip(strings.TrimSuffix(unquoted, "…"), runes)) + detail[len(q):]
+}
+
+// shortenPath keeps the end of a field path within room bytes, cut at a step and marked
+// with "…".
+func shortenPath(path string, room int) string {
+	if len(path) <= room {
+		return path
+	}
+	tail := path[len(path)-(room-len("…")):]
+	if i := strings.IndexByte(tail, '.'); i >= 0 && i < len(tail)-1 {
+		tail = tail[i:]
+	}
+	for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
+		tail = tail[1:]
+	}
+	return "…" + tail
 }
 
 // WarningPath is a field path as a warning shows it: the upstreams annotation's key is
@@ -124,9 +197,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 			continue
 		}
 		for _, k := range r.Kinds {
-			if enforced[r.Name] && !slices.Contains(kinds.Workloads, k) {
-				continue // the policies judge it on this kind
-			}
 			e.byKind[k] = append(e.byKind[k], r)
 		}
 	}
@@ -160,6 +230,9 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
 	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
 	terminating := in.Operation == Update && metaOf(obj).GetDeletionTimestamp() != nil
+	// The policies judge the rules they enforce on the Consul kinds, except on an object whose
+	// lists are longer than they afford: they skip it, and it is judged here.
+	byPolicies := len(e.cfg.EnforcedByPolicies) > 0 && !slices.Contains(kinds.Workloads, kind) && !e.cfg.BeyondPolicyBound(obj, old)
 	var current *Rule
 	defer func() {
 		if p := recover(); p != nil {
@@ -167,6 +240,9 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		}
 	}()
 	for _, r := range e.byKind[kind] {
+		if byPolicies && e.cfg.EnforcedByPolicies[r.Name] {
+			continue
+		}
 		current = r
 		errs := r.run(in)
 		if len(errs) == 0 {
@@ -186,7 +262,7 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		var caps [2]actionCap // deny, warn
 		for _, fe := range errs {
 			a := action
-			if _, ok := in.pending[fe]; ok && a == Deny {
+			if _, ok := in.demoted[fe]; ok && a == Deny {
 				a = Warn
 			}
 			if terminating && a == Deny {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -64,6 +65,8 @@ var specRules = map[string]validators.Action{
 	"peer-reference-syntax":                       validators.Deny,
 	"peer-reference-known":                        validators.Warn,
 	"sameness-group-needs-enterprise":             validators.Deny,
+	"sameness-group-known":                        validators.Warn,
+	"peering-version-annotation":                  validators.Deny,
 	"consul-version":                              validators.Deny,
 	// Section 9: both sides of a peering.
 	"peering-pair":        validators.Deny,
@@ -412,23 +415,58 @@ func TestParseRuleSetting(t *testing.T) {
 }
 
 func TestWarning(t *testing.T) {
-	short := validators.Violation{Rule: "mesh-name", Action: validators.Warn,
-		Error: &field.Error{Field: "metadata.name", Detail: "Mesh must be named \"mesh\" (mesh-name)"}}
-	if got, want := short.Warning(), `metadata.name: Mesh must be named "mesh" (mesh-name)`; got != want {
-		t.Errorf("short warning = %q, want %q", got, want)
+	cases := []struct {
+		name string
+		v    validators.Violation
+		want string
+	}{
+		{"message only", validators.Violation{Rule: "mesh-name", Action: validators.Warn,
+			Error: &field.Error{Field: "metadata.name", BadValue: field.OmitValueType{}, Detail: "Mesh must be named \"mesh\" (mesh-name)"}},
+			`metadata.name: Mesh must be named "mesh" (mesh-name)`},
+		{"the value is named", validators.Violation{Rule: "upstream-peer-known", Action: validators.Warn,
+			Error: &field.Error{Field: override0 + ".peer", BadValue: "cluster-09", Detail: "no PeeringAcceptor or PeeringDialer has this name (upstream-peer-known)"}},
+			override0 + `.peer: "cluster-09": no PeeringAcceptor or PeeringDialer has this name (upstream-peer-known)`},
+		{"a value the message quotes is not repeated", validators.Violation{Rule: "r", Action: validators.Warn,
+			Error: &field.Error{Field: "spec.x", BadValue: "none", Detail: `mode "none" is wrong (r)`}},
+			`spec.x: mode "none" is wrong (r)`},
+		{"a long value is shortened, the explanation kept", validators.Violation{Rule: "upstream-peer-known", Action: validators.Warn,
+			Error: &field.Error{Field: override0 + ".peer", BadValue: strings.Repeat("p", 300), Detail: "no PeeringAcceptor or PeeringDialer has this name (upstream-peer-known)"}},
+			override0 + `.peer: "` + strings.Repeat("p", 63) + `…": no PeeringAcceptor or PeeringDialer has this name (upstream-peer-known)`},
+	}
+	for _, tc := range cases {
+		if got := tc.v.Warning(); got != tc.want {
+			t.Errorf("%s:\n got  %q\n want %q", tc.name, got, tc.want)
+		}
 	}
 
+	// The annotation entry a message starts with is shortened before the explanation.
+	explanation := `: no ready mesh gateway in partition "default"; mode local needs it; use remote (gateway-mode-local-needs-gateway)`
+	entry := strconv.Quote(strings.Repeat("static-server.svc.server.peer:1234:mesh_gateway_mode=local", 4))
+	long := validators.Violation{Rule: "gateway-mode-local-needs-gateway", Action: validators.Warn, Error: &field.Error{
+		Field: "spec.jobTemplate.spec.template.metadata.annotations[" + validators.UpstreamsAnnotation + "]", BadValue: field.OmitValueType{},
+		Detail: entry + explanation}}
+	if w := long.Warning(); len(w) > validators.MaxWarningLength || !strings.HasSuffix(w, explanation) || !strings.HasPrefix(w, "spec.jobTemplate") {
+		t.Errorf("warning of %d bytes: %q", len(w), w)
+	}
+	// A long path is shortened from its start.
+	deep := validators.Violation{Rule: "r", Action: validators.Warn, Error: &field.Error{
+		Field: strings.Repeat("spec.very.deep.path.", 12) + "peer", BadValue: "x", Detail: strings.Repeat("why ", 30) + "(r)"}}
+	if w := deep.Warning(); len(w) > validators.MaxWarningLength || !strings.HasPrefix(w, "…") || !strings.HasSuffix(w, strings.Repeat("why ", 30)+"(r)") {
+		t.Errorf("warning of %d bytes: %q", len(w), w)
+	}
+
+	// Only an explanation that alone fills the warning is cut, on a rune boundary.
 	for _, detail := range []string{
-		strings.Repeat("x", 200),
-		strings.Repeat("é", 100),      // two-byte runes
-		strings.Repeat("ab€", 50),     // a three-byte rune at every third position
-		"a" + strings.Repeat("😀", 40), // four-byte runes
+		strings.Repeat("x", 400),
+		strings.Repeat("é", 200),      // two-byte runes
+		strings.Repeat("ab€", 100),    // a three-byte rune at every third position
+		"a" + strings.Repeat("😀", 80), // four-byte runes
 	} {
 		v := validators.Violation{Rule: "gateway-mode-none-peer-upstream", Action: validators.Warn,
 			Error: &field.Error{Field: override0 + ".meshGateway.mode", Detail: detail + " (gateway-mode-none-peer-upstream)"}}
 		w := v.Warning()
 		if len(w) > validators.MaxWarningLength || !utf8.ValidString(w) ||
-			!strings.HasSuffix(w, "… (gateway-mode-none-peer-upstream)") || !strings.HasPrefix(w, override0) {
+			!strings.HasSuffix(w, "… (gateway-mode-none-peer-upstream)") {
 			t.Errorf("warning of %d bytes: %q", len(w), w)
 		}
 	}
@@ -553,6 +591,8 @@ func (u untouchable) MeshGateway() validators.GatewayStatus {
 }
 func (u untouchable) Existing(kinds.Kind) []kinds.ObjectRef { u.fail("Existing"); return nil }
 func (u untouchable) ProxyDefaultsGatewayMode() string      { u.fail("ProxyDefaultsGatewayMode"); return "" }
+func (u untouchable) Terminating(kinds.ObjectRef) bool      { u.fail("Terminating"); return false }
+func (u untouchable) SamenessGroup(string) (bool, bool)     { u.fail("SamenessGroup"); return false, false }
 
 func TestObjectOnlyRulesNeverReadState(t *testing.T) {
 	cfg := validators.Config{Actions: map[string]validators.Action{}}

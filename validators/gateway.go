@@ -2,6 +2,7 @@ package validators
 
 import (
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -58,20 +59,32 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 	return errs
 }
 
+// checkGatewayModeLocalNeedsGateway denies mode local without a gateway while peering is in
+// use (a peer override always is); without peering the mode carries no peer traffic yet
+// (consul-k8s's own fixtures apply it in clusters with neither), so it only warns.
 func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 	gw := in.State.MeshGateway()
 	if gw == GatewayReady {
 		return nil
 	}
-	var errs field.ErrorList
-	for _, m := range in.gatewayModes() {
+	modes := in.gatewayModes()
+	inUse := peeringInUse(in.State) || slices.ContainsFunc(modes, func(m modeField) bool { return m.isOverride() && m.peer() != "" })
+	var errs, idle field.ErrorList
+	for _, m := range modes {
 		// The specification names the spec-level mode and peer overrides; upstream defaults
 		// also apply to local upstreams, which need no gateway in this partition.
 		if m.mode != modeLocal || m.defaults || (m.isOverride() && m.peer() == "") {
 			continue
 		}
-		errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote")))
+		if inUse {
+			errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote")))
+			continue
+		}
+		// The same message as a denial, so that an update bringing peering ratchets it.
+		fe := field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote"))
+		errs, idle = append(errs, fe), append(idle, fe)
 	}
+	in.warnOnly(idle)
 	return in.unlessGatewayComing(gw, errs)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -260,7 +261,8 @@ func runRuleCases(t *testing.T, cases []ruleCase) {
 }
 
 // checkRendering holds for every violation the engine reports: the detail ends with the
-// rule name, and the admission warning fits in MaxWarningLength and ends with it too.
+// rule name, and the admission warning fits in MaxWarningLength, ends with it too, starts
+// with the field path (or its end) and keeps the explanation whole.
 func checkRendering(t testing.TB, res validators.Result) {
 	t.Helper()
 	for _, v := range res.Violations {
@@ -272,10 +274,21 @@ func checkRendering(t testing.TB, res validators.Result) {
 		if len(w) > validators.MaxWarningLength || !strings.HasSuffix(w, " "+suffix) || !utf8.ValidString(w) {
 			t.Errorf("warning of %d bytes, want at most %d, valid UTF-8, ending in %q: %q", len(w), validators.MaxWarningLength, suffix, w)
 		}
-		if !strings.HasPrefix(w, validators.WarningPath(v.Error.Field)+": ") {
+		if !strings.HasPrefix(w, validators.WarningPath(v.Error.Field)+": ") && !strings.HasPrefix(w, "…") {
 			t.Errorf("warning %q does not start with the field path %q", w, v.Error.Field)
 		}
+		if explanation := explanationOf(v.Error.Detail); len(explanation) < 150 && !strings.Contains(w, explanation) {
+			t.Errorf("warning %q cuts the explanation %q", w, explanation)
+		}
 	}
+}
+
+// explanationOf is a detail without the quoted value it may start with.
+func explanationOf(detail string) string {
+	if q, err := strconv.QuotedPrefix(detail); err == nil {
+		return detail[len(q):]
+	}
+	return detail
 }
 
 func describe(res validators.Result) string {

@@ -38,6 +38,15 @@ type ClusterView struct {
 	PeerObjects []PeerObject
 	Exports     []Export
 	Imports     []Import
+	// PeerIntentions are the ServiceIntentions sources in a peer that are not denied: with
+	// transparent proxy a peer dials an exported service without naming it anywhere, and
+	// the intention letting it in is the only trace of the import on the exporting side.
+	PeerIntentions []PeerIntention
+}
+
+// PeerIntention lets a source in a peer reach a destination service of this cluster.
+type PeerIntention struct {
+	Service, Namespace, Peer string
 }
 
 // PeerObject is a PeeringAcceptor or PeeringDialer; Ref.Name is the Consul peer name.
@@ -108,6 +117,13 @@ func NewClusterView(src ClusterSource) *ClusterView {
 			v.PeerObjects = append(v.PeerObjects, PeerObject{Ref: ref, Token: src.Tokens[ref]})
 		case *v1alpha1.ExportedServices:
 			v.Exports = append(v.Exports, exportsOf(ref, o)...)
+		case *v1alpha1.ServiceIntentions:
+			for _, src := range o.Spec.Sources {
+				if src != nil && src.Peer != "" && !strings.EqualFold(src.Action, "deny") {
+					v.PeerIntentions = append(v.PeerIntentions, PeerIntention{Service: o.Spec.Destination.Name,
+						Namespace: o.Spec.Destination.Namespace, Peer: src.Peer})
+				}
+			}
 		}
 		for _, extract := range importSources {
 			for _, im := range extract(o, cfg, pdMode) {
@@ -177,7 +193,7 @@ func serviceDefaultsImports(obj runtime.Object, _ *Config, proxyDefaultsMode str
 // the installation's consul-k8s reads it; the mode is the entry's mesh_gateway_mode, else
 // the ProxyDefaults'.
 func annotationImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
-	t, ok := podTemplateOf(obj)
+	t, ok := podTemplateOf(obj, cfg)
 	if !ok {
 		return nil
 	}

@@ -152,8 +152,11 @@ func checkImportNoGateway(in *PairInput) []PairHit {
 	return hits
 }
 
-// checkExportUnused: a service exported to a peer that nothing on the peer imports is
-// either left over or imported under another name or namespace.
+// checkExportUnused: a service exported to a peer that nothing on the peer names, and that no
+// intention here lets the peer reach, is either left over or imported under another name or
+// namespace. With transparent proxy the peer dials S.virtual.<peer>.consul and names S
+// nowhere: the intention is then the trace. The finding says what was not found and never
+// advises removing the consumer, which may be the one working export.
 func checkExportUnused(in *PairInput) []PairHit {
 	var hits []PairHit
 	imports := in.Flip().ImportsFromRemote()
@@ -166,12 +169,27 @@ func checkExportUnused(in *PairInput) []PairHit {
 				break
 			}
 		}
-		if used {
+		if used || in.intentionLetsIn(e) {
 			continue
 		}
-		msg := fmt.Sprintf("cluster %q exports %s to peer %q (cluster %q), and nothing on %q imports it: remove the consumer, or check the service name and namespace %q uses",
-			in.Local.Name, describeService(e.Service, e.Namespace), e.Peer, in.Remote.Name, in.Remote.Name, in.Remote.Name)
+		msg := fmt.Sprintf("cluster %q exports %s to peer %q (cluster %q): nothing on %q names it and no ServiceIntentions on %q allows a source from that peer; check the service name and namespace %q uses",
+			in.Local.Name, describeService(e.Service, e.Namespace), e.Peer, in.Remote.Name, in.Remote.Name, in.Local.Name, in.Remote.Name)
 		hits = append(hits, PairHit{Object: e.Object, Error: field.Invalid(e.Field, e.Peer, msg)})
 	}
 	return hits
+}
+
+// intentionLetsIn reports whether an intention of Local lets a source in Remote reach the
+// exported service.
+func (in *PairInput) intentionLetsIn(e Export) bool {
+	for _, pi := range in.Local.PeerIntentions {
+		if !containsFold(in.LocalNames, pi.Peer) {
+			continue
+		}
+		if (pi.Service == "*" || e.Service == "*" || strings.EqualFold(pi.Service, e.Service)) &&
+			(e.Namespace == "*" || pi.Namespace == "*" || strings.EqualFold(namespaceOrDefault(pi.Namespace), namespaceOrDefault(e.Namespace))) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package validators
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -30,18 +31,29 @@ func checkPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	return nil
 }
 
+// checkPeerNameUnique denies a second acceptor or dialer of one peer name; one that is being
+// deleted no longer holds the name (re-peering with swapped roles in one GitOps pass), so it
+// only warns while it terminates.
 func checkPeerNameUnique(in *Input) field.ErrorList {
 	self, _ := kinds.RefOf(in.Object)
 	others := othersThan(self, in.State.PeersNamed(self.Name))
 	if len(others) == 0 {
 		return nil
 	}
-	names := make([]string, len(others))
-	for i, o := range others {
-		names[i] = o.String()
+	var holding, leaving []string
+	for _, o := range others {
+		if in.State.Terminating(o) {
+			leaving = append(leaving, o.String())
+		} else {
+			holding = append(holding, o.String())
+		}
 	}
-	return field.ErrorList{withDetail(field.Duplicate(namePath, self.Name),
-		fmt.Sprintf("%s already uses this peer name; one Consul peering per name", strings.Join(names, ", ")))}
+	if len(holding) > 0 {
+		return field.ErrorList{withDetail(field.Duplicate(namePath, self.Name),
+			fmt.Sprintf("%s already uses this peer name; one Consul peering per name", strings.Join(holding, ", ")))}
+	}
+	return in.warnOnly(field.ErrorList{withDetail(field.Duplicate(namePath, self.Name),
+		fmt.Sprintf("%s, being deleted, still uses this peer name; consul-k8s takes it over once it is gone", strings.Join(leaving, ", ")))})
 }
 
 func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
@@ -74,4 +86,51 @@ func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// PeeringVersionAnnotation on a PeeringAcceptor or PeeringDialer asks consul-k8s for a new
+// peering token: it reads it as an unsigned integer and acts when it rises above the version
+// in the status.
+const PeeringVersionAnnotation = "consul.hashicorp.com/peering-version"
+
+var peeringVersionPath = field.NewPath("metadata", "annotations").Key(PeeringVersionAnnotation)
+
+// The messages of peering-version-annotation, shared with its CEL.
+const (
+	peeringVersionNotANumber = "consul-k8s reads an unsigned integer such as \"2\"; every reconcile of this peering fails"
+	peeringVersionLowered    = "consul-k8s makes a new token only when the version rises; raise it above "
+)
+
+// peeringVersion is the peering-version annotation of obj, parsed as consul-k8s parses it.
+func peeringVersion(obj any) (raw string, v uint64, present, valid bool) {
+	m, ok := obj.(interface{ GetAnnotations() map[string]string })
+	if !ok || peeringSpec(obj) == nil {
+		return "", 0, false, false
+	}
+	raw, present = m.GetAnnotations()[PeeringVersionAnnotation]
+	if !present {
+		return "", 0, false, false
+	}
+	v, err := strconv.ParseUint(raw, 10, 64)
+	return raw, v, true, err == nil
+}
+
+// checkPeeringVersionAnnotation denies a peering-version consul-k8s cannot parse (its
+// reconcile fails on every attempt) and, on update, one lowered (no new token, silently).
+func checkPeeringVersionAnnotation(in *ObjectInput) field.ErrorList {
+	raw, v, present, valid := peeringVersion(in.Object)
+	switch {
+	case !present:
+		return nil
+	case !valid:
+		return field.ErrorList{field.Invalid(peeringVersionPath, raw, peeringVersionNotANumber)}
+	}
+	if in.Operation != Update {
+		return nil
+	}
+	oldRaw, old, _, oldValid := peeringVersion(in.Old)
+	if oldValid && v < old {
+		return field.ErrorList{field.Invalid(peeringVersionPath, raw, peeringVersionLowered+strconv.Quote(oldRaw))}
+	}
+	return nil
 }

@@ -11,22 +11,31 @@ import (
 var peerThroughPath = specPath.Child("peering", "peerThroughMeshGateways")
 
 // checkExportNeedsMeshGateway reports every peer and sameness-group consumer, so that an
-// update adding one more export while the gateway is missing counts as new.
+// update adding one more export while the gateway is missing counts as new. A sameness
+// group whose members are all partitions of this Consul needs no gateway (one is only
+// recommended between partitions): a warning. One with a peer, or not written yet, denies.
 func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	gw := in.State.MeshGateway()
 	if gw == GatewayReady {
 		return nil
 	}
 	detail := in.gatewayDetail(gw, "exporting to peers needs one")
-	var errs field.ErrorList
+	var errs, partitionsOnly field.ErrorList // partitionsOnly are in errs too, in order
 	eachConsumer(in.ObjectInput, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		switch {
 		case c.Peer != "":
 			errs = append(errs, field.Invalid(p.child("peer"), c.Peer, detail))
 		case c.SamenessGroup != "":
+			if found, hasPeer := in.State.SamenessGroup(c.SamenessGroup); found && !hasPeer {
+				fe := field.Invalid(p.child("samenessGroup"), c.SamenessGroup,
+					in.gatewayDetail(gw, "the group has only partitions, a gateway is recommended between them"))
+				errs, partitionsOnly = append(errs, fe), append(partitionsOnly, fe)
+				return
+			}
 			errs = append(errs, field.Invalid(p.child("samenessGroup"), c.SamenessGroup, detail))
 		}
 	})
+	in.warnOnly(partitionsOnly)
 	return in.unlessGatewayComing(gw, errs)
 }
 

@@ -3,6 +3,9 @@ package validators_test
 import (
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -24,10 +27,20 @@ func TestPlacementRules(t *testing.T) {
 		{name: "peer consumer without a gateway", rule: "export-needs-mesh-gateway",
 			obj:  es("default", svc("api", toPeer("dc2"))),
 			want: []hit{deny(consumer00 + ".peer")}},
-		{name: "sameness-group consumer without a gateway", rule: "export-needs-mesh-gateway",
+		{name: "sameness-group consumer without a gateway, group not written yet", rule: "export-needs-mesh-gateway",
 			cfg:  partitions("default"),
 			obj:  es("default", svc("api", toSameness("group"))),
 			want: []hit{deny(consumer00 + ".samenessGroup")}},
+		{name: "sameness group with a peer member, without a gateway", rule: "export-needs-mesh-gateway",
+			cfg:   partitions("default"),
+			state: []runtime.Object{samenessGroup(v1alpha1.SamenessGroupMember{Partition: "ap1"}, v1alpha1.SamenessGroupMember{Peer: "dc2"})},
+			obj:   es("default", svc("api", toSameness("shared"))),
+			want:  []hit{deny(consumer00 + ".samenessGroup")}},
+		{name: "sameness group of partitions only, without a gateway", rule: "export-needs-mesh-gateway",
+			cfg:   partitions("default"),
+			state: []runtime.Object{samenessGroup(v1alpha1.SamenessGroupMember{Partition: "default"}, v1alpha1.SamenessGroupMember{Partition: "ap1"})},
+			obj:   es("default", svc("api", toSameness("shared"))),
+			want:  []hit{warn(consumer00 + ".samenessGroup")}},
 		{name: "every peer consumer is reported, partition consumers are not", rule: "export-needs-mesh-gateway",
 			cfg:  partitions("default"),
 			obj:  es("default", svc("api", toPartition("ap2"), toPeer("dc2")), svc("db", toPeer("dc3"))),

@@ -87,6 +87,63 @@ func checkPeerReferenceKnown(in *Input) field.ErrorList {
 	return errs
 }
 
+// samenessGroupReferences lists, in a stable order, every sameness group the object names:
+// an ExportedServices consumer, an intention's source, a resolver's redirect or failover.
+func samenessGroupReferences(obj any) []peerReference {
+	var out []peerReference
+	add := func(group string, p func() *field.Path) {
+		if group != "" { // paths are built only for what is named: lists can be long
+			out = append(out, peerReference{path: p(), peer: group})
+		}
+	}
+	switch o := obj.(type) {
+	case *v1alpha1.ExportedServices:
+		for i := range o.Spec.Services {
+			for j, c := range o.Spec.Services[i].Consumers {
+				add(c.SamenessGroup, func() *field.Path {
+					return specPath.Child("services").Index(i).Child("consumers").Index(j).Child("samenessGroup")
+				})
+			}
+		}
+	case *v1alpha1.ServiceIntentions:
+		for i, src := range o.Spec.Sources {
+			if src != nil {
+				add(src.SamenessGroup, func() *field.Path { return specPath.Child("sources").Index(i).Child("samenessGroup") })
+			}
+		}
+	case *v1alpha1.ServiceResolver:
+		if r := o.Spec.Redirect; r != nil {
+			add(r.SamenessGroup, func() *field.Path { return specPath.Child("redirect", "samenessGroup") })
+		}
+		for _, k := range sortedSubsets(o) {
+			add(o.Spec.Failover[k].SamenessGroup, func() *field.Path { return specPath.Child("failover").Key(k).Child("samenessGroup") })
+		}
+	}
+	return out
+}
+
+// checkSamenessGroupKnown warns about a sameness group that no SamenessGroup defines: Consul
+// takes the name as an empty group, so a typo silently exports to, fails over to or allows
+// nobody. Objects may arrive in any order under GitOps, hence a warning.
+func checkSamenessGroupKnown(in *Input) field.ErrorList {
+	if in.Config.Edition == EditionCE {
+		return nil // no SamenessGroup can exist on CE: consumer-needs-enterprise says so instead
+	}
+	var errs field.ErrorList
+	for _, r := range samenessGroupReferences(in.Object) {
+		if r.peer == wildcard {
+			continue // consumer-no-wildcard's finding
+		}
+		if found, _ := in.State.SamenessGroup(r.peer); !found {
+			errs = append(errs, withDetail(field.NotFound(r.path, r.peer), unknownSamenessGroup))
+		}
+	}
+	return errs
+}
+
+// unknownSamenessGroup is the message of sameness-group-known.
+const unknownSamenessGroup = "no SamenessGroup has this name; Consul reads it as an empty group, write the SamenessGroup first"
+
 // checkSamenessGroupNeedsEnterprise refuses a SamenessGroup only when the edition is known
 // to be CE: sameness groups are a Consul Enterprise feature, and no rule guesses the edition.
 func checkSamenessGroupNeedsEnterprise(in *ObjectInput) field.ErrorList {

@@ -81,3 +81,33 @@ func TestPeerReferenceRules(t *testing.T) {
 			old: samenessGroup(), obj: labelled(samenessGroup()), want: []hit{warn("metadata.name")}},
 	})
 }
+
+func TestSamenessGroupKnown(t *testing.T) {
+	group := []runtime.Object{samenessGroup(v1alpha1.SamenessGroupMember{Peer: "dc2"})}
+	failoverTo := func(g string) *v1alpha1.ServiceResolver {
+		r := resolver("", nil)
+		r.Spec.Failover = map[string]v1alpha1.ServiceResolverFailover{"*": {SamenessGroup: g}}
+		return r
+	}
+	fromGroup := func(g string) *v1alpha1.ServiceIntentions {
+		si := intentions()
+		si.Spec.Sources = append(si.Spec.Sources, &v1alpha1.SourceIntention{Name: "frontend", SamenessGroup: g, Action: "allow"})
+		return si
+	}
+	runRuleCases(t, []ruleCase{
+		{name: "consumer of a known group", rule: "sameness-group-known", state: group, obj: es("default", svc("api", toSameness("shared")))},
+		{name: "intention from a known group", rule: "sameness-group-known", state: group, obj: fromGroup("shared")},
+		{name: "failover to a known group", rule: "sameness-group-known", state: group, obj: failoverTo("shared")},
+		{name: "on CE no group can exist: consumer-needs-enterprise's", rule: "sameness-group-known",
+			cfg: validators.Config{Edition: validators.EditionCE}, obj: es("default", svc("api", toSameness("shared")))},
+		{name: "wildcard is another rule's", rule: "sameness-group-known", obj: es("default", svc("api", toSameness("*")))},
+		{name: "consumer of an unknown group", rule: "sameness-group-known", state: group,
+			obj: es("default", svc("api", toPeer("dc2"), toSameness("shraed"))), want: []hit{warn(consumer01 + ".samenessGroup")}},
+		{name: "intention from an unknown group", rule: "sameness-group-known", obj: fromGroup("shared"),
+			want: []hit{warn("spec.sources[0].samenessGroup")}},
+		{name: "failover to an unknown group", rule: "sameness-group-known", obj: failoverTo("shared"),
+			want: []hit{warn("spec.failover[*].samenessGroup")}},
+		{name: "the group deleted again", rule: "sameness-group-known", state: group,
+			setup: deleting(samenessGroup()), obj: failoverTo("shared"), want: []hit{warn("spec.failover[*].samenessGroup")}},
+	})
+}

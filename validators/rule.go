@@ -60,19 +60,27 @@ type Input struct {
 	*ObjectInput
 	State ClusterState
 
-	// pending holds findings that a later object of the same apply can make untrue (a mesh
-	// gateway that exists but is not ready yet): they warn instead of deny.
-	pending map[*field.Error]struct{}
+	// demoted holds findings of a deny rule that are reported as warnings: findings that a
+	// later object of the same apply can make untrue (a mesh gateway that exists but is not
+	// ready yet, a peering object on its way out) and findings the specification scopes to a
+	// warning (an ambiguous reading, a rule that only bites once peering is in use).
+	demoted map[*field.Error]struct{}
 }
 
 // pendingUntil marks errs as findings that only hold until something already on its way
 // happens, so the engine reports them as warnings.
-func (in *Input) pendingUntil(errs field.ErrorList) field.ErrorList {
-	if in.pending == nil {
-		in.pending = make(map[*field.Error]struct{}, len(errs))
+func (in *Input) pendingUntil(errs field.ErrorList) field.ErrorList { return in.warnOnly(errs) }
+
+// warnOnly marks errs as findings the engine reports as warnings even when the rule denies.
+func (in *Input) warnOnly(errs field.ErrorList) field.ErrorList {
+	if len(errs) == 0 {
+		return errs
+	}
+	if in.demoted == nil {
+		in.demoted = make(map[*field.Error]struct{}, len(errs))
 	}
 	for _, fe := range errs {
-		in.pending[fe] = struct{}{}
+		in.demoted[fe] = struct{}{}
 	}
 	return errs
 }

@@ -21,6 +21,12 @@ type ClusterState interface {
 	MeshGateway() GatewayStatus
 	// Existing returns the objects of a cluster-singleton kind (Mesh, ProxyDefaults, ExportedServices).
 	Existing(kind kinds.Kind) []kinds.ObjectRef
+	// Terminating reports whether a PeeringAcceptor or PeeringDialer is being deleted
+	// (deletionTimestamp set, consul-k8s's finalizer pending): it no longer holds its name.
+	Terminating(ref kinds.ObjectRef) bool
+	// SamenessGroup reports whether a SamenessGroup of that name exists and whether one of
+	// its members is a peer (else its members are partitions of this Consul).
+	SamenessGroup(name string) (found, hasPeer bool)
 	// ProxyDefaultsGatewayMode returns spec.meshGateway.mode of the ProxyDefaults, "" when none exists.
 	ProxyDefaultsGatewayMode() string
 }

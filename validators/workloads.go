@@ -2,6 +2,8 @@ package validators
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -11,9 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// ConnectInjectAnnotation set to "false" on a pod turns consul-k8s's injection off: its
-// upstreams annotation is never read.
+// ConnectInjectAnnotation on a pod says whether consul-k8s injects it: "true" or "false" as
+// strconv.ParseBool reads them; without it the Consul chart's connectInject.default decides.
+// The upstreams annotation of a pod consul-k8s does not inject is never read.
 const ConnectInjectAnnotation = "consul.hashicorp.com/connect-inject"
+
+// neverInjected are the namespaces consul-k8s never injects, whatever the annotations say.
+var neverInjected = []string{"kube-system", "kube-public"}
 
 var (
 	podMetadataPath     = field.NewPath("metadata")
@@ -28,16 +34,15 @@ type podTemplate struct {
 	at   *field.Path
 }
 
-// podTemplateOf returns the pod of a workload whose upstreams consul-k8s would read: not a
-// Pod a controller owns (its template is checked on the controller), not one with injection
-// turned off, not one without the annotation.
-func podTemplateOf(obj runtime.Object) (podTemplate, bool) {
+// podTemplateOf returns the pod of a workload whose upstreams consul-k8s would read, as a
+// person or a GitOps tool wrote it: never an object a controller made (a ReplicaSet of a
+// Deployment, a Job of a CronJob, a Pod of any of them: its owner was judged when it was
+// written, and judging the copy against today's state freezes rollouts), never a pod
+// consul-k8s does not inject, never one without the annotation.
+func podTemplateOf(obj runtime.Object, cfg *Config) (podTemplate, bool) {
 	var t podTemplate
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		if len(o.OwnerReferences) > 0 {
-			return t, false
-		}
 		t = podTemplate{&o.ObjectMeta, &o.Spec, podMetadataPath}
 	case *appsv1.Deployment:
 		t = podTemplate{&o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec, templateMetadata}
@@ -54,11 +59,41 @@ func podTemplateOf(obj runtime.Object) (podTemplate, bool) {
 	default:
 		return t, false
 	}
-	if t.meta.Annotations[ConnectInjectAnnotation] == "false" {
+	m := metaOf(obj)
+	if HasControllerOwner(m) || slices.Contains(neverInjected, m.GetNamespace()) || !injected(t.meta, cfg.ConnectInjectDefault) {
 		return t, false
 	}
 	_, ok := t.meta.Annotations[UpstreamsAnnotation]
 	return t, ok
+}
+
+// CarriesUpstreams reports whether a workload's pod (template) carries the upstreams
+// annotation, whoever made it and whether or not consul-k8s injects it.
+func CarriesUpstreams(obj runtime.Object) bool {
+	t, _ := podTemplateOf(obj, &Config{})
+	if t.meta == nil {
+		return false
+	}
+	_, ok := t.meta.Annotations[UpstreamsAnnotation]
+	return ok
+}
+
+// HasControllerOwner reports whether a controller made the object (an ownerReference with
+// controller: true): such an object is a copy of what its owner says, never judged itself.
+func HasControllerOwner(m metav1.Object) bool {
+	return metav1.GetControllerOfNoCopy(m) != nil
+}
+
+// injected reports whether consul-k8s injects a pod with this metadata: an explicit
+// connect-inject annotation decides (a value ParseBool refuses makes consul-k8s's own
+// webhook refuse the pod), else the chart's connectInject.default.
+func injected(meta *metav1.ObjectMeta, byDefault bool) bool {
+	raw, ok := meta.Annotations[ConnectInjectAnnotation]
+	if !ok {
+		return byDefault
+	}
+	on, err := strconv.ParseBool(raw)
+	return err == nil && on
 }
 
 // annotationOptions reads an annotation as this installation's consul-k8s would.
@@ -76,7 +111,7 @@ func (in *ObjectInput) annotationOptions(spec *corev1.PodSpec) AnnotationOptions
 func (in *ObjectInput) upstreamEntries() (entries []AnnotationEntry, at *field.Path, ok bool) {
 	if !in.annotation.parsed {
 		a := parsedAnnotation{parsed: true}
-		if t, found := podTemplateOf(in.Object); found {
+		if t, found := podTemplateOf(in.Object, in.Config); found {
 			a.entries = ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec))
 			a.at, a.found = AnnotationPath(t.at), true
 		}
@@ -107,16 +142,32 @@ func annotationRule(rule string, objectRule func(in *ObjectInput) field.ErrorLis
 }
 
 // checkAnnotationUnlabeledPeer reads the annotation again with the known peers: an
-// unlabeled entry whose middle part names one was meant as a peer.
+// unlabeled entry whose middle part names one was meant as a peer. Where that part is also
+// a namespace or partition as consul-k8s reads it, the entry is ambiguous, not wrong: warn.
 func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
-	t, ok := podTemplateOf(in.Object)
+	t, ok := podTemplateOf(in.Object, in.Config)
 	if !ok {
 		return nil
 	}
 	opts := in.annotationOptions(t.spec)
 	opts.IsKnownPeer = in.State.HasPeer
 	entries := ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], opts)
-	return AnnotationErrors(AnnotationPath(t.at), entries, ruleAnnotationUnlabeledPeer)
+	at := AnnotationPath(t.at).String()
+	var errs, ambiguous field.ErrorList
+	for i := range entries {
+		for _, p := range entries[i].Problems {
+			if p.Rule != ruleAnnotationUnlabeledPeer {
+				continue
+			}
+			fe := &field.Error{Type: p.Type, Field: at, BadValue: field.OmitValueType{}, Detail: p.Detail}
+			errs = append(errs, fe)
+			if p.Ambiguous {
+				ambiguous = append(ambiguous, fe)
+			}
+		}
+	}
+	in.warnOnly(ambiguous)
+	return errs
 }
 
 // annotationPeerUnknown reports the annotation's peer upstreams that no acceptor or dialer

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -19,7 +20,7 @@ const (
 )
 
 func podTemplateWith(upstreams string, extra ...string) corev1.PodTemplateSpec {
-	ann := map[string]string{validators.UpstreamsAnnotation: upstreams}
+	ann := map[string]string{validators.UpstreamsAnnotation: upstreams, validators.ConnectInjectAnnotation: "true"}
 	for i := 0; i+1 < len(extra); i += 2 {
 		ann[extra[i]] = extra[i+1]
 	}
@@ -36,9 +37,37 @@ func barePod(upstreams string, owned bool) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: objMeta("frontend"), Spec: t.Spec}
 	p.Annotations = t.Annotations
 	if owned {
-		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "frontend-5d8f", UID: "1"}}
+		p.OwnerReferences = []metav1.OwnerReference{controllerRef("ReplicaSet", "frontend-5d8f")}
 	}
 	return p
+}
+
+func controllerRef(kind, name string) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: kind, Name: name, UID: "1", Controller: ptr.To(true)}
+}
+
+// owned returns obj with an ownerReference to owner, a controller's when controller is set.
+func owned[T metav1.Object](obj T, controller bool) T {
+	ref := controllerRef("Deployment", "frontend")
+	if !controller {
+		ref.Controller = nil
+	}
+	obj.SetOwnerReferences([]metav1.OwnerReference{ref})
+	return obj
+}
+
+func replicaSet(upstreams string) *appsv1.ReplicaSet {
+	return &appsv1.ReplicaSet{ObjectMeta: objMeta("frontend-5d8f"), Spec: appsv1.ReplicaSetSpec{Template: podTemplateWith(upstreams)}}
+}
+
+func job(upstreams string) *batchv1.Job {
+	return &batchv1.Job{ObjectMeta: objMeta("report-29000"), Spec: batchv1.JobSpec{Template: podTemplateWith(upstreams)}}
+}
+
+// withoutInject returns a Deployment whose pod template has no connect-inject annotation.
+func withoutInject(d *appsv1.Deployment) *appsv1.Deployment {
+	delete(d.Spec.Template.Annotations, validators.ConnectInjectAnnotation)
+	return d
 }
 
 func cronJob(upstreams string) *batchv1.CronJob {
@@ -93,5 +122,62 @@ func TestWorkloadAnnotationRules(t *testing.T) {
 		{name: "annotation kept with a new label", rule: "upstream-annotation-syntax",
 			old: deployment("backend.svc.cluster-02.peer"), obj: labelled(deployment("backend.svc.cluster-02.peer")),
 			want: []hit{warn(templateAnnotation)}},
+	})
+}
+
+// TestOnlyWhatPeopleWriteIsJudged: what a controller makes from a workload (a Deployment's
+// ReplicaSet, a CronJob's Job, their Pods) is never judged, nor a pod consul-k8s does not
+// inject, whatever its annotation says (section 6).
+func TestOnlyWhatPeopleWriteIsJudged(t *testing.T) {
+	broken := "backend.svc.cluster-02.peer" // no port: upstream-annotation-syntax
+	injectByDefault := validators.Config{ConnectInjectDefault: true}
+	runRuleCases(t, []ruleCase{
+		{name: "replica set of a deployment", rule: "upstream-annotation-syntax", obj: owned(replicaSet(broken), true)},
+		{name: "job of a cron job", rule: "upstream-annotation-syntax", obj: owned(job(broken), true)},
+		{name: "deployment an operator made", rule: "upstream-annotation-syntax", obj: owned(deployment(broken), true)},
+		{name: "replica set written by hand", rule: "upstream-annotation-syntax", obj: replicaSet(broken),
+			want: []hit{deny(templateAnnotation)}},
+		{name: "job with an owner that is no controller", rule: "upstream-annotation-syntax", obj: owned(job(broken), false),
+			want: []hit{deny(templateAnnotation)}},
+		{name: "pod with an owner that is no controller", rule: "upstream-annotation-syntax",
+			obj: owned(barePod("backend:9090 billing:9091", false), false), want: []hit{deny(podAnnotation)}},
+
+		// Which pods consul-k8s injects.
+		{name: "no connect-inject annotation, injection off by default", rule: "upstream-annotation-syntax",
+			obj: withoutInject(deployment(broken))},
+		{name: "no connect-inject annotation, injection on by default", rule: "upstream-annotation-syntax",
+			cfg: injectByDefault, obj: withoutInject(deployment(broken)), want: []hit{deny(templateAnnotation)}},
+		{name: "opted out while injection is on by default", rule: "upstream-annotation-syntax",
+			cfg: injectByDefault, obj: deployment(broken, validators.ConnectInjectAnnotation, "false")},
+		{name: "connect-inject read as strconv.ParseBool reads it", rule: "upstream-annotation-syntax",
+			obj: deployment(broken, validators.ConnectInjectAnnotation, "True"), want: []hit{deny(templateAnnotation)}},
+		{name: "connect-inject that is no boolean", rule: "upstream-annotation-syntax",
+			obj: deployment(broken, validators.ConnectInjectAnnotation, "yes")},
+		{name: "kube-system is never injected", rule: "upstream-annotation-syntax",
+			cfg: injectByDefault, obj: inNamespace("kube-system", deployment(broken))},
+
+		// consul-k8s 2.x multiport: one service at several destination ports.
+		{name: "multiport upstreams, labeled with options", rule: "upstream-annotation-duplicate", cfg: validators.Config{NamespacesEnabled: true, PartitionsEnabled: true},
+			obj: deployment("multiport.svc.default.ns.default.ap:1234:destination_port=api-port,multiport.svc.default.ns.default.ap:2234:destination_port=metrics")},
+		{name: "multiport upstreams, unlabeled", rule: "upstream-annotation-duplicate",
+			obj: deployment("multiport:1234:destination_port=api,multiport:2234:destination_port=metrics")},
+		{name: "multiport upstreams, labeled positional", rule: "upstream-annotation-duplicate",
+			obj: deployment("backend.svc.cluster-02.peer:9090:api,backend.svc.cluster-02.peer:9091:admin")},
+		{name: "same destination port twice", rule: "upstream-annotation-duplicate",
+			obj:  deployment("multiport:1234:destination_port=api,multiport:2234:destination_port=api"),
+			want: []hit{deny(templateAnnotation)}},
+		{name: "same local port, other destination ports", rule: "upstream-annotation-duplicate",
+			obj:  deployment("multiport:1234:destination_port=api,multiport:1234:destination_port=metrics"),
+			want: []hit{deny(templateAnnotation)}},
+
+		// A namespace named like a peer: ambiguous, not wrong.
+		{name: "namespace that a peer is also called", rule: "upstream-annotation-unlabeled-peer", cfg: namespaces(),
+			state: []runtime.Object{dialer("payments", k8sSecret())}, obj: deployment("ledger.payments:9096"),
+			want: []hit{warn(templateAnnotation)}},
+		{name: "namespace no peer is called", rule: "upstream-annotation-unlabeled-peer", cfg: namespaces(),
+			state: []runtime.Object{dialer("payments", k8sSecret())}, obj: deployment("ledger.billing:9096")},
+		{name: "peer name in a dotted service name, namespaces off", rule: "upstream-annotation-unlabeled-peer",
+			state: []runtime.Object{dialer("payments", k8sSecret())}, obj: deployment("ledger.payments:9096"),
+			want: []hit{deny(templateAnnotation)}},
 	})
 }

@@ -16,19 +16,21 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/pairing"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 func newCheckCommand() *cobra.Command {
 	var (
 		ef         engineFlags
+		inf        inputFlags
 		files      []string
 		contexts   []string
 		settings   []string
 		kubeconfig string
 		output     string
 		strict     bool
+		// gatewayInstalled is validate's --mesh-gateway-installed, for the offline clusters.
+		gatewayInstalled bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check (-f DIR -f DIR... | --context NAME --context NAME...)",
@@ -66,7 +68,11 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 				rep      report.Report
 			)
 			if len(files) > 0 {
-				clusters, err = offlineClusters(cmd, base, sel, files, strict, &rep)
+				var opts manifest.Options
+				if opts, err = inf.options(sel); err != nil {
+					return err
+				}
+				clusters, err = offlineClusters(cmd, base, opts, files, strict, gatewayInstalled, &rep)
 			} else {
 				clusters, err = liveClusters(cmd, base, sel, kubeconfig, contexts, settings)
 			}
@@ -113,13 +119,15 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file for --context (default: $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text, json or dot (Graphviz)")
 	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
+	fs.BoolVar(&gatewayInstalled, "mesh-gateway-installed", false, "offline: count a ready mesh gateway in every cluster that no manifest holds (the Consul Helm chart runs it); a cluster file's meshGatewayInstalled overrides it, as in validate")
 	ef.add(fs)
+	inf.add(fs)
 	return cmd
 }
 
 // offlineClusters loads the cluster folders; every one must be named and names are unique.
-func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Selector, paths []string, strict bool, rep *report.Report) ([]*pairing.Cluster, error) {
-	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel})
+func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.Options, paths []string, strict, gatewayInstalled bool, rep *report.Report) ([]*pairing.Cluster, error) {
+	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +142,10 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Sele
 			rep.AddSkipped(s.Source.File, s.Source.Document, s.Reason)
 		}
 		if c.Dir == "" {
-			return nil, fmt.Errorf("manifests outside any cluster folder (%d objects): check reads folders whose %s names the cluster", len(c.Set.Objects), manifest.ClusterFileName)
+			if len(c.Set.Objects) == 0 {
+				continue // only files that are no Kubernetes objects (a values.yaml, a README), listed as skipped
+			}
+			return nil, fmt.Errorf("manifests outside any cluster folder (%s): check reads folders whose %s names the cluster", report.Count(len(c.Set.Objects), "object"), manifest.ClusterFileName)
 		}
 		name := c.Settings.Name
 		if name == "" {
@@ -144,23 +155,12 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Sele
 			return nil, fmt.Errorf("%s and %s are both named %q", other, c.Dir, name)
 		}
 		seen[strings.ToLower(name)] = c.Dir
-		cfg, err := offline.Configure(base, c.Settings)
+		// Judged exactly as validate judges this folder: the same builder, settings and flags.
+		prepared, err := offline.PrepareCluster(base, c, unknownFields, gatewayInstalled)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Dir, err)
 		}
-		engine, err := validators.NewEngine(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Dir, err)
-		}
-		pc := &pairing.Cluster{Name: name, Engine: engine, Peers: c.Settings.Peers}
-		for _, o := range c.Set.Objects {
-			pc.Items = append(pc.Items, offline.Item{Object: o.Object, File: o.Source.File,
-				Findings: offline.UnknownFieldViolations(o.UnknownFields, unknownFields)})
-		}
-		// A manifest has no status: a gateway Deployment asking for replicas counts as ready.
-		for _, g := range c.Set.Gateways {
-			pc.Gateways = append(pc.Gateways, state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady})
-		}
+		pc := &pairing.Cluster{Name: name, Cluster: *prepared, Peers: c.Settings.Peers}
 		out = append(out, pc)
 	}
 	return out, nil
@@ -227,7 +227,8 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		if err != nil {
 			return nil, fmt.Errorf("context %s: %w", context, err)
 		}
-		out = append(out, &pairing.Cluster{Name: name, Engine: engine, Items: items, Gateways: gateways, Tokens: tokens, Peers: s.Peers})
+		out = append(out, &pairing.Cluster{Name: name, Cluster: offline.Cluster{Engine: engine, Items: items, Gateways: gateways},
+			Tokens: tokens, Peers: s.Peers})
 	}
 	return out, nil
 }

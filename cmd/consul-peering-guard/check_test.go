@@ -248,3 +248,166 @@ func TestCheckGraphsInDocsAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+// check judges each cluster exactly as validate judges its folder: for every folder of
+// examples/ that holds two or more named clusters, the single-cluster findings check reports
+// on a cluster are validate's findings on that cluster's folder, no more, no fewer.
+func TestCheckJudgesEachClusterAsValidate(t *testing.T) {
+	var parents []string
+	err := filepath.WalkDir(examples, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		named := 0
+		subs, _ := filepath.Glob(filepath.Join(path, "*", manifest.ClusterFileName))
+		for _, cf := range subs {
+			if s, err := manifest.ReadClusterSettings(cf); err == nil && s.Name != "" {
+				named++
+			}
+		}
+		if named >= 2 {
+			parents = append(parents, path)
+		}
+		return nil
+	})
+	if err != nil || len(parents) < 5 {
+		t.Fatalf("want the peering example folders, found %v: %v", parents, err)
+	}
+	type objectFinding struct{ kind, namespace, name, rule, field, action string }
+	for _, parent := range parents {
+		t.Run(strings.TrimPrefix(parent, examples+string(filepath.Separator)), func(t *testing.T) {
+			_, checked := checkJSON(t, "-f", parent)
+			byCluster := map[string]map[objectFinding]bool{}
+			for _, r := range checked.Results {
+				if byCluster[r.Cluster] == nil {
+					byCluster[r.Cluster] = map[objectFinding]bool{}
+				}
+				for _, v := range r.Violations {
+					if rule := validators.RuleByName(v.Rule); rule != nil && rule.ReadsPair() {
+						continue
+					}
+					byCluster[r.Cluster][objectFinding{r.Kind, r.Namespace, r.Name, v.Rule, v.Field, v.Action}] = true
+				}
+			}
+			cfs, _ := filepath.Glob(filepath.Join(parent, "*", manifest.ClusterFileName))
+			for _, cf := range cfs {
+				s, err := manifest.ReadClusterSettings(cf)
+				if err != nil || s.Name == "" {
+					continue
+				}
+				_, validated := validateJSON(t, "-f", filepath.Dir(cf))
+				want := map[objectFinding]bool{}
+				for _, r := range validated.Results {
+					for _, v := range r.Violations {
+						want[objectFinding{r.Kind, r.Namespace, r.Name, v.Rule, v.Field, v.Action}] = true
+					}
+				}
+				if got := byCluster[s.Name]; !mapsEqual(got, want) {
+					t.Errorf("cluster %s: check found %v, validate %v", s.Name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func mapsEqual[K comparable](a, b map[K]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// A Helm values.yaml or a README beside the cluster folders is skipped, as validate skips it.
+func TestCheckSkipsFilesThatAreNoObjects(t *testing.T) {
+	repo := t.TempDir()
+	for _, c := range []string{"cluster-01", "cluster-02"} {
+		if err := os.CopyFS(filepath.Join(repo, c), os.DirFS(filepath.Join(examples, "peering", c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(repo, "values.yaml"), []byte("global:\n  peering:\n    enabled: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, rep := checkJSON(t, "-f", repo)
+	if code != exitAllowed {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	found := false
+	for _, s := range rep.Skipped {
+		found = found || filepath.Base(s.File) == "values.yaml"
+	}
+	if !found {
+		t.Errorf("values.yaml not listed as skipped: %+v", rep.Skipped)
+	}
+}
+
+// HashiCorp's walk-through with transparent proxy: the Consul chart runs both mesh gateways
+// (meshGatewayInstalled), and frontend names backend nowhere; the intention on cluster-02 is
+// the trace of the import. check finds nothing, as validate finds nothing on either side.
+func TestCheckTransparentProxyWalkThrough(t *testing.T) {
+	code, rep := checkJSON(t, "-f", filepath.Join(examples, "setups", "transparent-proxy"))
+	if code != exitAllowed {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	for _, r := range rep.Results {
+		for _, v := range r.Violations {
+			t.Errorf("[%s] %s %s/%s: %s %s %s", r.Cluster, r.Kind, r.Namespace, r.Name, v.Action, v.Field, v.Rule)
+		}
+	}
+	// Without the intention the export is unused, and the finding never advises removing it.
+	code, rep = checkJSON(t, "-f", filepath.Join(examples, "setups", "transparent-proxy"), "--rule", "export-unused=deny")
+	if code != exitAllowed {
+		t.Errorf("with the intention, export-unused=deny: exit %d, want 0", code)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(examples, "setups", "transparent-proxy"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "cluster-02", "40-service-intentions.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, rep = checkJSON(t, "-f", dir)
+	found := false
+	for _, r := range rep.Results {
+		for _, v := range r.Violations {
+			if v.Rule == "export-unused" {
+				found = true
+				if v.Action != string(validators.Warn) || v.Field != "spec.services[0].consumers[0].peer" || strings.Contains(v.Message, "remove") {
+					t.Errorf("export-unused: %+v", v)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no export-unused without the intention")
+	}
+}
+
+// check takes validate's --mesh-gateway-installed.
+func TestCheckMeshGatewayInstalledFlag(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(examples, "setups", "transparent-proxy"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"cluster-01", "cluster-02"} {
+		f := filepath.Join(dir, c, manifest.ClusterFileName)
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(strings.Replace(string(raw), "meshGatewayInstalled: true", "", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _ := checkJSON(t, "-f", dir); code != exitDenied {
+		t.Errorf("no gateway anywhere: exit %d, want %d", code, exitDenied)
+	}
+	if code, _ := checkJSON(t, "-f", dir, "--mesh-gateway-installed"); code != exitAllowed {
+		t.Errorf("--mesh-gateway-installed: exit %d, want 0", code)
+	}
+}

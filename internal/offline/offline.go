@@ -61,29 +61,48 @@ func Check(engine *validators.Engine, items []Item, gateways []state.Gateway) ([
 	return out, nil
 }
 
-// CheckCluster validates the manifests of one cluster. A manifest has no status: a gateway
-// Deployment that asks for replicas counts as ready, as it will be once applied.
-// Unknown fields are reported with the given action (warn, or deny for --strict, or off); what
-// the reader skipped is in c.Set.Skipped.
+// Cluster is one cluster's manifests ready to judge: the engine under its cluster file's
+// settings, its objects and its mesh gateways. validate and check both build it with
+// PrepareCluster, so that check judges each cluster exactly as validate does.
+type Cluster struct {
+	Engine   *validators.Engine
+	Items    []Item
+	Gateways []state.Gateway
+}
+
+// PrepareCluster builds the engine of one cluster from the flags' configuration and its
+// cluster file, and its items and gateways from its manifests. A manifest has no status: a
+// gateway Deployment that asks for replicas counts as ready, as it will be once applied.
+// Unknown fields are reported with the given action (warn, or deny for --strict, or off).
 // gatewayInstalled counts a ready mesh gateway that no manifest holds (the Consul Helm chart
 // runs it); the cluster file's meshGatewayInstalled overrides it.
-func CheckCluster(engine *validators.Engine, c *manifest.Cluster, unknownFields validators.Action, gatewayInstalled bool) ([]Finding, error) {
-	items := make([]Item, len(c.Set.Objects))
-	for i, o := range c.Set.Objects {
-		items[i] = Item{Object: o.Object, File: o.Source.File, Findings: UnknownFieldViolations(o.UnknownFields, unknownFields)}
+func PrepareCluster(base validators.Config, c *manifest.Cluster, unknownFields validators.Action, gatewayInstalled bool) (*Cluster, error) {
+	cfg, err := Configure(base, c.Settings)
+	if err != nil {
+		return nil, err
 	}
-	gateways := make([]state.Gateway, len(c.Set.Gateways))
-	for i, g := range c.Set.Gateways {
-		gateways[i] = state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady}
+	engine, err := validators.NewEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := &Cluster{Engine: engine, Items: make([]Item, len(c.Set.Objects))}
+	for i, o := range c.Set.Objects {
+		out.Items[i] = Item{Object: o.Object, File: o.Source.File, Findings: UnknownFieldViolations(o.UnknownFields, unknownFields)}
+	}
+	for _, g := range c.Set.Gateways {
+		out.Gateways = append(out.Gateways, state.Gateway{Ref: state.GatewayRef{Namespace: g.Namespace, Name: g.Name}, Status: validators.GatewayReady})
 	}
 	if c.Settings.MeshGatewayInstalled != nil {
 		gatewayInstalled = *c.Settings.MeshGatewayInstalled
 	}
 	if gatewayInstalled {
-		gateways = append(gateways, state.Gateway{Ref: InstalledGateway, Status: validators.GatewayReady})
+		out.Gateways = append(out.Gateways, state.Gateway{Ref: InstalledGateway, Status: validators.GatewayReady})
 	}
-	return Check(engine, items, gateways)
+	return out, nil
 }
+
+// Check validates every object of the cluster, as Check does.
+func (c *Cluster) Check() ([]Finding, error) { return Check(c.Engine, c.Items, c.Gateways) }
 
 // InstalledGateway stands for the mesh gateway the Consul Helm chart runs, when the manifests
 // validated offline do not hold it.
@@ -127,6 +146,9 @@ func Configure(base validators.Config, s manifest.ClusterSettings) (validators.C
 			return cfg, err
 		}
 		cfg.Edition = e
+	}
+	if s.ConnectInjectDefault != nil {
+		cfg.ConnectInjectDefault = *s.ConnectInjectDefault
 	}
 	if s.ConsulK8sVersion != nil {
 		g, err := validators.ParseAnnotationGrammar(*s.ConsulK8sVersion)

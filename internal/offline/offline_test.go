@@ -102,7 +102,11 @@ func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 		UnknownFields: []manifest.UnknownField{{Path: "spec.peer.Secret", Suggestion: "secret"}},
 	}}}}
 	for _, action := range []validators.Action{validators.Warn, validators.Deny, validators.Off} {
-		findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, action, false)
+		prepared, err := offline.PrepareCluster(validators.Config{}, c, action, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		findings, err := prepared.Check()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +188,11 @@ func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
 				{Kind: kinds.PeeringDialer, Object: dialer("dc2")},
 				{Kind: kinds.ExportedServices, Object: exportTo("dc2")},
 			}}}
-			findings, err := offline.CheckCluster(mustEngine(t, validators.Config{}), c, validators.Warn, tc.flag)
+			prepared, err := offline.PrepareCluster(validators.Config{}, c, validators.Warn, tc.flag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			findings, err := prepared.Check()
 			if err != nil {
 				t.Fatal(err)
 			}

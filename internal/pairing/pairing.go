@@ -25,10 +25,9 @@ import (
 
 // Cluster is one cluster of a check: what its single-cluster rules check and what pairing reads.
 type Cluster struct {
-	Name     string
-	Engine   *validators.Engine
-	Items    []offline.Item
-	Gateways []state.Gateway
+	Name string
+	// Cluster is the engine, objects and gateways, built as validate builds them.
+	offline.Cluster
 	// Tokens are digests of the peering tokens in the acceptors' and dialers' Secrets (live only).
 	Tokens map[kinds.ObjectRef]string
 	Peers  map[string]string
@@ -61,7 +60,7 @@ func BestGateway(gateways []state.Gateway) validators.GatewayStatus {
 // acceptors and dialers point at. A Secret that cannot be read (not there yet, or not
 // allowed) leaves that object to be paired by name.
 func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, map[kinds.ObjectRef]string, error) {
-	items, gateways, err := audit.Collect(ctx, c, sel)
+	items, gateways, err := audit.Collect(ctx, c, sel, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -137,9 +137,11 @@ func TestWorkloadUpstreamAnnotations(t *testing.T) {
 	reset(t)
 	ctx := ctxFor(t)
 	t.Cleanup(func() {
-		_ = cluster.Kubectl("delete", "deployment,cronjob,pod", "-l", "e2e=upstreams", "-n", "default", "--wait=false")
+		_ = cluster.Kubectl("delete", "deployment,replicaset,cronjob,pod", "-l", "e2e=upstreams", "-n", "default", "--wait=false")
 	})
-	deployment := func(name, annotations string) string {
+	// asWritten is a Deployment with exactly these pod annotations; deployment adds
+	// connect-inject "true" where they do not say, as a pod consul-k8s injects does.
+	asWritten := func(name, annotations string) string {
 		return `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ` + name + `, namespace: default, labels: {e2e: upstreams}}
@@ -152,6 +154,12 @@ spec:
     spec: {containers: [{name: app, image: nginx:1.27, ports: [{name: http, containerPort: 8080}]}]}
 `
 	}
+	deployment := func(name, annotations string) string {
+		if !strings.Contains(annotations, "connect-inject") {
+			annotations = `consul.hashicorp.com/connect-inject: "true", ` + annotations
+		}
+		return asWritten(name, annotations)
+	}
 	pod := func(name, upstreams string) string {
 		return `apiVersion: v1
 kind: Pod
@@ -159,7 +167,7 @@ metadata:
   name: ` + name + `
   namespace: default
   labels: {e2e: upstreams}
-  annotations: {consul.hashicorp.com/connect-service-upstreams: "` + upstreams + `"}
+  annotations: {consul.hashicorp.com/connect-inject: "true", consul.hashicorp.com/connect-service-upstreams: "` + upstreams + `"}
 spec: {automountServiceAccountToken: false, containers: [{name: app, image: nginx:1.27}]}
 `
 	}
@@ -169,8 +177,8 @@ spec: {automountServiceAccountToken: false, containers: [{name: app, image: ngin
 
 	// Unannotated writes are never sent.
 	before := guard.Reviews("Deployment") + guard.Reviews("Pod")
-	mustApply(t, deployment("plain", `team: web`))
-	mustApply(t, strings.Replace(pod("plain-pod", "x"), `annotations: {consul.hashicorp.com/connect-service-upstreams: "x"}`, `annotations: {team: web}`, 1))
+	mustApply(t, asWritten("plain", `team: web`))
+	mustApply(t, strings.Replace(pod("plain-pod", "x"), `annotations: {consul.hashicorp.com/connect-inject: "true", consul.hashicorp.com/connect-service-upstreams: "x"}`, `annotations: {team: web}`, 1))
 	if after := guard.Reviews("Deployment") + guard.Reviews("Pod"); after != before {
 		t.Errorf("unannotated Deployment and Pod reached the webhook: reviews %v -> %v", before, after)
 	}
@@ -188,6 +196,26 @@ spec: {automountServiceAccountToken: false, containers: [{name: app, image: ngin
 	refused(t, cluster.Apply(deployment("none-mode", `consul.hashicorp.com/connect-service-upstreams: "backend.svc.cluster-02.peer:9090:mesh_gateway_mode=none"`)),
 		tmpl, "gateway-mode-none-peer-upstream")
 	mustApply(t, deployment("not-injected", `consul.hashicorp.com/connect-inject: "false", consul.hashicorp.com/connect-service-upstreams: "backend.cluster-02.peer"`))
+	// Without connect-inject "true" the Consul chart (connectInject.default false) injects nothing.
+	mustApply(t, asWritten("never-injected", `consul.hashicorp.com/connect-service-upstreams: "backend.cluster-02.peer"`))
+	// What a controller made is never judged: a ReplicaSet of a Deployment whose broken
+	// annotation was accepted before goes through the API server untouched.
+	mustApply(t, `apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: made-by-a-controller
+  namespace: default
+  labels: {e2e: upstreams}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: frontend, uid: 6a1c0a4e-0000-4000-8000-000000000001, controller: true}]
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: made-by-a-controller}}
+  template:
+    metadata:
+      labels: {app: made-by-a-controller}
+      annotations: {consul.hashicorp.com/connect-inject: "true", consul.hashicorp.com/connect-service-upstreams: "backend.cluster-02.peer"}
+    spec: {containers: [{name: app, image: nginx:1.27}]}
+`)
 	warned(t, cluster.Apply(deployment("unknown-peer", `consul.hashicorp.com/connect-service-upstreams: "backend.svc.cluster-09.peer:9090"`)),
 		"spec.template.metadata.annotations[…upstreams]", "upstream-peer-known")
 	refused(t, cluster.Apply(pod("bare", "backend.svc.cluster-02.peer")),
@@ -201,7 +229,7 @@ spec:
     spec:
       template:
         metadata:
-          annotations: {consul.hashicorp.com/connect-service-upstreams: "billing.svc.cluster-02.peer:9090:dc=dc2"}
+          annotations: {consul.hashicorp.com/connect-inject: "true", consul.hashicorp.com/connect-service-upstreams: "billing.svc.cluster-02.peer:9090:dc=dc2"}
         spec: {restartPolicy: Never, containers: [{name: report, image: busybox:1.37}]}
 `), "spec.jobTemplate.spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]", "upstream-peer-datacenter-exclusive")
 }

@@ -57,8 +57,8 @@ type ClusterOptions struct {
 	// BindAddress is the address the API server serves on (default 127.0.0.1), for example
 	// the host side of a NetNS, so that processes inside it reach the API server.
 	BindAddress string
-	// APIServerFlags are set on kube-apiserver's command line, for example
-	// enable-aggregator-routing=true.
+	// APIServerFlags are set on kube-apiserver's command line, after
+	// enable-aggregator-routing=true, which every API server of the project runs with.
 	APIServerFlags map[string]string
 }
 
@@ -97,6 +97,9 @@ func StartClusterWith(o ClusterOptions, extraCRDPaths ...string) (*Cluster, erro
 		}
 		api.Address, api.Port = o.BindAddress, strconv.Itoa(port)
 	}
+	// A Service-referenced webhook (the chart's) resolves to its endpoints, never through
+	// the machine's DNS: no API server the project starts may call off the machine.
+	api.Configure().Set("enable-aggregator-routing", "true")
 	for flag, value := range o.APIServerFlags {
 		api.Configure().Set(flag, value)
 	}

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -18,7 +19,7 @@ func WebhookEntryName(kind kinds.Kind) string {
 
 // ExemptNamespaceLabel is the label the API server sets on every namespace to its name;
 // exempt namespaces are excluded through it.
-const ExemptNamespaceLabel = "kubernetes.io/metadata.name"
+const ExemptNamespaceLabel = policies.ExemptNamespaceLabel
 
 // WebhookConfigurationOptions are the settings of the ValidatingWebhookConfiguration.
 type WebhookConfigurationOptions struct {
@@ -35,8 +36,8 @@ type WebhookConfigurationOptions struct {
 	// MatchConditions are added after webhook.NotBeingDeletedCondition.
 	MatchConditions []admissionregistrationv1.MatchCondition
 	// Workloads adds the entries of the workload kinds, whose pods may carry the upstreams
-	// annotation. Their match conditions send only objects carrying it (and only Pods no
-	// controller owns), so the many other pod writes never reach the webhook; they take
+	// annotation. Their match conditions send only objects carrying it that no controller
+	// made, so the many other pod writes never reach the webhook; they take
 	// WorkloadFailurePolicy, Ignore when empty: an outage must never stop pods from being
 	// scheduled.
 	Workloads             bool
@@ -44,11 +45,15 @@ type WebhookConfigurationOptions struct {
 }
 
 // HasUpstreamsCondition is the name of the match condition that sends a workload only when its
-// pod carries the upstreams annotation, and BarePodCondition the one that sends only Pods no
-// controller owns (their controller's template is checked instead).
+// pod carries the upstreams annotation, and NoControllerCondition the one that sends only
+// objects no controller made (a ReplicaSet of a Deployment, a Job of a CronJob, a Pod of
+// either): their owner was judged when it was written, and judging the copy freezes rollouts.
 const (
 	HasUpstreamsCondition = "has-upstreams-annotation"
-	BarePodCondition      = "bare-pod"
+	NoControllerCondition = "no-controller-owner"
+	// NoControllerExpression is true for an object without an ownerReference that says
+	// controller: true.
+	NoControllerExpression = "!has(object.metadata.ownerReferences) || !object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller)"
 )
 
 // workloadConditions are the match conditions of a workload kind's entry.
@@ -60,29 +65,16 @@ func workloadConditions(kind kinds.Kind) []admissionregistrationv1.MatchConditio
 	case kinds.CronJob:
 		meta = "object.spec.jobTemplate.spec.template.metadata"
 	}
-	out := []admissionregistrationv1.MatchCondition{{
+	return []admissionregistrationv1.MatchCondition{{
 		Name:       HasUpstreamsCondition,
 		Expression: "has(" + meta + ".annotations) && '" + validators.UpstreamsAnnotation + "' in " + meta + ".annotations",
-	}}
-	if kind == kinds.Pod {
-		out = append(out, admissionregistrationv1.MatchCondition{Name: BarePodCondition, Expression: "!has(object.metadata.ownerReferences)"})
-	}
-	return out
+	}, {Name: NoControllerCondition, Expression: NoControllerExpression}}
 }
 
-// namespaceSelector merges the exempt namespaces into the configured selector.
+// namespaceSelector merges the exempt namespaces into the configured selector, as the
+// policies' bindings do.
 func (o WebhookConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
-	if len(o.ExemptNamespaces) == 0 {
-		return o.NamespaceSelector
-	}
-	sel := &metav1.LabelSelector{}
-	if o.NamespaceSelector != nil {
-		sel = o.NamespaceSelector.DeepCopy()
-	}
-	sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
-		Key: ExemptNamespaceLabel, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string(nil), o.ExemptNamespaces...),
-	})
-	return sel
+	return policies.NamespaceSelectorWithExemptions(o.NamespaceSelector, o.ExemptNamespaces)
 }
 
 // WebhookConfiguration returns the ValidatingWebhookConfiguration that routes the Consul kinds (and,

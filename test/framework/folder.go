@@ -61,6 +61,9 @@ func ServeFlags(s manifest.ClusterSettings) []string {
 	if s.Edition != nil {
 		args = append(args, "--consul-edition="+*s.Edition)
 	}
+	if s.ConnectInjectDefault != nil && *s.ConnectInjectDefault {
+		args = append(args, "--connect-inject-default")
+	}
 	if s.ConsulK8sVersion != nil {
 		args = append(args, "--consul-k8s-version="+*s.ConsulK8sVersion)
 	}
@@ -90,6 +93,22 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 	sort.Strings(files)
 	counts := map[kinds.Kind]int{}
 	ready := 0
+	// The Consul Helm chart runs the mesh gateway of a cluster whose file says so; the
+	// folder holds no manifest of it, so it is started here as the chart would.
+	if settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName)); err != nil {
+		return err
+	} else if settings.MeshGatewayInstalled != nil && *settings.MeshGatewayInstalled {
+		if r := c.Apply(chartGateway); r.Code != 0 {
+			return fmt.Errorf("the mesh gateway of the Consul chart: %s", r.Stderr)
+		}
+		if err := c.MarkDeploymentReady(ctx, "consul", "consul-mesh-gateway", 1); err != nil {
+			return err
+		}
+		ready++
+		if err := w.WaitForGateways(ctx, ready); err != nil {
+			return err
+		}
+	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -136,3 +155,25 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 	}
 	return nil
 }
+
+// chartGateway is the mesh gateway Deployment the Consul Helm chart makes with
+// meshGateway.enabled, as far as the webhook reads it.
+const chartGateway = `apiVersion: v1
+kind: Namespace
+metadata: {name: consul}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: consul-mesh-gateway
+  namespace: consul
+  labels: {app: consul, component: mesh-gateway, release: consul}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: consul, component: mesh-gateway, release: consul}}
+  template:
+    metadata:
+      labels: {app: consul, component: mesh-gateway, release: consul}
+      annotations: {consul.hashicorp.com/gateway-kind: mesh-gateway}
+    spec: {containers: [{name: mesh-gateway, image: hashicorp/consul-dataplane:1.7}]}
+`

@@ -102,7 +102,7 @@ only these). */}}
 - {kind: PeeringDialer, plural: peeringdialers, state: true}
 - {kind: ServiceResolver, plural: serviceresolvers, state: false}
 - {kind: ServiceIntentions, plural: serviceintentions, state: false}
-- {kind: SamenessGroup, plural: samenessgroups, state: false}
+- {kind: SamenessGroup, plural: samenessgroups, state: true}
 {{- end }}
 
 {{/* The workload kinds whose pods may carry the upstreams annotation (kinds.Workloads),
@@ -127,6 +127,24 @@ added as a NotIn requirement on the name label the API server sets on every name
 {{- end }}
 {{- if $sel }}
 {{- toYaml $sel }}
+{{- end }}
+{{- end }}
+
+{{/* The matchResources of the ValidatingAdmissionPolicyBindings: the webhook entries'
+namespaceSelector (exempt namespaces included) and objectSelector, so that break glass
+reaches the policies too; empty when both are. */}}
+{{- define "cpg.policyMatchResources" -}}
+{{- $ns := include "cpg.namespaceSelector" . }}
+{{- if or $ns .Values.webhook.objectSelector }}
+matchResources:
+  {{- with $ns }}
+  namespaceSelector:
+    {{- . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.webhook.objectSelector }}
+  objectSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
 {{- end }}
 
