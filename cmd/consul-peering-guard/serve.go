@@ -73,6 +73,14 @@ func newServeCommand() *cobra.Command {
 			if o.Reports && o.AuditInterval <= 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--reports needs --audit-interval: the reports hold what the periodic audit finds")}
 			}
+			if o.Registration.Owner != "" && o.Registration.File == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--webhook-configuration-owner needs --webhook-configuration")}
+			}
+			if o.Registration.File != "" {
+				if _, _, err := server.ReadWebhookConfiguration(o.Registration.File); err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--webhook-configuration: %w", err)}
+				}
+			}
 			cfg, err := restConfig(kubeconfig, kubeCtx)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -108,6 +116,8 @@ func newServeCommand() *cobra.Command {
 	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
 	fs.BoolVar(&o.Reports, "reports", false, "keep the audit's findings as one OpenReports Report (openreports.io/v1alpha1) per namespace; needs --audit-interval and the Report CRD")
+	fs.StringVar(&o.Registration.File, "webhook-configuration", "", "ValidatingWebhookConfiguration (YAML) to apply with server-side apply once serve is ready and its Service has a ready endpoint; the chart mounts it from a ConfigMap. Empty: register nothing")
+	fs.StringVar(&o.Registration.Owner, "webhook-configuration-owner", "", "ClusterRole that owns the applied configuration, so that deleting it (helm uninstall) makes the garbage collector delete the configuration")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text; one line per denial with kind, namespace, name, operation, rule, field and user")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)
