@@ -82,8 +82,14 @@ var baseArgs = []string{
 	"--health-probe-bind-address=:8081",
 }
 
+// registrationArgs: serve applies the configuration the chart mounts, owned by its ClusterRole.
+var registrationArgs = []string{
+	"--webhook-configuration=/etc/consul-peering-guard/" + webhookConfigurationKey,
+	"--webhook-configuration-owner=" + release,
+}
+
 func argsWith(metrics []string, rest ...string) []string {
-	out := slices.Concat(baseArgs, metrics, []string{"--log-format=json", "--log-level=info"})
+	out := slices.Concat(baseArgs, metrics, registrationArgs, []string{"--log-format=json", "--log-level=info"})
 	return append(out, rest...)
 }
 
@@ -277,7 +283,7 @@ func checkLabels(t *testing.T, objs []client.Object) {
 // framework.WebhookConfiguration builds for the same settings.
 func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
-	vwc := one[*admissionregistrationv1.ValidatingWebhookConfiguration](t, objs)
+	vwc := webhookConfigurationOf(t, objs)
 	var caBundle []byte
 	if !tc.certManager {
 		caBundle = caBundleOf(t, tc.file)
@@ -452,9 +458,35 @@ func serviceAccountGrants(t *testing.T, objs []client.Object) []string {
 	return slices.Compact(grants)
 }
 
+// registrationGrants are what serve needs to apply its configuration: that one object
+// (resourceNames), its owner's uid, and the Service's EndpointSlices in the release namespace.
+func registrationGrants() []string {
+	return []string{
+		"admissionregistration.k8s.io/validatingwebhookconfigurations:create",
+		"admissionregistration.k8s.io/validatingwebhookconfigurations:get",
+		"admissionregistration.k8s.io/validatingwebhookconfigurations:patch",
+		"discovery.k8s.io/endpointslices:list@" + namespace,
+		"rbac.authorization.k8s.io/clusterroles:get",
+	}
+}
+
+// checkRegistrationNamed: the writes of serve's registration name their one object.
+func checkRegistrationNamed(t *testing.T, objs []client.Object) {
+	t.Helper()
+	role := named[*rbacv1.ClusterRole](t, objs, release)
+	for _, r := range role.Rules {
+		if slices.Contains(r.Resources, "validatingwebhookconfigurations") || slices.Contains(r.Resources, "clusterroles") {
+			if !slices.Equal(r.ResourceNames, []string{release}) {
+				t.Errorf("ClusterRole %s grants %v on %v to resourceNames %v, want only %s", role.Name, r.Verbs, r.Resources, r.ResourceNames, release)
+			}
+		}
+	}
+}
+
 func checkRBAC(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
-	want := append(readGrants(tc.gatewayNamespace), tc.extraGrants...)
+	checkRegistrationNamed(t, objs)
+	want := slices.Concat(readGrants(tc.gatewayNamespace), registrationGrants(), tc.extraGrants)
 	sort.Strings(want)
 	if got := serviceAccountGrants(t, objs); !slices.Equal(got, want) {
 		t.Errorf("the ServiceAccount may do\n %v\nwant exactly\n %v", got, want)
