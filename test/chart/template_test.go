@@ -255,7 +255,7 @@ func readChart(t *testing.T) chartMeta {
 
 func TestChartMetadata(t *testing.T) {
 	m := readChart(t)
-	if m.APIVersion != "v2" || m.Name != "consul-peering-guard" || m.Version != "0.1.0" || m.AppVersion != "0.1.0" {
+	if m.APIVersion != "v2" || m.Name != "consul-peering-guard" || m.Version != "0.1.0" || m.AppVersion != "v"+m.Version {
 		t.Fatalf("Chart.yaml: %+v", m)
 	}
 }
