@@ -57,7 +57,7 @@ release: ## Write DIST (dist/): the binaries (linux, darwin; amd64, arm64), the 
 	rm -rf $(DIST)/image/linux-*/
 	$(BIN)/helm package charts/consul-peering-guard --version $(CHART_VERSION) --app-version $(VERSION) --destination $(DIST)
 	$(GO) run ./hack/release sbom -binary $(DIST)/consul-peering-guard-linux-amd64 -version $(VERSION) -created $(IMAGE_CREATED) -out $(DIST)/consul-peering-guard.spdx.json
-	cd $(DIST) && $(GO) run $(CURDIR)/hack/release checksums -dir . $$(ls consul-peering-guard-* consul-peering-guard.spdx.json image/*.tar)
+	$(GO) run ./hack/release checksums -dir $(DIST) $$(cd $(DIST) && ls consul-peering-guard-* consul-peering-guard.spdx.json image/*.tar)
 	@echo "$(DIST): consul-peering-guard $(VERSION); image tag $(VERSION), chart $(CHART_VERSION) (appVersion $(VERSION))"
 
 # PLAIN_HTTP=1 talks HTTP to the registry (a local one); log in first otherwise
