@@ -60,7 +60,7 @@ func TestServeChecksTheWebhookConfigurationFile(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown field", good + "    failurePolicyy: Fail\n", nil, `unknown field "webhooks[0].failurePolicyy"`},
+		{"unknown field", good + "    failurePolicyy: Fail\n", nil, `unknown field "failurePolicyy"`},
 		{"another kind", strings.Replace(good, "kind: ValidatingWebhookConfiguration", "kind: MutatingWebhookConfiguration", 1), nil, "want admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration"},
 		{"no name", strings.Replace(good, "metadata: {name: cpg}", "metadata: {}", 1), nil, "needs metadata.name"},
 		{"two services", good + strings.Replace(fmt.Sprintf(entry, "other"), "mesh.", "pod.", 1), nil, "webhook pod.consul-peering-guard.io: every entry must call the same Service"},
