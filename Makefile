@@ -6,7 +6,7 @@ GO ?= go
 CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: release publish thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
+.PHONY: release publish node-tools cluster cluster-down thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
 
 all: build
 
@@ -20,7 +20,7 @@ BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%
 VERSION_LDFLAGS = -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(BUILD_DATE)
 IMAGE ?= ghcr.io/consul-peering-guard/consul-peering-guard:$(VERSION)
 
-build: ## Build the binary into bin/, stamped with VERSION, REVISION and BUILD_DATE.
+build: ## Build the binary into bin/, stamped with VERSION, REVISION and BUILD_DATE (the commit date).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(VERSION_LDFLAGS)" -o $(BIN)/consul-peering-guard ./cmd/consul-peering-guard
 
 image-build-check: ## Build the binary as the Dockerfile does (no Docker needed) and check it is static.
@@ -74,7 +74,7 @@ image-docker: ## Build the container image IMAGE with the Dockerfile and Docker 
 tools: ## Build the test tools (kube-apiserver, kube-controller-manager, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
-generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the README rule table, the policy cases and chart template, and deploy/.
+generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the generated tables of README.md and docs/, the policy cases and chart template, and deploy/.
 	hack/build-tools.sh controller-gen
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
@@ -129,6 +129,18 @@ e2e: ## End-to-end and chart tests against the real kube-apiserver, etcd, kubect
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -count=1 -timeout=30m ./test/...
 
 test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
+
+node-tools: ## Build the node of make cluster when missing: kube-scheduler, kubelet, kube-proxy (not part of make tools).
+	hack/build-tools.sh kube-scheduler kubelet kube-proxy
+
+CLUSTER_DIR ?= $(CURDIR)/tmp/cluster
+NODE_ARCH ?= $(shell $(GO) env GOARCH)
+cluster: tools node-tools image ## A real single-node cluster (docs/cluster.md) with the image of make image imported; prints the KUBECONFIG export. Needs root and hack/node-packages.sh.
+	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kubectl
+	CLUSTER_IMAGES=$(IMAGE_DIR)/consul-peering-guard-linux-$(NODE_ARCH).tar hack/cluster.sh up $(CLUSTER_DIR)
+
+cluster-down: ## Stop make cluster and remove everything it made (processes, mounts, namespaces, cgroups).
+	hack/cluster.sh down $(CLUSTER_DIR)
 
 demo: ## Guided tour: local API server, the webhook, kubectl applying good and bad manifests.
 	hack/build-tools.sh etcd kube-apiserver kubectl

@@ -34,6 +34,20 @@ if [ -x "$bin/kube-apiserver" ] && "$bin/kube-apiserver" --version 2>/dev/null |
   stale=" kube-apiserver kubectl "
 fi
 
+# helm reports its module version and assumes the Kubernetes version of its client-go, as a
+# release build (helm's Makefile) does: unstamped it says v3.22 and assumes Kubernetes 1.20,
+# which the chart's kubeVersion refuses, so helm template would need --kube-version.
+helm_version=$(cd "$root/hack/tools/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
+helm_k8s_minor=$(cd "$root/hack/tools/helm" && go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2)
+helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$helm_version -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_ldflags="$helm_ldflags -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_k8s_minor"
+done
+if [ -x "$bin/helm" ] && [ "$("$bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$helm_version" ]; then
+  echo ">> $bin/helm does not report $helm_version: rebuilding it with its version"
+  stale="$stale helm "
+fi
+
 want=${*:-etcd kube-apiserver kube-controller-manager kubectl helm controller-gen golangci-lint}
 for tool in $want; do
   case $tool in
@@ -42,7 +56,12 @@ for tool in $want; do
     kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
     # The Deployment and ReplicaSet controllers, for the tests that roll workloads out.
     kube-controller-manager) build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags" ;;
-    helm) build helm helm helm.sh/helm/v3/cmd/helm ;;
+    # The node of make cluster (hack/cluster.sh); never part of the default set, so make test
+    # on a machine without containerd does not build them (make node-tools does).
+    kube-scheduler) build kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags" ;;
+    kubelet) build kubelet kube k8s.io/kubernetes/cmd/kubelet "$kube_ldflags" ;;
+    kube-proxy) build kube-proxy kube k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags" ;;
+    helm) build helm helm helm.sh/helm/v3/cmd/helm "$helm_ldflags" ;;
     controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
     # The engines make bench-peers compares with; never part of the default set (make test).

@@ -34,6 +34,10 @@ type Config struct {
 	// kinds (serve --skip-object-rules): the engine leaves those rules on those kinds to the
 	// policies, and still runs them on workloads, whose annotation only it can parse.
 	EnforcedByPolicies map[string]bool
+	// PolicyMaxListItems is the longest list the generated ValidatingAdmissionPolicies
+	// evaluate (PolicyBound); 0 means DefaultPolicyMaxListItems. With EnforcedByPolicies the
+	// engine judges an object beyond it itself, as the policies skip it.
+	PolicyMaxListItems int
 	// Actions overrides the default action of rules by name.
 	Actions map[string]Action
 }
@@ -96,6 +100,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.PartitionsEnabled && c.Partition != "" && c.Partition != DefaultPartition {
 		problems = append(problems, fmt.Sprintf("partition %q needs partitions enabled", c.Partition))
+	}
+	if c.PolicyMaxListItems < 0 {
+		problems = append(problems, fmt.Sprintf("the policies' list bound %d must not be negative", c.PolicyMaxListItems))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(problems, "; "))

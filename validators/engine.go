@@ -197,9 +197,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 			continue
 		}
 		for _, k := range r.Kinds {
-			if enforced[r.Name] && !slices.Contains(kinds.Workloads, k) {
-				continue // the policies judge it on this kind
-			}
 			e.byKind[k] = append(e.byKind[k], r)
 		}
 	}
@@ -233,6 +230,9 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
 	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
 	terminating := in.Operation == Update && metaOf(obj).GetDeletionTimestamp() != nil
+	// The policies judge the rules they enforce on the Consul kinds, except on an object whose
+	// lists are longer than they afford: they skip it, and it is judged here.
+	byPolicies := len(e.cfg.EnforcedByPolicies) > 0 && !slices.Contains(kinds.Workloads, kind) && !e.cfg.BeyondPolicyBound(obj, old)
 	var current *Rule
 	defer func() {
 		if p := recover(); p != nil {
@@ -240,6 +240,9 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 		}
 	}()
 	for _, r := range e.byKind[kind] {
+		if byPolicies && e.cfg.EnforcedByPolicies[r.Name] {
+			continue
+		}
 		current = r
 		errs := r.run(in)
 		if len(errs) == 0 {

@@ -67,6 +67,17 @@ func podTemplateOf(obj runtime.Object, cfg *Config) (podTemplate, bool) {
 	return t, ok
 }
 
+// CarriesUpstreams reports whether a workload's pod (template) carries the upstreams
+// annotation, whoever made it and whether or not consul-k8s injects it.
+func CarriesUpstreams(obj runtime.Object) bool {
+	t, _ := podTemplateOf(obj, &Config{})
+	if t.meta == nil {
+		return false
+	}
+	_, ok := t.meta.Annotations[UpstreamsAnnotation]
+	return ok
+}
+
 // HasControllerOwner reports whether a controller made the object (an ownerReference with
 // controller: true): such an object is a copy of what its owner says, never judged itself.
 func HasControllerOwner(m metav1.Object) bool {

@@ -19,6 +19,7 @@ func newAuditCommand() *cobra.Command {
 		output     string
 		kubeconfig string
 		kubeCtx    string
+		workloads  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -44,7 +45,7 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			items, gateways, err := audit.Collect(cmd.Context(), c, sel)
+			items, gateways, err := audit.Collect(cmd.Context(), c, sel, workloads)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
@@ -61,6 +62,7 @@ func newAuditCommand() *cobra.Command {
 	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)
 	fs.StringVar(&kubeCtx, "context", "", "kubeconfig context to use instead of the current one")
+	fs.BoolVar(&workloads, "workloads", true, "also judge the workloads people write that carry the upstreams annotation (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs), a page at a time")
 	ef.add(fs)
 	return cmd
 }

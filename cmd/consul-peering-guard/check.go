@@ -22,6 +22,7 @@ import (
 func newCheckCommand() *cobra.Command {
 	var (
 		ef         engineFlags
+		inf        inputFlags
 		files      []string
 		contexts   []string
 		settings   []string
@@ -67,7 +68,11 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 				rep      report.Report
 			)
 			if len(files) > 0 {
-				clusters, err = offlineClusters(cmd, base, sel, files, strict, gatewayInstalled, &rep)
+				var opts manifest.Options
+				if opts, err = inf.options(sel); err != nil {
+					return err
+				}
+				clusters, err = offlineClusters(cmd, base, opts, files, strict, gatewayInstalled, &rep)
 			} else {
 				clusters, err = liveClusters(cmd, base, sel, kubeconfig, contexts, settings)
 			}
@@ -116,12 +121,13 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
 	fs.BoolVar(&gatewayInstalled, "mesh-gateway-installed", false, "offline: count a ready mesh gateway in every cluster that no manifest holds (the Consul Helm chart runs it); a cluster file's meshGatewayInstalled overrides it, as in validate")
 	ef.add(fs)
+	inf.add(fs)
 	return cmd
 }
 
 // offlineClusters loads the cluster folders; every one must be named and names are unique.
-func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Selector, paths []string, strict, gatewayInstalled bool, rep *report.Report) ([]*pairing.Cluster, error) {
-	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel})
+func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.Options, paths []string, strict, gatewayInstalled bool, rep *report.Report) ([]*pairing.Cluster, error) {
+	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +145,7 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, sel labels.Sele
 			if len(c.Set.Objects) == 0 {
 				continue // only files that are no Kubernetes objects (a values.yaml, a README), listed as skipped
 			}
-			return nil, fmt.Errorf("manifests outside any cluster folder (%d objects): check reads folders whose %s names the cluster", len(c.Set.Objects), manifest.ClusterFileName)
+			return nil, fmt.Errorf("manifests outside any cluster folder (%s): check reads folders whose %s names the cluster", report.Count(len(c.Set.Objects), "object"), manifest.ClusterFileName)
 		}
 		name := c.Settings.Name
 		if name == "" {

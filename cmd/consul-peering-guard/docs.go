@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// docsCommandName is the hidden command hack/gendocs runs to render the README's command
-// and flag tables from the commands themselves, so README and --help never drift.
+// docsCommandName is the hidden command hack/gendocs runs to render the command and flag
+// tables of docs/cli.md from the commands themselves, so docs and --help never drift.
 const docsCommandName = "__readme-tables"
 
 // sharedBy are the commands whose common flags (the engine flags) get one table.
@@ -19,7 +19,7 @@ var sharedBy = []string{"serve", "validate", "audit"}
 func newDocsCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:    docsCommandName,
-		Short:  "Print the README's command and flag tables as JSON (used by make generate)",
+		Short:  "Print the command and flag tables of docs/cli.md as JSON (used by make generate)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

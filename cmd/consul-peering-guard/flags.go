@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -96,4 +97,22 @@ func (f *engineFlags) selector() (labels.Selector, error) {
 		return nil, fmt.Errorf("--mesh-gateway-selector must not be empty")
 	}
 	return sel, nil
+}
+
+// inputFlags bound what validate and check read from files.
+type inputFlags struct {
+	maxInputBytes int64
+}
+
+func (f *inputFlags) add(fs *pflag.FlagSet) {
+	fs.Int64Var(&f.maxInputBytes, "max-input-bytes", manifest.DefaultMaxInputBytes, "bound on the bytes of all input together (files, stdin and what kustomizations read); reading costs several times the input in memory")
+}
+
+// options are the manifest reading options of the flags; a bound that is not positive is a
+// usage error (exit 2).
+func (f *inputFlags) options(sel labels.Selector) (manifest.Options, error) {
+	if f.maxInputBytes <= 0 {
+		return manifest.Options{}, &exitError{code: exitUsage, err: fmt.Errorf("--max-input-bytes must be positive, got %d", f.maxInputBytes)}
+	}
+	return manifest.Options{GatewaySelector: sel, MaxInputBytes: f.maxInputBytes}, nil
 }

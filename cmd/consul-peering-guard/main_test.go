@@ -269,20 +269,51 @@ func TestRulesListsTheCatalogue(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, r := range validators.Catalogue() {
-		if !strings.Contains(out, r.Name+" ") || !strings.Contains(out, r.Description) {
-			t.Errorf("rules output lacks %s", r.Name)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	for _, line := range lines {
+		if len(line) > rulesWidth {
+			t.Errorf("a line of %d columns, more than %d: %q", len(line), rulesWidth, line)
 		}
 	}
-	for _, line := range strings.Split(out, "\n")[1:] {
-		fields := strings.Fields(line)
-		if len(fields) < 4 {
+	// A rule's line starts with its name; its kinds continue on lines starting with spaces
+	// up to the KINDS column, its description on lines starting with four spaces.
+	kindsAt := strings.Index(lines[0], "KINDS")
+	type listed struct{ action, policy, kinds, description string }
+	got := map[string]*listed{}
+	var cur *listed
+	for _, line := range lines[1:] {
+		switch {
+		case !strings.HasPrefix(line, " "):
+			f := strings.Fields(line[:kindsAt])
+			if len(f) != 3 {
+				t.Fatalf("rule line %q", line)
+			}
+			cur = &listed{action: f[1], policy: f[2], kinds: line[kindsAt:]}
+			got[f[0]] = cur
+		case len(line) > kindsAt && strings.TrimSpace(line[:kindsAt]) == "":
+			cur.kinds += " " + line[kindsAt:]
+		default:
+			cur.description = strings.TrimSpace(cur.description + " " + strings.TrimPrefix(line, descriptionIndent))
+		}
+	}
+	for _, r := range validators.Catalogue() {
+		l := got[r.Name]
+		if l == nil {
+			t.Errorf("rules output lacks %s", r.Name)
 			continue
 		}
-		r := validators.RuleByName(fields[0])
-		if want := map[bool]string{true: "yes", false: "-"}[r != nil && policies.Enforced(r)]; fields[3] != want {
-			t.Errorf("rules says POLICY %q for %s, want %q", fields[3], fields[0], want)
+		kinds := make([]string, len(r.Kinds))
+		for i, k := range r.Kinds {
+			kinds[i] = string(k)
 		}
+		policy := map[bool]string{true: "yes", false: "-"}[policies.Enforced(r)]
+		want := listed{action: string(r.DefaultAction), policy: policy, kinds: strings.Join(kinds, ", "), description: strings.Join(strings.Fields(r.Description), " ")}
+		if *l != want {
+			t.Errorf("%s listed as %+v, want %+v", r.Name, *l, want)
+		}
+	}
+	if len(got) != len(validators.Catalogue()) {
+		t.Errorf("%d rules listed, the catalogue has %d", len(got), len(validators.Catalogue()))
 	}
 }
 

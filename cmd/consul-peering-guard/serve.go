@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -32,6 +34,8 @@ func newServeCommand() *cobra.Command {
 		kubeconfig string
 		kubeCtx    string
 		skipObject bool
+		maxList    int
+		auditElect bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -45,6 +49,10 @@ func newServeCommand() *cobra.Command {
 			ctrl.SetLogger(log)
 			klog.SetLogger(log.WithName("client-go"))
 			if o.Engine, err = ef.config(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			o.Engine.PolicyMaxListItems = maxList
+			if err := o.Engine.Validate(); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
 			if skipObject {
@@ -70,6 +78,22 @@ func newServeCommand() *cobra.Command {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s %d: must not be negative", name, v)}
 				}
 			}
+			if o.AuditChunkSize < 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--audit-chunk-size %d: must not be negative", o.AuditChunkSize)}
+			}
+			if o.AuditInterval > 0 && auditElect {
+				if o.AuditLeaseNamespace == "" {
+					o.AuditLeaseNamespace = podNamespace()
+				}
+				if errs := validation.IsDNS1123Label(o.AuditLeaseNamespace); o.AuditLeaseNamespace != "" && len(errs) > 0 {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--audit-lease-namespace %q: %s", o.AuditLeaseNamespace, strings.Join(errs, "; "))}
+				}
+				if o.AuditLeaseNamespace == "" {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--audit-interval: name the namespace of the audit's Lease with --audit-lease-namespace (outside a pod it cannot be found), or audit on every replica with --audit-leader-election=false")}
+				}
+			} else {
+				o.AuditLeaseNamespace = ""
+			}
 			if o.Reports && o.AuditInterval <= 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--reports needs --audit-interval: the reports hold what the periodic audit finds")}
 			}
@@ -92,6 +116,7 @@ func newServeCommand() *cobra.Command {
 	fs := cmd.Flags()
 	ef.add(fs)
 	fs.BoolVar(&skipObject, "skip-object-rules", false, "leave the object-only rules that `vap` renders as ValidatingAdmissionPolicies to those policies (installed beside the webhook), so each violation is reported once")
+	addPolicyMaxListItems(fs, &maxList)
 	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with tls.crt and tls.key; files are reloaded when they change")
 	fs.StringVar(&o.Host, "host", "", "address to serve the webhook on (all interfaces when empty)")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")
@@ -115,6 +140,10 @@ func newServeCommand() *cobra.Command {
 	fs.StringArrayVar(&o.ExemptNamespaces, "exempt-namespace", nil, "allow objects in this namespace without checking them (repeatable; break glass and restores)")
 	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
+	fs.Int64Var(&o.AuditChunkSize, "audit-chunk-size", audit.DefaultChunkSize, "objects one list request of the audit asks for, so that memory holds one page (0: a kind at once)")
+	fs.BoolVar(&auditElect, "audit-leader-election", true, "only the replica holding the audit's Lease (coordination.k8s.io) audits, records Events and writes Reports")
+	fs.StringVar(&o.AuditLeaseNamespace, "audit-lease-namespace", "", "namespace of the audit's Lease; empty: the pod's ($POD_NAMESPACE, else its service account's)")
+	fs.BoolVar(&o.AuditWorkloads, "audit-workloads", true, "the audit also judges the workloads people write that carry the upstreams annotation (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; needs list on them), so a state rule finding one after it was admitted is reported, never by refusing its rollout")
 	fs.BoolVar(&o.Reports, "reports", false, "keep the audit's findings as one OpenReports Report (openreports.io/v1alpha1) per namespace; needs --audit-interval and the Report CRD")
 	fs.StringVar(&o.Registration.File, "webhook-configuration", "", "ValidatingWebhookConfiguration (YAML) to apply with server-side apply once serve is ready and its Service has a ready endpoint; the chart mounts it from a ConfigMap. Empty: register nothing")
 	fs.StringVar(&o.Registration.Owner, "webhook-configuration-owner", "", "ClusterRole that owns the applied configuration, so that deleting it (helm uninstall) makes the garbage collector delete the configuration")
@@ -123,6 +152,22 @@ func newServeCommand() *cobra.Command {
 	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)
 	fs.StringVar(&kubeCtx, "context", "", "kubeconfig context to use instead of the current one")
 	return cmd
+}
+
+// serviceAccountNamespace is where a pod's service account namespace is mounted.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// podNamespace is the namespace this process runs in: $POD_NAMESPACE, else the mounted
+// service account's, else "" (outside a pod).
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	raw, err := os.ReadFile(serviceAccountNamespace)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 // checkNamespaces refuses namespace names the API server could never hold.

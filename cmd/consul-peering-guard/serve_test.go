@@ -37,7 +37,7 @@ func TestServeReportsNeedTheAudit(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "--reports needs --audit-interval") {
 		t.Fatalf("exit %d, want %d saying --reports needs --audit-interval:\n%s", code, exitUsage, stderr)
 	}
-	code, _, stderr = runCLI(t, "serve", "--kubeconfig=/nonexistent", "--reports", "--audit-interval=1m")
+	code, _, stderr = runCLI(t, "serve", "--kubeconfig=/nonexistent", "--reports", "--audit-interval=1m", "--audit-lease-namespace=cpg")
 	if code != exitUsage || !strings.Contains(stderr, "--kubeconfig /nonexistent") {
 		t.Fatalf("exit %d, want %d naming the missing kubeconfig only:\n%s", code, exitUsage, stderr)
 	}
@@ -95,5 +95,30 @@ func TestServeChecksTheWebhookConfigurationFile(t *testing.T) {
 	code, _, stderr := runCLI(t, "serve", "--kubeconfig=/nonexistent", "--webhook-configuration="+path, "--webhook-configuration-owner=cpg")
 	if code != exitUsage || !strings.Contains(stderr, "--kubeconfig /nonexistent") {
 		t.Fatalf("exit %d, want %d naming the missing kubeconfig only:\n%s", code, exitUsage, stderr)
+	}
+}
+
+// Outside a pod the audit's Lease has no namespace to live in unless one is named; auditing
+// on every replica needs none.
+func TestServeAuditLeaseNeedsANamespace(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "")
+	code, _, stderr := runCLI(t, "serve", "--kubeconfig=/nonexistent", "--audit-interval=1m")
+	if code != exitUsage || !strings.Contains(stderr, "--audit-lease-namespace") {
+		t.Fatalf("exit %d, want %d naming --audit-lease-namespace:\n%s", code, exitUsage, stderr)
+	}
+	for _, args := range [][]string{{"--audit-lease-namespace=cpg"}, {"--audit-leader-election=false"}} {
+		code, _, stderr = runCLI(t, append([]string{"serve", "--kubeconfig=/nonexistent", "--audit-interval=1m"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "--kubeconfig /nonexistent") {
+			t.Errorf("%v: exit %d, want %d naming the missing kubeconfig only:\n%s", args, code, exitUsage, stderr)
+		}
+	}
+	t.Setenv("POD_NAMESPACE", "cpg")
+	code, _, stderr = runCLI(t, "serve", "--kubeconfig=/nonexistent", "--audit-interval=1m")
+	if code != exitUsage || !strings.Contains(stderr, "--kubeconfig /nonexistent") {
+		t.Errorf("POD_NAMESPACE set: exit %d, want %d naming the missing kubeconfig only:\n%s", code, exitUsage, stderr)
+	}
+	code, _, stderr = runCLI(t, "serve", "--kubeconfig=/nonexistent", "--audit-interval=1m", "--audit-lease-namespace=Not_A_Namespace")
+	if code != exitUsage || !strings.Contains(stderr, "--audit-lease-namespace") {
+		t.Errorf("a bad namespace: exit %d, want %d naming --audit-lease-namespace:\n%s", code, exitUsage, stderr)
 	}
 }

@@ -14,6 +14,8 @@ import (
 func newValidateCommand() *cobra.Command {
 	var (
 		ef             engineFlags
+		inf            inputFlags
+		allowRemote    bool
 		files          []string
 		kustomizations []string
 		output         string
@@ -36,8 +38,11 @@ Keys are matched case-sensitively, as the API server does: a field the consul-k8
 not define, or spells differently (Peer for peer), is reported as unknown-field, a warning, or
 a denial with --strict. Files and documents that are not Kubernetes objects (kustomization
 files, Helm values, CI workflows, package.json) and Helm templates are skipped and listed;
-they never change the exit code. -k DIR renders a kustomization as kubectl apply -k does and
-validates the result.`,
+they never change the exit code; so are named pipes, and symlinks found in a folder that point
+outside it (name such a file with -f to read it). -k DIR renders a kustomization as kubectl
+apply -k does and validates the result; it reads local files only, and a kustomization naming
+a URL or a git repository is refused (exit 2) unless --allow-remote-bases. All input together
+is bounded by --max-input-bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 && len(kustomizations) == 0 {
@@ -50,7 +55,12 @@ validates the result.`,
 			if err != nil {
 				return err
 			}
-			clusters, err := manifest.LoadClusters(files, kustomizations, cmd.InOrStdin(), manifest.Options{GatewaySelector: sel})
+			opts, err := inf.options(sel)
+			if err != nil {
+				return err
+			}
+			opts.AllowRemoteBases = allowRemote
+			clusters, err := manifest.LoadClusters(files, kustomizations, cmd.InOrStdin(), opts)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
@@ -81,8 +91,10 @@ validates the result.`,
 	fs.StringArrayVarP(&kustomizations, "kustomize", "k", nil, "folder of a kustomization to render and validate, as kubectl apply -k (repeatable)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	fs.BoolVar(&gateway, "mesh-gateway-installed", false, "count a ready mesh gateway that no manifest holds (the Consul Helm chart runs it with meshGateway.enabled); a cluster file's meshGatewayInstalled overrides it")
+	fs.BoolVar(&allowRemote, "allow-remote-bases", false, "let -k kustomizations name URLs and git repositories, which kustomize then fetches (runs git); without it only local files are read")
 	fs.BoolVar(&strict, "strict", false, "deny fields the consul-k8s schema does not define (unknown-field), instead of warning")
 	ef.add(fs)
+	inf.add(fs)
 	return cmd
 }
 

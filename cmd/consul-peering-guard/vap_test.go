@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -41,15 +44,49 @@ func TestVAPPrintsThePoliciesOfTheInstallation(t *testing.T) {
 
 func TestVAPRefusesBadFlags(t *testing.T) {
 	for name, args := range map[string][]string{
-		"unknown rule":   {"vap", "--rule", "no-such-rule=deny"},
-		"partition only": {"vap", "--partition", "ap1"},
-		"bad edition":    {"vap", "--consul-edition", "oss"},
-		"a file":         {"vap", "-f", examples},
+		"unknown rule":           {"vap", "--rule", "no-such-rule=deny"},
+		"partition only":         {"vap", "--partition", "ap1"},
+		"bad edition":            {"vap", "--consul-edition", "oss"},
+		"a file":                 {"vap", "-f", examples},
+		"bad exempt namespace":   {"vap", "--exempt-namespace", "Not_A_Namespace"},
+		"bad selector":           {"vap", "--namespace-selector", "a in (b"},
+		"condition without name": {"vap", "--match-condition", "=true"},
+		"negative list bound":    {"vap", "--policy-max-list-items", "-1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if code, _, _ := runCLI(t, args...); code != exitUsage {
 				t.Errorf("exit %d, want 2", code)
 			}
 		})
+	}
+}
+
+// The webhook's scope and list bound given to vap reach what it prints, as Scope.Apply and
+// the configuration render them.
+func TestVAPTakesTheWebhooksScopeAndListBound(t *testing.T) {
+	code, out, stderr := runCLI(t, "vap", "--exempt-namespace", "restore", "--namespace-selector", "consul=true",
+		"--object-selector", "team=a", "--match-condition", "not-argocd=request.userInfo.username != 'argocd'",
+		"--policy-max-list-items", "250")
+	if code != exitAllowed {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	ps, err := policies.Generate(validators.Config{PolicyMaxListItems: 250})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies.Scope{ExemptNamespaces: []string{"restore"},
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"consul": "true"}},
+		ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-argocd",
+			Expression: "request.userInfo.username != 'argocd'"}}}.Apply(ps)
+	want, err := policies.Render(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("vap printed something else than the scoped policies:\n%s", out)
+	}
+	if !strings.Contains(out, "<= 250") || !strings.Contains(out, "- restore") {
+		t.Error("the list bound or the exempt namespace is missing")
 	}
 }

@@ -13,9 +13,11 @@ import (
 //
 //	-ldflags "-X main.version=v0.1.0 -X main.revision=<git sha> -X main.buildDate=<RFC 3339>"
 //
+// buildDate is the commit date of the revision, not the time of the build, so that two builds
+// of one commit are the same bytes; its JSON key stays buildDate for the scripts that read it.
 // A plain go build or go install leaves them empty; versionInfo then falls back to what the
 // Go toolchain recorded (the module version for go install ...@vX, the VCS revision for a
-// build inside a git checkout) and says unknown for the build date.
+// build inside a git checkout) and says unknown for the date.
 var (
 	version   string
 	revision  string
@@ -24,8 +26,9 @@ var (
 
 // VersionInfo is what `version -o json` prints.
 type VersionInfo struct {
-	Version   string `json:"version"`
-	Revision  string `json:"revision"`
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
+	// BuildDate is the commit date of Revision (make build stamps it so).
 	BuildDate string `json:"buildDate"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
@@ -65,13 +68,13 @@ func newVersionCommand() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version, git revision, build date and Go version of this binary",
+		Short: "Print the version, git revision, its commit date and Go version of this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := versionInfo()
 			switch output {
 			case "text":
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "consul-peering-guard %s (revision %s, built %s, %s, %s)\n",
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "consul-peering-guard %s (revision %s, commit date %s, %s, %s)\n",
 					v.Version, v.Revision, v.BuildDate, v.GoVersion, v.Platform)
 				return err
 			case "json":

@@ -58,7 +58,7 @@ func TestVersionJSONHasExactlyTheDocumentedKeys(t *testing.T) {
 func TestVersionTextNamesEveryStampedValue(t *testing.T) {
 	stamp(t, "v0.3.1", "abc123", "2026-11-25T22:00:00Z")
 	code, out, _ := runCLI(t, "version")
-	want := "consul-peering-guard v0.3.1 (revision abc123, built 2026-11-25T22:00:00Z, " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+	want := "consul-peering-guard v0.3.1 (revision abc123, commit date 2026-11-25T22:00:00Z, " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
 	if code != exitAllowed || out != want {
 		t.Fatalf("exit %d: %q, want %q", code, out, want)
 	}

@@ -1,8 +1,15 @@
-// Command gendocs regenerates the generated parts of README.md so they never drift from the
-// code: the rule table from the rule catalogue, between <!-- rules:begin --> and
-// <!-- rules:end -->, and the command and flag tables from the cobra commands (the binary's
-// hidden __readme-tables command), between <!-- cli:NAME:begin --> and <!-- cli:NAME:end -->
-// for NAME commands, shared (the flags serve, validate and audit share) and each subcommand.
+// Command gendocs regenerates the generated parts of README.md and docs/ so they never drift
+// from the code. Each file has its own sections, each between <!-- NAME:begin --> and
+// <!-- NAME:end -->:
+//
+//   - README.md: kinds, the kinds the engine judges (api/kinds);
+//   - docs/rules.md: rules, the rule table from the rule catalogue;
+//   - docs/cli.md: cli:NAME, the command and flag tables from the cobra commands (the
+//     binary's hidden __readme-tables command), for NAME commands, shared (the flags serve,
+//     validate and audit share) and each subcommand;
+//   - docs/troubleshooting.md: watched-crds, the CRDs of the kinds the webhook watches;
+//   - docs/development.md: dependencies, the direct requirements of go.mod with why each is
+//     there.
 package main
 
 import (
@@ -15,38 +22,57 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 func main() {
-	path := "README.md"
-	if len(os.Args) > 1 {
-		path = os.Args[1]
-	}
-	if err := run(path); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
+func run() error {
 	cli, err := cliTables()
 	if err != nil {
 		return err
 	}
-	sections := map[string]string{"rules": Table()}
-	for name, md := range cli {
-		sections["cli:"+name] = md
-	}
-	out, err := Replace(raw, sections)
+	deps, err := Dependencies("go.mod")
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
-	return os.WriteFile(path, out, 0o644)
+	for path, sections := range Sections(cli, deps) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out, err := Replace(raw, sections)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sections returns, by file, the sections to generate in it: cli holds the command and flag
+// tables by name, deps the dependency table.
+func Sections(cli map[string]string, deps string) map[string]map[string]string {
+	files := map[string]map[string]string{
+		"README.md":               {"kinds": KindList()},
+		"docs/rules.md":           {"rules": Table()},
+		"docs/cli.md":             {},
+		"docs/development.md":     {"dependencies": deps},
+		"docs/troubleshooting.md": {"watched-crds": WatchedCRDs()},
+	}
+	for name, md := range cli {
+		files["docs/cli.md"]["cli:"+name] = md
+	}
+	return files
 }
 
 // cliTables runs the binary's hidden command that renders its own command and flag tables.
@@ -68,7 +94,7 @@ var marker = regexp.MustCompile(`<!-- ([a-z0-9:-]+):begin -->`)
 
 // Replace puts each section between its markers. Every section must have its markers and
 // every cli: marker pair a section, so a new subcommand or a removed one fails the
-// generation. Markers of other generators (load:) are left alone.
+// generation. Markers of other generators (load:, policies:) are left alone.
 func Replace(raw []byte, sections map[string]string) ([]byte, error) {
 	seen := map[string]bool{}
 	for _, m := range marker.FindAllSubmatch(raw, -1) {
@@ -103,7 +129,7 @@ func Replace(raw []byte, sections map[string]string) ([]byte, error) {
 	return raw, nil
 }
 
-// Table renders the catalogue as a Markdown table.
+// Table renders the catalogue as a Markdown table for docs/rules.md.
 func Table() string {
 	var b strings.Builder
 	b.WriteString("| rule | default | kinds | reads state | what it enforces | doc |\n|---|---|---|---|---|---|\n")
@@ -119,8 +145,44 @@ func Table() string {
 		case r.ReadsPair():
 			state = "two clusters (`check`)"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | [%s](docs/rules/%s.md) |\n",
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | [%s](rules/%s.md) |\n",
 			r.Name, r.DefaultAction, strings.Join(kinds, ", "), state, r.Description, r.Family, r.Family)
 	}
 	return b.String()
+}
+
+// KindList renders the kinds the engine judges, by API group and version, for README.md.
+func KindList() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "- %d Consul kinds: %s\n", len(kinds.Consul), byGroupVersion(kinds.Consul))
+	fmt.Fprintf(&b, "- %d workload kinds, for the upstreams they declare in the pod annotation `consul.hashicorp.com/connect-service-upstreams`: %s\n",
+		len(kinds.Workloads), byGroupVersion(kinds.Workloads))
+	return b.String()
+}
+
+// byGroupVersion lists kinds as "`group/version` A, B; `other/version` C", in their order.
+func byGroupVersion(list []kinds.Kind) string {
+	var groups []string
+	names := map[string][]string{}
+	for _, k := range list {
+		gv := kinds.GroupVersion(k).String()
+		if _, ok := names[gv]; !ok {
+			groups = append(groups, gv)
+		}
+		names[gv] = append(names[gv], string(k))
+	}
+	parts := make([]string, len(groups))
+	for i, gv := range groups {
+		parts[i] = "`" + gv + "` " + strings.Join(names[gv], ", ")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// WatchedCRDs lists the resources of the Consul kinds the webhook watches for its state rules.
+func WatchedCRDs() string {
+	names := make([]string, len(state.Kinds))
+	for i, k := range state.Kinds {
+		names[i] = "`" + kinds.Plural(k) + "`"
+	}
+	return strings.Join(names, ", ") + ".\n"
 }

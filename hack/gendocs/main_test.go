@@ -1,8 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/state"
 )
 
 func TestReplace(t *testing.T) {
@@ -42,5 +48,112 @@ func TestReplace(t *testing.T) {
 				t.Fatalf("got %q, %v\nwant %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestDependencyTable(t *testing.T) {
+	reqs := []requirement{
+		{Path: "k8s.io/api", Version: "v0.37.2"},
+		{Path: "cel.dev/expr", Version: "v0.25.2", Indirect: true},
+	}
+	for name, tc := range map[string]struct {
+		why  map[string]string
+		want string
+		err  string
+	}{
+		"one row per direct requirement, indirect ones left out": {
+			why:  map[string]string{"k8s.io/api": "types"},
+			want: "| module | version | why |\n|---|---|---|\n| `k8s.io/api` | v0.37.2 | types |\n",
+		},
+		"a direct requirement without a reason": {
+			why: map[string]string{},
+			err: "go.mod requires k8s.io/api directly",
+		},
+		"a reason for a module no longer required": {
+			why: map[string]string{"k8s.io/api": "types", "golang.org/x/net": "listener"},
+			err: "explains golang.org/x/net, which go.mod no longer requires directly",
+		},
+		"a reason for an indirect requirement": {
+			why: map[string]string{"k8s.io/api": "types", "cel.dev/expr": "CEL"},
+			err: "explains cel.dev/expr",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := dependencyTable(reqs, tc.why)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v\nwant %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// Every direct requirement of the repository's go.mod has a reason, and every reason a
+// direct requirement.
+func TestEveryDependencyIsExplained(t *testing.T) {
+	md, err := Dependencies("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md, "| `sigs.k8s.io/controller-runtime` | v") {
+		t.Errorf("the table lacks controller-runtime:\n%s", md)
+	}
+}
+
+// Every kind of api/kinds is listed exactly once, and the counts are the lists' lengths.
+func TestKindList(t *testing.T) {
+	got := KindList()
+	for _, list := range [][]kinds.Kind{kinds.Consul, kinds.Workloads} {
+		for _, k := range list {
+			if n := strings.Count(got, " "+string(k)+",") + strings.Count(got, " "+string(k)+";") + strings.Count(got, " "+string(k)+"\n"); n != 1 {
+				t.Errorf("%s is listed %d times:\n%s", k, n, got)
+			}
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("- %d Consul kinds: `consul.hashicorp.com/v1alpha1` Mesh,", len(kinds.Consul)),
+		fmt.Sprintf("- %d workload kinds,", len(kinds.Workloads)),
+		"`v1` Pod; `apps/v1` Deployment,",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the list lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestWatchedCRDs(t *testing.T) {
+	got := WatchedCRDs()
+	for _, k := range state.Kinds {
+		if !strings.Contains(got, "`"+kinds.Plural(k)+"`") {
+			t.Errorf("%s is not listed: %s", k, got)
+		}
+	}
+	if n := strings.Count(got, "`") / 2; n != len(state.Kinds) {
+		t.Errorf("%d resources listed, the webhook watches %d: %s", n, len(state.Kinds), got)
+	}
+}
+
+// The committed pages hold what gendocs generates, each section in the file it belongs to (the
+// command and flag tables are checked by cmd/consul-peering-guard's TestDocsTablesAreTheCommands).
+func TestPagesAreCurrent(t *testing.T) {
+	deps, err := Dependencies("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, sections := range Sections(nil, deps) {
+		raw, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range sections {
+			if !strings.Contains(string(raw), "<!-- "+name+":begin -->\n"+body+"<!-- "+name+":end -->") {
+				t.Errorf("%s: the section %s is stale: run make generate", path, name)
+			}
+		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -26,28 +28,84 @@ func ConsulLists() []client.ObjectList {
 	}
 }
 
+// DefaultChunkSize is how many objects one list request of the audit asks for, as
+// Gatekeeper's --audit-chunk-size: memory then holds one page, not every object of a kind.
+const DefaultChunkSize = 500
+
+// EachPage lists the objects of the validated kinds one kind at a time, chunk objects per
+// request (0: a kind in one request), and calls each with every page, its objects' managedFields
+// dropped (no rule reads them; they are often the largest part of an object). A kind whose
+// CustomResourceDefinition is not installed is skipped.
+func EachPage(ctx context.Context, c client.Reader, chunk int64, each func([]runtime.Object) error) error {
+	for i := range ConsulLists() {
+		opts := []client.ListOption{}
+		if chunk > 0 {
+			opts = append(opts, client.Limit(chunk))
+		}
+		for {
+			// A fresh list per page: decoding into the last one could leave its fields behind.
+			l := ConsulLists()[i]
+			if err := c.List(ctx, l, opts...); meta.IsNoMatchError(err) {
+				break
+			} else if err != nil {
+				return fmt.Errorf("listing %T: %w", l, err)
+			}
+			objs, err := meta.ExtractList(l)
+			if err != nil {
+				return err
+			}
+			for _, obj := range objs {
+				if m, ok := obj.(metav1.Object); ok {
+					m.SetManagedFields(nil)
+				}
+			}
+			if len(objs) > 0 {
+				if err := each(objs); err != nil {
+					return err
+				}
+			}
+			next := l.GetContinue()
+			if next == "" {
+				break
+			}
+			opts = append(opts[:0], client.Limit(chunk), client.Continue(next))
+		}
+	}
+	return nil
+}
+
 // Collect lists every object of the validated kinds and the mesh gateway Deployments matching sel
 // that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
 // not installed has no objects and is skipped.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, error) {
+// With workloads, the workloads people write that carry the upstreams annotation are listed too.
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector, workloads bool) ([]offline.Item, []state.Gateway, error) {
 	var items []offline.Item
-	for _, l := range ConsulLists() {
-		if err := c.List(ctx, l); meta.IsNoMatchError(err) {
-			continue
-		} else if err != nil {
-			return nil, nil, fmt.Errorf("listing %T: %w", l, err)
-		}
-		objs, err := meta.ExtractList(l)
-		if err != nil {
-			return nil, nil, err
-		}
+	err := EachPage(ctx, c, DefaultChunkSize, func(objs []runtime.Object) error {
 		for _, obj := range objs {
 			items = append(items, offline.Item{Object: obj})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	if workloads {
+		if err := EachWorkload(ctx, c, func(obj runtime.Object) error {
+			items = append(items, offline.Item{Object: obj})
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	gateways, err := Gateways(ctx, c, sel)
+	return items, gateways, err
+}
+
+// Gateways lists the mesh gateway Deployments matching sel that are not scaled to zero.
+func Gateways(ctx context.Context, c client.Reader, sel labels.Selector) ([]state.Gateway, error) {
 	var deps appsv1.DeploymentList
 	if err := c.List(ctx, &deps, client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return nil, nil, fmt.Errorf("listing mesh gateway Deployments: %w", err)
+		return nil, fmt.Errorf("listing mesh gateway Deployments: %w", err)
 	}
 	var gateways []state.Gateway
 	for i := range deps.Items {
@@ -55,5 +113,5 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offli
 			gateways = append(gateways, state.Gateway{Ref: ref, Status: st})
 		}
 	}
-	return items, gateways, nil
+	return gateways, nil
 }

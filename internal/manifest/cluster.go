@@ -53,7 +53,7 @@ type Cluster struct {
 const Stdin = "-"
 
 // LoadClusters reads the given files and folders (and stdin for "-") and the output of the
-// given kustomizations, and groups their objects into clusters. What comes from stdin belongs
+// given kustomizations, all within opts.MaxInputBytes, and groups their objects into clusters. What comes from stdin belongs
 // to the cluster of the manifests outside any cluster folder; so does a kustomization's output,
 // unless its folder holds a cluster file.
 func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options) ([]*Cluster, error) {
@@ -66,10 +66,11 @@ func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options)
 		}
 		named = append(named, p)
 	}
-	files, err := Files(named)
+	files, skipped, err := Files(named)
 	if err != nil {
 		return nil, err
 	}
+	in := newInput(opts)
 	byDir := map[string]*Cluster{}
 	var order []string
 	cluster := func(dir string) (*Cluster, error) {
@@ -88,7 +89,7 @@ func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options)
 	}
 	if readStdin {
 		c, _ := cluster("")
-		if err := Read(stdin, "<stdin>", opts, &c.Set); err != nil {
+		if err := in.read(stdin, "<stdin>", &c.Set); err != nil {
 			return nil, err
 		}
 	}
@@ -97,9 +98,16 @@ func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options)
 		if err != nil {
 			return nil, err
 		}
-		if err := ReadFile(f, opts, &c.Set); err != nil {
+		if err := in.readFile(f, &c.Set); err != nil {
 			return nil, err
 		}
+	}
+	for _, s := range skipped {
+		c, err := cluster(clusterDirOf(s.Source.File, named))
+		if err != nil {
+			return nil, err
+		}
+		c.Set.Skipped = append(c.Set.Skipped, s)
 	}
 	for _, dir := range kustomizations {
 		clusterDir := ""
@@ -110,7 +118,7 @@ func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options)
 		if err != nil {
 			return nil, err
 		}
-		if err := ReadKustomization(dir, opts, &c.Set); err != nil {
+		if err := in.readKustomization(dir, &c.Set); err != nil {
 			return nil, err
 		}
 	}

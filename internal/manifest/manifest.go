@@ -29,6 +29,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -77,11 +78,13 @@ type Source struct {
 	Document int
 }
 
+// String names the file as text output does: quoted when it holds a character that is not
+// printable.
 func (s Source) String() string {
 	if s.Document == 0 {
-		return s.File
+		return report.Printable(s.File)
 	}
-	return fmt.Sprintf("%s (document %d)", s.File, s.Document)
+	return fmt.Sprintf("%s (document %d)", report.Printable(s.File), s.Document)
 }
 
 // Set is everything read from one group of manifests.
@@ -99,6 +102,11 @@ func (s *Set) skip(src Source, reason string) {
 type Options struct {
 	// GatewaySelector matches the labels of mesh gateway Deployments.
 	GatewaySelector labels.Selector
+	// MaxInputBytes bounds the bytes of all input together; 0 means DefaultMaxInputBytes.
+	MaxInputBytes int64
+	// AllowRemoteBases lets a kustomization name URLs and git repositories, which kustomize
+	// then fetches; without it a kustomization reads local files only.
+	AllowRemoteBases bool
 }
 
 // Error is an unreadable input; it names the file and, when known, the document.
@@ -108,9 +116,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Source.Document == 0 {
-		return fmt.Sprintf("%s: %v", e.Source.File, e.Err)
-	}
 	return fmt.Sprintf("%s: %v", e.Source, e.Err)
 }
 
@@ -129,15 +134,23 @@ func skippedDir(name string) bool {
 
 // Files expands paths (files or folders, walked recursively, except the folders skippedDir
 // names) into the manifest files to read: *.yaml, *.yml and *.json, in lexical order within
-// each folder.
-func Files(paths []string) ([]string, error) {
-	var out []string
+// each folder. A path named is read if it is a regular file, through a symlink too; a file
+// found by the walk is read only if it is a regular file inside the folder named, and is
+// otherwise returned as skipped with the reason.
+func Files(paths []string) ([]string, []Skipped, error) {
+	var (
+		out     []string
+		skipped []Skipped
+	)
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
-			return nil, &Error{Source: Source{File: p}, Err: errors.Unwrap(err)}
+			return nil, nil, &Error{Source: Source{File: p}, Err: unwrapPathError(err)}
 		}
 		if !info.IsDir() {
+			if !info.Mode().IsRegular() {
+				return nil, nil, &Error{Source: Source{File: p}, Err: ErrNotRegularFile}
+			}
 			out = append(out, p)
 			continue
 		}
@@ -149,18 +162,23 @@ func Files(paths []string) ([]string, error) {
 			if d.IsDir() && path != p && skippedDir(d.Name()) {
 				return filepath.SkipDir
 			}
-			if !d.IsDir() && IsManifestFile(path) {
-				found = append(found, path)
+			if d.IsDir() || !IsManifestFile(path) {
+				return nil
 			}
+			if read, reason := walkEntry(p, path, d); !read {
+				skipped = append(skipped, Skipped{Source: Source{File: path}, Reason: reason})
+				return nil
+			}
+			found = append(found, path)
 			return nil
 		})
 		if err != nil {
-			return nil, &Error{Source: Source{File: p}, Err: err}
+			return nil, nil, &Error{Source: Source{File: p}, Err: err}
 		}
 		sort.Strings(found)
 		out = append(out, found...)
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // IsManifestFile reports whether a file name looks like a manifest (and not our cluster file).
@@ -176,27 +194,36 @@ func IsManifestFile(path string) bool {
 	return false
 }
 
-// ReadFile reads every document of one file into set.
+// ReadFile reads every document of one file into set; the file must be a regular file.
 func ReadFile(path string, opts Options, set *Set) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return &Error{Source: Source{File: path}, Err: errors.Unwrap(err)}
-	}
-	defer func() { _ = f.Close() }()
-	return Read(f, path, opts, set)
+	return newInput(opts).readFile(path, set)
 }
 
-// Read reads every document of r, named name in errors, into set. A file that holds Helm
-// template syntax is skipped as a whole, and so is one that is not valid YAML but holds {{:
-// neither is a manifest until it is rendered.
-func Read(r io.Reader, name string, opts Options, set *Set) error {
-	raw, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+func (in *input) readFile(path string, set *Set) error {
+	raw, err := in.readRegularFile(path, MaxFileBytes)
 	if err != nil {
-		return &Error{Source: Source{File: name}, Err: err}
+		return err
 	}
-	if len(raw) > MaxFileBytes {
-		return &Error{Source: Source{File: name}, Err: fmt.Errorf("file is larger than %d bytes", MaxFileBytes)}
+	return parse(raw, path, in.opts, set)
+}
+
+// Read reads every document of r, named name in errors, into set.
+func Read(r io.Reader, name string, opts Options, set *Set) error {
+	return newInput(opts).read(r, name, set)
+}
+
+func (in *input) read(r io.Reader, name string, set *Set) error {
+	raw, err := in.readAll(r, name, MaxFileBytes)
+	if err != nil {
+		return err
 	}
+	return parse(raw, name, in.opts, set)
+}
+
+// parse reads every document of raw into set. A file that holds Helm template syntax is
+// skipped as a whole, and so is one that is not valid YAML but holds {{: neither is a
+// manifest until it is rendered.
+func parse(raw []byte, name string, opts Options, set *Set) error {
 	if isHelmTemplate(raw) {
 		set.skip(Source{File: name}, templateHint)
 		return nil

@@ -60,7 +60,7 @@ func BestGateway(gateways []state.Gateway) validators.GatewayStatus {
 // acceptors and dialers point at. A Secret that cannot be read (not there yet, or not
 // allowed) leaves that object to be paired by name.
 func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, map[kinds.ObjectRef]string, error) {
-	items, gateways, err := audit.Collect(ctx, c, sel)
+	items, gateways, err := audit.Collect(ctx, c, sel, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}

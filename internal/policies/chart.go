@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -16,7 +19,19 @@ import (
 // version appear in expressions and messages.
 const (
 	partitionPlaceholder = "cpgpartitionplaceholder"
+	// The list bound, a number no one configures.
+	boundPlaceholder = 987654321
+	// A match condition and a namespace label standing for the webhook's match conditions
+	// and scope, replaced by the same values the webhook entries render.
+	conditionsPlaceholder = "cpgmatchconditionsplaceholder"
+	scopePlaceholder      = "cpgscopeplaceholder"
 )
+
+// placeholderScope renders where the chart's webhook scope goes.
+var placeholderScope = Scope{
+	NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{scopePlaceholder: "x"}},
+	MatchConditions:   []admissionregistrationv1.MatchCondition{{Name: conditionsPlaceholder, Expression: "true"}},
+}
 
 // variant is one value of one configuration dimension, with the Helm condition choosing it.
 type variant struct {
@@ -216,6 +231,7 @@ func renderRule(r *validators.Rule, vs []variant) (string, error) {
 		}
 	}
 	cfg.Actions[r.Name] = validators.Deny
+	cfg.PolicyMaxListItems = boundPlaceholder
 	for _, v := range vs {
 		v.apply(&cfg, r.Name)
 	}
@@ -226,12 +242,21 @@ func renderRule(r *validators.Rule, vs []variant) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	placeholderScope.Apply(ps)
 	out, err := Render(ps)
 	if err != nil {
 		return "", err
 	}
 	s := string(out)
 	s = strings.ReplaceAll(s, "  labels:\n    "+managedByLabel+": "+managedBy+"\n", "  labels:\n    {{- include \"cpg.labels\" $ | nindent 4 }}\n")
+	s = strings.ReplaceAll(s, fmt.Sprint(boundPlaceholder), "{{ int $.Values.validatingAdmissionPolicies.maxListItems }}")
+	s = strings.ReplaceAll(s, "  - expression: \"true\"\n    name: "+conditionsPlaceholder+"\n",
+		"  {{- with $.Values.webhook.matchConditions }}\n  {{- toYaml . | nindent 2 }}\n  {{- end }}\n")
+	s = strings.ReplaceAll(s, "  matchResources:\n    namespaceSelector:\n      matchLabels:\n        "+scopePlaceholder+": x\n",
+		"  {{- include \"cpg.policyMatchResources\" $ | nindent 2 }}\n")
+	if strings.Contains(s, conditionsPlaceholder) || strings.Contains(s, scopePlaceholder) || strings.Contains(s, fmt.Sprint(boundPlaceholder)) {
+		return "", fmt.Errorf("rule %s: a placeholder of the chart's values was not replaced", r.Name)
+	}
 	s = strings.ReplaceAll(s, partitionPlaceholder, "{{ $.Values.consul.adminPartitions.name }}")
 	if cfg.ConsulVersion != nil {
 		s = strings.ReplaceAll(s, "configured version is "+cfg.ConsulVersion.String(), "configured version is {{ trimPrefix \"v\" (regexReplaceAll \"[+].*$\" $.Values.consul.version \"\") }}")

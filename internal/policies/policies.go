@@ -76,7 +76,7 @@ func Generate(cfg validators.Config) ([]Policy, error) {
 			if len(groups) > 1 {
 				name += "." + strings.ToLower(string(g.kinds[0]))
 			}
-			out = append(out, build(r.Name, name, action, g))
+			out = append(out, build(r.Name, name, action, g, cfg))
 		}
 	}
 	return out, nil
@@ -119,7 +119,7 @@ func equalValidations(a, b []validators.CELValidation) bool {
 	return true
 }
 
-func build(rule, name string, action validators.Action, g kindGroup) Policy {
+func build(rule, name string, action validators.Action, g kindGroup, cfg validators.Config) Policy {
 	fail := admissionregistrationv1.Fail
 	invalid := metav1.StatusReasonInvalid // a denial is a 422, as the webhook answers
 	scope := admissionregistrationv1.NamespacedScope
@@ -131,6 +131,12 @@ func build(rule, name string, action validators.Action, g kindGroup) Policy {
 	for i, v := range g.validations {
 		validations[i] = admissionregistrationv1.Validation{Expression: v.Expression, MessageExpression: v.MessageExpression,
 			Reason: &invalid}
+	}
+	conditions := []admissionregistrationv1.MatchCondition{{
+		Name: webhook.NotBeingDeletedCondition, Expression: webhook.NotBeingDeletedExpression,
+	}}
+	if bound := boundCondition(g.kinds, cfg); bound != "" {
+		conditions = append(conditions, admissionregistrationv1.MatchCondition{Name: validators.PolicyBoundCondition, Expression: bound})
 	}
 	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByLabel: managedBy},
 		Annotations: map[string]string{RuleAnnotation: rule}}
@@ -150,10 +156,8 @@ func build(rule, name string, action validators.Action, g kindGroup) Policy {
 						},
 					}},
 				},
-				MatchConditions: []admissionregistrationv1.MatchCondition{{
-					Name: webhook.NotBeingDeletedCondition, Expression: webhook.NotBeingDeletedExpression,
-				}},
-				Validations: validations,
+				MatchConditions: conditions,
+				Validations:     validations,
 			},
 		},
 		Binding: &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -165,6 +169,26 @@ func build(rule, name string, action validators.Action, g kindGroup) Policy {
 			},
 		},
 	}
+}
+
+// boundCondition is the match condition that leaves to the webhook an object whose lists
+// are longer than the policies of kinds afford ("" when they iterate no list): each kind's
+// bound, for a policy that matches several kinds (a kind's lists are absent from another's
+// objects, so its bound holds there).
+func boundCondition(ks []kinds.Kind, cfg validators.Config) string {
+	var parts []string
+	for _, k := range ks {
+		if expr, ok := cfg.PolicyBound(k); ok {
+			parts = append(parts, expr)
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	for i := range parts {
+		parts[i] = "(" + parts[i] + ")"
+	}
+	return strings.Join(parts, " && ")
 }
 
 // Render writes the policies and bindings as one YAML stream.
@@ -213,4 +237,50 @@ func SkipEnforced(cfg *validators.Config) {
 		}
 	}
 	cfg.EnforcedByPolicies = enforced
+}
+
+// Scope is where the webhook entries apply, for policies installed beside them: break glass
+// must reach both, or a write the webhook lets through (an exempt namespace, a namespace
+// outside the selector, a request a match condition excludes) is still refused by a policy.
+type Scope struct {
+	// ExemptNamespaces are left out as the webhook entries leave them out: a NotIn
+	// requirement on ExemptNamespaceLabel added to NamespaceSelector.
+	ExemptNamespaces  []string
+	NamespaceSelector *metav1.LabelSelector
+	ObjectSelector    *metav1.LabelSelector
+	// MatchConditions are added to each policy's own.
+	MatchConditions []admissionregistrationv1.MatchCondition
+}
+
+// ExemptNamespaceLabel is the label the API server sets on every namespace to its name.
+const ExemptNamespaceLabel = "kubernetes.io/metadata.name"
+
+// NamespaceSelectorWithExemptions is sel with the exempt namespaces excluded, nil when both
+// are empty: the selector of the webhook entries and of the bindings.
+func NamespaceSelectorWithExemptions(sel *metav1.LabelSelector, exempt []string) *metav1.LabelSelector {
+	if len(exempt) == 0 {
+		return sel.DeepCopy()
+	}
+	out := &metav1.LabelSelector{}
+	if sel != nil {
+		out = sel.DeepCopy()
+	}
+	out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: ExemptNamespaceLabel, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string(nil), exempt...),
+	})
+	return out
+}
+
+// Apply restricts every binding to the scope's namespaces and objects and adds its match
+// conditions to every policy.
+func (s Scope) Apply(ps []Policy) {
+	ns := NamespaceSelectorWithExemptions(s.NamespaceSelector, s.ExemptNamespaces)
+	for _, p := range ps {
+		if ns != nil || s.ObjectSelector != nil {
+			p.Binding.Spec.MatchResources = &admissionregistrationv1.MatchResources{
+				NamespaceSelector: ns.DeepCopy(), ObjectSelector: s.ObjectSelector.DeepCopy(),
+			}
+		}
+		p.Policy.Spec.MatchConditions = append(p.Policy.Spec.MatchConditions, s.MatchConditions...)
+	}
 }

@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -99,8 +101,18 @@ func TestPoliciesMatchWritesAndSkipObjectsBeingDeleted(t *testing.T) {
 				[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}) {
 			t.Errorf("%s: match %+v, want CREATE and UPDATE", p.Policy.Name, spec.MatchConstraints)
 		}
-		if len(spec.MatchConditions) != 1 || !strings.Contains(spec.MatchConditions[0].Expression, "deletionTimestamp") {
+		if len(spec.MatchConditions) == 0 || !strings.Contains(spec.MatchConditions[0].Expression, "deletionTimestamp") {
 			t.Errorf("%s: match conditions %+v do not skip objects being deleted", p.Policy.Name, spec.MatchConditions)
+		}
+		// A policy iterating a list skips objects whose lists exceed the bound.
+		iterates := false
+		for _, v := range spec.Validations {
+			iterates = iterates || strings.Contains(v.Expression, ".exists(") || strings.Contains(v.Expression, ".filter(")
+		}
+		bounded := len(spec.MatchConditions) == 2 && spec.MatchConditions[1].Name == validators.PolicyBoundCondition &&
+			strings.Contains(spec.MatchConditions[1].Expression, fmt.Sprintf("<= %d", validators.DefaultPolicyMaxListItems))
+		if iterates && !bounded {
+			t.Errorf("%s: iterates a list, match conditions %+v: want the list bound", p.Policy.Name, spec.MatchConditions)
 		}
 		deny := slices.Equal(p.Binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny})
 		for _, v := range spec.Validations {
@@ -191,6 +203,78 @@ func TestSkipEnforcedKeepsWorkloadsInTheWebhook(t *testing.T) {
 	}
 }
 
+// An object whose lists exceed the bound skips the policies (their match condition), so the
+// engine beside them judges it with the rules they enforce; the stored object counts too,
+// as the ratchet reads it.
+func TestSkipEnforcedJudgesObjectsBeyondThePolicyBound(t *testing.T) {
+	cfg := validators.Config{PolicyMaxListItems: 3}
+	policies.SkipEnforced(&cfg)
+	engine, err := validators.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withOverrides := func(n int) *v1alpha1.ServiceDefaults {
+		sd := &v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+			Spec: v1alpha1.ServiceDefaultsSpec{UpstreamConfig: &v1alpha1.Upstreams{Overrides: []*v1alpha1.Upstream{{Name: "*"}}}}}
+		for i := 1; i < n; i++ {
+			sd.Spec.UpstreamConfig.Overrides = append(sd.Spec.UpstreamConfig.Overrides, &v1alpha1.Upstream{Name: fmt.Sprintf("api-%d", i)})
+		}
+		return sd
+	}
+	for _, tc := range []struct {
+		name     string
+		op       validators.Operation
+		obj, old runtime.Object
+		want     bool
+	}{
+		{"within the bound: the policy's", validators.Create, withOverrides(3), nil, false},
+		{"beyond the bound: the webhook's", validators.Create, withOverrides(4), nil, true},
+		{"stored object beyond the bound", validators.Update, withOverrides(2), withOverrides(5), true},
+	} {
+		res, err := engine.Validate(tc.op, tc.obj, tc.old, state.NewIndex())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		for _, v := range res.Violations {
+			got = got || (v.Rule == "upstream-no-wildcard" && v.Error.Field == "spec.upstreamConfig.overrides[0].name")
+		}
+		if got != tc.want {
+			t.Errorf("%s: upstream-no-wildcard at spec.upstreamConfig.overrides[0].name reported %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if cfg.BeyondPolicyBound(withOverrides(3), nil) || !cfg.BeyondPolicyBound(withOverrides(4), nil) {
+		t.Error("BeyondPolicyBound disagrees with the bound of 3")
+	}
+}
+
+// Break glass reaches the policies: the bindings select what the webhook entries select,
+// exempt namespaces excluded, and the policies carry the webhook's match conditions.
+func TestScopeAppliesTheWebhooksExemptions(t *testing.T) {
+	ps, err := policies.Generate(validators.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	condition := admissionregistrationv1.MatchCondition{Name: "not-argocd", Expression: "request.userInfo.username != 'argocd'"}
+	policies.Scope{
+		ExemptNamespaces:  []string{"restore"},
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"consul": "true"}},
+		ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+		MatchConditions:   []admissionregistrationv1.MatchCondition{condition},
+	}.Apply(ps)
+	wantNS := &metav1.LabelSelector{MatchLabels: map[string]string{"consul": "true"}, MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"restore"}}}}
+	for _, p := range ps {
+		mr := p.Binding.Spec.MatchResources
+		if mr == nil || !equality.Semantic.DeepEqual(mr.NamespaceSelector, wantNS) || mr.ObjectSelector.MatchLabels["team"] != "a" {
+			t.Errorf("%s: binding matches %+v, want namespaces %+v and objects team=a", p.Binding.Name, mr, wantNS)
+		}
+		if !slices.Contains(p.Policy.Spec.MatchConditions, condition) {
+			t.Errorf("%s: match conditions %+v lack %s", p.Policy.Name, p.Policy.Spec.MatchConditions, condition.Name)
+		}
+	}
+}
+
 // TestChartTemplateIsCurrent fails when the chart's template is not what the generator
 // writes from the catalogue (make generate rewrites it).
 func TestChartTemplateIsCurrent(t *testing.T) {
@@ -207,28 +291,28 @@ func TestChartTemplateIsCurrent(t *testing.T) {
 	}
 }
 
-// TestReadmeNamesTheWebhookOnlyRules keeps the README's list of the object-only rules that
-// run only in the webhook in step with the catalogue.
-func TestReadmeNamesTheWebhookOnlyRules(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+// TestDocsNameTheWebhookOnlyRules keeps the prose of docs/policies.md, which lists the
+// object-only rules that run only in the webhook, in step with the catalogue.
+func TestDocsNameTheWebhookOnlyRules(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "policies.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(raw), "\n## Enforcement without the webhook")
+	prose, _, ok := strings.Cut(string(raw), "\n## Rule by rule")
 	if !ok {
-		t.Fatal("README.md has no section on the ValidatingAdmissionPolicies")
+		t.Fatal("docs/policies.md has no section Rule by rule")
 	}
-	section, _, _ = strings.Cut(section, "\n## ")
 	for _, r := range validators.Catalogue() {
-		if r.ObjectOnly() && r.WebhookOnly() != "" && !strings.Contains(section, "`"+r.Name+"`") {
-			t.Errorf("README.md does not say that %s runs only in the webhook", r.Name)
+		if r.ObjectOnly() && r.WebhookOnly() != "" && !strings.Contains(prose, "`"+r.Name+"`") {
+			t.Errorf("docs/policies.md does not say that %s runs only in the webhook", r.Name)
 		}
 	}
 }
 
-// TestDocsPageIsCurrent fails when docs/policies.md is not what the generator writes.
+// TestDocsPageIsCurrent fails when the table of docs/policies.md is not what the generator
+// writes.
 func TestDocsPageIsCurrent(t *testing.T) {
-	want, err := policies.Markdown()
+	table, err := policies.Table()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +320,7 @@ func TestDocsPageIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(have) != want {
-		t.Fatal("docs/policies.md is stale: run make generate and commit it")
+	if !strings.Contains(string(have), "<!-- policies:begin -->\n"+table+"<!-- policies:end -->") {
+		t.Fatal("the table of docs/policies.md is stale: run make generate and commit it")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -133,12 +135,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		where, cluster := "", ""
 		if res.File != "" {
-			where = " (" + res.File + ")"
+			where = " (" + Printable(res.File) + ")"
 		}
 		if res.Cluster != "" {
-			cluster = "[" + res.Cluster + "] "
+			cluster = "[" + Printable(res.Cluster) + "] "
 		}
-		if _, err := fmt.Fprintf(w, "%s%s %s/%s%s: %s\n", cluster, res.Kind, res.Namespace, res.Name, where, verdict); err != nil {
+		if _, err := fmt.Fprintf(w, "%s%s %s/%s%s: %s\n", cluster, Printable(res.Kind), Printable(res.Namespace), Printable(res.Name), where, verdict); err != nil {
 			return err
 		}
 		for _, v := range res.Violations {
@@ -146,17 +148,17 @@ func (r *Report) WriteText(w io.Writer) error {
 			if v.Action == string(validators.Warn) {
 				label = "WARN"
 			}
-			if _, err := fmt.Fprintf(w, "  %s %s: %s\n", label, v.Field, v.Message); err != nil {
+			if _, err := fmt.Fprintf(w, "  %s %s: %s\n", label, Printable(v.Field), Printable(v.Message)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, s := range r.Skipped {
-		where := s.File
+		where := Printable(s.File)
 		if s.Document > 0 {
-			where = fmt.Sprintf("%s (document %d)", s.File, s.Document)
+			where = fmt.Sprintf("%s (document %d)", where, s.Document)
 		}
-		if _, err := fmt.Fprintf(w, "skipped %s: %s\n", where, s.Reason); err != nil {
+		if _, err := fmt.Fprintf(w, "skipped %s: %s\n", where, Printable(s.Reason)); err != nil {
 			return err
 		}
 	}
@@ -164,6 +166,26 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Skipped) > 0 {
 		skipped = fmt.Sprintf(", %d skipped", len(r.Skipped))
 	}
-	_, err := fmt.Fprintf(w, "%d objects: %d denied, %d allowed with warnings%s\n", len(r.Results), denied, warned, skipped)
+	_, err := fmt.Fprintf(w, "%s: %d denied, %d allowed with warnings%s\n", Count(len(r.Results), "object"), denied, warned, skipped)
 	return err
+}
+
+// Printable returns s unchanged when every character of it is printable, and otherwise
+// quoted as a Go string literal (strconv.Quote): a file name or an object's name holding a
+// newline or a terminal escape cannot forge a line or a colour in a CI log.
+func Printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// Count is n and the noun, in the plural unless n is 1: "1 object", "2 objects".
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

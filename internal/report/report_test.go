@@ -153,3 +153,33 @@ func TestAddPair(t *testing.T) {
 		t.Error("a denied pair finding does not deny the report")
 	}
 }
+
+// A file or object name holding a newline or a terminal escape is printed quoted, so it can
+// neither start a line of its own nor colour the log; printable names are printed as they are.
+func TestWriteTextEscapesNames(t *testing.T) {
+	var r report.Report
+	forged := "a.yaml\nProxyDefaults consul/global (pd.yaml): allowed"
+	r.Add(kinds.ObjectRef{Kind: kinds.Mesh, Namespace: "consul", Name: "mesh\x1b[32m"}, forged, &validators.Result{})
+	r.AddSkipped("\x1b[2Kvalues.yaml", 1, "not a Kubernetes object")
+	r.AddSkipped("ünïcode.yaml", 0, "Helm template")
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `Mesh consul/"mesh\x1b[32m" ("a.yaml\nProxyDefaults consul/global (pd.yaml): allowed"): allowed
+skipped "\x1b[2Kvalues.yaml" (document 1): not a Kubernetes object
+skipped ünïcode.yaml: Helm template
+1 object: 0 denied, 0 allowed with warnings, 2 skipped
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 objects", 1: "1 object", 2: "2 objects"} {
+		if got := report.Count(n, "object"); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -7,12 +7,14 @@ package reports
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,9 +40,28 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// FieldProperty is the result property holding the offending field paths.
 	FieldProperty = "field"
-	// MaxResults bounds one Report, so that a namespace full of offenders cannot make an
-	// object larger than etcd stores (1.5 MiB); the results past it are counted in a log line.
+	// MaxResults bounds the results of one Report. The results past it (or past
+	// MaxReportBytes) are left out, failures last, and counted in one more result
+	// (TruncatedPolicy).
 	MaxResults = 1000
+	// MaxReportBytes bounds a Report's encoded results, well under what etcd stores (1.5 MiB)
+	// and the API server accepts (3 MiB), so that a namespace full of offenders still gets
+	// its Report.
+	MaxReportBytes = 512 << 10
+	// MaxMessageBytes clips each message of a result.
+	MaxMessageBytes = 256
+	// MaxMessagesPerResult bounds the messages one result carries (one object can break a
+	// rule a hundred times): the rest are counted in the description.
+	MaxMessagesPerResult = 10
+	// TruncatedPolicy is the policy of the result that counts what a full Report left out.
+	TruncatedPolicy = "consul-peering-guard-report-truncated"
+)
+
+// reportOverhead is what a Report holds besides its results (metadata, summary, the
+// truncation result), and resultStampBytes the encoded timestamp each result gets.
+const (
+	reportOverhead   = 8 << 10
+	resultStampBytes = 48
 )
 
 // Desired builds the Report each namespace should hold for the findings, leaving out the
@@ -93,12 +114,12 @@ func Desired(findings []offline.Finding, exempt []string) map[string]*openreport
 			Source:      Source,
 			Policy:      k.rule,
 			Result:      "warn",
-			Description: strings.Join(e.messages, "; "),
+			Description: joinBounded(e.messages, "; "),
 			Subjects: []corev1.ObjectReference{{
 				APIVersion: v1alpha1.GroupVersion.String(), Kind: string(k.ref.Kind),
 				Namespace: k.ref.Namespace, Name: k.ref.Name, UID: e.uid,
 			}},
-			Properties: map[string]string{FieldProperty: strings.Join(e.fields, ", ")},
+			Properties: map[string]string{FieldProperty: joinBounded(e.fields, ", ")},
 		}
 		if e.deny {
 			res.Result = "fail"
@@ -112,6 +133,59 @@ func Desired(findings []offline.Finding, exempt []string) map[string]*openreport
 	return out
 }
 
+// joinBounded joins at most MaxMessagesPerResult items, each clipped to MaxMessageBytes,
+// and says how many more there were.
+func joinBounded(items []string, sep string) string {
+	kept := items[:min(len(items), MaxMessagesPerResult)]
+	clipped := make([]string, len(kept), len(kept)+1)
+	for i, m := range kept {
+		clipped[i] = clip(m, MaxMessageBytes)
+	}
+	if more := len(items) - len(kept); more > 0 {
+		clipped = append(clipped, fmt.Sprintf("and %d more", more))
+	}
+	return strings.Join(clipped, sep)
+}
+
+// clip cuts s to at most n bytes on a character boundary, marking the cut with "…".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	keep := n - len("…")
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + "…"
+}
+
+// bound keeps the first results of r (failures sort first) within MaxResults and
+// MaxReportBytes and counts the rest in one more result; it returns how many it left out.
+func bound(r *openreports.Report) int {
+	budget := MaxReportBytes - reportOverhead
+	kept := 0
+	for kept < len(r.Results) && kept < MaxResults {
+		raw, err := json.Marshal(r.Results[kept])
+		if err != nil || len(raw)+resultStampBytes > budget {
+			break
+		}
+		budget -= len(raw) + resultStampBytes
+		kept++
+	}
+	dropped := r.Results[kept:]
+	if len(dropped) == 0 {
+		return 0
+	}
+	left := summarize(dropped)
+	r.Results = append(r.Results[:kept:kept], openreports.ReportResult{
+		Source: Source, Policy: TruncatedPolicy, Result: "skip",
+		Description: fmt.Sprintf("%d more results (%d fail, %d warn) left out: a Report holds at most %d results and %d KiB; "+
+			"consul-peering-guard audit lists them all", len(dropped), left.Fail, left.Warn, MaxResults, MaxReportBytes>>10),
+	})
+	r.Summary = summarize(r.Results)
+	return len(dropped)
+}
+
 func newReport(namespace string) *openreports.Report {
 	return &openreports.Report{
 		TypeMeta: metav1.TypeMeta{APIVersion: openreports.GroupVersion.String(), Kind: "Report"},
@@ -123,9 +197,11 @@ func newReport(namespace string) *openreports.Report {
 	}
 }
 
+// compareResults orders failures first (a full Report leaves out warnings first), then by
+// subject and policy.
 func compareResults(a, b openreports.ReportResult) int {
 	sa, sb := a.Subjects[0], b.Subjects[0]
-	return cmp.Or(cmp.Compare(sa.Kind, sb.Kind), cmp.Compare(sa.Name, sb.Name), cmp.Compare(a.Policy, b.Policy))
+	return cmp.Or(cmp.Compare(a.Result, b.Result), cmp.Compare(sa.Kind, sb.Kind), cmp.Compare(sa.Name, sb.Name), cmp.Compare(a.Policy, b.Policy))
 }
 
 func summarize(results []openreports.ReportResult) openreports.ReportSummary {
@@ -136,6 +212,8 @@ func summarize(results []openreports.ReportResult) openreports.ReportSummary {
 			s.Fail++
 		case "warn":
 			s.Warn++
+		case "skip":
+			s.Skip++
 		}
 	}
 	return s
@@ -153,8 +231,10 @@ type Writer struct {
 // Stats says what one Sync changed.
 type Stats struct {
 	Created, Updated, Deleted, Unchanged int
-	// Dropped counts results left out of Reports that reached MaxResults.
+	// Dropped counts results left out of Reports that reached MaxResults or MaxReportBytes.
 	Dropped int
+	// Foreign counts Reports with our name whose source is not ours: left alone.
+	Foreign int
 }
 
 // Sync makes the cluster hold exactly the desired Reports: it creates the missing ones,
@@ -175,9 +255,17 @@ func (w *Writer) Sync(ctx context.Context, desired map[string]*openreports.Repor
 	stamp := metav1.Timestamp{Seconds: now().Unix()}
 	var errs []error
 	current := map[string]*openreports.Report{}
+	foreign := map[string]bool{}
 	for i := range existing.Items {
 		r := &existing.Items[i]
 		if r.Name != Name {
+			continue
+		}
+		if r.Source != Source {
+			// Another engine's Report (or one copied with our label): never rewritten.
+			stats.Foreign++
+			foreign[r.Namespace] = true
+			errs = append(errs, fmt.Errorf("the Report %s/%s has source %q, not %s: left alone", r.Namespace, r.Name, r.Source, Source))
 			continue
 		}
 		current[r.Namespace] = r
@@ -192,10 +280,9 @@ func (w *Writer) Sync(ctx context.Context, desired map[string]*openreports.Repor
 	}
 	for _, ns := range slices.Sorted(maps.Keys(desired)) {
 		want := desired[ns].DeepCopy()
-		if len(want.Results) > MaxResults {
-			stats.Dropped += len(want.Results) - MaxResults
-			want.Results = want.Results[:MaxResults]
-			want.Summary = summarize(want.Results)
+		stats.Dropped += bound(want)
+		if foreign[ns] {
+			continue
 		}
 		have := current[ns]
 		stampResults(want.Results, have, stamp)

@@ -2,9 +2,12 @@ package reports
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -182,7 +185,8 @@ func TestSync(t *testing.T) {
 	}
 }
 
-// A namespace with more results than MaxResults gets the first MaxResults, counted.
+// A namespace with more results than MaxResults gets the first MaxResults and one result
+// counting the rest.
 func TestSyncBoundsAReport(t *testing.T) {
 	c := newFakeClient(t)
 	w := &Writer{Reader: c, Client: c}
@@ -196,7 +200,79 @@ func TestSyncBoundsAReport(t *testing.T) {
 		t.Fatalf("%+v, %v; want 1 created, 5 dropped", stats, err)
 	}
 	r := getReport(t, c, "team-a")
-	if len(r.Results) != MaxResults || r.Summary != (openreports.ReportSummary{Warn: MaxResults}) {
-		t.Errorf("%d results, summary %+v; want %d warnings", len(r.Results), r.Summary, MaxResults)
+	if len(r.Results) != MaxResults+1 || r.Summary != (openreports.ReportSummary{Warn: MaxResults, Skip: 1}) {
+		t.Errorf("%d results, summary %+v; want %d warnings and the truncation", len(r.Results), r.Summary, MaxResults)
+	}
+	if last := r.Results[len(r.Results)-1]; last.Policy != TruncatedPolicy || !strings.HasPrefix(last.Description, "5 more results (0 fail, 5 warn) left out") {
+		t.Errorf("last result %+v, want %s counting 5 warnings", last, TruncatedPolicy)
+	}
+}
+
+// 300 objects with only warnings, each breaking a rule a hundred times with long values:
+// every message is clipped, each result carries at most MaxMessagesPerResult, and the Report
+// stays under MaxReportBytes with the rest counted, failures kept first.
+func TestReportStaysWithinItsByteBound(t *testing.T) {
+	long := strings.Repeat("é", 400) // a value of 800 bytes, clipped on a character boundary
+	var findings []offline.Finding
+	for i := range 300 {
+		var vs []validators.Violation
+		for j := range 100 {
+			vs = append(vs, violation("upstream-peer-known", validators.Warn, fmt.Sprintf("spec.upstreamConfig.overrides[%d].peer", j), long, "unknown peer"))
+		}
+		findings = append(findings, finding(kinds.ServiceDefaults, serviceDefaults("team-a", fmt.Sprintf("svc-%04d", i), ""), vs...))
+	}
+	findings = append(findings, finding(kinds.ProxyDefaults, proxyDefaults("team-a", "zz-edge", ""),
+		violation("proxy-defaults-name", validators.Deny, "metadata.name", "zz-edge", "ProxyDefaults must be named global")))
+	desired := Desired(findings, nil)["team-a"]
+	for _, res := range desired.Results {
+		parts := strings.Split(res.Description, "; ")
+		if len(parts) > MaxMessagesPerResult+1 {
+			t.Fatalf("%s: %d messages, want at most %d and a count", res.Subjects[0].Name, len(parts), MaxMessagesPerResult)
+		}
+		for _, m := range parts {
+			if len(m) > MaxMessageBytes || !utf8.ValidString(m) {
+				t.Fatalf("message of %d bytes (valid UTF-8: %v), want at most %d", len(m), utf8.ValidString(m), MaxMessageBytes)
+			}
+		}
+	}
+	c := newFakeClient(t)
+	stats, err := (&Writer{Reader: c, Client: c}).Sync(context.Background(), map[string]*openreports.Report{"team-a": desired})
+	if err != nil || stats.Created != 1 || stats.Dropped == 0 {
+		t.Fatalf("%+v, %v; want 1 created with results left out", stats, err)
+	}
+	r := getReport(t, c, "team-a")
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("301 objects: a Report of %d bytes with %d results, %d left out (bound %d bytes)", len(raw), len(r.Results)-1, stats.Dropped, MaxReportBytes)
+	if len(raw) > MaxReportBytes {
+		t.Errorf("the Report is %d bytes, more than %d", len(raw), MaxReportBytes)
+	}
+	if r.Results[0].Policy != "proxy-defaults-name" || r.Results[len(r.Results)-1].Policy != TruncatedPolicy {
+		t.Errorf("first result %s, last %s: want the failure first and the truncation last", r.Results[0].Policy, r.Results[len(r.Results)-1].Policy)
+	}
+	if got := len(r.Results) - 1 + stats.Dropped; got != 301 {
+		t.Errorf("%d results kept and left out, want 301", got)
+	}
+}
+
+// A Report with our name whose source is another engine's is never rewritten or deleted.
+func TestSyncLeavesOtherSourcesAlone(t *testing.T) {
+	ctx := context.Background()
+	theirs := &openreports.Report{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: Name, Labels: map[string]string{ManagedByLabel: Source}},
+		Source: "kyverno", Results: []openreports.ReportResult{{Source: "kyverno", Policy: "require-labels", Result: "fail"}}}
+	c := newFakeClient(t, theirs)
+	w := &Writer{Reader: c, Client: c}
+	edge := finding(kinds.ProxyDefaults, proxyDefaults("team-a", "edge", "u1"),
+		violation("proxy-defaults-name", validators.Deny, "metadata.name", "edge", "ProxyDefaults must be named global"))
+	for _, findings := range [][]offline.Finding{{edge}, nil} {
+		stats, err := w.Sync(ctx, Desired(findings, nil))
+		if err == nil || stats.Foreign != 1 || stats.Updated+stats.Deleted+stats.Created != 0 {
+			t.Errorf("%d findings: %+v, %v; want the foreign Report reported and left alone", len(findings), stats, err)
+		}
+		if r := getReport(t, c, "team-a"); r.Source != "kyverno" || len(r.Results) != 1 || r.Results[0].Policy != "require-labels" {
+			t.Errorf("%d findings: the other engine's Report was changed: %+v", len(findings), r)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -16,7 +17,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,6 +57,15 @@ type Options struct {
 	// CacheSyncTimeout bounds one readiness check's wait for the state index to sync.
 	CacheSyncTimeout time.Duration
 	AuditInterval    time.Duration
+	// AuditChunkSize is how many objects one list request of the audit asks for (0: a
+	// kind at once).
+	AuditChunkSize int64
+	// AuditLeaseNamespace holds the Lease that elects the one replica that audits; empty
+	// audits on every replica.
+	AuditLeaseNamespace string
+	// AuditWorkloads also audits the workloads people write that carry the upstreams
+	// annotation: a state rule finding one is reported, never by refusing its rollout.
+	AuditWorkloads bool
 	// Reports keeps the audit's findings as OpenReports Reports (needs AuditInterval).
 	Reports bool
 	// Registration is the webhook configuration applied once serve is ready.
@@ -144,8 +156,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	if o.AuditInterval > 0 {
-		a := &auditor{reader: mgr.GetAPIReader(), selector: o.GatewaySelector, synced: watcher.Synced, exempt: gate.ExemptNamespaces(), engine: engine, metrics: m,
-			events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval, log: o.Log.WithName("audit")}
+		a := &auditor{reader: mgr.GetAPIReader(), state: idx, synced: watcher.Synced, chunk: o.AuditChunkSize, exempt: gate.ExemptNamespaces(),
+			engine: engine, metrics: m, events: mgr.GetEventRecorder("consul-peering-guard"), interval: o.AuditInterval,
+			workloads: o.AuditWorkloads, log: o.Log.WithName("audit")}
+		if o.AuditLeaseNamespace != "" {
+			if a.lease, err = auditLease(cfg, o.AuditLeaseNamespace); err != nil {
+				return err
+			}
+		}
 		if o.Reports {
 			// Read Reports straight from the API server: a cache would need list and watch on
 			// every Report of the cluster, Kyverno's included.
@@ -169,6 +187,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		"namespacesEnabled", o.Engine.NamespacesEnabled, "meshGatewaySelector", o.GatewaySelector.String(),
 		"meshGatewayNamespace", o.GatewayNamespace, "exemptNamespaces", gate.ExemptNamespaces())
 	return mgr.Start(ctx)
+}
+
+// auditLease is the Lease lock of the audit in namespace, held under this process's identity
+// (host name and a random suffix, so two processes on one host differ).
+func auditLease(cfg *rest.Config, namespace string) (resourcelock.Interface, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("audit lease identity: %w", err)
+	}
+	lock, err := resourcelock.NewFromKubeconfig(resourcelock.LeasesResourceLock, namespace, AuditLeaseName,
+		resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())}, cfg, renewDeadline)
+	if err != nil {
+		return nil, fmt.Errorf("audit lease: %w", err)
+	}
+	return lock, nil
 }
 
 // syncedChecker is ready once every watched kind has synced into the state index; a check

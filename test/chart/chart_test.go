@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -114,8 +115,18 @@ func run(t *testing.T, env []string, name string, args ...string) result {
 	return r
 }
 
-// helm runs bin/helm with its configuration, cache and data kept in a temporary folder.
+// helm runs bin/helm with its configuration, cache and data kept in a temporary folder;
+// helm template renders for kubeVersion.
 func helm(t *testing.T, args ...string) result {
+	t.Helper()
+	if len(args) > 0 && args[0] == "template" {
+		args = append(args, "--kube-version="+kubeVersion)
+	}
+	return helmAsIs(t, args...)
+}
+
+// helmAsIs runs bin/helm as helm does, with the arguments given and nothing more.
+func helmAsIs(t *testing.T, args ...string) result {
 	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin", "helm")
 	if _, err := os.Stat(bin); err != nil {
@@ -128,15 +139,32 @@ func helm(t *testing.T, args ...string) result {
 		"HELM_DATA_HOME=" + filepath.Join(home, "data"),
 		"KUBECONFIG=" + filepath.Join(home, "no-kubeconfig"),
 	}
-	if len(args) > 0 && args[0] == "template" {
-		args = append(args, "--kube-version="+kubeVersion)
-	}
 	return run(t, env, bin, args...)
 }
 
-// kubeVersion is the Kubernetes version helm template renders for, as make manifests does:
-// the chart's kubeVersion refuses the 1.20 that a helm built from source assumes.
+// kubeVersion is the Kubernetes version helm template renders for, as make manifests does,
+// so that what is rendered does not depend on the helm that renders it.
 const kubeVersion = "1.37.2"
+
+// make tools stamps helm as helm's own release build does: it reports its module version and
+// assumes the Kubernetes version of its client-go (unstamped: v3.22 and Kubernetes 1.20, which
+// the chart's kubeVersion refuses), so helm template of the chart needs no --kube-version.
+func TestHelmIsStampedLikeARelease(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join(repoRoot(t), "hack", "tools", "helm", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?helm\.sh/helm/v3 (v\S+)`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("hack/tools/helm/go.mod requires no helm.sh/helm/v3")
+	}
+	if r := helmAsIs(t, "version", "--template", "{{.Version}}"); r.code != 0 || r.stdout != string(m[1]) {
+		t.Errorf("bin/helm version says %q, its module is %s (rebuild it: rm bin/helm && make tools)\n%s", r.stdout, m[1], r)
+	}
+	if r := helmAsIs(t, "template", release, chartDir, "--namespace", namespace); r.code != 0 {
+		t.Errorf("helm template without --kube-version: %s", r)
+	}
+}
 
 // render runs helm template as `make manifests` does, with an optional ci values file.
 func render(t *testing.T, valuesFile string) []byte {

@@ -102,7 +102,8 @@ func TestMonitoringAndReportsAgainstARealAPIServer(t *testing.T) {
 	if r := cluster.Apply(offenders); r.Code != 0 {
 		t.Fatalf("kubectl apply: %s", r.Stderr)
 	}
-	w, err := framework.StartWebhook(binary, saKubeconfig, certs, "--log-format=text", "--audit-interval=1s", "--reports")
+	w, err := framework.StartWebhook(binary, saKubeconfig, certs, "--log-format=text", "--audit-interval=1s", "--reports",
+		"--audit-lease-namespace="+namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,22 +261,27 @@ func checkMonitoringObjectsAccepted(ctx context.Context, t *testing.T, c client.
 // ClusterReports).
 func checkReportPermissions(ctx context.Context, t *testing.T, c client.Client) {
 	t.Helper()
-	allowed := map[string]bool{"get": true, "list": true, "create": true, "update": true, "delete": true}
+	// Any Report may be listed and created (Kubernetes cannot limit either by name); only
+	// ours, by its name, read, updated or deleted.
+	allowed := map[string]bool{"list": true, "create": true}
+	ours := map[string]bool{"get": true, "list": true, "create": true, "update": true, "delete": true}
 	for _, resource := range []string{"reports", "clusterreports"} {
-		for _, verb := range []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"} {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User:   serviceAccountUser,
-				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Group: openreports.GroupName, Resource: resource, Verb: verb, Namespace: "team-a",
-				},
-			}}
-			if err := c.Create(ctx, sar); err != nil {
-				t.Fatal(err)
-			}
-			want := resource == "reports" && allowed[verb]
-			if sar.Status.Allowed != want {
-				t.Errorf("%s %s: allowed %v, want %v", verb, resource, sar.Status.Allowed, want)
+		for _, name := range []string{reports.Name, "kyverno-report"} {
+			for _, verb := range []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"} {
+				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+					User:   serviceAccountUser,
+					Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+					ResourceAttributes: &authorizationv1.ResourceAttributes{
+						Group: openreports.GroupName, Resource: resource, Verb: verb, Namespace: "team-a", Name: name,
+					},
+				}}
+				if err := c.Create(ctx, sar); err != nil {
+					t.Fatal(err)
+				}
+				want := resource == "reports" && (allowed[verb] || (name == reports.Name && ours[verb]))
+				if sar.Status.Allowed != want {
+					t.Errorf("%s %s %s: allowed %v, want %v", verb, resource, name, sar.Status.Allowed, want)
+				}
 			}
 		}
 	}

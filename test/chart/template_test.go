@@ -151,8 +151,8 @@ var chartCases = []chartCase{
 		args: argsWith([]string{"--metrics-bind-address=:8443", "--metrics-secure"},
 			"--shutdown-delay=10s", "--shutdown-timeout=1m",
 			"--mesh-gateway-selector=component=mesh-gateway",
-			"--audit-interval=10m"),
-		extraGrants: append(auditReads(),
+			"--audit-interval=10m", "--audit-chunk-size=500", "--audit-lease-namespace="+namespace),
+		extraGrants: append(slices.Concat(auditReads(), auditLease),
 			"/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch",
 			"authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create",
 		),
@@ -171,9 +171,9 @@ var chartCases = []chartCase{
 		args: argsWith(plainMetrics,
 			"--shutdown-delay=5s", "--shutdown-timeout=20s",
 			"--mesh-gateway-selector=component=mesh-gateway",
-			"--audit-interval=5m", "--reports"),
+			"--audit-interval=5m", "--audit-chunk-size=500", "--audit-lease-namespace="+namespace, "--reports"),
 		monitoring: true,
-		extraGrants: slices.Concat(auditReads(),
+		extraGrants: slices.Concat(auditReads(), auditLease,
 			[]string{"/events:create", "/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch"},
 			reportWrites),
 		metricsPort:       &corev1.ContainerPort{Name: "http-metrics", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
@@ -183,11 +183,19 @@ var chartCases = []chartCase{
 	},
 }
 
-// reportWrites are what --reports needs: Reports read straight from the API server (never
-// watched) and written.
+// reportWrites are what --reports needs: Reports listed straight from the API server (never
+// watched) and created; only the Report named consul-peering-guard read, updated or deleted.
 var reportWrites = []string{
-	"openreports.io/reports:create", "openreports.io/reports:delete", "openreports.io/reports:get",
-	"openreports.io/reports:list", "openreports.io/reports:update",
+	"openreports.io/reports:create", "openreports.io/reports:list",
+	"openreports.io/reports(consul-peering-guard):delete", "openreports.io/reports(consul-peering-guard):get",
+	"openreports.io/reports(consul-peering-guard):update",
+}
+
+// auditLease is what the audit's leader election needs, in the release namespace only.
+var auditLease = []string{
+	"coordination.k8s.io/leases:create@" + namespace,
+	"coordination.k8s.io/leases(consul-peering-guard-audit):get@" + namespace,
+	"coordination.k8s.io/leases(consul-peering-guard-audit):update@" + namespace,
 }
 
 func TestCICasesCoverEveryCIValuesFile(t *testing.T) {
@@ -381,7 +389,9 @@ func readGrants(gatewayNamespace string) []string {
 // auditReads are the reads only the periodic audit needs: the validated kinds the state
 // rules do not read.
 func auditReads() []string {
-	var out []string
+	// The workloads people write, listed a page at a time (Deployments are read anyway).
+	out := []string{"/pods:list", "apps/statefulsets:list", "apps/daemonsets:list",
+		"apps/replicasets:list", "batch/jobs:list", "batch/cronjobs:list"}
 	for _, k := range kinds.Consul {
 		if slices.Contains(state.Kinds, k) {
 			continue
@@ -393,14 +403,20 @@ func auditReads() []string {
 	return out
 }
 
-// grantsOf expands RBAC rules into group/resource:verb strings (nonResourceURLs as url:verb).
+// grantsOf expands RBAC rules into group/resource:verb strings, group/resource(name):verb for
+// a rule limited to names (nonResourceURLs as url:verb).
 func grantsOf(rules []rbacv1.PolicyRule) []string {
 	var out []string
 	for _, r := range rules {
 		for _, verb := range r.Verbs {
 			for _, g := range r.APIGroups {
 				for _, res := range r.Resources {
-					out = append(out, g+"/"+res+":"+verb)
+					if len(r.ResourceNames) == 0 {
+						out = append(out, g+"/"+res+":"+verb)
+					}
+					for _, name := range r.ResourceNames {
+						out = append(out, g+"/"+res+"("+name+"):"+verb)
+					}
 				}
 			}
 			for _, u := range r.NonResourceURLs {

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -23,6 +25,8 @@ func TestPoliciesFollowTheValues(t *testing.T) {
 		name   string
 		values string
 		cfg    validators.Config
+		// scope is the webhook's, which the policies take too.
+		scope policies.Scope
 	}{
 		{name: "defaults", values: "", cfg: validators.Config{}},
 		{name: "partition ap1 with namespaces on Consul 1.14.2 and rule actions",
@@ -38,10 +42,27 @@ rules: {consumer-peer-name-syntax: warn, upstream-no-wildcard: off, export-consu
 			values: `consul: {version: "1.15.1", edition: enterprise, adminPartitions: {enabled: true, name: default}}`,
 			cfg:    config(t, validators.Config{Edition: validators.EditionEnterprise, PartitionsEnabled: true, Partition: "default"}, "1.15.1")},
 		{name: "Consul 1.13.0", values: `consul: {version: "1.13.0"}`, cfg: config(t, validators.Config{}, "1.13.0")},
+		{name: "break glass and a list bound",
+			values: `validatingAdmissionPolicies: {enabled: true, maxListItems: 250}
+webhook:
+  exemptNamespaces: [restore]
+  namespaceSelector: {matchLabels: {consul: "true"}}
+  objectSelector: {matchLabels: {team: a}}
+  matchConditions: [{name: not-argocd, expression: "request.userInfo.username != 'argocd'"}]`,
+			cfg: validators.Config{PolicyMaxListItems: 250},
+			scope: policies.Scope{ExemptNamespaces: []string{"restore"},
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"consul": "true"}},
+				ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-argocd",
+					Expression: "request.userInfo.username != 'argocd'"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "values.yaml")
-			if err := os.WriteFile(file, []byte("validatingAdmissionPolicies: {enabled: true}\n"+tc.values+"\n"), 0o644); err != nil {
+			values := tc.values
+			if !strings.Contains(values, "validatingAdmissionPolicies:") {
+				values = "validatingAdmissionPolicies: {enabled: true}\n" + values
+			}
+			if err := os.WriteFile(file, []byte(values+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			r := helm(t, "template", release, chartDir, "--namespace", namespace, "-f", file)
@@ -56,6 +77,7 @@ rules: {consumer-peer-name-syntax: warn, upstream-no-wildcard: off, export-consu
 			if err != nil {
 				t.Fatal(err)
 			}
+			tc.scope.Apply(want)
 			if len(gotPolicies) != len(want) || len(gotBindings) != len(want) {
 				t.Fatalf("rendered %d policies and %d bindings, vap prints %d of each", len(gotPolicies), len(gotBindings), len(want))
 			}
@@ -76,8 +98,12 @@ rules: {consumer-peer-name-syntax: warn, upstream-no-wildcard: off, export-consu
 			for _, c := range one[*appsv1.Deployment](t, objs).Spec.Template.Spec.Containers {
 				args = append(args, c.Args...)
 			}
-			if !strings.Contains(strings.Join(args, " "), "--skip-object-rules") {
-				t.Errorf("the webhook is not started with --skip-object-rules: %v", args)
+			bound := tc.cfg.PolicyMaxListItems
+			if bound == 0 {
+				bound = validators.DefaultPolicyMaxListItems
+			}
+			if !slices.Contains(args, "--skip-object-rules") || !slices.Contains(args, fmt.Sprintf("--policy-max-list-items=%d", bound)) {
+				t.Errorf("the webhook is not started with --skip-object-rules --policy-max-list-items=%d: %v", bound, args)
 			}
 		})
 	}

@@ -64,7 +64,7 @@ func TestPeriodicAuditMetricsAndEvents(t *testing.T) {
 	useGuard(t)
 	reset(t)
 	drift(t)
-	auditor, err := framework.StartWebhook(binary, cluster.Kubeconfig, certDir, "--audit-interval=1s", "--log-format=json")
+	auditor, err := framework.StartWebhook(binary, cluster.Kubeconfig, certDir, "--audit-interval=1s", "--audit-lease-namespace=default", "--log-format=json")
 	if err != nil {
 		t.Fatal(err)
 	}

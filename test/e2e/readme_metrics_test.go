@@ -3,8 +3,6 @@ package e2e
 import (
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -17,18 +15,14 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
-// readmeMetrics returns the metric names of README.md's metrics table and the names whose
+// readmeMetrics returns the metric names of the metrics table of docs/operations.md and the names whose
 // row says they only appear under a condition ("only with").
 func readmeMetrics(t *testing.T) (all, conditional []string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(cluster.Root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(raw)
+	s := readDoc(t, "docs/operations.md")
 	i := strings.Index(s, "<!-- metrics-list -->")
 	if i < 0 {
-		t.Fatal("README.md has no <!-- metrics-list --> table")
+		t.Fatal("docs/operations.md has no <!-- metrics-list --> table")
 	}
 	row := regexp.MustCompile("^\\s*\\| `([a-z_]+)` \\|")
 	for _, line := range strings.Split(s[i:], "\n")[1:] {
@@ -44,7 +38,7 @@ func readmeMetrics(t *testing.T) (all, conditional []string) {
 		}
 	}
 	if len(all) == 0 {
-		t.Fatal("the README's metrics table is empty")
+		t.Fatal("the metrics table of docs/operations.md is empty")
 	}
 	return all, conditional
 }
@@ -69,10 +63,10 @@ func scrapedNames(text string) map[string]bool {
 func TestREADMEMetricsAreWhatServeExports(t *testing.T) {
 	listed, conditional := readmeMetrics(t)
 	foreign := []string{"go_", "process_", "rest_client_", "certwatcher_"}
-	raw, _ := os.ReadFile(filepath.Join(cluster.Root, "README.md"))
+	doc := readDoc(t, "docs/operations.md")
 	for _, p := range foreign {
-		if !strings.Contains(string(raw), "(`"+p+"*`)") {
-			t.Errorf("README.md does not name the %s* metrics this test allows", p)
+		if !strings.Contains(doc, "(`"+p+"*`)") {
+			t.Errorf("docs/operations.md does not name the %s* metrics this test allows", p)
 		}
 	}
 	w, err := framework.StartWebhook(binary, cluster.Kubeconfig, certDir, "--log-format=text")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,28 +24,103 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
+	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
-// This file walks the README's commands that can run here (the demo and commands that
-// need a real cloud excepted) and checks they do what the README says.
+// This file walks the commands of README.md and docs/ that can run here (the demo and
+// commands that need a real cloud excepted) and checks they do what the pages say.
 
-func readme(t *testing.T) string {
+// docFiles are README.md and the pages under docs/ (their inputs in docs/testdata excepted),
+// relative to the repository's root.
+func docFiles(t *testing.T) []string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(cluster.Root, "README.md"))
+	files := []string{"README.md"}
+	err := filepath.WalkDir(filepath.Join(cluster.Root, "docs"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".md") {
+			rel, err := filepath.Rel(cluster.Root, path)
+			files = append(files, rel)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func readDoc(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(cluster.Root, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(raw)
 }
 
-// readmeBlock returns the fenced block that follows <!-- MARKER --> in README.md.
+func readme(t *testing.T) string {
+	t.Helper()
+	return readDoc(t, "README.md")
+}
+
+// documentation returns README.md and every page of docFiles, one after the other.
+func documentation(t *testing.T) string {
+	t.Helper()
+	var all strings.Builder
+	for _, name := range docFiles(t) {
+		all.WriteString(readDoc(t, name) + "\n")
+	}
+	return all.String()
+}
+
+// runBlock is a fenced block marked <!-- readme-run: NAME OPTION=VALUE... --> in a page.
+type runBlock struct {
+	file, name, body string
+	options          map[string]string
+}
+
+var runMarker = regexp.MustCompile("(?s)<!-- readme-run: ([a-z0-9-]+)((?: [a-z]+=[^ ]+)*) -->\\s*```[a-z]*\\n(.*?)```")
+
+// runBlocks returns every marked block of README.md and docs/.
+func runBlocks(t *testing.T) []runBlock {
+	t.Helper()
+	var blocks []runBlock
+	for _, name := range docFiles(t) {
+		for _, m := range runMarker.FindAllStringSubmatch(readDoc(t, name), -1) {
+			b := runBlock{file: name, name: m[1], body: m[3], options: map[string]string{}}
+			for _, o := range strings.Fields(m[2]) {
+				k, v, _ := strings.Cut(o, "=")
+				b.options[k] = v
+			}
+			blocks = append(blocks, b)
+		}
+	}
+	return blocks
+}
+
+// readmeBlock returns the fenced block that follows <!-- readme-run: NAME --> or
+// <!-- NAME --> in README.md or a page of docs/.
 func readmeBlock(t *testing.T, marker string) string {
 	t.Helper()
-	m := regexp.MustCompile("(?s)<!-- " + regexp.QuoteMeta(marker) + " -->\\s*```[a-z]*\\n(.*?)```").FindStringSubmatch(readme(t))
-	if m == nil {
-		t.Fatalf("README.md has no fenced block after <!-- %s -->", marker)
+	for _, b := range runBlocks(t) {
+		if "readme-run: "+b.name == marker {
+			return b.body
+		}
 	}
-	return m[1]
+	re := regexp.MustCompile("(?s)<!-- " + regexp.QuoteMeta(marker) + " -->\\s*```[a-z]*\\n(.*?)```")
+	for _, name := range docFiles(t) {
+		if m := re.FindStringSubmatch(readDoc(t, name)); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no page has a fenced block after <!-- %s -->", marker)
+	return ""
 }
 
 type shellResult struct {
@@ -90,32 +166,67 @@ func makeBuild(t *testing.T) string {
 	return dir
 }
 
-// make build stamps the version (git describe), the commit and the build date; version -o
+// make build stamps the version (git describe), the commit and its commit date; version -o
 // json has the keys the README lists.
 func TestREADMEMakeBuildIsStamped(t *testing.T) {
-	if !strings.Contains(readme(t), "make build    # bin/consul-peering-guard, stamped with git describe, the commit and the build date") {
-		t.Fatal("README.md no longer shows make build")
+	if !strings.Contains(documentation(t), "make build    # bin/consul-peering-guard, stamped with git describe, the commit and its commit date") {
+		t.Fatal("the documentation no longer shows make build")
 	}
-	dir := makeBuild(t)
-	r := sh(t, cluster.Root, "consul-peering-guard version -o json", nil, dir)
+	checkStamped(t, cluster.Root, makeBuild(t))
+	// Nothing is published under a module version: no go install ...@latest.
+	if strings.Contains(documentation(t), "@latest") {
+		t.Errorf("the documentation offers go install ...@latest, but no version is published")
+	}
+}
+
+// make build passes the same check on a clone whose last commit is days old: the stamp is
+// the commit date, which no wall clock moves.
+func TestMakeBuildOfAnOldCommitIsStamped(t *testing.T) {
+	clone := filepath.Join(t.TempDir(), "clone")
+	if r := sh(t, cluster.Root, "git clone --quiet --no-hardlinks . "+clone, nil); r.code != 0 {
+		t.Fatalf("git clone: %s", r.stderr)
+	}
+	old := time.Now().Add(-10 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	env := []string{"GIT_COMMITTER_DATE=" + old, "GIT_AUTHOR_DATE=" + old,
+		"GIT_AUTHOR_NAME=test", "GIT_AUTHOR_EMAIL=test@example.invalid", "GIT_COMMITTER_NAME=test", "GIT_COMMITTER_EMAIL=test@example.invalid"}
+	if r := sh(t, clone, "git commit --quiet --allow-empty -m 'a commit made ten days ago'", env); r.code != 0 {
+		t.Fatalf("git commit: %s", r.stderr)
+	}
+	bin := filepath.Join(t.TempDir(), "bin")
+	if r := sh(t, clone, "make build BIN="+bin, nil); r.code != 0 {
+		t.Fatalf("make build: %s%s", r.stdout, r.stderr)
+	}
+	if v := checkStamped(t, clone, bin); v["buildDate"] != old {
+		t.Errorf("buildDate %q, the commit was made at %s", v["buildDate"], old)
+	}
+}
+
+// checkStamped runs version -o json of the binary in bin and checks it against the checkout
+// in root: git describe, HEAD, HEAD's commit date and the keys the README lists.
+func checkStamped(t *testing.T, root, bin string) map[string]string {
+	t.Helper()
+	r := sh(t, root, "consul-peering-guard version -o json", nil, bin)
 	var v map[string]string
 	if err := json.Unmarshal([]byte(r.stdout), &v); r.code != 0 || err != nil {
 		t.Fatalf("version -o json: %v %+v", err, r)
 	}
 	// The one version of hack/version.sh (git describe of the v* tags), also the image tag.
-	describe := strings.TrimSpace(sh(t, cluster.Root, "hack/version.sh", nil).stdout)
-	head := strings.TrimSpace(sh(t, cluster.Root, "git rev-parse HEAD", nil).stdout)
+	describe := strings.TrimSpace(sh(t, root, "hack/version.sh", nil).stdout)
+	head := strings.TrimSpace(sh(t, root, "git rev-parse HEAD", nil).stdout)
+	committed := strings.TrimSpace(sh(t, root, "git log -1 --format=%cI", nil).stdout)
 	if v["version"] != strings.TrimSuffix(describe, "-dirty") && v["version"] != describe {
 		t.Errorf("version %q, hack/version.sh says %q", v["version"], describe)
 	}
 	if v["revision"] != head {
 		t.Errorf("revision %q, HEAD is %q", v["revision"], head)
 	}
-	if built, err := time.Parse(time.RFC3339, v["buildDate"]); err != nil || time.Since(built) > time.Hour {
-		t.Errorf("buildDate %q is not the time of this build (%v)", v["buildDate"], err)
+	stamped, err := time.Parse(time.RFC3339, v["buildDate"])
+	want, werr := time.Parse(time.RFC3339, committed)
+	if err != nil || werr != nil || !stamped.Equal(want) {
+		t.Errorf("buildDate %q is not the commit date of HEAD, %s (%v, %v)", v["buildDate"], committed, err, werr)
 	}
 	for _, key := range []string{"version", "revision", "buildDate", "goVersion", "platform"} {
-		if !strings.Contains(readme(t), "`"+key+"`") {
+		if !strings.Contains(documentation(t), "`"+key+"`") {
 			t.Errorf("the README does not list the version -o json key %s", key)
 		}
 		if v[key] == "" {
@@ -125,18 +236,41 @@ func TestREADMEMakeBuildIsStamped(t *testing.T) {
 	if len(v) != 5 {
 		t.Errorf("version -o json has keys the README does not list: %v", v)
 	}
-	// Nothing is published to the Go module proxy under a version: no go install ...@latest.
-	if strings.Contains(readme(t), "@latest") {
-		t.Errorf("the README offers go install ...@latest, but no version is published")
-	}
+	return v
 }
 
-// The console blocks of the first offline check print exactly what the README shows, with
-// the exit code it shows.
-func TestREADMEFirstOfflineCheck(t *testing.T) {
+// Every marked block that shows a command and its output, in README.md and docs/, prints
+// exactly what the page shows, with the exit code it shows (echo $?). A block runs in the
+// repository's root, or in dir=PATH; with cluster=valid it runs against this suite's API
+// server and webhook holding examples/valid, as the playground does, with kubectl on PATH.
+// cmd/consul-peering-guard's TestDocsMarkEveryShownOutput makes sure no such block is
+// left unmarked.
+func TestDocsShowWhatCommandsPrint(t *testing.T) {
 	dir := makeBuild(t)
-	for _, name := range []string{"readme-run: validate-valid", "readme-run: validate-mistake"} {
-		t.Run(name, func(t *testing.T) {
+	ran := 0
+	for _, b := range runBlocks(t) {
+		if !strings.Contains("\n"+b.body, "\n$ ") {
+			continue // commands without output, run by their own tests (tls-secret)
+		}
+		ran++
+		t.Run(b.file+":"+b.name, func(t *testing.T) {
+			var env []string
+			switch b.options["cluster"] {
+			case "":
+			case "valid":
+				useGuard(t)
+				reset(t)
+				t.Cleanup(func() { reset(t) })
+				ctx, cancel := framework.Context(2 * time.Minute)
+				defer cancel()
+				if err := cluster.ApplyFolder(ctx, guard, filepath.Join(cluster.Root, "examples", "valid"), gateways, func(framework.Step) {}); err != nil {
+					t.Fatal(err)
+				}
+				env = []string{"KUBECONFIG=" + cluster.Kubeconfig}
+			default:
+				t.Fatalf("unknown cluster=%s", b.options["cluster"])
+			}
+			work := filepath.Join(cluster.Root, b.options["dir"])
 			var (
 				cmd, want string
 				last      shellResult
@@ -147,16 +281,16 @@ func TestREADMEFirstOfflineCheck(t *testing.T) {
 				}
 				if cmd == "echo $?" {
 					if got := strconv.Itoa(last.code) + "\n"; got != want {
-						t.Errorf("exit code %s, the README says %s", strings.TrimSpace(got), strings.TrimSpace(want))
+						t.Errorf("exit code %s, %s says %s", strings.TrimSpace(got), b.file, strings.TrimSpace(want))
 					}
 				} else {
-					last = sh(t, cluster.Root, cmd, nil, dir)
-					if last.stdout != want {
-						t.Errorf("$ %s\nprinted:\n%s\nthe README shows:\n%s", cmd, last.stdout, want)
+					last = sh(t, work, cmd, env, dir, filepath.Join(cluster.Root, "bin"))
+					if got := last.stdout + last.stderr; got != want {
+						t.Errorf("$ %s\nprinted:\n%s\n%s shows:\n%s", cmd, got, b.file, want)
 					}
 				}
 			}
-			for _, line := range strings.SplitAfter(readmeBlock(t, name), "\n") {
+			for _, line := range strings.SplitAfter(b.body, "\n") {
 				if c, ok := strings.CutPrefix(line, "$ "); ok {
 					flush()
 					cmd, want = strings.TrimSpace(c), ""
@@ -166,6 +300,45 @@ func TestREADMEFirstOfflineCheck(t *testing.T) {
 			}
 			flush()
 		})
+	}
+	if ran == 0 {
+		t.Fatal("no page shows a command with its output")
+	}
+}
+
+// validate -f examples/ refuses something in every folder under examples/mistakes/, as the
+// README says.
+func TestREADMEEveryMistakeFolderIsRefused(t *testing.T) {
+	if !strings.Contains(readme(t), "with at least one denial in every folder under `examples/mistakes/`") {
+		t.Fatal("the README no longer says what validate -f examples/ refuses")
+	}
+	dir := makeBuild(t)
+	r := sh(t, cluster.Root, "consul-peering-guard validate -f examples/ -o json", nil, dir)
+	var rep struct {
+		Results []struct {
+			File       string
+			Violations []struct{ Action string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); r.code != 1 || err != nil {
+		t.Fatalf("validate -f examples/: exit %d, %v", r.code, err)
+	}
+	refused := map[string]bool{}
+	for _, res := range rep.Results {
+		for _, v := range res.Violations {
+			if v.Action == "deny" {
+				refused[strings.Split(filepath.ToSlash(res.File), "/")[2]] = true
+			}
+		}
+	}
+	folders, err := os.ReadDir(filepath.Join(cluster.Root, "examples", "mistakes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range folders {
+		if f.IsDir() && !refused[f.Name()] {
+			t.Errorf("nothing in examples/mistakes/%s is refused", f.Name())
+		}
 	}
 }
 
@@ -197,7 +370,7 @@ func TestREADMEExitCodes(t *testing.T) {
 
 // The README's cluster-file keys are the keys the cluster file accepts.
 func TestREADMEClusterFileKeys(t *testing.T) {
-	s := readme(t)
+	s := documentation(t)
 	i := strings.Index(s, "<!-- cluster-file-keys -->")
 	var listed []string
 	key := regexp.MustCompile("`([a-zA-Z][a-zA-Z0-9]*)`")
@@ -308,7 +481,7 @@ func TestREADMEInstallWithoutCertManager(t *testing.T) {
 		}
 	}
 	// The install: the README's helm install line, rendered with helm template.
-	s := readme(t)
+	s := documentation(t)
 	i := strings.Index(s, "kubectl --namespace consul-peering-guard create secret tls my-webhook-tls --cert=tls.crt --key=tls.key")
 	if i < 0 {
 		t.Fatal("the README no longer creates the Secret my-webhook-tls")

@@ -114,6 +114,25 @@ spec:
 		}
 		t.Logf("new ReplicaSet %s created by the Deployment controller while the gateway is scaled to zero", rs.Name)
 	}
+
+	// The audit reports what the state rule now finds on the Deployment, and nothing on
+	// the ReplicaSets the controller made.
+	rep := reportOf(t, "audit", "--kubeconfig", cluster.Kubeconfig, "-o", "json")
+	reported := false
+	for _, r := range rep.Results {
+		if r.Kind == "ReplicaSet" {
+			t.Errorf("the audit judged ReplicaSet %s/%s, which a controller made", r.Namespace, r.Name)
+		}
+		for _, v := range r.Violations {
+			if r.Kind == "Deployment" && r.Name == "frontend" && v.Rule == "gateway-mode-local-needs-gateway" &&
+				v.Field == "spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]" {
+				reported = true
+			}
+		}
+	}
+	if !reported {
+		t.Errorf("the audit did not report the frontend Deployment's gateway-mode-local-needs-gateway: %+v", rep.Results)
+	}
 }
 
 // replicaSetsOf lists, through the API server, the ReplicaSets a Deployment owns.

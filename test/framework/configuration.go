@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -18,7 +19,7 @@ func WebhookEntryName(kind kinds.Kind) string {
 
 // ExemptNamespaceLabel is the label the API server sets on every namespace to its name;
 // exempt namespaces are excluded through it.
-const ExemptNamespaceLabel = "kubernetes.io/metadata.name"
+const ExemptNamespaceLabel = policies.ExemptNamespaceLabel
 
 // WebhookConfigurationOptions are the settings of the ValidatingWebhookConfiguration.
 type WebhookConfigurationOptions struct {
@@ -70,19 +71,10 @@ func workloadConditions(kind kinds.Kind) []admissionregistrationv1.MatchConditio
 	}, {Name: NoControllerCondition, Expression: NoControllerExpression}}
 }
 
-// namespaceSelector merges the exempt namespaces into the configured selector.
+// namespaceSelector merges the exempt namespaces into the configured selector, as the
+// policies' bindings do.
 func (o WebhookConfigurationOptions) namespaceSelector() *metav1.LabelSelector {
-	if len(o.ExemptNamespaces) == 0 {
-		return o.NamespaceSelector
-	}
-	sel := &metav1.LabelSelector{}
-	if o.NamespaceSelector != nil {
-		sel = o.NamespaceSelector.DeepCopy()
-	}
-	sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
-		Key: ExemptNamespaceLabel, Operator: metav1.LabelSelectorOpNotIn, Values: append([]string(nil), o.ExemptNamespaces...),
-	})
-	return sel
+	return policies.NamespaceSelectorWithExemptions(o.NamespaceSelector, o.ExemptNamespaces)
 }
 
 // WebhookConfiguration returns the ValidatingWebhookConfiguration that routes the Consul kinds (and,

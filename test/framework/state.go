@@ -39,7 +39,11 @@ func (c *Cluster) Reset(ctx context.Context, gatewaySelector labels.Selector) er
 	}
 	return poll(ctx, func() (bool, error) {
 		for _, l := range lists {
-			if err := c.Client.List(ctx, l); err != nil {
+			opts := []client.ListOption{}
+			if _, ok := l.(*appsv1.DeploymentList); ok {
+				opts = append(opts, client.MatchingLabelsSelector{Selector: gatewaySelector})
+			}
+			if err := c.Client.List(ctx, l, opts...); err != nil {
 				return false, err
 			}
 			items, err := itemsOf(l)

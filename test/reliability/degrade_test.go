@@ -232,7 +232,7 @@ func TestGatewayNamespaceNeedsOnlyARole(t *testing.T) {
 	user := []rbacv1.Subject{{Kind: "User", Name: name, APIGroup: "rbac.authorization.k8s.io"}}
 	objs := []client.Object{
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{"consul.hashicorp.com"},
-			Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors", "peeringdialers"}, Verbs: []string{"get", "list", "watch"}}}},
+			Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors", "peeringdialers", "samenessgroups"}, Verbs: []string{"get", "list", "watch"}}}},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: user,
 			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}},
 		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gwNamespace}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"},

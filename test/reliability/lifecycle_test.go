@@ -231,7 +231,7 @@ func userWithoutDialerReads(ctx context.Context, t *testing.T, name string) (str
 		t.Fatal(err)
 	}
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{"consul.hashicorp.com"}, Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"consul.hashicorp.com"}, Resources: []string{"meshes", "proxydefaults", "servicedefaults", "exportedservices", "peeringacceptors", "samenessgroups"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
 	}}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},

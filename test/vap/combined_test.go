@@ -10,6 +10,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
@@ -121,6 +122,14 @@ func TestPoliciesBesideTheWebhook(t *testing.T) {
 	r = cluster.Apply(exportWithoutGateway, "--dry-run=server")
 	if strings.Contains(r.Stderr, "ValidatingAdmissionPolicy") {
 		t.Errorf("a state rule came from a policy: %s", r.Stderr)
+	}
+	// A list longer than the policies afford skips them; the webhook judges the object with
+	// the rules they enforce, once.
+	huge := serviceDefaultsWith(combinedNamespace, "huge", validators.DefaultPolicyMaxListItems+1, "*")
+	err = cluster.Client.Create(ctx, huge, client.DryRunAll)
+	if err == nil || !strings.Contains(err.Error(), "admission webhook") || strings.Count(err.Error(), "(upstream-no-wildcard)") != 1 ||
+		strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+		t.Errorf("a wildcard override in a list beyond the bound: want one refusal by the webhook, got %.500v", err)
 	}
 
 	// Every webhook pod gone, failurePolicy Ignore: the state rules are not enforced, the

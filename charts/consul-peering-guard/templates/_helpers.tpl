@@ -130,6 +130,24 @@ added as a NotIn requirement on the name label the API server sets on every name
 {{- end }}
 {{- end }}
 
+{{/* The matchResources of the ValidatingAdmissionPolicyBindings: the webhook entries'
+namespaceSelector (exempt namespaces included) and objectSelector, so that break glass
+reaches the policies too; empty when both are. */}}
+{{- define "cpg.policyMatchResources" -}}
+{{- $ns := include "cpg.namespaceSelector" . }}
+{{- if or $ns .Values.webhook.objectSelector }}
+matchResources:
+  {{- with $ns }}
+  namespaceSelector:
+    {{- . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.webhook.objectSelector }}
+  objectSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* GOMEMLIMIT in bytes: 90% of resources.limits.memory, empty without a memory limit.
 values.schema.json admits only the quantities parsed here. */}}
 {{- define "cpg.goMemLimit" -}}
