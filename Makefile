@@ -6,12 +6,13 @@ GO ?= go
 CONTAINER_TOOL ?= docker
 export PATH := $(BIN):$(PATH)
 
-.PHONY: node-tools cluster cluster-down thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
+.PHONY: release publish node-tools cluster cluster-down thirdparty-crds graphs all build image image-docker test unit e2e generate manifests verify-generate vet fmt-check lint tools demo playground playground-stop image-build-check fuzz load bench bench-e2e bench-peers
 
 all: build
 
-# Stamped into the binary (consul-peering-guard version); without git, dev and unknown.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Stamped into the binary (consul-peering-guard version); without git, dev and unknown. One
+# version everywhere: the binary's, the image tag, the chart's appVersion (hack/version.sh).
+VERSION ?= $(shell hack/version.sh)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # The commit's time, so that two builds of one commit are the same bytes (make image holds the
 # binary make image-build-check checks); the current time outside a git checkout.
@@ -36,8 +37,36 @@ image: ## Build the OCI image from scratch without Docker (amd64, arm64): $(IMAG
 	for p in $(IMAGE_PLATFORMS); do \
 	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags="-s -w $(VERSION_LDFLAGS)" -o $(IMAGE_DIR)/$${p%/*}-$${p#*/}/consul-peering-guard ./cmd/consul-peering-guard || exit 1; \
 	done
-	$(GO) run ./hack/image -binaries $(IMAGE_DIR) -out $(IMAGE_DIR) -revision $(IMAGE_REVISION) -created $(IMAGE_CREATED) \
+	$(GO) run ./hack/image -binaries $(IMAGE_DIR) -out $(IMAGE_DIR) -version $(VERSION) -revision $(IMAGE_REVISION) -created $(IMAGE_CREATED) \
 	  -platforms $(subst $(eval) ,$(comma),$(IMAGE_PLATFORMS))
+
+DIST ?= $(CURDIR)/dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+# The packaged chart's version: VERSION without the v (SemVer, as Helm wants).
+CHART_VERSION = $(patsubst v%,%,$(VERSION))
+release: ## Write DIST (dist/): the binaries (linux, darwin; amd64, arm64), the OCI image, the packaged chart, an SPDX SBOM, SHA256SUMS; all VERSION.
+	@case "$(VERSION)" in v[0-9]*) ;; *) echo "VERSION $(VERSION) is not vX.Y.Z...: make release needs a git checkout"; exit 1;; esac
+	hack/build-tools.sh helm
+	rm -rf $(DIST) && mkdir -p $(DIST)/image
+	for p in $(RELEASE_PLATFORMS); do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags="-s -w $(VERSION_LDFLAGS)" -o $(DIST)/consul-peering-guard-$${p%/*}-$${p#*/} ./cmd/consul-peering-guard || exit 1; \
+	  if [ "$${p%/*}" = linux ]; then mkdir -p $(DIST)/image/$${p%/*}-$${p#*/} && cp $(DIST)/consul-peering-guard-$${p%/*}-$${p#*/} $(DIST)/image/$${p%/*}-$${p#*/}/consul-peering-guard; fi; \
+	done
+	$(GO) run ./hack/image -binaries $(DIST)/image -out $(DIST)/image -version $(VERSION) -revision $(IMAGE_REVISION) -created $(IMAGE_CREATED) \
+	  -platforms $(subst $(eval) ,$(comma),$(filter linux/%,$(RELEASE_PLATFORMS)))
+	rm -rf $(DIST)/image/linux-*/
+	$(BIN)/helm package charts/consul-peering-guard --version $(CHART_VERSION) --app-version $(VERSION) --destination $(DIST)
+	$(GO) run ./hack/release sbom -binary $(DIST)/consul-peering-guard-linux-amd64 -version $(VERSION) -created $(IMAGE_CREATED) -out $(DIST)/consul-peering-guard.spdx.json
+	$(GO) run ./hack/release checksums -dir $(DIST) $$(cd $(DIST) && ls consul-peering-guard-* consul-peering-guard.spdx.json image/*.tar)
+	@echo "$(DIST): consul-peering-guard $(VERSION); image tag $(VERSION), chart $(CHART_VERSION) (appVersion $(VERSION))"
+
+# PLAIN_HTTP=1 talks HTTP to the registry (a local one); log in first otherwise
+# (docker login or crane auth login for the image, helm registry login for the chart).
+publish: ## Push what make release wrote: the image to REGISTRY/consul-peering-guard:VERSION, the chart to oci://REGISTRY/consul-peering-guard:CHART_VERSION.
+	@test -n "$(REGISTRY)" || { echo "make publish REGISTRY=host[:port]/path"; exit 1; }
+	@test -f $(DIST)/consul-peering-guard-$(CHART_VERSION).tgz || { echo "$(DIST) holds no release $(VERSION): run make release"; exit 1; }
+	$(GO) run ./hack/release push-image -layout $(DIST)/image/oci -ref $(REGISTRY)/consul-peering-guard:$(VERSION) $(if $(PLAIN_HTTP),-plain-http)
+	$(BIN)/helm push $(DIST)/consul-peering-guard-$(CHART_VERSION).tgz oci://$(REGISTRY) $(if $(PLAIN_HTTP),--plain-http)
 
 image-docker: ## Build the container image IMAGE with the Dockerfile and Docker (or CONTAINER_TOOL=podman), stamped like make build.
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .

@@ -109,6 +109,14 @@ func newServeCommand() *cobra.Command {
 			if o.Reports && o.AuditInterval <= 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--reports needs --audit-interval: the reports hold what the periodic audit finds")}
 			}
+			if o.Registration.Owner != "" && o.Registration.File == "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--webhook-configuration-owner needs --webhook-configuration")}
+			}
+			if o.Registration.File != "" {
+				if _, _, err := server.ReadWebhookConfiguration(o.Registration.File); err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--webhook-configuration: %w", err)}
+				}
+			}
 			cfg, err := restConfig(kubeconfig, kubeCtx)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -154,6 +162,8 @@ func newServeCommand() *cobra.Command {
 	fs.StringVar(&o.AuditLeaseNamespace, "audit-lease-namespace", "", "namespace of the audit's Lease; empty: the pod's ($POD_NAMESPACE, else its service account's)")
 	fs.BoolVar(&o.AuditWorkloads, "audit-workloads", true, "the audit also judges the workloads people write that carry the upstreams annotation (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; needs list on them), so a state rule finding one after it was admitted is reported, never by refusing its rollout")
 	fs.BoolVar(&o.Reports, "reports", false, "keep the audit's findings as one OpenReports Report (openreports.io/v1alpha1) per namespace; needs --audit-interval and the Report CRD")
+	fs.StringVar(&o.Registration.File, "webhook-configuration", "", "ValidatingWebhookConfiguration (YAML) to apply with server-side apply once serve is ready and its Service has a ready endpoint; the chart mounts it from a ConfigMap. Empty: register nothing")
+	fs.StringVar(&o.Registration.Owner, "webhook-configuration-owner", "", "ClusterRole that owns the applied configuration, so that deleting it (helm uninstall) makes the garbage collector delete the configuration")
 	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text; one line per denial with kind, namespace, name, operation, rule, field and user")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", kubeconfigUsage)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -86,5 +89,60 @@ func TestServeAuditLeaseNeedsANamespace(t *testing.T) {
 	code, _, stderr = runCLI(t, "serve", "--kubeconfig=/nonexistent", "--audit-interval=1m", "--audit-lease-namespace=Not_A_Namespace")
 	if code != exitUsage || !strings.Contains(stderr, "--audit-lease-namespace") {
 		t.Errorf("a bad namespace: exit %d, want %d naming --audit-lease-namespace:\n%s", code, exitUsage, stderr)
+	}
+}
+
+// A webhook configuration serve could not apply is a usage error naming the flag, before
+// anything connects: the pod crash-loops and says why, and nothing is registered.
+func TestServeChecksTheWebhookConfigurationFile(t *testing.T) {
+	const entry = `
+  - name: mesh.consul-peering-guard.io
+    admissionReviewVersions: ["v1"]
+    sideEffects: None
+    clientConfig:
+      service: {name: %s, namespace: cpg, path: /validate, port: 443}
+`
+	good := "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: cpg}\nwebhooks:" + fmt.Sprintf(entry, "cpg")
+	cases := []struct {
+		name string
+		file string
+		args []string
+		want string
+	}{
+		{"unknown field", good + "    failurePolicyy: Fail\n", nil, `unknown field "failurePolicyy"`},
+		{"another kind", strings.Replace(good, "kind: ValidatingWebhookConfiguration", "kind: MutatingWebhookConfiguration", 1), nil, "want admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration"},
+		{"no name", strings.Replace(good, "metadata: {name: cpg}", "metadata: {}", 1), nil, "needs metadata.name"},
+		{"two services", good + strings.Replace(fmt.Sprintf(entry, "other"), "mesh.", "pod.", 1), nil, "webhook pod.consul-peering-guard.io: every entry must call the same Service"},
+		{"missing file", "", nil, "no such file"},
+		{"owner without file", "", []string{"--webhook-configuration-owner=cpg"}, "--webhook-configuration-owner needs --webhook-configuration"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"serve", "--kubeconfig=/nonexistent"}
+			if tc.args != nil {
+				args = append(args, tc.args...)
+			} else {
+				path := filepath.Join(t.TempDir(), "vwc.yaml")
+				if tc.file != "" {
+					if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				args = append(args, "--webhook-configuration="+path)
+			}
+			code, _, stderr := runCLI(t, args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want %d saying %s:\n%s", code, exitUsage, tc.want, stderr)
+			}
+		})
+	}
+	// The good file passes the check: serve goes on to look for the cluster.
+	path := filepath.Join(t.TempDir(), "vwc.yaml")
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "serve", "--kubeconfig=/nonexistent", "--webhook-configuration="+path, "--webhook-configuration-owner=cpg")
+	if code != exitUsage || !strings.Contains(stderr, "--kubeconfig /nonexistent") {
+		t.Fatalf("exit %d, want %d naming the missing kubeconfig only:\n%s", code, exitUsage, stderr)
 	}
 }

@@ -72,7 +72,9 @@ type Options struct {
 	AuditWorkloads bool
 	// Reports keeps the audit's findings as OpenReports Reports (needs AuditInterval).
 	Reports bool
-	Log     logr.Logger
+	// Registration is the webhook configuration applied once serve is ready.
+	Registration Registration
+	Log          logr.Logger
 }
 
 // serveScheme is kinds.NewScheme plus the OpenReports types the audit's reports are written as.
@@ -89,6 +91,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	engine, err := validators.NewEngine(o.Engine)
 	if err != nil {
 		return err
+	}
+	var reg *registrar
+	if o.Registration.File != "" {
+		obj, svc, err := ReadWebhookConfiguration(o.Registration.File)
+		if err != nil {
+			return fmt.Errorf("--webhook-configuration: %w", err)
+		}
+		reg = &registrar{obj: obj, svc: svc, reg: o.Registration, interval: time.Second, log: o.Log.WithName("registration")}
 	}
 	scheme := serveScheme()
 	tlsOpts := o.TLSServerOptions
@@ -169,6 +179,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			a.reports = &reports.Writer{Reader: mgr.GetAPIReader(), Client: mgr.GetClient()}
 		}
 		if err := mgr.Add(a); err != nil {
+			return err
+		}
+	}
+	if reg != nil {
+		// Reads are uncached: a watch would need list on every ClusterRole and EndpointSlice.
+		reg.reader, reg.writer = mgr.GetAPIReader(), mgr.GetClient()
+		reg.ready = func() bool {
+			return webhookServer.Serving() && !webhookServer.CertificateNotAfter().IsZero() && watcher.Synced()
+		}
+		if err := mgr.Add(reg); err != nil {
 			return err
 		}
 	}

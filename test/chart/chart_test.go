@@ -23,6 +23,8 @@ import (
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -261,4 +263,28 @@ func named[T client.Object](t *testing.T, objs []client.Object, name string) T {
 	var zero T
 	t.Fatalf("no %T named %s", zero, name)
 	return zero
+}
+
+// webhookConfigurationKey is the key of the chart's ConfigMap holding the configuration serve
+// applies (--webhook-configuration).
+const webhookConfigurationKey = "validatingwebhookconfiguration.yaml"
+
+// webhookConfigurationOf decodes, strictly, the ValidatingWebhookConfiguration the chart
+// renders into its ConfigMap for serve to apply; the release itself has none.
+func webhookConfigurationOf(t *testing.T, objs []client.Object) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	t.Helper()
+	if n := len(only[*admissionregistrationv1.ValidatingWebhookConfiguration](objs)); n != 0 {
+		t.Errorf("the release holds %d ValidatingWebhookConfigurations; serve alone applies it", n)
+	}
+	var found []*corev1.ConfigMap
+	for _, cm := range only[*corev1.ConfigMap](objs) {
+		if _, ok := cm.Data[webhookConfigurationKey]; ok {
+			found = append(found, cm)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one ConfigMap with %s, got %d", webhookConfigurationKey, len(found))
+	}
+	objsIn := decode(t, []byte(found[0].Data[webhookConfigurationKey]))
+	return one[*admissionregistrationv1.ValidatingWebhookConfiguration](t, objsIn)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -337,14 +338,29 @@ func TestImageBuildIsStaticAndRuns(t *testing.T) {
 
 // The serve flags the chart renders must be flags the binary accepts: serve parses every
 // flag and checks the rule settings, the partition and the selector before it looks for a
-// cluster, so a missing kubeconfig is the first and only complaint.
+// cluster, so a missing kubeconfig is the first and only complaint. The webhook configuration
+// the chart mounts is checked too (--webhook-configuration), from the rendered ConfigMap.
 func TestChartArgsAreAcceptedByServe(t *testing.T) {
 	bin := buildAsImage(t)
 	missing := filepath.Join(t.TempDir(), "missing-kubeconfig")
 	for _, tc := range chartCases {
 		t.Run(tc.file, func(t *testing.T) {
-			d := one[*appsv1.Deployment](t, decode(t, render(t, tc.file)))
+			objs := decode(t, render(t, tc.file))
+			d := one[*appsv1.Deployment](t, objs)
 			args := append(slices.Clone(d.Spec.Template.Spec.Containers[0].Args), "--kubeconfig="+missing)
+			i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--webhook-configuration=") })
+			if i < 0 {
+				t.Fatalf("the chart does not pass --webhook-configuration: %q", args)
+			}
+			file := filepath.Join(t.TempDir(), webhookConfigurationKey)
+			for _, cm := range only[*corev1.ConfigMap](objs) {
+				if data, ok := cm.Data[webhookConfigurationKey]; ok {
+					if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			args[i] = "--webhook-configuration=" + file
 			r := run(t, nil, bin, args...)
 			if r.code != 2 || !strings.Contains(r.stderr, "error: --kubeconfig "+missing) {
 				t.Fatalf("serve %q did not get as far as the kubeconfig: %s", args, r)

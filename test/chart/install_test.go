@@ -135,7 +135,7 @@ func TestHelmInstall(t *testing.T) {
 	}
 	installed := decode(t, []byte(manifest.stdout))
 	checkCertManagerObjectsAccepted(ctx, t, c, installed)
-	checkInstalledWebhookConfiguration(ctx, t, c)
+	checkInstalledWebhookConfiguration(ctx, t, c, installed)
 	checkInstalledRBAC(ctx, t, c, installed)
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}} {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: release}, obj); err != nil {
@@ -198,11 +198,30 @@ func checkCertManagerObjectsAccepted(ctx context.Context, t *testing.T, c client
 	}
 }
 
-func checkInstalledWebhookConfiguration(ctx context.Context, t *testing.T, c client.Client) {
+// checkInstalledWebhookConfiguration: helm install registers no configuration (no webhook pod
+// runs here); the one serve would apply, from the installed ConfigMap, asks cert-manager for
+// its CA and calls the chart's Service for every entry.
+func checkInstalledWebhookConfiguration(ctx context.Context, t *testing.T, c client.Client, installed []client.Object) {
 	t.Helper()
-	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	if err := c.Get(ctx, client.ObjectKey{Name: release}, &vwc); err != nil {
+	var vwcs admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := c.List(ctx, &vwcs); err != nil {
 		t.Fatal(err)
+	}
+	for _, v := range vwcs.Items {
+		t.Errorf("helm install registered ValidatingWebhookConfiguration %s before any webhook pod serves", v.Name)
+	}
+	var cm corev1.ConfigMap
+	rendered := webhookConfigurationOf(t, installed)
+	for _, obj := range only[*corev1.ConfigMap](installed) {
+		if _, ok := obj.Data[webhookConfigurationKey]; ok {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(obj), &cm); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	vwc := webhookConfigurationOf(t, []client.Object{&cm})
+	if !equality.Semantic.DeepEqual(vwc, rendered) {
+		t.Errorf("the installed ConfigMap holds another configuration than rendered")
 	}
 	if got := vwc.Annotations[cmv1.WantInjectAnnotation]; got != namespace+"/"+release+"-serving-cert" {
 		t.Errorf("annotation %s is %q", cmv1.WantInjectAnnotation, got)
@@ -230,10 +249,11 @@ func checkInstalledRBAC(ctx context.Context, t *testing.T, c client.Client, inst
 	if err := c.Get(ctx, client.ObjectKey{Name: release}, &role); err != nil {
 		t.Fatal(err)
 	}
-	got, want := grantsOf(role.Rules), readGrants("")
+	got := grantsOf(role.Rules)
+	want := append(readGrants(""), slices.DeleteFunc(registrationGrants(), func(g string) bool { return strings.Contains(g, "@") })...)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("installed ClusterRole grants %v, want only the reads %v", got, want)
+		t.Errorf("installed ClusterRole grants %v, want only the reads and the registration's %v", got, want)
 	}
 	if n := len(only[*rbacv1.ClusterRole](installed)); n != 1 {
 		t.Errorf("want one ClusterRole installed with default values, got %d", n)

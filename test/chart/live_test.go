@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -98,6 +99,7 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 	ctx, cancel := framework.Context(8 * time.Minute)
 	t.Cleanup(cancel)
 	startCAInjector(ctx, t, cluster.Config)
+	startGarbageCollector(t, cluster)
 	t.Logf("cluster, binary and cainjector ready in %s", time.Since(start).Round(time.Millisecond))
 	l := &live{t: t, ctx: ctx, cluster: cluster, c: c, netns: netns, bin: bin}
 
@@ -112,8 +114,9 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		ca1 := newCA(t, "first")
 		crt, key := issue(t, ca1, cert.Spec.DNSNames)
 		l.writeIssuedSecret(cert, crt, key, ca1.CertPEM)
-		l.waitForCABundle(ca1.CertPEM)
+		// The configuration appears once serve is ready; then the cainjector fills caBundle.
 		guard := l.serve(r)
+		l.waitForCABundle(ca1.CertPEM)
 		l.checkEveryKindReviewed(guard)
 		l.checkMistakesRefused(guard, r)
 		l.applyValid(guard, r)
@@ -185,8 +188,8 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		if len(only[*cmv1.Certificate](r.objects)) != 0 {
 			t.Errorf("without cert-manager the chart still renders Certificates")
 		}
-		l.waitForCABundle(ca.CertPEM)
 		guard := l.serve(r)
+		l.waitForCABundle(ca.CertPEM)
 		l.checkEveryKindReviewed(guard)
 		l.checkMistakesRefused(guard, r)
 		l.applyValid(guard, r)
@@ -209,10 +212,11 @@ type live struct {
 
 // liveRelease is what helm installed, read back from helm get manifest.
 type liveRelease struct {
-	objects       []client.Object
-	fullname      string
-	deployment    *appsv1.Deployment
-	service       *corev1.Service
+	objects    []client.Object
+	fullname   string
+	deployment *appsv1.Deployment
+	service    *corev1.Service
+	// webhookConfig is the configuration serve applies, as the chart rendered it.
 	webhookConfig *admissionregistrationv1.ValidatingWebhookConfiguration
 }
 
@@ -270,10 +274,7 @@ func (l *live) readRelease() *liveRelease {
 	r.deployment = one[*appsv1.Deployment](t, r.objects)
 	r.service = one[*corev1.Service](t, r.objects)
 	r.fullname = r.service.Name
-	r.webhookConfig = &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	if err := l.c.Get(l.ctx, client.ObjectKey{Name: one[*admissionregistrationv1.ValidatingWebhookConfiguration](t, r.objects).Name}, r.webhookConfig); err != nil {
-		t.Fatal(err)
-	}
+	r.webhookConfig = webhookConfigurationOf(t, r.objects)
 	return r
 }
 
@@ -283,13 +284,7 @@ func (l *live) uninstall(r *liveRelease) {
 	if res := helm(t, "uninstall", release, "--namespace", namespace, "--wait", "--kubeconfig", l.cluster.Kubeconfig); res.code != 0 {
 		t.Fatalf("helm uninstall: %s", res)
 	}
-	var vwcs admissionregistrationv1.ValidatingWebhookConfigurationList
-	if err := l.c.List(l.ctx, &vwcs); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vwcs.Items {
-		t.Errorf("ValidatingWebhookConfiguration %s is left after helm uninstall", v.Name)
-	}
+	l.waitForNoWebhookConfiguration()
 	// What the test made in the cluster's place: the EndpointSlice and the serving Secret
 	// (cert-manager does not delete a Certificate's Secret either).
 	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: r.service.Name + "-netns"}}
@@ -299,6 +294,31 @@ func (l *live) uninstall(r *liveRelease) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// waitForNoWebhookConfiguration waits until no ValidatingWebhookConfiguration is left: the
+// one serve applied is owned by the chart's ClusterRole, which helm uninstall deleted, and
+// the garbage collector deletes it in turn.
+func (l *live) waitForNoWebhookConfiguration() {
+	t := l.t
+	t.Helper()
+	began := time.Now()
+	var left []string
+	err := wait.PollUntilContextTimeout(l.ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var vwcs admissionregistrationv1.ValidatingWebhookConfigurationList
+		if err := l.c.List(ctx, &vwcs); err != nil {
+			return false, err
+		}
+		left = left[:0]
+		for _, v := range vwcs.Items {
+			left = append(left, v.Name)
+		}
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("ValidatingWebhookConfigurations %v are left a minute after helm uninstall: %v", left, err)
+	}
+	t.Logf("the garbage collector removed the configuration %s after helm uninstall", time.Since(began).Round(time.Millisecond))
 }
 
 // checkNothingBlocks runs, with no webhook running, the writes the chart's configuration
@@ -457,6 +477,9 @@ func (l *live) serve(r *liveRelease) *runningGuard {
 		if strings.HasPrefix(a, "--cert-dir=") {
 			args[i] = "--cert-dir=" + g.certDir
 		}
+		if file, ok := strings.CutPrefix(a, "--webhook-configuration="); ok {
+			args[i] = "--webhook-configuration=" + l.configMapFile(r, file)
+		}
 	}
 	args = append(args, "--kubeconfig="+l.serviceAccountKubeconfig(r.deployment.Spec.Template.Spec.ServiceAccountName))
 	port := portOf(t, args, "--port")
@@ -486,6 +509,39 @@ func (l *live) serve(r *liveRelease) *runningGuard {
 		t.Fatalf("the API server does not call the webhook through the chart's configuration: %v\n%s", err, w.Logs())
 	}
 	return g
+}
+
+// configMapFile writes the file the pod would see at path, from the ConfigMap volume mounted
+// at its folder, as the kubelet would, and returns where it wrote it.
+func (l *live) configMapFile(r *liveRelease, path string) string {
+	t := l.t
+	t.Helper()
+	dir, name := filepath.Split(path)
+	for _, m := range r.container(t).VolumeMounts {
+		if filepath.Clean(m.MountPath) != filepath.Clean(dir) {
+			continue
+		}
+		for _, v := range r.deployment.Spec.Template.Spec.Volumes {
+			if v.Name != m.Name || v.ConfigMap == nil {
+				continue
+			}
+			var cm corev1.ConfigMap
+			if err := l.c.Get(l.ctx, client.ObjectKey{Namespace: namespace, Name: v.ConfigMap.Name}, &cm); err != nil {
+				t.Fatalf("the ConfigMap mounted at %s: %v", dir, err)
+			}
+			data, ok := cm.Data[name]
+			if !ok {
+				t.Fatalf("ConfigMap %s has no key %s", cm.Name, name)
+			}
+			out := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(out, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+	}
+	t.Fatalf("no ConfigMap is mounted at %s", dir)
+	return ""
 }
 
 func (g *runningGuard) stop() {
@@ -827,6 +883,21 @@ func (l *reviewLoad) stop(min int64) reviewCounts {
 		c.lastOther = s
 	}
 	return c
+}
+
+// startGarbageCollector runs kube-controller-manager's garbage collector, which deletes the
+// configuration serve applied once its owner, the chart's ClusterRole, is gone.
+func startGarbageCollector(t *testing.T, cluster *framework.Cluster) {
+	t.Helper()
+	gc, err := cluster.StartControllers("garbage-collector-controller")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := gc.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 }
 
 // startCAInjector runs cert-manager's cainjector as its own binary does: a controller-runtime

@@ -58,15 +58,17 @@ func TestImage(t *testing.T) {
 		t.Fatalf("make image builds with %q, make image-build-check with %q: the image must hold the checked binary", a, b)
 	}
 	dir, checked := t.TempDir(), t.TempDir()
-	stamp := []string{"VERSION=v0.0.0-test", "BUILD_DATE=2026-11-25T00:00:00Z"}
+	const version = "v0.0.0-test"
+	stamp := []string{"VERSION=" + version, "BUILD_DATE=2026-11-25T00:00:00Z"}
 	if r := run(t, nil, "make", append([]string{"image", "IMAGE_DIR=" + dir}, stamp...)...); r.code != 0 {
 		t.Fatalf("make image: %s", r)
 	}
 	if r := run(t, nil, "make", append([]string{"image-build-check", "BIN=" + checked}, stamp...)...); r.code != 0 {
 		t.Fatalf("make image-build-check: %s", r)
 	}
-	chart := readChart(t)
-	d := one[*appsv1.Deployment](t, decode(t, render(t, "")))
+	// One version: the image is tagged VERSION, which the chart deploys as its appVersion
+	// (make release packages it so) or as image.tag.
+	d := one[*appsv1.Deployment](t, decode(t, []byte(helmTemplate(t, "--set", "image.tag="+version))))
 	ref := d.Spec.Template.Spec.Containers[0].Image
 	tag, err := name.NewTag(ref)
 	if err != nil {
@@ -75,7 +77,7 @@ func TestImage(t *testing.T) {
 	revision := strings.TrimSpace(run(t, nil, "git", "rev-parse", "HEAD").stdout)
 	wantLabels := map[string]string{
 		"org.opencontainers.image.source":   "https://github.com/consul-peering-guard/consul-peering-guard",
-		"org.opencontainers.image.version":  chart.AppVersion,
+		"org.opencontainers.image.version":  version,
 		"org.opencontainers.image.revision": revision,
 	}
 

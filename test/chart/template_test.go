@@ -85,8 +85,14 @@ var baseArgs = []string{
 	"--health-probe-bind-address=:8081",
 }
 
+// registrationArgs: serve applies the configuration the chart mounts, owned by its ClusterRole.
+var registrationArgs = []string{
+	"--webhook-configuration=/etc/consul-peering-guard/webhook-configuration/" + webhookConfigurationKey,
+	"--webhook-configuration-owner=" + release,
+}
+
 func argsWith(metrics []string, rest ...string) []string {
-	out := slices.Concat(baseArgs, metrics, []string{"--log-format=json", "--log-level=info"})
+	out := slices.Concat(baseArgs, metrics, registrationArgs, []string{"--log-format=json", "--log-level=info"})
 	return append(out, rest...)
 }
 
@@ -262,7 +268,7 @@ func readChart(t *testing.T) chartMeta {
 
 func TestChartMetadata(t *testing.T) {
 	m := readChart(t)
-	if m.APIVersion != "v2" || m.Name != "consul-peering-guard" || m.Version != "0.1.0" || m.AppVersion != "0.1.0" {
+	if m.APIVersion != "v2" || m.Name != "consul-peering-guard" || m.Version != "0.1.0" || m.AppVersion != "v"+m.Version {
 		t.Fatalf("Chart.yaml: %+v", m)
 	}
 }
@@ -290,7 +296,7 @@ func checkLabels(t *testing.T, objs []client.Object) {
 // framework.WebhookConfiguration builds for the same settings.
 func checkWebhookConfiguration(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
-	vwc := one[*admissionregistrationv1.ValidatingWebhookConfiguration](t, objs)
+	vwc := webhookConfigurationOf(t, objs)
 	var caBundle []byte
 	if !tc.certManager {
 		caBundle = caBundleOf(t, tc.file)
@@ -473,9 +479,21 @@ func serviceAccountGrants(t *testing.T, objs []client.Object) []string {
 	return slices.Compact(grants)
 }
 
+// registrationGrants are what serve needs to apply its configuration: that one object
+// (resourceNames), its owner's uid, and the Service's EndpointSlices in the release namespace.
+func registrationGrants() []string {
+	return []string{
+		"admissionregistration.k8s.io/validatingwebhookconfigurations(" + release + "):create",
+		"admissionregistration.k8s.io/validatingwebhookconfigurations(" + release + "):get",
+		"admissionregistration.k8s.io/validatingwebhookconfigurations(" + release + "):patch",
+		"discovery.k8s.io/endpointslices:list@" + namespace,
+		"rbac.authorization.k8s.io/clusterroles(" + release + "):get",
+	}
+}
+
 func checkRBAC(t *testing.T, tc chartCase, objs []client.Object) {
 	t.Helper()
-	want := append(readGrants(tc.gatewayNamespace), tc.extraGrants...)
+	want := slices.Concat(readGrants(tc.gatewayNamespace), registrationGrants(), tc.extraGrants)
 	sort.Strings(want)
 	if got := serviceAccountGrants(t, objs); !slices.Equal(got, want) {
 		t.Errorf("the ServiceAccount may do\n %v\nwant exactly\n %v", got, want)

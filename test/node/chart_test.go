@@ -121,6 +121,25 @@ func (c *chart) helm(t *testing.T, verb string, extra ...string) {
 	if r := c.n.Helm(args...); r.Code != 0 {
 		t.Fatalf("helm %s: %s%s\n%s", verb, r.Stdout, r.Stderr, c.describe())
 	}
+	c.waitForRegistration(t)
+}
+
+// waitForRegistration waits until a webhook pod has applied the chart's configuration: helm
+// installs none, the pods apply it once their Service has a ready endpoint, which is a moment
+// after helm --wait sees them ready.
+func (c *chart) waitForRegistration(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := c.n.Kubectl("get", "validatingwebhookconfiguration", "-l", "app.kubernetes.io/instance="+release, "-o", "name")
+		if r.Code == 0 && strings.TrimSpace(r.Stdout) != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no webhook pod registered the configuration a minute after helm: %s%s\n%s", r.Stdout, r.Stderr, c.describe())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // describe is the state of the release's pods and the node's logs, for a failure.

@@ -1,4 +1,10 @@
-{{- /* The same entries as framework.WebhookConfiguration (test/framework) in Go; test/chart keeps the two in step. */}}
+{{- /*
+The ValidatingWebhookConfiguration serve applies once it is ready (--webhook-configuration):
+the chart renders it into a ConfigMap, never as an object of the release, so that a webhook
+that never starts never blocks a write. The same entries as framework.WebhookConfiguration
+(test/framework) in Go; test/chart keeps the two in step.
+*/}}
+{{- define "cpg.webhookConfiguration" -}}
 {{- $fullname := include "cpg.fullname" . }}
 {{- $namespaceSelector := include "cpg.namespaceSelector" . }}
 apiVersion: admissionregistration.k8s.io/v1
@@ -99,3 +105,4 @@ webhooks:
         scope: Namespaced
   {{- end }}
   {{- end }}
+{{- end }}
