@@ -33,6 +33,17 @@ func TestDocumentedRemovalRemovesThePolicies(t *testing.T) {
 	}
 	command := strings.TrimSpace(string(m[1]))
 
+	// The other tests of this package leave their policies behind (one per table case, thousands):
+	// each kind is cleared in one call, so the documented command removes only what this test
+	// applies, as it would in a cluster.
+	managed := client.MatchingLabels{"app.kubernetes.io/managed-by": "consul-peering-guard"}
+	if err := cluster.Client.DeleteAllOf(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}, managed); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Client.DeleteAllOf(ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{}, managed); err != nil {
+		t.Fatal(err)
+	}
+
 	ps, err := policies.Generate(validators.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -62,10 +73,10 @@ func TestDocumentedRemovalRemovesThePolicies(t *testing.T) {
 	ours := func() (policyCount, bindingCount int) {
 		var pl admissionregistrationv1.ValidatingAdmissionPolicyList
 		var bl admissionregistrationv1.ValidatingAdmissionPolicyBindingList
-		if err := cluster.Client.List(ctx, &pl); err != nil {
+		if err := cluster.Client.List(ctx, &pl, managed); err != nil {
 			t.Fatal(err)
 		}
-		if err := cluster.Client.List(ctx, &bl); err != nil {
+		if err := cluster.Client.List(ctx, &bl, managed); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range pl.Items {
