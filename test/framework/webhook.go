@@ -67,6 +67,10 @@ type Webhook struct {
 	logs        *syncBuffer
 	exited      chan struct{}
 	exitErr     error
+	// rebind, set by StartWebhook, starts the process again on other free ports: a port
+	// found free can be taken by another process before serve binds it.
+	rebind  func() error
+	rebinds int
 }
 
 type syncBuffer struct {
@@ -89,24 +93,28 @@ func (b *syncBuffer) String() string {
 // StartWebhook runs `serve` on loopback ports with the given kubeconfig and cert dir plus
 // extra flags, exactly as the container runs it. It does not wait for readiness.
 func StartWebhook(bin, kubeconfig, certDir string, extra ...string) (*Webhook, error) {
-	w := &Webhook{CertDir: certDir, logs: &syncBuffer{}, exited: make(chan struct{})}
-	ports, err := FreePorts(3)
-	if err != nil {
-		return nil, err
+	w := &Webhook{CertDir: certDir}
+	w.rebind = func() error {
+		ports, err := FreePorts(3)
+		if err != nil {
+			return err
+		}
+		w.Port, w.ProbePort, w.MetricsPort = ports[0], ports[1], ports[2]
+		args := append([]string{"serve",
+			"--kubeconfig=" + kubeconfig,
+			"--cert-dir=" + certDir,
+			"--host=127.0.0.1",
+			"--port=" + strconv.Itoa(w.Port),
+			"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(w.ProbePort),
+			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
+			"--shutdown-timeout=10s",
+		}, extra...)
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		w.logs, w.exited, w.exitErr = &syncBuffer{}, make(chan struct{}), nil
+		return w.start(cmd)
 	}
-	w.Port, w.ProbePort, w.MetricsPort = ports[0], ports[1], ports[2]
-	args := append([]string{"serve",
-		"--kubeconfig=" + kubeconfig,
-		"--cert-dir=" + certDir,
-		"--host=127.0.0.1",
-		"--port=" + strconv.Itoa(w.Port),
-		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(w.ProbePort),
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
-		"--shutdown-timeout=10s",
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return w, w.start(cmd)
+	return w, w.rebind()
 }
 
 // StartWebhookCommand starts a prepared `serve` command (for example one from
@@ -189,6 +197,13 @@ func (w *Webhook) WaitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-w.exited:
+			if w.rebind != nil && w.rebinds < 3 && strings.Contains(w.Logs(), "address already in use") {
+				w.rebinds++
+				if err := w.rebind(); err != nil {
+					return err
+				}
+				continue
+			}
 			return fmt.Errorf("webhook exited: %w\n%s", w.exitErr, w.Logs())
 		default:
 		}
