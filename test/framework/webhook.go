@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -169,6 +170,25 @@ func procStatus(pid int, field string) int64 {
 
 // Logs returns everything the process wrote so far.
 func (w *Webhook) Logs() string { return w.logs.String() }
+
+// WaitForJSONLogLine waits up to d for a JSON log line that match accepts. The process's
+// output reaches Logs through a pipe, after the answer it logs about may already have been
+// read: a test that looks for the line of a review it just saw answered has to wait for it.
+func (w *Webhook) WaitForJSONLogLine(d time.Duration, match func(entry map[string]any) bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		for _, line := range strings.Split(w.Logs(), "\n") {
+			var entry map[string]any
+			if json.Unmarshal([]byte(line), &entry) == nil && match(entry) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // Pid is the process id.
 func (w *Webhook) Pid() int { return w.cmd.Process.Pid }
