@@ -100,7 +100,7 @@ func (in *Input) gatewayDetail(gw GatewayStatus, fix string) string {
 // exists that has no ready replica yet.
 func (in *Input) unlessGatewayComing(gw GatewayStatus, errs field.ErrorList) field.ErrorList {
 	if gw == GatewayNotReady {
-		return in.pendingUntil(errs)
+		return in.warnOnly(errs)
 	}
 	return errs
 }

@@ -67,11 +67,9 @@ type Input struct {
 	demoted map[*field.Error]struct{}
 }
 
-// pendingUntil marks errs as findings that only hold until something already on its way
-// happens, so the engine reports them as warnings.
-func (in *Input) pendingUntil(errs field.ErrorList) field.ErrorList { return in.warnOnly(errs) }
-
-// warnOnly marks errs as findings the engine reports as warnings even when the rule denies.
+// warnOnly marks errs as findings the engine reports as warnings even when the rule denies:
+// findings a gateway already on its way can make untrue, and findings the specification
+// scopes to a warning.
 func (in *Input) warnOnly(errs field.ErrorList) field.ErrorList {
 	if len(errs) == 0 {
 		return errs

@@ -135,16 +135,12 @@ func TestDenialLogLine(t *testing.T) {
 	useGuard(t, "--log-format=json")
 	reset(t)
 	refused(t, cluster.Apply(serviceDefaults("bogus")), "spec.upstreamConfig.overrides[0].meshGateway.mode", "gateway-mode-valid")
-	for _, line := range strings.Split(guard.Logs(), "\n") {
-		var entry map[string]any
-		if json.Unmarshal([]byte(line), &entry) != nil || entry["msg"] != "denied" {
-			continue
-		}
-		if entry["kind"] == "ServiceDefaults" && entry["namespace"] == "default" && entry["name"] == "frontend" &&
-			entry["rule"] == "gateway-mode-valid" && entry["field"] == "spec.upstreamConfig.overrides[0].meshGateway.mode" &&
-			entry["user"] == "e2e-admin" {
-			return
-		}
+	if guard.WaitForJSONLogLine(30*time.Second, func(entry map[string]any) bool {
+		return entry["msg"] == "denied" && entry["kind"] == "ServiceDefaults" && entry["namespace"] == "default" &&
+			entry["name"] == "frontend" && entry["rule"] == "gateway-mode-valid" &&
+			entry["field"] == "spec.upstreamConfig.overrides[0].meshGateway.mode" && entry["user"] == "e2e-admin"
+	}) {
+		return
 	}
 	t.Fatalf("no structured denial line in the logs:\n%s", guard.Logs())
 }

@@ -98,7 +98,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 	if settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName)); err != nil {
 		return err
 	} else if settings.MeshGatewayInstalled != nil && *settings.MeshGatewayInstalled {
-		if r := c.Apply(chartGateway); r.Code != 0 {
+		if r := c.Apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: consul}\n---\n" + ChartGateway); r.Code != 0 {
 			return fmt.Errorf("the mesh gateway of the Consul chart: %s", r.Stderr)
 		}
 		if err := c.MarkDeploymentReady(ctx, "consul", "consul-mesh-gateway", 1); err != nil {
@@ -156,13 +156,10 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 	return nil
 }
 
-// chartGateway is the mesh gateway Deployment the Consul Helm chart makes with
-// meshGateway.enabled, as far as the webhook reads it.
-const chartGateway = `apiVersion: v1
-kind: Namespace
-metadata: {name: consul}
----
-apiVersion: apps/v1
+// ChartGateway is the mesh gateway Deployment the Consul Helm chart makes in namespace consul
+// with meshGateway.enabled, as far as the webhook reads it: what a cluster file's
+// meshGatewayInstalled stands for.
+const ChartGateway = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: consul-mesh-gateway

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -67,6 +68,10 @@ type Webhook struct {
 	logs        *syncBuffer
 	exited      chan struct{}
 	exitErr     error
+	// rebind, set by StartWebhook, starts the process again on other free ports: a port
+	// found free can be taken by another process before serve binds it.
+	rebind  func() error
+	rebinds int
 }
 
 type syncBuffer struct {
@@ -89,24 +94,28 @@ func (b *syncBuffer) String() string {
 // StartWebhook runs `serve` on loopback ports with the given kubeconfig and cert dir plus
 // extra flags, exactly as the container runs it. It does not wait for readiness.
 func StartWebhook(bin, kubeconfig, certDir string, extra ...string) (*Webhook, error) {
-	w := &Webhook{CertDir: certDir, logs: &syncBuffer{}, exited: make(chan struct{})}
-	ports, err := FreePorts(3)
-	if err != nil {
-		return nil, err
+	w := &Webhook{CertDir: certDir}
+	w.rebind = func() error {
+		ports, err := FreePorts(3)
+		if err != nil {
+			return err
+		}
+		w.Port, w.ProbePort, w.MetricsPort = ports[0], ports[1], ports[2]
+		args := append([]string{"serve",
+			"--kubeconfig=" + kubeconfig,
+			"--cert-dir=" + certDir,
+			"--host=127.0.0.1",
+			"--port=" + strconv.Itoa(w.Port),
+			"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(w.ProbePort),
+			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
+			"--shutdown-timeout=10s",
+		}, extra...)
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		w.logs, w.exited, w.exitErr = &syncBuffer{}, make(chan struct{}), nil
+		return w.start(cmd)
 	}
-	w.Port, w.ProbePort, w.MetricsPort = ports[0], ports[1], ports[2]
-	args := append([]string{"serve",
-		"--kubeconfig=" + kubeconfig,
-		"--cert-dir=" + certDir,
-		"--host=127.0.0.1",
-		"--port=" + strconv.Itoa(w.Port),
-		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(w.ProbePort),
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
-		"--shutdown-timeout=10s",
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return w, w.start(cmd)
+	return w, w.rebind()
 }
 
 // StartWebhookCommand starts a prepared `serve` command (for example one from
@@ -162,6 +171,25 @@ func procStatus(pid int, field string) int64 {
 // Logs returns everything the process wrote so far.
 func (w *Webhook) Logs() string { return w.logs.String() }
 
+// WaitForJSONLogLine waits up to d for a JSON log line that match accepts. The process's
+// output reaches Logs through a pipe, after the answer it logs about may already have been
+// read: a test that looks for the line of a review it just saw answered has to wait for it.
+func (w *Webhook) WaitForJSONLogLine(d time.Duration, match func(entry map[string]any) bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		for _, line := range strings.Split(w.Logs(), "\n") {
+			var entry map[string]any
+			if json.Unmarshal([]byte(line), &entry) == nil && match(entry) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Pid is the process id.
 func (w *Webhook) Pid() int { return w.cmd.Process.Pid }
 
@@ -189,6 +217,13 @@ func (w *Webhook) WaitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-w.exited:
+			if w.rebind != nil && w.rebinds < 3 && strings.Contains(w.Logs(), "address already in use") {
+				w.rebinds++
+				if err := w.rebind(); err != nil {
+					return err
+				}
+				continue
+			}
 			return fmt.Errorf("webhook exited: %w\n%s", w.exitErr, w.Logs())
 		default:
 		}

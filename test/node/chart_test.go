@@ -474,7 +474,7 @@ func (c *chart) applyFolder(t *testing.T, dir string, settings manifest.ClusterS
 	}
 	counts := map[kinds.Kind]int{}
 	for _, f := range files {
-		raw := []byte(chartGateway)
+		raw := []byte(framework.ChartGateway)
 		if f != "" {
 			var err error
 			if raw, err = os.ReadFile(f); err != nil {
@@ -580,21 +580,3 @@ func stripComments(raw []byte) []byte {
 	}
 	return []byte(strings.Join(out, "\n"))
 }
-
-// chartGateway is the mesh gateway the Consul Helm chart runs for a cluster file with
-// meshGatewayInstalled (as framework.ApplyFolder starts it).
-const chartGateway = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: consul-mesh-gateway
-  namespace: consul
-  labels: {app: consul, component: mesh-gateway, release: consul}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: consul, component: mesh-gateway, release: consul}}
-  template:
-    metadata:
-      labels: {app: consul, component: mesh-gateway, release: consul}
-      annotations: {consul.hashicorp.com/gateway-kind: mesh-gateway}
-    spec: {containers: [{name: mesh-gateway, image: hashicorp/consul-dataplane:1.7}]}
-`

@@ -77,6 +77,7 @@ func TestOnlyTheAPIServerIsAnswered(t *testing.T) {
 		if err := c.WaitForWebhook(ctx); err != nil {
 			t.Fatal(err)
 		}
+		w.WaitForJSONLogLine(30*time.Second, func(entry map[string]any) bool { return entry["msg"] == "denied" })
 		callers := deniedClients(t, w.Logs())
 		if len(callers) == 0 || callers[0] != apiServerClientName {
 			t.Errorf("denials logged with callers %q, want %q", callers, apiServerClientName)
