@@ -145,7 +145,9 @@ func (c *chart) waitForRegistration(t *testing.T) {
 // describe is the state of the release's pods and the node's logs, for a failure.
 func (c *chart) describe() string {
 	r := c.n.Kubectl("--namespace", namespace, "describe", "pods")
-	return r.Stdout + r.Stderr + "\n" + c.n.Logs()
+	logs := c.n.Kubectl("--namespace", namespace, "logs", "--selector", "app.kubernetes.io/instance="+release,
+		"--all-containers", "--prefix", "--tail", "40")
+	return r.Stdout + r.Stderr + "\n" + logs.Stdout + logs.Stderr + "\n" + c.n.Logs()
 }
 
 // imageReference reads the repository:tag a docker-archive tarball of make image holds.
