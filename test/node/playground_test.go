@@ -81,16 +81,17 @@ func TestPlaygroundRunsTheREADMEInstall(t *testing.T) {
 		t.Errorf("the registered configuration has no CA bundle: %q %s", r.Stdout, r.Stderr)
 	}
 
-	try := func(args ...string) framework.Result {
-		return shell(t, root, []string{"KUBECONFIG=" + node.Kubeconfig, "PATH=" + filepath.Join(dir, "bin") + ":" + os.Getenv("PATH")}, args...)
+	// What the playground prints to try, typed into a shell with its two exports.
+	try := func(line string) framework.Result {
+		return shell(t, root, []string{"KUBECONFIG=" + node.Kubeconfig, "PATH=" + filepath.Join(dir, "bin") + ":" + os.Getenv("PATH")}, "bash", "-c", line)
 	}
-	if r := try("kubectl", "get", "pods", "--namespace", namespace); r.Code != 0 || strings.Count(r.Stdout, "1/1     Running") != 2 {
+	if r := try("kubectl get pods --namespace " + namespace); r.Code != 0 || strings.Count(r.Stdout, "1/1     Running") != 2 {
 		t.Errorf("kubectl get pods: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := try("kubectl", "apply", "-f", "examples/mistakes/mesh-wrong-name/"); r.Code == 0 || !strings.Contains(r.Stderr, "(mesh-name)") || !strings.Contains(r.Stderr, "(singleton)") {
+	if r := try("kubectl apply -f examples/mistakes/mesh-wrong-name/"); r.Code == 0 || !strings.Contains(r.Stderr, "(mesh-name)") || !strings.Contains(r.Stderr, "(singleton)") {
 		t.Errorf("the mistake was not refused for mesh-name and singleton: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if r := try("consul-peering-guard", "audit"); r.Code != 0 || !strings.Contains(r.Stdout, "6 objects: 0 denied") {
+	if r := try("consul-peering-guard audit"); r.Code != 0 || !strings.Contains(r.Stdout, "6 objects: 0 denied") {
 		t.Errorf("audit: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if r := shell(t, root, env, "hack/playground.sh", "start"); r.Code != 0 || !strings.Contains(r.Stdout, "already running") {
