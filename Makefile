@@ -130,8 +130,8 @@ e2e: ## End-to-end and chart tests against the real kube-apiserver, etcd, kubect
 
 test: tools fmt-check vet lint verify-generate unit e2e ## Everything CI runs.
 
-node-tools: ## Build the node of make cluster when missing: kube-scheduler, kubelet, kube-proxy (not part of make tools).
-	hack/build-tools.sh kube-scheduler kubelet kube-proxy
+node-tools: ## Build the node of make cluster when missing: kube-scheduler, kubelet, kube-proxy, and cert-manager for make playground (not part of make tools).
+	hack/build-tools.sh kube-scheduler kubelet kube-proxy cert-manager
 
 CLUSTER_DIR ?= $(CURDIR)/tmp/cluster
 NODE_ARCH ?= $(shell $(GO) env GOARCH)
@@ -146,8 +146,7 @@ demo: ## Guided tour: local API server, the webhook, kubectl applying good and b
 	hack/build-tools.sh etcd kube-apiserver kubectl
 	$(GO) run ./hack/demo
 
-playground: ## The demo's cluster and webhook left running with examples/valid applied; prints the KUBECONFIG export.
-	hack/build-tools.sh etcd kube-apiserver kubectl
+playground: tools node-tools image ## The real node of make cluster with cert-manager and the chart installed by the README's install command, examples/valid applied; prints the KUBECONFIG export. Needs root.
 	hack/playground.sh start
 
 playground-stop: ## Stop everything make playground started.

@@ -48,6 +48,10 @@ if [ -x "$bin/helm" ] && [ "$("$bin/helm" version --template '{{.Version}}' 2>/d
   stale="$stale helm "
 fi
 
+# hack/tools/cert-manager's main is the project's own code: always built (from Go's cache an
+# unchanged one is a link step), so a change to it is never left unbuilt.
+stale="$stale cert-manager "
+
 want=${*:-etcd kube-apiserver kube-controller-manager kubectl helm controller-gen golangci-lint}
 for tool in $want; do
   case $tool in
@@ -61,6 +65,8 @@ for tool in $want; do
     kube-scheduler) build kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags" ;;
     kubelet) build kubelet kube k8s.io/kubernetes/cmd/kubelet "$kube_ldflags" ;;
     kube-proxy) build kube-proxy kube k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags" ;;
+    # cert-manager's controllers and CA injector for make playground (hack/tools/cert-manager).
+    cert-manager) build cert-manager cert-manager . ;;
     helm) build helm helm helm.sh/helm/v3/cmd/helm "$helm_ldflags" ;;
     controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
     golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;

@@ -1,8 +1,7 @@
-// Command demo is `make demo` and `make playground`: consul-peering-guard shown against a
-// real kube-apiserver and etcd on this machine. The tour applies a valid peering setup and
-// then each common mistake with kubectl, printing kubectl's real output and each example's
-// fix, and stops everything it started when it ends or on Ctrl-C; with -playground it leaves
-// the cluster and the webhook running with examples/valid applied.
+// Command demo is `make demo`: consul-peering-guard shown against a real kube-apiserver and
+// etcd on this machine. The tour applies a valid peering setup and then each common mistake
+// with kubectl, printing kubectl's real output and each example's fix, and stops everything
+// it started when it ends or on Ctrl-C. (make playground is the real node: hack/playground.sh.)
 package main
 
 import (
@@ -31,19 +30,12 @@ var gateways = labels.SelectorFromSet(labels.Set{"component": "mesh-gateway"})
 
 func main() {
 	only := flag.String("only", "", "comma-separated mistake folders to show (default: all)")
-	playgroundDir := flag.String("playground", "", "instead of the tour: start the cluster and the webhook, apply examples/valid, write the kubeconfig and binaries into this folder and keep everything running until SIGTERM (make playground)")
 	flag.Parse()
 	// The API server's admission warnings reach the client's logger; the output here is the report.
 	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	if *playgroundDir != "" {
-		err = playground(ctx, *playgroundDir)
-	} else {
-		err = run(ctx, *only)
-	}
-	if err != nil {
+	if err := run(ctx, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}

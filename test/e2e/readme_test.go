@@ -242,7 +242,7 @@ func checkStamped(t *testing.T, root, bin string) map[string]string {
 // Every marked block that shows a command and its output, in README.md and docs/, prints
 // exactly what the page shows, with the exit code it shows (echo $?). A block runs in the
 // repository's root, or in dir=PATH; with cluster=valid it runs against this suite's API
-// server and webhook holding examples/valid, as the playground does, with kubectl on PATH.
+// server and webhook holding examples/valid, with kubectl on PATH.
 // cmd/consul-peering-guard's TestDocsMarkEveryShownOutput makes sure no such block is
 // left unmarked.
 func TestDocsShowWhatCommandsPrint(t *testing.T) {
@@ -562,71 +562,3 @@ func TestREADMEBreakGlassFollowsTheReleaseName(t *testing.T) {
 	}
 }
 
-// make playground leaves a cluster and the webhook running, prints the KUBECONFIG export,
-// and what the README tries by hand works against it; make playground-stop stops it all.
-func TestREADMEPlayground(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "playground")
-	// Its own TMPDIR: etcd's and the API server's folders name it, so leftovers can be found.
-	tmp := t.TempDir()
-	env := []string{"PLAYGROUND_DIR=" + dir, "TMPDIR=" + tmp}
-	// make playground is hack/build-tools.sh (tools already built here) and then this script.
-	for target, want := range map[string]string{"playground": "hack/playground.sh start", "playground-stop": "hack/playground.sh stop"} {
-		if r := sh(t, cluster.Root, "make -n "+target, nil); r.code != 0 || !strings.Contains(r.stdout, want) {
-			t.Fatalf("make %s does not run %s: %s%s", target, want, r.stdout, r.stderr)
-		}
-	}
-	start := sh(t, cluster.Root, "hack/playground.sh start", env)
-	stopped := false
-	defer func() {
-		if !stopped {
-			sh(t, cluster.Root, "hack/playground.sh stop", env)
-		}
-	}()
-	if start.code != 0 {
-		t.Fatalf("make playground: exit %d\n%s%s", start.code, start.stdout, start.stderr)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	for _, want := range []string{"export KUBECONFIG=" + kubeconfig, "export PATH=" + filepath.Join(dir, "bin") + ":$PATH", "make playground-stop"} {
-		if !strings.Contains(start.stdout, want) {
-			t.Errorf("make playground does not print %q:\n%s", want, start.stdout)
-		}
-	}
-	pid, err := os.ReadFile(filepath.Join(dir, "playground.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	try := func(line string) shellResult {
-		return sh(t, cluster.Root, line, []string{"KUBECONFIG=" + kubeconfig}, filepath.Join(dir, "bin"))
-	}
-	if r := try("kubectl get proxydefaults,exportedservices -A"); r.code != 0 || !strings.Contains(r.stdout, "proxydefaults.consul.hashicorp.com/global") {
-		t.Errorf("kubectl get: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if r := try("kubectl apply -f examples/mistakes/mesh-wrong-name/"); r.code == 0 || !strings.Contains(r.stderr, "(mesh-name)") || !strings.Contains(r.stderr, "(singleton)") {
-		t.Errorf("the mistake was not refused for mesh-name and singleton: exit %d\n%s", r.code, r.stderr)
-	}
-	if r := try("consul-peering-guard audit"); r.code != 0 || !strings.Contains(r.stdout, "6 objects: 0 denied") {
-		t.Errorf("audit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if r := try("consul-peering-guard validate -f examples/valid/"); r.code != 0 {
-		t.Errorf("validate: exit %d", r.code)
-	}
-	if r := sh(t, cluster.Root, "hack/playground.sh start", env); r.code != 0 || !strings.Contains(r.stdout, "already running") {
-		t.Errorf("a second make playground: exit %d\n%s", r.code, r.stdout)
-	}
-	stop := sh(t, cluster.Root, "hack/playground.sh stop", env)
-	stopped = true
-	if stop.code != 0 || !strings.Contains(stop.stdout, "The playground is stopped.") {
-		t.Fatalf("make playground-stop: exit %d\n%s%s", stop.code, stop.stdout, stop.stderr)
-	}
-	if _, err := os.Stat(filepath.Join("/proc", strings.TrimSpace(string(pid)))); err == nil {
-		t.Errorf("the playground process %s still runs", strings.TrimSpace(string(pid)))
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("%s is left behind", dir)
-	}
-	for _, marker := range []string{dir, tmp} {
-		if left := leaked(marker); len(left) > 0 {
-			t.Errorf("processes left behind: %q", left)
-		}
-	}
-}

@@ -25,9 +25,24 @@ func (c *Cluster) Kubectl(args ...string) Result {
 
 // KubectlAs runs bin/kubectl with a given kubeconfig, bounded to two minutes.
 func (c *Cluster) KubectlAs(kubeconfig string, args ...string) Result {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return Run(Command{Timeout: 2 * time.Minute}, c.Bin("kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+}
+
+// Command is where and how Run runs a program.
+type Command struct {
+	Dir     string
+	Env     []string // added to this process's environment
+	Timeout time.Duration
+}
+
+// Run runs a program to its end (or the timeout) and returns what it printed and its exit
+// code; a program that could not start has code -1 and the error in Stderr.
+func Run(how Command, program string, args ...string) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), how.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.Bin("kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, program, args...)
+	cmd.Dir = how.Dir
+	cmd.Env = append(os.Environ(), how.Env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

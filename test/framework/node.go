@@ -2,11 +2,9 @@ package framework
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,22 +165,9 @@ func (n *Node) Kubectl(args ...string) Result {
 
 // Helm runs bin/helm against the node, bounded to five minutes.
 func (n *Node) Helm(args ...string) Result {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(n.Root, "bin", "helm"), append([]string{"--kubeconfig", n.Kubeconfig}, args...)...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(n.Dir, "helm", "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(n.Dir, "helm", "config"), "HELM_DATA_HOME="+filepath.Join(n.Dir, "helm", "data"))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		r.Code, r.Stderr = -1, r.Stderr+err.Error()
-	}
-	return r
+	return Run(Command{Timeout: 5 * time.Minute, Env: []string{"HELM_CACHE_HOME=" + filepath.Join(n.Dir, "helm", "cache"),
+		"HELM_CONFIG_HOME=" + filepath.Join(n.Dir, "helm", "config"), "HELM_DATA_HOME=" + filepath.Join(n.Dir, "helm", "data")}},
+		filepath.Join(n.Root, "bin", "helm"), append([]string{"--kubeconfig", n.Kubeconfig}, args...)...)
 }
 
 // ImageTarball returns the docker-archive tarball make image writes for this machine's
