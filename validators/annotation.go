@@ -19,17 +19,6 @@ import (
 // its endpoints controller, only once the pod exists: never at admission.
 const UpstreamsAnnotation = "consul.hashicorp.com/connect-service-upstreams"
 
-// Bounds that keep one review cheap: Kubernetes lets annotations reach 256 KiB together, and
-// no real upstream list comes near either bound.
-const (
-	// MaxAnnotationEntries is how many entries are checked; the entry after it carries a
-	// syntax problem saying the rest were not.
-	MaxAnnotationEntries = 1000
-	// MaxAnnotationEntryLength is the longest entry that is parsed, in bytes: six labels of
-	// 63 characters, a port and every option fit several times over.
-	MaxAnnotationEntryLength = 1024
-)
-
 // The rules an annotation problem can belong to: the four of the annotation and the
 // ServiceDefaults upstream rules that mean the same for an annotation entry.
 const (
@@ -235,27 +224,6 @@ func (e *AnnotationEntry) hasSyntaxProblem() bool {
 // Rules that judge an entry against the cluster (a peer that no PeeringAcceptor or
 // PeeringDialer names, mode local without a gateway) start their messages with it too.
 func (e *AnnotationEntry) Quoted() string { return quoteShort(e.Raw) }
-
-const quoteRunes = 64
-
-func quoteShort(s string) string { return strconv.Quote(clip(s, quoteRunes)) }
-
-// clip cuts s to at most n runes (n bytes of invalid UTF-8), marking the cut with "…".
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i, runes := 0, 0
-	for i < len(s) && runes < n-1 {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		runes++
-	}
-	if i >= len(s) {
-		return s
-	}
-	return s[:i] + "…"
-}
 
 // word is s, trimmed and clipped to n runes, for a hint the reader can copy; fallback when s is
 // empty or holds blanks, quotes or unprintable characters.

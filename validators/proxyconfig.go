@@ -7,10 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// maxConfigFindings bounds what one rule reports about one config, so that a config with
-// thousands of bad entries costs a bounded answer; the last finding says how many more.
-const maxConfigFindings = 50
-
 // findings collects one rule's errors up to maxConfigFindings and counts the rest.
 type findings struct {
 	errs field.ErrorList
@@ -76,7 +72,7 @@ func checkProxyConfigEscapeHatchJSON(in *ObjectInput) field.ErrorList {
 			continue
 		}
 		if fe := checkEscapeHatch(configKeyPath(configPath, key), k, c.values[key]); fe != nil {
-			f.add(fe)
+			f.add(in.identify(fe, c.values[key]))
 		}
 	}
 	return f.list()
@@ -123,9 +119,6 @@ func unknownKeyDetail(key string) string {
 	}
 	return "Consul's Envoy integration does not read this key and ignores it"
 }
-
-// maxSuggestKeyLen bounds the edit-distance work per key: a longer key is no typo.
-const maxSuggestKeyLen = 64
 
 // nearestProxyConfigKey returns the known key (never a deprecated alias) closest to key by
 // edit distance, when it is close enough to be a typo: at most a third of the key's length,

@@ -53,34 +53,72 @@ type ObjectInput struct {
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
 	annotation      parsedAnnotation
+	// marks are what rules said about their errors (identify, warnOnly).
+	marks map[*field.Error]*errorMark
+}
+
+func newObjectInput(op Operation, obj, old runtime.Object, cfg *Config) *ObjectInput {
+	return &ObjectInput{Operation: op, Object: obj, Old: old, Config: cfg}
 }
 
 // Input is what a state check sees: the object and the cluster.
 type Input struct {
 	*ObjectInput
 	State ClusterState
-
-	// demoted holds findings of a deny rule that are reported as warnings: findings that a
-	// later object of the same apply can make untrue (a mesh gateway that exists but is not
-	// ready yet, a peering object on its way out) and findings the specification scopes to a
-	// warning (an ambiguous reading, a rule that only bites once peering is in use).
-	demoted map[*field.Error]struct{}
 }
 
 // warnOnly marks errs as findings the engine reports as warnings even when the rule denies:
 // findings a gateway already on its way can make untrue, and findings the specification
 // scopes to a warning.
-func (in *Input) warnOnly(errs field.ErrorList) field.ErrorList {
-	if len(errs) == 0 {
-		return errs
-	}
-	if in.demoted == nil {
-		in.demoted = make(map[*field.Error]struct{}, len(errs))
-	}
+func (in *ObjectInput) warnOnly(errs field.ErrorList) field.ErrorList {
 	for _, fe := range errs {
-		in.demoted[fe] = struct{}{}
+		in.mark(fe).warnOnly = true
 	}
 	return errs
+}
+
+// identify names the offending value of an error that leaves it out of its message (an
+// annotation entry, a large config value), so that an update is ratcheted by it.
+func (in *ObjectInput) identify(fe *field.Error, value any) *field.Error {
+	in.mark(fe).value = value
+	return fe
+}
+
+// errorMark is what a rule says about one of its errors beyond the error itself.
+type errorMark struct {
+	value    any
+	warnOnly bool
+}
+
+func (in *ObjectInput) mark(fe *field.Error) *errorMark {
+	if in.marks == nil {
+		in.marks = make(map[*field.Error]*errorMark)
+	}
+	m := in.marks[fe]
+	if m == nil {
+		m = &errorMark{}
+		in.marks[fe] = m
+	}
+	return m
+}
+
+// finding is fe as the engine's stages see it. The offending value is the error's, or the
+// one its rule identified; an error that leaves its value out and names none is identified
+// by its message, list indexes left out.
+func (in *ObjectInput) finding(r *Rule, fe *field.Error) finding {
+	f := finding{rule: r, err: fe}
+	value := fe.BadValue
+	if m := in.marks[fe]; m != nil {
+		f.warnOnly = m.warnOnly
+		if m.value != nil {
+			value = m.value
+		}
+	}
+	if _, omitted := value.(field.OmitValueType); omitted {
+		value = listIndex.ReplaceAllString(fe.Detail, "[*]")
+	}
+	f.identity = findingIdentity{rule: r.Name, field: listIndex.ReplaceAllString(fe.Field, "[*]"), value: fmt.Sprint(value)}
+	return f
 }
 
 // Rule is one check of the catalogue.
