@@ -89,7 +89,7 @@ type Export struct {
 // ServiceResolver redirects and failover targets.
 type importSource func(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import
 
-var importSources = []importSource{serviceDefaultsImports, annotationImports, resolverImports}
+var importSources = []importSource{upstreamImports, resolverImports}
 
 // NewClusterView extracts the peerings, exports and imports of a cluster.
 func NewClusterView(src ClusterSource) *ClusterView {
@@ -157,59 +157,34 @@ func exportsOf(ref kinds.ObjectRef, es *v1alpha1.ExportedServices) []Export {
 	return out
 }
 
-// serviceDefaultsImports lists the upstream overrides of a ServiceDefaults that name a peer.
-// The mode an upstream ends up with is the first one set of the override, the upstream
-// defaults, the ServiceDefaults and the ProxyDefaults.
-func serviceDefaultsImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []Import {
-	sd, ok := obj.(*v1alpha1.ServiceDefaults)
-	if !ok {
-		return nil
-	}
-	ref, _ := kinds.RefOf(sd)
-	var out []Import
-	for i, u := range overridesOf(sd) {
-		if u == nil || u.Peer == "" {
-			continue
-		}
-		at := overridesPath.Index(i)
-		im := Import{Object: ref, Field: at.Child("peer"), Peer: u.Peer, Service: u.Name,
-			Namespace: u.Namespace, Partition: u.Partition}
-		switch d := defaultsOf(sd); {
-		case u.MeshGateway.Mode != "":
-			im.Mode, im.ModeField = u.MeshGateway.Mode, at.Child("meshGateway", "mode")
-		case d != nil && d.MeshGateway.Mode != "":
-			im.Mode, im.ModeField = d.MeshGateway.Mode, defaultsModePath
-		case sd.Spec.MeshGateway.Mode != "":
-			im.Mode, im.ModeField = sd.Spec.MeshGateway.Mode, specModePath
-		case proxyDefaultsMode != "":
-			im.Mode = proxyDefaultsMode
-		}
-		out = append(out, im)
-	}
-	return out
-}
-
-// annotationImports lists the peer upstreams of a workload's upstreams annotation, read as
-// the installation's consul-k8s reads it; the mode is the entry's mesh_gateway_mode, else
-// the ProxyDefaults'.
-func annotationImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
-	t, ok := podTemplateOf(obj, cfg)
-	if !ok {
+// upstreamImports lists the upstreams of an object that name a peer: ServiceDefaults
+// overrides and the entries of a workload's upstreams annotation, read as the installation's
+// consul-k8s reads it. The mode an upstream ends up with is the first one set of the
+// upstream, the upstream defaults, the ServiceDefaults and the ProxyDefaults.
+func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
+	in := newObjectInput(Create, obj, nil, cfg)
+	ups := in.upstreams()
+	if len(ups) == 0 {
 		return nil
 	}
 	ref, _ := kinds.RefOf(obj)
-	in := &ObjectInput{Object: obj, Config: cfg}
-	at := AnnotationPath(t.at)
+	modes := in.gatewayModes()
 	var out []Import
-	for _, e := range ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec)) {
-		if e.Peer == "" || e.Service == "" {
+	for _, u := range ups {
+		if u.peer == "" || u.entry != nil && u.service == "" {
 			continue
 		}
-		im := Import{Object: ref, Field: at, Peer: e.Peer, Service: e.Service, Namespace: e.Namespace, Partition: e.Partition,
-			Mode: e.MeshGatewayMode}
-		if im.Mode != "" {
-			im.ModeField = at
-		} else {
+		im := Import{Object: ref, Field: in.upstreamPath(&u, "peer"), Peer: u.peer, Service: u.service,
+			Namespace: u.namespace, Partition: u.partition, Mode: u.mode}
+		if u.mode != "" {
+			im.ModeField = in.upstreamPath(&u, "meshGateway", "mode")
+		}
+		for i := len(modes) - 1; i >= 0 && im.Mode == ""; i-- { // upstream defaults, then spec
+			if modes[i].mode != "" {
+				im.Mode, im.ModeField = modes[i].mode, modes[i].at
+			}
+		}
+		if im.Mode == "" {
 			im.Mode = proxyDefaultsMode
 		}
 		out = append(out, im)

@@ -47,12 +47,12 @@ type ObjectInput struct {
 	Old    runtime.Object
 	Config *Config
 
-	modes           []modeField
-	modesRead       bool
+	// The view of the object (view.go), each part built on the first rule that reads it.
+	upstreamList    *[]upstream
+	annotation      annotationView
 	consumerLists   []*field.Path
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
-	annotation      parsedAnnotation
 	// marks are what rules said about their errors (identify, warnOnly).
 	marks map[*field.Error]*errorMark
 }

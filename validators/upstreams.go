@@ -46,24 +46,34 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Peer != "" && u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.child("partition"), "an upstream is in a peer or in a partition; remove one"))
+	for _, u := range in.upstreams() {
+		if u.peer != "" && u.partition != "" {
+			errs = append(errs, field.Forbidden(u.override.child("partition"), "an upstream is in a peer or in a partition; remove one"))
 		}
-	})
+	}
 	return errs
 }
 
+// checkUpstreamNamespaceNeedsNamespaces also refuses a dotted unlabeled annotation entry
+// while namespaces and partitions are off: consul-k8s reads it as one service name.
 func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 	if in.Config.NamespacesEnabled {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Namespace != "" {
-			errs = append(errs, field.Forbidden(p.child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
+	for _, u := range in.upstreams() {
+		switch {
+		case u.entry != nil && !in.Config.PartitionsEnabled && dottedName(u.entry):
+			errs = append(errs, in.entryError(u.entry, field.ErrorTypeForbidden,
+				fmt.Sprintf("%s: namespaces are off, so this is service %s", u.entry.Quoted(), quoteShort(u.service))))
+		// With partitions on and namespaces off, an entry's six-label peer form still needs a
+		// namespace label, so default is never reported there.
+		case u.namespace != "" && (u.entry == nil || u.namespace != DefaultPartition):
+			errs = append(errs, in.upstreamError(&u, field.ErrorTypeForbidden, "",
+				"Consul namespaces are off; remove it or enable namespaces",
+				"Consul namespaces are off; drop namespace "+quoteShort(u.namespace), "namespace"))
 		}
-	})
+	}
 	return errs
 }
 
@@ -72,34 +82,39 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.child("partition"), "admin partitions are off; remove it or enable partitions"))
+	for _, u := range in.upstreams() {
+		if u.partition != "" {
+			errs = append(errs, in.upstreamError(&u, field.ErrorTypeForbidden, "",
+				"admin partitions are off; remove it or enable partitions",
+				"admin partitions are off; drop partition "+quoteShort(u.partition), "partition"))
 		}
-	})
+	}
 	return errs
 }
 
 func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Peer != "" && u.Namespace == "default" {
-			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "default is implied for peers; omit it"))
+	for _, u := range in.upstreams() {
+		if u.peer != "" && u.namespace == "default" {
+			errs = append(errs, field.Invalid(u.override.child("namespace"), u.namespace, "default is implied for peers; omit it"))
 		}
-	})
+	}
 	return errs
 }
 
+// checkUpstreamNoWildcard: an annotation entry has no namespace wildcard to report (consul-k8s
+// reads "*" there as a namespace name).
 func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Name == wildcard {
-			errs = append(errs, field.Invalid(p.child("name"), u.Name, "overrides name one service; use defaults for all"))
+	for _, u := range in.upstreams() {
+		if u.service == wildcard {
+			errs = append(errs, in.upstreamError(&u, field.ErrorTypeInvalid, u.service,
+				"overrides name one service; use defaults for all", "Consul refuses a * upstream; name one service", "name"))
 		}
-		if u.Namespace == wildcard {
-			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "overrides name one namespace"))
+		if u.entry == nil && u.namespace == wildcard {
+			errs = append(errs, field.Invalid(u.override.child("namespace"), u.namespace, "overrides name one namespace"))
 		}
-	})
+	}
 	return errs
 }
 
@@ -139,20 +154,26 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Peer != "" && !ValidPeerName(u.Peer) {
-			errs = append(errs, field.Invalid(p.child("peer"), u.Peer, peerNameHint))
+	for _, u := range in.upstreams() {
+		if !u.toPeer || ValidPeerName(u.peer) {
+			continue
 		}
-	})
+		entryDetail := "empty peer before .peer; consul-k8s makes it a local upstream"
+		if u.peer != "" {
+			entryDetail = fmt.Sprintf("peer %s is not a DNS label (letters, digits, -)", quoteShort(u.peer))
+		}
+		errs = append(errs, in.upstreamError(&u, field.ErrorTypeInvalid, u.peer, peerNameHint, entryDetail, "peer"))
+	}
 	return errs
 }
 
 func checkUpstreamPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in.ObjectInput, func(p elem, u *v1alpha1.Upstream) {
-		if ValidPeerName(u.Peer) && !in.State.HasPeer(u.Peer) {
-			errs = append(errs, withDetail(field.NotFound(p.child("peer"), u.Peer), unknownPeer))
+	for _, u := range in.upstreams() {
+		if ValidPeerName(u.peer) && !in.State.HasPeer(u.peer) {
+			errs = append(errs, in.upstreamError(&u, field.ErrorTypeNotFound, u.peer,
+				unknownPeer, fmt.Sprintf("peer %q: %s", u.peer, unknownPeer), "peer"))
 		}
-	})
+	}
 	return errs
 }
