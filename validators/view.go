@@ -41,7 +41,7 @@ func (in *ObjectInput) upstreams() []upstream {
 			}
 		}
 	}
-	entries, _ := in.annotationEntries()
+	entries := in.annotationEntries()
 	for i := range entries {
 		e := &entries[i]
 		out = append(out, upstream{service: e.Service, namespace: e.Namespace, partition: e.Partition, peer: e.Peer,
@@ -80,8 +80,8 @@ func (in *ObjectInput) entryError(e *AnnotationEntry, typ field.ErrorType, detai
 }
 
 // annotationEntries parses the upstreams annotation of a workload consul-k8s would read,
-// once per review; ok is false for any other object.
-func (in *ObjectInput) annotationEntries() (entries []AnnotationEntry, ok bool) {
+// once per review; any other object has none.
+func (in *ObjectInput) annotationEntries() []AnnotationEntry {
 	if !in.annotation.parsed {
 		in.annotation.parsed = true
 		if t, found := podTemplateOf(in.Object, in.Config); found {
@@ -94,7 +94,7 @@ func (in *ObjectInput) annotationEntries() (entries []AnnotationEntry, ok bool) 
 			in.annotation.at = AnnotationPath(t.at)
 		}
 	}
-	return in.annotation.entries, in.annotation.at != nil
+	return in.annotation.entries
 }
 
 // parseAnnotation is the parser the view reads annotations with (a test counts its calls).
@@ -131,7 +131,7 @@ func (e elem) path() *field.Path {
 	return list.Index(e.i)
 }
 
-func (e elem) child(name string, more ...string) *field.Path { return e.path().Child(name, more...) }
+func (e elem) child(name string) *field.Path { return e.path().Child(name) }
 
 var (
 	specModePath     = specPath.Child("meshGateway", "mode")

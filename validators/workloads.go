@@ -102,7 +102,7 @@ func injected(meta *metav1.ObjectMeta, byDefault bool) bool {
 // they judge ServiceDefaults overrides are in upstreams.go and gateway.go.
 
 func checkAnnotationSyntax(in *ObjectInput) field.ErrorList {
-	entries, _ := in.annotationEntries()
+	entries := in.annotationEntries()
 	var errs field.ErrorList
 	for i := range entries {
 		for _, detail := range entries[i].Syntax {
@@ -113,7 +113,7 @@ func checkAnnotationSyntax(in *ObjectInput) field.ErrorList {
 }
 
 func checkPeerDatacenterExclusive(in *ObjectInput) field.ErrorList {
-	entries, _ := in.annotationEntries()
+	entries := in.annotationEntries()
 	var errs field.ErrorList
 	for i := range entries {
 		if e := &entries[i]; e.PeerForm && e.Datacenter != "" {
@@ -145,7 +145,7 @@ func dottedName(e *AnnotationEntry) bool {
 // Where that part is also a namespace or partition as consul-k8s reads it, the entry is
 // ambiguous, not wrong: warn.
 func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
-	entries, _ := in.annotationEntries()
+	entries := in.annotationEntries()
 	var errs field.ErrorList
 	for i := range entries {
 		e := &entries[i]
@@ -221,7 +221,7 @@ type destinationKey struct {
 // (127.0.0.1 when unset). Entries consul-k8s cannot parse are left out: registration fails
 // on them already.
 func checkAnnotationDuplicate(in *ObjectInput) field.ErrorList {
-	entries, _ := in.annotationEntries()
+	entries := in.annotationEntries()
 	if len(entries) < 2 {
 		return nil
 	}
