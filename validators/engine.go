@@ -189,8 +189,8 @@ func (e *Engine) Config() Config {
 // Validate checks obj (and, on Update, what changed from old) against every active rule.
 // It returns an error only for an object that is not of a validated kind or a rule that
 // failed unexpectedly; violations are in the Result. A review runs in stages, each a
-// function: evaluate the rules to findings, ratchet an update against the stored object,
-// demote what the specification scopes to a warning, cap what one rule says, render.
+// function: evaluate the rules to findings, demote what is only worth a warning, ratchet an
+// update against the stored object, cap what one rule says, render.
 func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState) (Result, error) {
 	kind, ok := kinds.Of(obj)
 	if !ok {
@@ -205,15 +205,12 @@ func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState
 	if err != nil {
 		return Result{Kind: kind}, err
 	}
-	e.setActions(found)
-	demote(found)
-	if op == Update {
-		// An object being deleted is only updated to remove finalizers (consul-k8s removes
-		// its own once Consul forgot the entry); refusing that would leave it Terminating
-		// forever.
-		if metaOf(obj).GetDeletionTimestamp() != nil {
-			demoteAll(found)
-		} else if err := ratchet(found, &Input{ObjectInput: newObjectInput(Update, old, old, &e.cfg), State: st}); err != nil {
+	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
+	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
+	terminating := op == Update && metaOf(obj).GetDeletionTimestamp() != nil
+	e.demote(found, terminating)
+	if op == Update && !terminating {
+		if err := ratchet(found, &Input{ObjectInput: newObjectInput(Update, old, old, &e.cfg), State: st}); err != nil {
 			return Result{Kind: kind}, err
 		}
 	}
@@ -271,37 +268,17 @@ func evaluate(rules []*Rule, in *Input) (found []finding, err error) {
 	return found, nil
 }
 
-// setActions gives every finding its rule's configured action.
-func (e *Engine) setActions(found []finding) {
+// demote gives each finding its rule's action, a denial reported as a warning where the
+// rule scoped the finding to one (a mesh gateway that exists but is not ready yet, a peering
+// object on its way out, an ambiguous reading, a rule that only bites once peering is in
+// use), or everywhere when all is set.
+func (e *Engine) demote(found []finding, all bool) {
 	for i := range found {
-		found[i].action = e.cfg.ActionFor(found[i].rule)
-	}
-}
-
-// demote reports as warnings the denials the specification scopes to a warning: findings
-// that a later object of the same apply can make untrue (a mesh gateway that exists but is
-// not ready yet, a peering object on its way out), an ambiguous reading, a rule that only
-// bites once peering is in use.
-func demote(found []finding) {
-	for i := range found {
-		if found[i].warnOnly {
-			found[i].action = demoted(found[i].action)
+		f := &found[i]
+		if f.action = e.cfg.ActionFor(f.rule); f.action == Deny && (all || f.warnOnly) {
+			f.action = Warn
 		}
 	}
-}
-
-// demoteAll reports every denial as a warning.
-func demoteAll(found []finding) {
-	for i := range found {
-		found[i].action = demoted(found[i].action)
-	}
-}
-
-func demoted(a Action) Action {
-	if a == Deny {
-		return Warn
-	}
-	return a
 }
 
 // ratchet judges an update as Kubernetes judges CRD validation: a denial the stored object

@@ -53,8 +53,9 @@ type ObjectInput struct {
 	consumerLists   []*field.Path
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
-	// marks are what rules said about their errors (identify, warnOnly).
-	marks map[*field.Error]*errorMark
+	// What rules said of their errors beyond the errors (warnOnly, identify).
+	warnOnlyErrs map[*field.Error]bool
+	identities   map[*field.Error]any
 }
 
 func newObjectInput(op Operation, obj, old runtime.Object, cfg *Config) *ObjectInput {
@@ -71,8 +72,11 @@ type Input struct {
 // findings a gateway already on its way can make untrue, and findings the specification
 // scopes to a warning.
 func (in *ObjectInput) warnOnly(errs field.ErrorList) field.ErrorList {
+	if in.warnOnlyErrs == nil {
+		in.warnOnlyErrs = make(map[*field.Error]bool, len(errs))
+	}
 	for _, fe := range errs {
-		in.mark(fe).warnOnly = true
+		in.warnOnlyErrs[fe] = true
 	}
 	return errs
 }
@@ -80,45 +84,26 @@ func (in *ObjectInput) warnOnly(errs field.ErrorList) field.ErrorList {
 // identify names the offending value of an error that leaves it out of its message (an
 // annotation entry, a large config value), so that an update is ratcheted by it.
 func (in *ObjectInput) identify(fe *field.Error, value any) *field.Error {
-	in.mark(fe).value = value
+	if in.identities == nil {
+		in.identities = make(map[*field.Error]any)
+	}
+	in.identities[fe] = value
 	return fe
-}
-
-// errorMark is what a rule says about one of its errors beyond the error itself.
-type errorMark struct {
-	value    any
-	warnOnly bool
-}
-
-func (in *ObjectInput) mark(fe *field.Error) *errorMark {
-	if in.marks == nil {
-		in.marks = make(map[*field.Error]*errorMark)
-	}
-	m := in.marks[fe]
-	if m == nil {
-		m = &errorMark{}
-		in.marks[fe] = m
-	}
-	return m
 }
 
 // finding is fe as the engine's stages see it. The offending value is the error's, or the
 // one its rule identified; an error that leaves its value out and names none is identified
 // by its message, list indexes left out.
 func (in *ObjectInput) finding(r *Rule, fe *field.Error) finding {
-	f := finding{rule: r, err: fe}
-	value := fe.BadValue
-	if m := in.marks[fe]; m != nil {
-		f.warnOnly = m.warnOnly
-		if m.value != nil {
-			value = m.value
-		}
+	value, named := in.identities[fe]
+	if !named {
+		value = fe.BadValue
 	}
 	if _, omitted := value.(field.OmitValueType); omitted {
 		value = listIndex.ReplaceAllString(fe.Detail, "[*]")
 	}
-	f.identity = findingIdentity{rule: r.Name, field: listIndex.ReplaceAllString(fe.Field, "[*]"), value: fmt.Sprint(value)}
-	return f
+	return finding{rule: r, err: fe, warnOnly: in.warnOnlyErrs[fe],
+		identity: findingIdentity{rule: r.Name, field: listIndex.ReplaceAllString(fe.Field, "[*]"), value: fmt.Sprint(value)}}
 }
 
 // Rule is one check of the catalogue.
