@@ -84,13 +84,6 @@ type Export struct {
 	SamenessGroup string
 }
 
-// importSource extracts the imports one kind of object names. Every place a peer import can
-// be written is one source: ServiceDefaults overrides, the upstreams annotation of workloads,
-// ServiceResolver redirects and failover targets.
-type importSource func(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import
-
-var importSources = []importSource{upstreamImports, resolverImports}
-
 // NewClusterView extracts the peerings, exports and imports of a cluster.
 func NewClusterView(src ClusterSource) *ClusterView {
 	cfg := src.Config
@@ -125,11 +118,9 @@ func NewClusterView(src ClusterSource) *ClusterView {
 				}
 			}
 		}
-		for _, extract := range importSources {
-			for _, im := range extract(o, cfg, pdMode) {
-				im.Cluster = src.Name
-				v.Imports = append(v.Imports, im)
-			}
+		for _, im := range upstreamImports(o, cfg, pdMode) {
+			im.Cluster = src.Name
+			v.Imports = append(v.Imports, im)
 		}
 	}
 	sort.SliceStable(v.PeerObjects, func(i, j int) bool { return v.PeerObjects[i].Ref.String() < v.PeerObjects[j].Ref.String() })
@@ -157,10 +148,11 @@ func exportsOf(ref kinds.ObjectRef, es *v1alpha1.ExportedServices) []Export {
 	return out
 }
 
-// upstreamImports lists the upstreams of an object that name a peer: ServiceDefaults
-// overrides and the entries of a workload's upstreams annotation, read as the installation's
-// consul-k8s reads it. The mode an upstream ends up with is the first one set of the
-// upstream, the upstream defaults, the ServiceDefaults and the ProxyDefaults.
+// upstreamImports lists the upstreams of an object that name a peer, wherever a peer import
+// can be written: ServiceDefaults overrides, the entries of a workload's upstreams annotation
+// (read as the installation's consul-k8s reads it), ServiceResolver redirects and failover
+// targets. The mode an upstream ends up with is the first one set of the upstream, the
+// upstream defaults, the ServiceDefaults and the ProxyDefaults.
 func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
 	in := newObjectInput(Create, obj, nil, cfg)
 	ups := in.upstreams()
@@ -188,22 +180,6 @@ func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) 
 			im.Mode = proxyDefaultsMode
 		}
 		out = append(out, im)
-	}
-	return out
-}
-
-// resolverImports lists a ServiceResolver's redirect and failover targets in a peer: each
-// names a service the peer must export. A target without a service means the resolver's own.
-func resolverImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []Import {
-	sr, ok := obj.(*v1alpha1.ServiceResolver)
-	if !ok {
-		return nil
-	}
-	ref, _ := kinds.RefOf(sr)
-	var out []Import
-	for _, r := range peerReferences(sr) {
-		out = append(out, Import{Object: ref, Field: r.path, Peer: r.peer, Service: r.service, Namespace: r.namespace,
-			Mode: proxyDefaultsMode})
 	}
 	return out
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // The view of an object is what rules read of it, built once per review and only for what
-// some rule asks: its upstreams (ServiceDefaults overrides or the entries of a workload's
-// upstreams annotation) and gateway modes here, its consumers (eachConsumer), its decoded
+// some rule asks: its upstreams (ServiceDefaults overrides, the entries of a workload's
+// upstreams annotation, ServiceResolver targets) and gateway modes here, its consumers (eachConsumer), its decoded
 // proxy config (decodeProxyConfig). Each part carries its field path, so a rule is written
 // once over the part whatever object it came from.
 
@@ -22,8 +22,10 @@ type upstream struct {
 	// toPeer marks an upstream written as a peer's: an override with a peer, an entry in
 	// the .peer form (its peer perhaps empty).
 	toPeer bool
-	// entry is the annotation entry the upstream is, nil for an override at override.
+	// Where it is written: an annotation entry, a resolver target whose peer is at target,
+	// else an override at override.
 	entry    *AnnotationEntry
+	target   *field.Path
 	override elem
 }
 
@@ -41,6 +43,11 @@ func (in *ObjectInput) upstreams() []upstream {
 			}
 		}
 	}
+	if sr, ok := in.Object.(*v1alpha1.ServiceResolver); ok {
+		for _, r := range peerReferences(sr) {
+			out = append(out, upstream{service: r.service, namespace: r.namespace, peer: r.peer, toPeer: true, target: r.path})
+		}
+	}
 	entries := in.annotationEntries()
 	for i := range entries {
 		e := &entries[i]
@@ -52,10 +59,13 @@ func (in *ObjectInput) upstreams() []upstream {
 }
 
 // upstreamPath is where a finding about u's field (name, peer, meshGateway.mode) is
-// reported: that field of an override, the annotation of an entry.
+// reported: that field of an override, the annotation of an entry, the peer of a target.
 func (in *ObjectInput) upstreamPath(u *upstream, fieldPath ...string) *field.Path {
-	if u.entry != nil {
+	switch {
+	case u.entry != nil:
 		return in.annotation.at
+	case u.target != nil:
+		return u.target
 	}
 	return u.override.path().Child(fieldPath[0], fieldPath[1:]...)
 }
