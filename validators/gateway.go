@@ -23,17 +23,17 @@ func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 	for _, m := range in.gatewayModes() {
 		report(m.mode, func() *field.Path { return m.at })
 	}
-	for _, u := range in.upstreams() {
-		report(u.mode, func() *field.Path { return in.upstreamPath(&u, "meshGateway", "mode") })
+	for u := range in.eachUpstream() {
+		report(u.mode, func() *field.Path { return in.upstreamPath(u, "meshGateway", "mode") })
 	}
 	return errs
 }
 
 func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if u.toPeer && u.mode == modeNone {
-			errs = append(errs, in.upstreamError(&u, field.ErrorTypeInvalid, u.mode,
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.mode,
 				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", u.peer),
 				"peers need mesh gateways, Consul uses remote; use local or remote", "meshGateway", "mode"))
 		}
@@ -85,9 +85,9 @@ func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 		}
 	}
 	ups := in.upstreams()
-	for _, u := range ups {
+	for u := range in.eachUpstream() {
 		if u.peer != "" && u.mode == modeLocal {
-			errs = append(errs, in.upstreamError(&u, field.ErrorTypeInvalid, u.mode, in.gatewayDetail(gw, fix),
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.mode, in.gatewayDetail(gw, fix),
 				in.gatewayDetail(gw, "mode local needs it; use remote"), "meshGateway", "mode"))
 		}
 	}

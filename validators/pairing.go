@@ -162,14 +162,14 @@ func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) 
 	ref, _ := kinds.RefOf(obj)
 	modes := in.gatewayModes()
 	var out []Import
-	for _, u := range ups {
+	for u := range in.eachUpstream() {
 		if u.peer == "" || u.entry != nil && u.service == "" {
 			continue
 		}
-		im := Import{Object: ref, Field: in.upstreamPath(&u, "peer"), Peer: u.peer, Service: u.service,
+		im := Import{Object: ref, Field: in.upstreamPath(u, "peer"), Peer: u.peer, Service: u.service,
 			Namespace: u.namespace, Partition: u.partition, Mode: u.mode}
 		if u.mode != "" {
-			im.ModeField = in.upstreamPath(&u, "meshGateway", "mode")
+			im.ModeField = in.upstreamPath(u, "meshGateway", "mode")
 		}
 		for i := len(modes) - 1; i >= 0 && im.Mode == ""; i-- { // upstream defaults, then spec
 			if modes[i].mode != "" {

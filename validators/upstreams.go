@@ -46,9 +46,9 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if u.peer != "" && u.partition != "" {
-			errs = append(errs, field.Forbidden(u.override.child("partition"), "an upstream is in a peer or in a partition; remove one"))
+			errs = append(errs, field.Forbidden(u.overrideField("partition"), "an upstream is in a peer or in a partition; remove one"))
 		}
 	}
 	return errs
@@ -61,7 +61,7 @@ func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		switch {
 		case u.entry != nil && !in.Config.PartitionsEnabled && dottedName(u.entry):
 			errs = append(errs, in.entryError(u.entry, field.ErrorTypeForbidden,
@@ -69,7 +69,7 @@ func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 		// With partitions on and namespaces off, an entry's six-label peer form still needs a
 		// namespace label, so default is never reported there.
 		case u.namespace != "" && (u.entry == nil || u.namespace != DefaultPartition):
-			errs = append(errs, in.upstreamError(&u, field.ErrorTypeForbidden, "",
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeForbidden, "",
 				"Consul namespaces are off; remove it or enable namespaces",
 				"Consul namespaces are off; drop namespace "+quoteShort(u.namespace), "namespace"))
 		}
@@ -82,9 +82,9 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if u.partition != "" {
-			errs = append(errs, in.upstreamError(&u, field.ErrorTypeForbidden, "",
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeForbidden, "",
 				"admin partitions are off; remove it or enable partitions",
 				"admin partitions are off; drop partition "+quoteShort(u.partition), "partition"))
 		}
@@ -94,9 +94,9 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if u.peer != "" && u.namespace == "default" {
-			errs = append(errs, field.Invalid(u.override.child("namespace"), u.namespace, "default is implied for peers; omit it"))
+			errs = append(errs, field.Invalid(u.overrideField("namespace"), u.namespace, "default is implied for peers; omit it"))
 		}
 	}
 	return errs
@@ -106,13 +106,13 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 // reads "*" there as a namespace name).
 func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if u.service == wildcard {
-			errs = append(errs, in.upstreamError(&u, field.ErrorTypeInvalid, u.service,
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.service,
 				"overrides name one service; use defaults for all", "Consul refuses a * upstream; name one service", "name"))
 		}
 		if u.entry == nil && u.namespace == wildcard {
-			errs = append(errs, field.Invalid(u.override.child("namespace"), u.namespace, "overrides name one namespace"))
+			errs = append(errs, field.Invalid(u.overrideField("namespace"), u.namespace, "overrides name one namespace"))
 		}
 	}
 	return errs
@@ -154,7 +154,7 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if !u.toPeer || ValidPeerName(u.peer) {
 			continue
 		}
@@ -162,16 +162,16 @@ func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 		if u.peer != "" {
 			entryDetail = fmt.Sprintf("peer %s is not a DNS label (letters, digits, -)", quoteShort(u.peer))
 		}
-		errs = append(errs, in.upstreamError(&u, field.ErrorTypeInvalid, u.peer, peerNameHint, entryDetail, "peer"))
+		errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.peer, peerNameHint, entryDetail, "peer"))
 	}
 	return errs
 }
 
 func checkUpstreamPeerKnown(in *Input) field.ErrorList {
 	var errs field.ErrorList
-	for _, u := range in.upstreams() {
+	for u := range in.eachUpstream() {
 		if ValidPeerName(u.peer) && !in.State.HasPeer(u.peer) {
-			errs = append(errs, in.upstreamError(&u, field.ErrorTypeNotFound, u.peer,
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeNotFound, u.peer,
 				unknownPeer, fmt.Sprintf("peer %q: %s", u.peer, unknownPeer), "peer"))
 		}
 	}

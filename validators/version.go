@@ -32,9 +32,9 @@ func checkConsulVersion(in *ObjectInput) field.ErrorList {
 	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
 		need(namePath, peeringGASince, "cluster peering")
 	case *v1alpha1.ServiceDefaults:
-		for _, u := range in.upstreams() {
+		for u := range in.eachUpstream() {
 			if u.peer != "" {
-				need(u.override.child("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
+				need(u.overrideField("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
 			}
 		}
 	case *v1alpha1.ExportedServices:

@@ -1,6 +1,9 @@
 package validators
 
 import (
+	"iter"
+	"slices"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -23,23 +26,40 @@ type upstream struct {
 	// the .peer form (its peer perhaps empty).
 	toPeer bool
 	// Where it is written: an annotation entry, a resolver target whose peer is at target,
-	// else an override at override.
+	// else override i of a ServiceDefaults.
 	entry    *AnnotationEntry
 	target   *field.Path
-	override elem
+	override int
 }
 
-// upstreams lists the upstreams of the object under review, in the order written.
+// overrideField is the path of a field of an override.
+func (u *upstream) overrideField(name string) *field.Path {
+	return overridesPath.Index(u.override).Child(name)
+}
+
+// eachUpstream yields the upstreams of the object under review, in the order written.
+func (in *ObjectInput) eachUpstream() iter.Seq[*upstream] {
+	ups := in.upstreams()
+	return func(yield func(*upstream) bool) {
+		for i := range ups {
+			if !yield(&ups[i]) {
+				return
+			}
+		}
+	}
+}
+
 func (in *ObjectInput) upstreams() []upstream {
 	if in.upstreamList != nil {
 		return *in.upstreamList
 	}
 	var out []upstream
 	if sd, ok := in.Object.(*v1alpha1.ServiceDefaults); ok {
+		out = make([]upstream, 0, len(overridesOf(sd)))
 		for i, u := range overridesOf(sd) {
 			if u != nil {
 				out = append(out, upstream{service: u.Name, namespace: u.Namespace, partition: u.Partition, peer: u.Peer,
-					mode: u.MeshGateway.Mode, toPeer: u.Peer != "", override: elem{list: overridesPath, i: i}})
+					mode: u.MeshGateway.Mode, toPeer: u.Peer != "", override: i})
 			}
 		}
 	}
@@ -49,6 +69,7 @@ func (in *ObjectInput) upstreams() []upstream {
 		}
 	}
 	entries := in.annotationEntries()
+	out = slices.Grow(out, len(entries))
 	for i := range entries {
 		e := &entries[i]
 		out = append(out, upstream{service: e.Service, namespace: e.Namespace, partition: e.Partition, peer: e.Peer,
@@ -67,7 +88,7 @@ func (in *ObjectInput) upstreamPath(u *upstream, fieldPath ...string) *field.Pat
 	case u.target != nil:
 		return u.target
 	}
-	return u.override.path().Child(fieldPath[0], fieldPath[1:]...)
+	return overridesPath.Index(u.override).Child(fieldPath[0], fieldPath[1:]...)
 }
 
 // upstreamError is an error about u's field: an override's carries the value and
