@@ -141,26 +141,17 @@ type annotationView struct {
 	field string
 }
 
-// elem is an element of a list of the object (an override, a consumer). Its field path is
-// built only when a rule reports on it: an object may list thousands of elements and every
-// rule walks them, while rules report few. It is the package's one lazy path mechanism (for
-// consumers, the path of their list is lazy too).
+// elem is consumer i of service svc of an ExportedServices. Its field path is built only
+// when a rule reports on it: an object may list thousands of consumers and every rule walks
+// them, while rules report few; the path of each service's consumers list is built once per
+// review, for all rules.
 type elem struct {
-	list *field.Path
-	// With list nil, the element is consumer i of service svc of in's ExportedServices, and
-	// that list's path too is built only on a report (once per input, for all rules).
 	in  *ObjectInput
 	svc int
 	i   int
 }
 
-func (e elem) path() *field.Path {
-	list := e.list
-	if list == nil {
-		list = e.in.consumersPath(e.svc)
-	}
-	return list.Index(e.i)
-}
+func (e elem) path() *field.Path { return e.in.consumersPath(e.svc).Index(e.i) }
 
 func (e elem) child(name string) *field.Path { return e.path().Child(name) }
 
