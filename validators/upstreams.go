@@ -48,7 +48,7 @@ func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
 		if u.peer != "" && u.partition != "" {
-			errs = append(errs, field.Forbidden(u.overrideField("partition"), "an upstream is in a peer or in a partition; remove one"))
+			errs = append(errs, field.Forbidden(in.upstreamPath(u, "partition"), "an upstream is in a peer or in a partition; remove one"))
 		}
 	}
 	return errs
@@ -96,7 +96,7 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
 		if u.peer != "" && u.namespace == "default" {
-			errs = append(errs, field.Invalid(u.overrideField("namespace"), u.namespace, "default is implied for peers; omit it"))
+			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, "default is implied for peers; omit it"))
 		}
 	}
 	return errs
@@ -112,7 +112,7 @@ func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 				"overrides name one service; use defaults for all", "Consul refuses a * upstream; name one service", "name"))
 		}
 		if u.entry == nil && u.namespace == wildcard {
-			errs = append(errs, field.Invalid(u.overrideField("namespace"), u.namespace, "overrides name one namespace"))
+			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, "overrides name one namespace"))
 		}
 	}
 	return errs

@@ -34,7 +34,7 @@ func checkConsulVersion(in *ObjectInput) field.ErrorList {
 	case *v1alpha1.ServiceDefaults:
 		for u := range in.eachUpstream() {
 			if u.peer != "" {
-				need(u.overrideField("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
+				need(in.upstreamPath(u, "peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
 			}
 		}
 	case *v1alpha1.ExportedServices:

@@ -11,9 +11,9 @@ import (
 
 // The view of an object is what rules read of it, built once per review and only for what
 // some rule asks: its upstreams (ServiceDefaults overrides, the entries of a workload's
-// upstreams annotation, ServiceResolver targets) and gateway modes here, its consumers (eachConsumer), its decoded
-// proxy config (decodeProxyConfig). Each part carries its field path, so a rule is written
-// once over the part whatever object it came from.
+// upstreams annotation, ServiceResolver targets) and gateway modes here, its consumers
+// (eachConsumer), its decoded proxy config (decodeProxyConfig). Each part carries its field
+// path, so a rule is written once over the part whatever object it came from.
 
 // upstream is one upstream the object names, wherever it is written. The rules of the
 // specification judge an annotation entry exactly as an override; only where a finding is
@@ -30,11 +30,6 @@ type upstream struct {
 	entry    *AnnotationEntry
 	target   *field.Path
 	override int
-}
-
-// overrideField is the path of a field of an override.
-func (u *upstream) overrideField(name string) *field.Path {
-	return overridesPath.Index(u.override).Child(name)
 }
 
 // eachUpstream yields the upstreams of the object under review, in the order written.
@@ -104,10 +99,7 @@ func (in *ObjectInput) upstreamError(u *upstream, typ field.ErrorType, value any
 // entryError is an error about an annotation entry, reported at the annotation: the
 // message quotes the entry, which identifies the finding across an update.
 func (in *ObjectInput) entryError(e *AnnotationEntry, typ field.ErrorType, detail string) *field.Error {
-	if in.annotation.field == "" {
-		in.annotation.field = in.annotation.at.String()
-	}
-	return in.identify(&field.Error{Type: typ, Field: in.annotation.field, BadValue: field.OmitValueType{}, Detail: detail}, e.Raw)
+	return in.identify(&field.Error{Type: typ, Field: in.annotation.at.String(), BadValue: field.OmitValueType{}, Detail: detail}, e.Raw)
 }
 
 // annotationEntries parses the upstreams annotation of a workload consul-k8s would read,
@@ -135,10 +127,8 @@ var parseAnnotation = ParseUpstreamAnnotation
 type annotationView struct {
 	parsed  bool
 	entries []AnnotationEntry
-	// at is the annotation's path, nil when the object has none that consul-k8s reads;
-	// field is its string, built on the first finding.
-	at    *field.Path
-	field string
+	// at is the annotation's path, nil when the object has none that consul-k8s reads.
+	at *field.Path
 }
 
 // elem is consumer i of service svc of an ExportedServices. Its field path is built only
