@@ -129,22 +129,18 @@ func NewClusterView(src ClusterSource) *ClusterView {
 
 func exportsOf(ref kinds.ObjectRef, es *v1alpha1.ExportedServices) []Export {
 	var out []Export
-	for i, s := range es.Spec.Services {
-		for j, c := range s.Consumers {
-			if c.Peer == "" && c.SamenessGroup == "" {
-				continue
-			}
-			at := servicesPath.Index(i).Child("consumers").Index(j)
-			e := Export{Object: ref, Service: s.Name, Namespace: s.Namespace, Partition: ref.Name,
-				Peer: c.Peer, SamenessGroup: c.SamenessGroup}
-			if c.Peer != "" {
-				e.Field = at.Child("peer")
-			} else {
-				e.Field = at.Child("samenessGroup")
-			}
-			out = append(out, e)
+	eachConsumer(newObjectInput(Create, es, nil, nil), func(p elem, s *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		e := Export{Object: ref, Service: s.Name, Namespace: s.Namespace, Partition: ref.Name, Peer: c.Peer, SamenessGroup: c.SamenessGroup}
+		switch {
+		case c.Peer != "":
+			e.Field = p.child("peer")
+		case c.SamenessGroup != "":
+			e.Field = p.child("samenessGroup")
+		default:
+			return
 		}
-	}
+		out = append(out, e)
+	})
 	return out
 }
 

@@ -89,22 +89,17 @@ func checkPeerReferenceKnown(in *Input) field.ErrorList {
 
 // samenessGroupReferences lists, in a stable order, every sameness group the object names:
 // an ExportedServices consumer, an intention's source, a resolver's redirect or failover.
-func samenessGroupReferences(obj any) []peerReference {
+func samenessGroupReferences(in *ObjectInput) []peerReference {
 	var out []peerReference
 	add := func(group string, p func() *field.Path) {
 		if group != "" { // paths are built only for what is named: lists can be long
 			out = append(out, peerReference{path: p(), peer: group})
 		}
 	}
-	switch o := obj.(type) {
-	case *v1alpha1.ExportedServices:
-		for i := range o.Spec.Services {
-			for j, c := range o.Spec.Services[i].Consumers {
-				add(c.SamenessGroup, func() *field.Path {
-					return specPath.Child("services").Index(i).Child("consumers").Index(j).Child("samenessGroup")
-				})
-			}
-		}
+	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		add(c.SamenessGroup, func() *field.Path { return p.child("samenessGroup") })
+	})
+	switch o := in.Object.(type) {
 	case *v1alpha1.ServiceIntentions:
 		for i, src := range o.Spec.Sources {
 			if src != nil {
@@ -130,7 +125,7 @@ func checkSamenessGroupKnown(in *Input) field.ErrorList {
 		return nil // no SamenessGroup can exist on CE: consumer-needs-enterprise says so instead
 	}
 	var errs field.ErrorList
-	for _, r := range samenessGroupReferences(in.Object) {
+	for _, r := range samenessGroupReferences(in.ObjectInput) {
 		if r.peer == wildcard {
 			continue // consumer-no-wildcard's finding
 		}
