@@ -13,18 +13,15 @@ var supportedModes = []string{modeLocal, modeRemote, modeNone}
 
 func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	report := func(mode string, at func() *field.Path) {
-		switch mode {
-		case "", modeLocal, modeRemote, modeNone:
-		default:
-			errs = append(errs, field.NotSupported(at(), mode, supportedModes))
+	for _, m := range in.gatewayModes() {
+		if m.mode != "" && !slices.Contains(supportedModes, m.mode) {
+			errs = append(errs, field.NotSupported(m.at, m.mode, supportedModes))
 		}
 	}
-	for _, m := range in.gatewayModes() {
-		report(m.mode, func() *field.Path { return m.at })
-	}
 	for u := range in.eachUpstream() {
-		report(u.mode, func() *field.Path { return in.upstreamPath(u, "meshGateway", "mode") })
+		if u.mode != "" && !slices.Contains(supportedModes, u.mode) {
+			errs = append(errs, field.NotSupported(in.upstreamPath(u, "meshGateway", "mode"), u.mode, supportedModes))
+		}
 	}
 	return errs
 }

@@ -1,9 +1,12 @@
 package validators
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Every bound the engine puts on what one review costs and what one answer says. Kubernetes
@@ -76,4 +79,33 @@ func shortenPath(path string, room int) string {
 		tail = tail[1:]
 	}
 	return "…" + tail
+}
+
+// findings collects one rule's errors up to maxConfigFindings and counts the rest.
+type findings struct {
+	errs field.ErrorList
+	more int
+}
+
+// full reports whether further errors will only be counted, so callers can skip the work
+// of describing them.
+func (f *findings) full() bool { return len(f.errs) >= maxConfigFindings }
+
+func (f *findings) add(errs ...*field.Error) {
+	for _, fe := range errs {
+		if f.full() {
+			f.more++
+			continue
+		}
+		f.errs = append(f.errs, fe)
+	}
+}
+
+// list returns the errors; past the bound, the last one sums up the rest.
+func (f *findings) list() field.ErrorList {
+	if f.more == 0 {
+		return f.errs
+	}
+	return append(f.errs[:maxConfigFindings-1], field.Invalid(configPath, field.OmitValueType{},
+		fmt.Sprintf("%d more findings like the ones above; fix those first", f.more+1)))
 }
