@@ -148,12 +148,8 @@ func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
 	entries := in.annotationEntries()
 	var errs field.ErrorList
 	for i := range entries {
-		e := &entries[i]
-		parts := e.nameParts
-		if e.Labeled || len(parts) < 2 {
-			continue
-		}
-		if len(parts) >= 3 && strings.EqualFold(parts[len(parts)-1], "peer") {
+		e, parts := &entries[i], entries[i].nameParts
+		if !e.Labeled && len(parts) >= 3 && strings.EqualFold(parts[len(parts)-1], "peer") {
 			errs = append(errs, in.entryError(e, field.ErrorTypeInvalid,
 				fmt.Sprintf("%s is %s; for a peer write %s", e.Quoted(), in.reading(e), in.peerHint(e, parts[len(parts)-2]))))
 			continue
@@ -162,13 +158,13 @@ func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
 			continue // labels without .svc: a syntax problem
 		}
 		for _, part := range parts[1:] {
-			if part == "" || !in.State.HasPeer(part) {
+			switch {
+			case part == "" || !in.State.HasPeer(part):
 				continue
-			}
-			if in.Config.NamespacesEnabled || in.Config.PartitionsEnabled {
+			case in.Config.NamespacesEnabled || in.Config.PartitionsEnabled:
 				errs = append(errs, in.warnOnly(field.ErrorList{in.entryError(e, field.ErrorTypeInvalid,
 					fmt.Sprintf("%s is %s, also a peer's name; if the peer was meant, write %s", e.Quoted(), in.reading(e), in.peerHint(e, part)))})...)
-			} else {
+			default:
 				errs = append(errs, in.entryError(e, field.ErrorTypeInvalid,
 					fmt.Sprintf("%s is %s; for peer %s write %s", e.Quoted(), in.reading(e), quoteShort(part), in.peerHint(e, part))))
 			}
