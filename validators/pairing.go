@@ -151,10 +151,6 @@ func exportsOf(ref kinds.ObjectRef, es *v1alpha1.ExportedServices) []Export {
 // upstream defaults, the ServiceDefaults and the ProxyDefaults.
 func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
 	in := newObjectInput(Create, obj, nil, cfg)
-	ups := in.upstreams()
-	if len(ups) == 0 {
-		return nil
-	}
 	ref, _ := kinds.RefOf(obj)
 	modes := in.gatewayModes()
 	var out []Import
