@@ -30,9 +30,13 @@ func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
 		if u.toPeer && u.mode == modeNone {
-			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.mode,
+			fe := in.upstreamError(u, field.ErrorTypeInvalid, u.mode,
 				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", u.peer),
-				"peers need mesh gateways, Consul uses remote; use local or remote", "meshGateway", "mode"))
+				"peers need mesh gateways, Consul uses remote; use local or remote", "meshGateway", "mode")
+			if u.entry == nil {
+				in.identify(fe, u.peer) // the peer reached with mode none, as the policy ratchets it
+			}
+			errs = append(errs, fe)
 		}
 	}
 	return errs
