@@ -239,16 +239,19 @@ func (e *Engine) rulesFor(kind kinds.Kind, obj, old runtime.Object) []*Rule {
 type finding struct {
 	rule *Rule
 	err  *field.Error
-	// identity is the rule, the field path without list indexes and the offending value:
-	// moving an override does not make an old violation look new, while moving a value to
-	// another field, or replacing it by another bad one, does.
+	// identity is the rule, the field path without list indexes, the offending value (and the
+	// kind of error): moving an override does not make an old violation look new, while
+	// moving a value to another field, or replacing it by another bad one, does.
 	identity findingIdentity
 	// warnOnly marks a finding the rule scopes to a warning (rule.go, Input.warnOnly).
 	warnOnly bool
 	action   Action
 }
 
-type findingIdentity struct{ rule, field, value string }
+type findingIdentity struct {
+	rule, field, value string
+	typ                field.ErrorType
+}
 
 // evaluate runs every rule on in and returns their findings in catalogue order. A rule that
 // panics is an error naming it, never a crash of the review.

@@ -103,7 +103,7 @@ func (in *ObjectInput) finding(r *Rule, fe *field.Error) finding {
 		value = listIndex.ReplaceAllString(fe.Detail, "[*]")
 	}
 	return finding{rule: r, err: fe, warnOnly: in.warnOnlyErrs[fe],
-		identity: findingIdentity{rule: r.Name, field: listIndex.ReplaceAllString(fe.Field, "[*]"), value: fmt.Sprint(value)}}
+		identity: findingIdentity{rule: r.Name, field: listIndex.ReplaceAllString(fe.Field, "[*]"), value: fmt.Sprint(value), typ: fe.Type}}
 }
 
 // Rule is one check of the catalogue.
