@@ -20,20 +20,12 @@ import (
 // entry is a parsed entry with every rule's findings about it: the parser's syntax problems
 // and what the engine's rules report quoting the entry.
 type entry struct {
-	Index            int
-	Raw              string
-	Labeled          bool
-	PreparedQuery    string
-	Service          string
-	Namespace        string
-	Partition        string
-	Peer             string
-	Datacenter       string
-	LocalBindPort    int32
-	LocalBindAddress string
-	MeshGatewayMode  string
-	DestinationPort  string
-	Problems         []problem
+	Index                                                          int
+	Raw, PreparedQuery, Service, Namespace, Partition, Peer        string
+	Datacenter, LocalBindAddress, MeshGatewayMode, DestinationPort string
+	Labeled                                                        bool
+	LocalBindPort                                                  int32
+	Problems                                                       []problem
 }
 
 // problem is one finding about an entry; Ambiguous marks a denying rule's finding reported

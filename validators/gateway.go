@@ -34,7 +34,7 @@ func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", u.peer),
 				"peers need mesh gateways, Consul uses remote; use local or remote", "meshGateway", "mode")
 			if u.entry == nil {
-				in.identify(fe, u.peer) // the peer reached with mode none, as the policy ratchets it
+				fe = in.identify(fe, u.peer) // the peer reached with mode none, as the policy ratchets it
 			}
 			errs = append(errs, fe)
 		}
