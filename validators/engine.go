@@ -225,13 +225,7 @@ func (e *Engine) rulesFor(kind kinds.Kind, obj, old runtime.Object) []*Rule {
 	if len(e.cfg.EnforcedByPolicies) == 0 || slices.Contains(kinds.Workloads, kind) || e.cfg.BeyondPolicyBound(obj, old) {
 		return all
 	}
-	rules := make([]*Rule, 0, len(all))
-	for _, r := range all {
-		if !e.cfg.EnforcedByPolicies[r.Name] {
-			rules = append(rules, r)
-		}
-	}
-	return rules
+	return slices.DeleteFunc(slices.Clone(all), func(r *Rule) bool { return e.cfg.EnforcedByPolicies[r.Name] })
 }
 
 // finding is one violation on its way through the stages: the rule, the error, what
@@ -325,10 +319,10 @@ func capPerRule(found []finding) []finding {
 		for end < len(found) && found[end].rule == found[start].rule {
 			end++
 		}
-		var kept, more [2]int // deny, warn
+		var kept, more [2]int // by capOrder
 		var last [2]*field.Error
 		for _, f := range found[start:end] {
-			i := capIndex(f.action)
+			i := slices.Index(capOrder, f.action)
 			if kept[i] == MaxViolationsPerRule {
 				more[i], last[i] = more[i]+1, f.err
 				continue
@@ -336,7 +330,7 @@ func capPerRule(found []finding) []finding {
 			kept[i]++
 			out = append(out, f)
 		}
-		for i, a := range []Action{Deny, Warn} {
+		for i, a := range capOrder {
 			if more[i] > 0 {
 				r := found[start].rule
 				out = append(out, finding{rule: r, action: a, err: &field.Error{
@@ -350,12 +344,8 @@ func capPerRule(found []finding) []finding {
 	return out
 }
 
-func capIndex(a Action) int {
-	if a == Deny {
-		return 0
-	}
-	return 1
-}
+// capOrder is the order of a rule's summaries: denials, then warnings.
+var capOrder = []Action{Deny, Warn}
 
 // render turns findings into violations whose messages end with the rule name.
 func render(found []finding) []Violation {
