@@ -102,8 +102,8 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
-// checkUpstreamNoWildcard: an annotation entry has no namespace wildcard to report (consul-k8s
-// reads "*" there as a namespace name).
+// checkUpstreamNoWildcard checks an override's name and namespace, as the specification
+// says, and an annotation entry's service.
 func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
