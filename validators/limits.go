@@ -9,7 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Every bound the engine puts on what one review costs and what one answer says. Kubernetes
+// Every bound the engine puts on what one review costs and what one answer says (the
+// generated policies' list bound, DefaultPolicyMaxListItems, is the CEL side's). Kubernetes
 // lets an object reach megabytes and an annotation 256 KiB; no real object comes near these,
 // and a hostile one gets a bounded answer.
 const (
