@@ -68,23 +68,11 @@ func sortedSubsets(sr *v1alpha1.ServiceResolver) []string {
 }
 
 func checkPeerReferenceSyntax(in *ObjectInput) field.ErrorList {
-	var errs field.ErrorList
-	for _, r := range peerReferences(in.Object) {
-		if !ValidPeerName(r.peer) {
-			errs = append(errs, field.Invalid(r.path, r.peer, peerNameHint))
-		}
-	}
-	return errs
+	return in.invalidPeerNames(in.eachPeerReference())
 }
 
 func checkPeerReferenceKnown(in *Input) field.ErrorList {
-	var errs field.ErrorList
-	for _, r := range peerReferences(in.Object) {
-		if ValidPeerName(r.peer) && !in.State.HasPeer(r.peer) {
-			errs = append(errs, withDetail(field.NotFound(r.path, r.peer), unknownPeer))
-		}
-	}
-	return errs
+	return in.unknownPeers(in.eachPeerReference())
 }
 
 // samenessGroupReferences lists, in a stable order, every sameness group the object names:

@@ -2,6 +2,7 @@ package validators
 
 import (
 	"fmt"
+	"iter"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -153,8 +154,16 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 }
 
 func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
+	return in.invalidPeerNames(in.eachUpstream())
+}
+
+func checkUpstreamPeerKnown(in *Input) field.ErrorList { return in.unknownPeers(in.eachUpstream()) }
+
+// invalidPeerNames reports the upstreams (or peer references) to a peer whose name Consul
+// refuses: an empty or invalid peer of an annotation entry's .peer form too.
+func (in *ObjectInput) invalidPeerNames(ups iter.Seq[*upstream]) field.ErrorList {
 	var errs field.ErrorList
-	for u := range in.eachUpstream() {
+	for u := range ups {
 		if !u.toPeer || ValidPeerName(u.peer) {
 			continue
 		}
@@ -167,9 +176,11 @@ func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
-func checkUpstreamPeerKnown(in *Input) field.ErrorList {
+// unknownPeers reports the upstreams (or peer references) to a peer that no PeeringAcceptor
+// or PeeringDialer of this cluster names.
+func (in *Input) unknownPeers(ups iter.Seq[*upstream]) field.ErrorList {
 	var errs field.ErrorList
-	for u := range in.eachUpstream() {
+	for u := range ups {
 		if ValidPeerName(u.peer) && !in.State.HasPeer(u.peer) {
 			errs = append(errs, in.upstreamError(u, field.ErrorTypeNotFound, u.peer,
 				unknownPeer, fmt.Sprintf("peer %q: %s", u.peer, unknownPeer), "peer"))

@@ -44,6 +44,18 @@ func (in *ObjectInput) eachUpstream() iter.Seq[*upstream] {
 	}
 }
 
+// eachPeerReference yields the peers a ServiceResolver, ServiceIntentions or SamenessGroup
+// names (peerReferences), each as an upstream to that peer at its peer field.
+func (in *ObjectInput) eachPeerReference() iter.Seq[*upstream] {
+	return func(yield func(*upstream) bool) {
+		for _, r := range peerReferences(in.Object) {
+			if !yield(&upstream{service: r.service, namespace: r.namespace, peer: r.peer, toPeer: true, target: r.path}) {
+				return
+			}
+		}
+	}
+}
+
 func (in *ObjectInput) upstreams() []upstream {
 	if in.upstreamList != nil {
 		return *in.upstreamList
