@@ -33,23 +33,13 @@ type upstream struct {
 }
 
 // eachUpstream yields the upstreams of the object under review, in the order written.
-func (in *ObjectInput) eachUpstream() iter.Seq[*upstream] {
-	ups := in.upstreams()
+func (in *ObjectInput) eachUpstream() iter.Seq[*upstream] { return each(in.upstreams()) }
+
+// each yields the elements of ups in place.
+func each(ups []upstream) iter.Seq[*upstream] {
 	return func(yield func(*upstream) bool) {
 		for i := range ups {
 			if !yield(&ups[i]) {
-				return
-			}
-		}
-	}
-}
-
-// eachPeerReference yields the peers a ServiceResolver, ServiceIntentions or SamenessGroup
-// names (peerReferences), each as an upstream to that peer at its peer field.
-func (in *ObjectInput) eachPeerReference() iter.Seq[*upstream] {
-	return func(yield func(*upstream) bool) {
-		for _, r := range peerReferences(in.Object) {
-			if !yield(&upstream{service: r.service, namespace: r.namespace, peer: r.peer, toPeer: true, target: r.path}) {
 				return
 			}
 		}
@@ -71,9 +61,7 @@ func (in *ObjectInput) upstreams() []upstream {
 		}
 	}
 	if sr, ok := in.Object.(*v1alpha1.ServiceResolver); ok {
-		for _, r := range peerReferences(sr) {
-			out = append(out, upstream{service: r.service, namespace: r.namespace, peer: r.peer, toPeer: true, target: r.path})
-		}
+		out = peerReferences(sr)
 	}
 	entries := in.annotationEntries()
 	out = slices.Grow(out, len(entries))
