@@ -50,3 +50,33 @@ func TestRatchetByValueIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Findings about annotation entries share the annotation's path; the entry tells them apart.
+func TestRatchetTellsAnnotationEntriesApart(t *testing.T) {
+	e, err := NewEngine(Config{Actions: map[string]Action{"upstream-peer-known": Deny}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, rule, old, obj string
+		want                 []Action
+	}{
+		{"broken entry kept, another added", "upstream-annotation-syntax", "backend:grpc", "billing:admin, backend:grpc", []Action{Deny, Warn}},
+		{"unknown peer kept, another added", "upstream-peer-known",
+			"backend.svc.cluster-09.peer:9090", "backend.svc.cluster-09.peer:9090,billing.svc.cluster-08.peer:9091", []Action{Warn, Deny}},
+	} {
+		res, err := e.Validate(Update, workload(tc.obj, "2"), workload(tc.old, "1"), peersOnly{"cluster-02"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []Action
+		for _, v := range res.Violations {
+			if v.Rule == tc.rule {
+				got = append(got, v.Action)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: actions %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -31,6 +31,14 @@ func (p peersOnly) Terminating(kinds.ObjectRef) bool        { return false }
 func (p peersOnly) SamenessGroup(string) (found, peer bool) { return false, false }
 func (p peersOnly) ProxyDefaultsGatewayMode() string        { return "" }
 
+// workload is an injected Deployment with the upstreams annotation and a label.
+func workload(upstreams, label string) *appsv1.Deployment {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "frontend", Namespace: "apps", Labels: map[string]string{"v": label}}}
+	d.Spec.Template.Annotations = map[string]string{UpstreamsAnnotation: upstreams, ConnectInjectAnnotation: "true"}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app"}}
+	return d
+}
+
 // The view parses a workload's upstreams annotation once per object of a review, however
 // many rules read it: once on CREATE, once for the new and once for the stored object on an
 // UPDATE whose denials are ratcheted.
@@ -47,12 +55,6 @@ func TestAnnotationIsParsedOncePerObject(t *testing.T) {
 	// a wildcard.
 	value := "api:x,db.dc2.peer:1,a.svc.dc2.peer:2:dc=dc3,b:3,c:3,d.svc.dc_2.peer:4,e.svc.dc9.peer:5," +
 		"f.svc.dc2.peer:6:mesh_gateway_mode=none,g.svc.dc2.peer:7:mesh_gateway_mode=local,h.ns1:8,*:9"
-	workload := func(upstreams, label string) *appsv1.Deployment {
-		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "frontend", Namespace: "apps", Labels: map[string]string{"v": label}}}
-		d.Spec.Template.Annotations = map[string]string{UpstreamsAnnotation: upstreams, ConnectInjectAnnotation: "true"}
-		d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app"}}
-		return d
-	}
 	found := map[string]bool{}
 	// Namespaces off for upstream-namespace-needs-namespaces, on for
 	// upstream-partition-needs-partitions ("db.dc2.peer" is then namespace dc2, partition peer).

@@ -122,14 +122,6 @@ func TestWorkloadAnnotationRules(t *testing.T) {
 		{name: "annotation kept with a new label", rule: "upstream-annotation-syntax",
 			old: deployment("backend.svc.cluster-02.peer"), obj: labelled(deployment("backend.svc.cluster-02.peer")),
 			want: []hit{warn(templateAnnotation)}},
-		// Ratcheting tells entries apart by the entry, not by the annotation they share.
-		{name: "broken entry kept, another broken one added", rule: "upstream-annotation-syntax",
-			old: deployment("backend:grpc"), obj: deployment("billing:admin, backend:grpc"),
-			want: []hit{deny(templateAnnotation), warn(templateAnnotation)}},
-		{name: "unknown peer entry kept, another added (set to deny)", rule: "upstream-peer-known",
-			cfg: withActions(validators.Config{}, "upstream-peer-known", "deny"), state: known,
-			old: deployment("backend.svc.cluster-09.peer:9090"), obj: deployment("backend.svc.cluster-09.peer:9090,billing.svc.cluster-08.peer:9091"),
-			want: []hit{warn(templateAnnotation), deny(templateAnnotation)}},
 	})
 }
 
