@@ -233,18 +233,29 @@ func (e *Engine) rulesFor(kind kinds.Kind, obj, old runtime.Object) []*Rule {
 type finding struct {
 	rule *Rule
 	err  *field.Error
-	// identity is the rule, the field path without list indexes, the offending value (and the
-	// kind of error): moving an override does not make an old violation look new, while
-	// moving a value to another field, or replacing it by another bad one, does.
-	identity findingIdentity
+	// value is the offending value: the error's, or the one its rule identified.
+	value any
 	// warnOnly marks a finding the rule scopes to a warning (rule.go, Input.warnOnly).
 	warnOnly bool
 	action   Action
 }
 
+// findingIdentity is what an update is ratcheted by: the rule, the field path without list
+// indexes, the offending value and the kind of error. Moving an override does not make an
+// old violation look new, while moving a value to another field, or replacing it by another
+// bad one, does. An error that leaves its value out and names none is identified by its
+// message, list indexes left out.
 type findingIdentity struct {
 	rule, field, value string
 	typ                field.ErrorType
+}
+
+func (f *finding) identity() findingIdentity {
+	value := f.value
+	if _, omitted := value.(field.OmitValueType); omitted {
+		value = listIndex.ReplaceAllString(f.err.Detail, "[*]")
+	}
+	return findingIdentity{rule: f.rule.Name, field: listIndex.ReplaceAllString(f.err.Field, "[*]"), value: fmt.Sprint(value), typ: f.err.Type}
 }
 
 // evaluate runs every rule on in and returns their findings in catalogue order. A rule that
@@ -298,13 +309,15 @@ func ratchet(found []finding, stored *Input) error {
 		return err
 	}
 	had := make(map[findingIdentity]int, len(before))
-	for _, f := range before {
-		had[f.identity]++
+	for i := range before {
+		had[before[i].identity()]++
 	}
 	for i := range found {
-		if f := &found[i]; f.action == Deny && had[f.identity] > 0 {
-			had[f.identity]--
-			f.action = Warn
+		if f := &found[i]; f.action == Deny {
+			if id := f.identity(); had[id] > 0 {
+				had[id]--
+				f.action = Warn
+			}
 		}
 	}
 	return nil

@@ -91,19 +91,13 @@ func (in *ObjectInput) identify(fe *field.Error, value any) *field.Error {
 	return fe
 }
 
-// finding is fe as the engine's stages see it. The offending value is the error's, or the
-// one its rule identified; an error that leaves its value out and names none is identified
-// by its message, list indexes left out.
+// finding is fe as the engine's stages see it, with what the rule said of it.
 func (in *ObjectInput) finding(r *Rule, fe *field.Error) finding {
 	value, named := in.identities[fe]
 	if !named {
 		value = fe.BadValue
 	}
-	if _, omitted := value.(field.OmitValueType); omitted {
-		value = listIndex.ReplaceAllString(fe.Detail, "[*]")
-	}
-	return finding{rule: r, err: fe, warnOnly: in.warnOnlyErrs[fe],
-		identity: findingIdentity{rule: r.Name, field: listIndex.ReplaceAllString(fe.Field, "[*]"), value: fmt.Sprint(value), typ: fe.Type}}
+	return finding{rule: r, err: fe, value: value, warnOnly: in.warnOnlyErrs[fe]}
 }
 
 // Rule is one check of the catalogue.
