@@ -240,11 +240,9 @@ type finding struct {
 	action   Action
 }
 
-// findingIdentity is what an update is ratcheted by: the rule, the field path without list
-// indexes, the offending value and the kind of error. Moving an override does not make an
-// old violation look new, while moving a value to another field, or replacing it by another
-// bad one, does. An error that leaves its value out and names none is identified by its
-// message, list indexes left out.
+// findingIdentity is what an update is ratcheted by: rule, field path without list indexes
+// (moving an override keeps it), offending value (a message stands for a value left out and
+// not identified) and kind of error.
 type findingIdentity struct {
 	rule, field, value string
 	typ                field.ErrorType
