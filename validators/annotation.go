@@ -19,31 +19,6 @@ import (
 // its endpoints controller, only once the pod exists: never at admission.
 const UpstreamsAnnotation = "consul.hashicorp.com/connect-service-upstreams"
 
-// Bounds that keep one review cheap: Kubernetes lets annotations reach 256 KiB together, and
-// no real upstream list comes near either bound.
-const (
-	// MaxAnnotationEntries is how many entries are checked; the entry after it carries a
-	// syntax problem saying the rest were not.
-	MaxAnnotationEntries = 1000
-	// MaxAnnotationEntryLength is the longest entry that is parsed, in bytes: six labels of
-	// 63 characters, a port and every option fit several times over.
-	MaxAnnotationEntryLength = 1024
-)
-
-// The rules an annotation problem can belong to: the four of the annotation and the
-// ServiceDefaults upstream rules that mean the same for an annotation entry.
-const (
-	ruleAnnotationSyntax        = "upstream-annotation-syntax"
-	ruleAnnotationUnlabeledPeer = "upstream-annotation-unlabeled-peer"
-	rulePeerDatacenterExclusive = "upstream-peer-datacenter-exclusive"
-	ruleAnnotationDuplicate     = "upstream-annotation-duplicate"
-	ruleUpstreamPeerNameSyntax  = "upstream-peer-name-syntax"
-	ruleGatewayModeNonePeer     = "gateway-mode-none-peer-upstream"
-	ruleNamespaceNeedsNamespace = "upstream-namespace-needs-namespaces"
-	rulePartitionNeedsPartition = "upstream-partition-needs-partitions"
-	ruleUpstreamNoWildcard      = "upstream-no-wildcard"
-)
-
 // AnnotationGrammar is the dialect of the upstreams annotation one consul-k8s release reads.
 // The zero value is the newest.
 type AnnotationGrammar int
@@ -95,13 +70,11 @@ type AnnotationOptions struct {
 	// ContainerPorts maps the port names of the pod's containers (spec.containers only, as
 	// consul-k8s reads them; ContainerPorts builds it) to their numbers.
 	ContainerPorts map[string]int32
-	// IsKnownPeer, when set, reports whether a PeeringAcceptor or PeeringDialer has this name,
-	// case-insensitively: an unlabeled entry with a part naming a peer is then reported. It
-	// reads cluster state; nil leaves that check out.
-	IsKnownPeer func(name string) bool
 }
 
 // AnnotationEntry is one comma-separated entry of the annotation as consul-k8s would read it.
+// The parser reports only what makes consul-k8s refuse the entry (Syntax); every other rule
+// judges the entry as it judges a ServiceDefaults override (view.go).
 type AnnotationEntry struct {
 	// Index is the position of the entry in the list, from 0.
 	Index int
@@ -123,20 +96,16 @@ type AnnotationEntry struct {
 	MeshGatewayMode  string
 	// DestinationPort is the port name of the destination service (2.x).
 	DestinationPort string
-	Problems        []AnnotationProblem
-}
+	// PeerForm is true for a labeled entry ending in .peer, even with an empty peer name.
+	PeerForm bool
+	// Syntax are the reasons consul-k8s cannot parse the entry, each quoting it, saying what
+	// consul-k8s or Consul does with it and how to write it.
+	Syntax []string
 
-// AnnotationProblem is one finding about an entry.
-type AnnotationProblem struct {
-	// Rule is the catalogue name of the rule the problem belongs to.
-	Rule string
-	// Type is how the problem renders as a field error: Invalid, Forbidden or Duplicate.
-	Type field.ErrorType
-	// Detail quotes the entry, says what consul-k8s or Consul does with it and how to write it.
-	Detail string
-	// Ambiguous marks an entry that is valid as consul-k8s reads it but was perhaps meant
-	// otherwise (a namespace that a peer is also called): reported as a warning.
-	Ambiguous bool
+	// nameParts are the dot-separated parts of an unlabeled entry's name, trimmed, and port
+	// the local port as written: the unlabeled-peer rule suggests the labeled form from them.
+	nameParts []string
+	port      string
 }
 
 // ContainerPorts returns the named ports of a pod's containers as consul-k8s resolves a
@@ -165,30 +134,10 @@ func AnnotationPath(metadata *field.Path) *field.Path {
 	return metadata.Child("annotations").Key(UpstreamsAnnotation)
 }
 
-// AnnotationErrors returns the problems of the entries that belong to rule, every problem
-// when rule is empty, as field errors on path. The message describes the entry, so the
-// value is left out of the error.
-func AnnotationErrors(path *field.Path, entries []AnnotationEntry, rule string) field.ErrorList {
-	var errs field.ErrorList
-	var at string
-	for i := range entries {
-		for _, p := range entries[i].Problems {
-			if rule != "" && p.Rule != rule {
-				continue
-			}
-			if at == "" {
-				at = path.String()
-			}
-			errs = append(errs, &field.Error{Type: p.Type, Field: at, BadValue: field.OmitValueType{}, Detail: p.Detail})
-		}
-	}
-	return errs
-}
-
 // ParseUpstreamAnnotation reads the upstreams annotation as consul-k8s's endpoints controller
 // does: split on "," only, each entry trimmed, then "prepared_query:", a labeled entry (second
 // dot-separated part exactly "svc") or an unlabeled one. Each entry carries what consul-k8s
-// would register and the problems found; an empty annotation has no entries.
+// would register and why consul-k8s cannot parse it; an empty annotation has no entries.
 func ParseUpstreamAnnotation(value string, opts AnnotationOptions) []AnnotationEntry {
 	if value == "" {
 		return nil // consul-k8s skips an empty annotation
@@ -199,8 +148,7 @@ func ParseUpstreamAnnotation(value string, opts AnnotationOptions) []AnnotationE
 		item, after, more := strings.Cut(rest, ",")
 		if i == MaxAnnotationEntries {
 			e := AnnotationEntry{Index: i, Raw: clip(strings.TrimSpace(item), MaxAnnotationEntryLength)}
-			e.problem(ruleAnnotationSyntax, field.ErrorTypeInvalid,
-				fmt.Sprintf("more than %d entries; the rest are not checked", MaxAnnotationEntries))
+			e.Syntax = append(e.Syntax, fmt.Sprintf("more than %d entries; the rest are not checked", MaxAnnotationEntries))
 			entries = append(entries, e)
 			break
 		}
@@ -210,52 +158,17 @@ func ParseUpstreamAnnotation(value string, opts AnnotationOptions) []AnnotationE
 		}
 		rest = after
 	}
-	findDuplicates(entries)
 	return entries
 }
 
-func (e *AnnotationEntry) problem(rule string, typ field.ErrorType, detail string) {
-	e.Problems = append(e.Problems, AnnotationProblem{Rule: rule, Type: typ, Detail: detail})
-}
-
 func (e *AnnotationEntry) syntax(format string, args ...any) {
-	e.problem(ruleAnnotationSyntax, field.ErrorTypeInvalid, e.Quoted()+": "+fmt.Sprintf(format, args...))
-}
-
-func (e *AnnotationEntry) hasSyntaxProblem() bool {
-	for _, p := range e.Problems {
-		if p.Rule == ruleAnnotationSyntax {
-			return true
-		}
-	}
-	return false
+	e.Syntax = append(e.Syntax, e.Quoted()+": "+fmt.Sprintf(format, args...))
 }
 
 // Quoted is the entry as messages show it: quoted, escaped, cut to a few dozen characters.
 // Rules that judge an entry against the cluster (a peer that no PeeringAcceptor or
 // PeeringDialer names, mode local without a gateway) start their messages with it too.
 func (e *AnnotationEntry) Quoted() string { return quoteShort(e.Raw) }
-
-const quoteRunes = 64
-
-func quoteShort(s string) string { return strconv.Quote(clip(s, quoteRunes)) }
-
-// clip cuts s to at most n runes (n bytes of invalid UTF-8), marking the cut with "…".
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i, runes := 0, 0
-	for i < len(s) && runes < n-1 {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		runes++
-	}
-	if i >= len(s) {
-		return s
-	}
-	return s[:i] + "…"
-}
 
 // word is s, trimmed and clipped to n runes, for a hint the reader can copy; fallback when s is
 // empty or holds blanks, quotes or unprintable characters.
@@ -273,17 +186,13 @@ type entryParse struct {
 	opts *AnnotationOptions
 	// parts are the entry split on ":" into at most 3: name, port, extra.
 	parts []string
-	// peerLabel is set when the entry ends in .peer, even with an empty peer name.
-	peerLabel bool
-	// nameParts are the dot-separated parts of an unlabeled name, trimmed.
-	nameParts []string
 }
 
 func parseEntry(i int, item string, opts *AnnotationOptions) AnnotationEntry {
 	e := AnnotationEntry{Index: i, Raw: strings.TrimSpace(item)}
 	switch {
 	case e.Raw == "":
-		e.problem(ruleAnnotationSyntax, field.ErrorTypeInvalid, `empty entry (an extra ","); registration fails, remove it`)
+		e.Syntax = append(e.Syntax, `empty entry (an extra ","); registration fails, remove it`)
 		return e
 	case len(e.Raw) > MaxAnnotationEntryLength:
 		e.Raw = clip(e.Raw, MaxAnnotationEntryLength)
@@ -354,6 +263,7 @@ func (p *entryParse) localPort() {
 		p.e.syntax("no local port; registration fails, write %s:<port>", word(p.parts[0], 20, "svc"))
 		return
 	}
+	p.e.port = p.parts[1]
 	p.port(p.parts[1])
 }
 
@@ -463,7 +373,7 @@ func (p *entryParse) labeled(head string) {
 	e.Service = pieces[0]
 	switch end {
 	case "peer":
-		p.peerLabel = true
+		e.PeerForm = true
 		e.Peer = value
 	case "ap":
 		p.labelValue(&e.Partition, value, "partition")
@@ -526,9 +436,9 @@ func (p *entryParse) labeledExtra(extra string) {
 
 func (p *entryParse) unlabeled(head string) {
 	e := p.e
-	p.nameParts = strings.Split(head, ".")
-	for i := range p.nameParts {
-		p.nameParts[i] = strings.TrimSpace(p.nameParts[i])
+	e.nameParts = strings.Split(head, ".")
+	for i := range e.nameParts {
+		e.nameParts[i] = strings.TrimSpace(e.nameParts[i])
 	}
 	if p.namespacesOrPartitions() {
 		pieces := strings.SplitN(head, ".", 3)
@@ -648,93 +558,21 @@ func (p *entryParse) checkDatacenter() {
 	}
 }
 
-// destination checks what the entry points at, once parsed.
+// destination checks the service the entry names, once parsed.
 func (p *entryParse) destination() {
 	e := p.e
 	switch {
-	case e.Service == "" && !e.hasSyntaxProblem():
+	case e.Service == "" && len(e.Syntax) == 0:
 		e.syntax("no service name; Consul refuses the registration")
-	case e.Service == wildcard:
-		e.problem(ruleUpstreamNoWildcard, field.ErrorTypeInvalid, e.Quoted()+": Consul refuses a * upstream; name one service")
 	case strings.ContainsFunc(e.Service, unicode.IsSpace):
 		e.syntax("blank inside the service name")
 	}
-	if !e.Labeled {
-		p.unlabeledPeer()
-	}
-	if p.peerLabel {
-		switch {
-		case e.Peer == "":
-			e.problem(ruleUpstreamPeerNameSyntax, field.ErrorTypeInvalid,
-				e.Quoted()+": empty peer before .peer; consul-k8s makes it a local upstream")
-		case !ValidPeerName(e.Peer):
-			e.problem(ruleUpstreamPeerNameSyntax, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s: peer %s is not a DNS label (letters, digits, -)", e.Quoted(), quoteShort(e.Peer)))
-		}
-		if e.Datacenter != "" {
-			e.problem(rulePeerDatacenterExclusive, field.ErrorTypeForbidden,
-				e.Quoted()+": Consul refuses a peer upstream with a datacenter; drop dc")
-		}
-		if e.MeshGatewayMode == modeNone {
-			e.problem(ruleGatewayModeNonePeer, field.ErrorTypeInvalid,
-				e.Quoted()+": peers need mesh gateways, Consul uses remote; use local or remote")
-		}
-	}
-	// With partitions on and namespaces off the six-label peer form still needs a namespace
-	// label, so default is never reported.
-	if e.Namespace != "" && e.Namespace != DefaultPartition && !p.opts.NamespacesEnabled {
-		e.problem(ruleNamespaceNeedsNamespace, field.ErrorTypeForbidden,
-			fmt.Sprintf("%s: Consul namespaces are off; drop namespace %s", e.Quoted(), quoteShort(e.Namespace)))
-	}
-	if e.Partition != "" && !p.opts.PartitionsEnabled {
-		e.problem(rulePartitionNeedsPartition, field.ErrorTypeForbidden,
-			fmt.Sprintf("%s: admin partitions are off; drop partition %s", e.Quoted(), quoteShort(e.Partition)))
-	}
-}
-
-// unlabeledPeer reports an unlabeled entry written as a peer (svc.peer-name.peer) or with a
-// part naming a known peer: consul-k8s has no unlabeled peer form and reads such parts as a
-// namespace, a partition or a piece of the service name. Dotted names with namespaces and
-// partitions both off are one service name in consul-k8s's eyes.
-func (p *entryParse) unlabeledPeer() {
-	e := p.e
-	parts := p.nameParts
-	if len(parts) < 2 {
+	if e.Labeled || len(e.nameParts) < 3 {
 		return
 	}
-	port := p.portHint()
-	last := parts[len(parts)-1]
-	if len(parts) >= 3 {
-		switch strings.ToLower(last) {
-		case "peer":
-			e.problem(ruleAnnotationUnlabeledPeer, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s is %s; for a peer write %s", e.Quoted(), p.reading(), p.peerHint(parts[len(parts)-2], port)))
-			return
-		case "ns", "ap", "dc", "svc":
-			e.syntax(`labels need ".svc" after the service; write %s`, p.labeledHint())
-			return
-		}
-	}
-	if p.opts.IsKnownPeer != nil {
-		for _, part := range parts[1:] {
-			if part == "" || !p.opts.IsKnownPeer(part) {
-				continue
-			}
-			if p.namespacesOrPartitions() {
-				// A namespace (or partition) that a peer is also called: valid, perhaps meant.
-				e.Problems = append(e.Problems, AnnotationProblem{Rule: ruleAnnotationUnlabeledPeer, Type: field.ErrorTypeInvalid,
-					Ambiguous: true, Detail: fmt.Sprintf("%s is %s, also a peer's name; if the peer was meant, write %s",
-						e.Quoted(), p.reading(), p.peerHint(part, port))})
-				return
-			}
-			e.problem(ruleAnnotationUnlabeledPeer, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s is %s; for peer %s write %s", e.Quoted(), p.reading(), quoteShort(part), p.peerHint(part, port)))
-			return
-		}
-	}
-	if !p.namespacesOrPartitions() {
-		e.problem(ruleNamespaceNeedsNamespace, field.ErrorTypeForbidden,
-			fmt.Sprintf("%s: namespaces are off, so this is service %s", e.Quoted(), quoteShort(e.Service)))
+	switch strings.ToLower(e.nameParts[len(e.nameParts)-1]) {
+	case "ns", "ap", "dc", "svc":
+		e.syntax(`labels need ".svc" after the service; write %s`, p.labeledHint())
 	}
 }
 
@@ -744,81 +582,4 @@ func (p *entryParse) portHint() string {
 		return ":<port>"
 	}
 	return ":" + word(p.parts[1], 8, "<port>")
-}
-
-// reading says what consul-k8s makes of an unlabeled entry.
-func (p *entryParse) reading() string {
-	e := p.e
-	if !p.namespacesOrPartitions() {
-		return "service " + quoteShort(e.Service)
-	}
-	s := "namespace " + quoteShort(e.Namespace)
-	if e.Partition != "" {
-		s += ", partition " + quoteShort(e.Partition)
-	}
-	return s
-}
-
-// peerHint is the labeled peer form of an unlabeled entry, in the install's grammar: the
-// first dotted part is the service, a part between it and the peer the namespace.
-func (p *entryParse) peerHint(peer, port string) string {
-	svc := word(p.nameParts[0], 16, "svc")
-	peer = word(peer, 16, "X")
-	if !p.namespacesOrPartitions() {
-		return svc + ".svc." + peer + ".peer" + port
-	}
-	ns := "default"
-	if len(p.nameParts) == 4 && p.nameParts[1] != "" {
-		ns = word(p.nameParts[1], 16, "ns")
-	}
-	return svc + ".svc." + ns + ".ns." + peer + ".peer" + port
-}
-
-// destinationKey is what Consul tells upstreams apart by: type, name, namespace, partition,
-// peer, datacenter and destination port, exactly as set.
-type destinationKey struct {
-	query                                bool
-	name, namespace, partition, peer, dc string
-	// port is the destination port (consul-k8s 2.x multiport): one service at several ports
-	// is several upstreams.
-	port string
-}
-
-// findDuplicates reports entries Consul refuses as duplicates of an earlier one: the same
-// destination at the same destination port, or the same local address and port (127.0.0.1 when unset). Entries with a
-// syntax problem are left out: registration fails on them already.
-func findDuplicates(entries []AnnotationEntry) {
-	if len(entries) < 2 {
-		return
-	}
-	dests := make(map[destinationKey]int, len(entries))
-	binds := make(map[string]int, len(entries))
-	for i := range entries {
-		e := &entries[i]
-		if e.hasSyntaxProblem() || e.LocalBindPort <= 0 {
-			continue
-		}
-		k := destinationKey{query: e.PreparedQuery != "", name: e.Service, namespace: e.Namespace,
-			partition: e.Partition, peer: e.Peer, dc: e.Datacenter, port: e.DestinationPort}
-		if k.query {
-			k.name = e.PreparedQuery
-		}
-		if first, dup := dests[k]; dup {
-			e.problem(ruleAnnotationDuplicate, field.ErrorTypeDuplicate,
-				fmt.Sprintf("%s: same upstream as %s; Consul refuses both, drop one", e.Quoted(), entries[first].Quoted()))
-			continue
-		}
-		dests[k] = i
-		addr := e.LocalBindAddress
-		if addr == "" {
-			addr = "127.0.0.1"
-		}
-		bind := net.JoinHostPort(addr, strconv.Itoa(int(e.LocalBindPort)))
-		if first, dup := binds[bind]; dup {
-			e.problem(ruleAnnotationDuplicate, field.ErrorTypeDuplicate,
-				fmt.Sprintf("%s: port %d also bound by %s; Consul refuses both", e.Quoted(), e.LocalBindPort, entries[first].Quoted()))
-			continue
-		}
-		binds[bind] = i
-	}
 }

@@ -3,20 +3,39 @@ package validators_test
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-type entry = validators.AnnotationEntry
+// entry is a parsed entry with every rule's findings about it: the parser's syntax problems
+// and what the engine's rules report quoting the entry.
+type entry struct {
+	Index                                                          int
+	Raw, PreparedQuery, Service, Namespace, Partition, Peer        string
+	Datacenter, LocalBindAddress, MeshGatewayMode, DestinationPort string
+	Labeled                                                        bool
+	LocalBindPort                                                  int32
+	Problems                                                       []problem
+}
 
-type problem = validators.AnnotationProblem
+// problem is one finding about an entry; Ambiguous marks a denying rule's finding reported
+// as a warning.
+type problem struct {
+	Rule      string
+	Type      field.ErrorType
+	Detail    string
+	Ambiguous bool
+}
 
 func syntaxProblem(detail string) problem {
 	return problem{Rule: "upstream-annotation-syntax", Type: field.ErrorTypeInvalid, Detail: detail}
@@ -31,33 +50,99 @@ func ambiguous(p problem) problem {
 	return p
 }
 
+// annotationOpts are the parser's options and the peers the cluster knows.
+type annotationOpts struct {
+	validators.AnnotationOptions
+	known []string
+}
+
 var (
-	offOpts      = validators.AnnotationOptions{}
-	onOpts       = validators.AnnotationOptions{NamespacesEnabled: true, PartitionsEnabled: true}
-	nsOnlyOpts   = validators.AnnotationOptions{NamespacesEnabled: true}
-	apOnlyOpts   = validators.AnnotationOptions{PartitionsEnabled: true}
-	grammar1Opts = validators.AnnotationOptions{Grammar: validators.AnnotationGrammar1}
-	portsOpts    = validators.AnnotationOptions{ContainerPorts: map[string]int32{"http": 8080, "admin": 9000}}
+	offOpts      = annotationOpts{}
+	onOpts       = annotationOpts{AnnotationOptions: validators.AnnotationOptions{NamespacesEnabled: true, PartitionsEnabled: true}}
+	nsOnlyOpts   = annotationOpts{AnnotationOptions: validators.AnnotationOptions{NamespacesEnabled: true}}
+	apOnlyOpts   = annotationOpts{AnnotationOptions: validators.AnnotationOptions{PartitionsEnabled: true}}
+	grammar1Opts = annotationOpts{AnnotationOptions: validators.AnnotationOptions{Grammar: validators.AnnotationGrammar1}}
+	portsOpts    = annotationOpts{AnnotationOptions: validators.AnnotationOptions{ContainerPorts: map[string]int32{"http": 8080, "admin": 9000}}}
 )
 
-// knownPeers matches peer names case-insensitively, as ClusterState.HasPeer does.
-func knownPeers(opts validators.AnnotationOptions, names ...string) validators.AnnotationOptions {
-	opts.IsKnownPeer = func(s string) bool {
-		for _, n := range names {
-			if strings.EqualFold(n, s) {
-				return true
-			}
-		}
-		return false
-	}
+// knownPeers adds PeeringAcceptors of these names to the cluster.
+func knownPeers(opts annotationOpts, names ...string) annotationOpts {
+	opts.known = names
 	return opts
+}
+
+// annotationRules are the rules an annotation entry's finding may belong to.
+var annotationRules = map[string]bool{
+	"upstream-annotation-syntax": true, "upstream-annotation-unlabeled-peer": true,
+	"upstream-peer-datacenter-exclusive": true, "upstream-annotation-duplicate": true,
+	"upstream-peer-name-syntax": true, "gateway-mode-none-peer-upstream": true,
+	"upstream-namespace-needs-namespaces": true, "upstream-partition-needs-partitions": true,
+	"upstream-no-wildcard": true,
+}
+
+// workloadWith is a Deployment whose pod carries the annotation and the container ports of
+// opts, under the engine configuration opts stands for.
+func workloadWith(value string, opts annotationOpts) (*appsv1.Deployment, validators.Config) {
+	tmpl := podTemplateWith(value)
+	tmpl.Spec.Containers = nil
+	for name, port := range opts.ContainerPorts {
+		tmpl.Spec.Containers = append(tmpl.Spec.Containers, corev1.Container{Name: name, Ports: []corev1.ContainerPort{{Name: name, ContainerPort: port}}})
+	}
+	cfg := validators.Config{NamespacesEnabled: opts.NamespacesEnabled, PartitionsEnabled: opts.PartitionsEnabled, AnnotationGrammar: opts.Grammar}
+	return &appsv1.Deployment{ObjectMeta: objMeta("frontend"), Spec: appsv1.DeploymentSpec{Template: tmpl}}, cfg
+}
+
+// judgeAnnotation parses value and judges it through the engine, with a ready mesh gateway
+// and the known peers: each entry with its syntax problems and the findings of the rules
+// that quote it, in rule then detail order.
+func judgeAnnotation(t testing.TB, value string, opts annotationOpts) []entry {
+	t.Helper()
+	parsed := validators.ParseUpstreamAnnotation(value, opts.AnnotationOptions)
+	var state []runtime.Object
+	for _, n := range opts.known {
+		state = append(state, acceptor(n, k8sSecret()))
+	}
+	obj, cfg := workloadWith(value, opts)
+	res, err := mustEngine(t, cfg).Validate(validators.Create, obj, nil, newIndex(true, state...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []entry
+	for _, e := range parsed {
+		g := entry{Index: e.Index, Raw: e.Raw, Labeled: e.Labeled, PreparedQuery: e.PreparedQuery, Service: e.Service,
+			Namespace: e.Namespace, Partition: e.Partition, Peer: e.Peer, Datacenter: e.Datacenter, LocalBindPort: e.LocalBindPort,
+			LocalBindAddress: e.LocalBindAddress, MeshGatewayMode: e.MeshGatewayMode, DestinationPort: e.DestinationPort}
+		for _, d := range e.Syntax {
+			g.Problems = append(g.Problems, syntaxProblem(d))
+		}
+		for _, v := range res.Violations {
+			detail := strings.TrimSuffix(v.Error.Detail, " ("+v.Rule+")")
+			if v.Rule == "upstream-annotation-syntax" || !annotationRules[v.Rule] || !strings.HasPrefix(detail, e.Quoted()) {
+				continue
+			}
+			g.Problems = append(g.Problems, problem{Rule: v.Rule, Type: v.Error.Type, Detail: detail,
+				Ambiguous: v.Action == validators.Warn && validators.RuleByName(v.Rule).DefaultAction == validators.Deny})
+		}
+		sortProblems(g.Problems)
+		got = append(got, g)
+	}
+	return got
+}
+
+func sortProblems(ps []problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Rule != ps[j].Rule {
+			return ps[i].Rule < ps[j].Rule
+		}
+		return ps[i].Detail < ps[j].Detail
+	})
 }
 
 func TestParseUpstreamAnnotation(t *testing.T) {
 	cases := []struct {
 		name  string
 		value string
-		opts  validators.AnnotationOptions
+		opts  annotationOpts
 		want  []entry
 	}{
 		// Valid forms.
@@ -270,7 +355,11 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 		{name: "unlabeled part naming a known peer, namespaces off", value: "api.dc2:9090", opts: knownPeers(offOpts, "dc2"),
 			want: []entry{{Raw: "api.dc2:9090", Service: "api.dc2", LocalBindPort: 9090,
 				Problems: []problem{problemOf("upstream-annotation-unlabeled-peer", field.ErrorTypeInvalid,
-					`"api.dc2:9090" is service "api.dc2"; for peer "dc2" write api.svc.dc2.peer:9090`)}}}},
+					`"api.dc2:9090" is service "api.dc2"; for peer "dc2" write api.svc.dc2.peer:9090`),
+					// The engine reported this one before the parser stopped judging rules too: the
+					// namespace rule read a parse that knew no peers.
+					problemOf("upstream-namespace-needs-namespaces", field.ErrorTypeForbidden,
+						`"api.dc2:9090": namespaces are off, so this is service "api.dc2"`)}}}},
 		{name: "unlabeled namespace that is no peer", value: "api.billing:9090", opts: knownPeers(onOpts, "dc2"),
 			want: []entry{{Raw: "api.billing:9090", Service: "api", Namespace: "billing", LocalBindPort: 9090}}},
 		{name: "service named like a peer is fine", value: "dc2:9090", opts: knownPeers(offOpts, "dc2"),
@@ -356,7 +445,10 @@ func TestParseUpstreamAnnotation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := validators.ParseUpstreamAnnotation(tc.value, tc.opts)
+			got := judgeAnnotation(t, tc.value, tc.opts)
+			for i := range tc.want {
+				sortProblems(tc.want[i].Problems)
+			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseUpstreamAnnotation(%q):\n got  %s\n want %s", tc.value, dumpEntries(got), dumpEntries(tc.want))
 			}
@@ -374,61 +466,65 @@ func dumpEntries(es []entry) string {
 
 func TestParseUpstreamAnnotationCapsEntries(t *testing.T) {
 	value := strings.Repeat("api:1234,", validators.MaxAnnotationEntries+500)
-	got := validators.ParseUpstreamAnnotation(value, offOpts)
+	got := validators.ParseUpstreamAnnotation(value, offOpts.AnnotationOptions)
 	if len(got) != validators.MaxAnnotationEntries+1 {
 		t.Fatalf("%d entries, want %d", len(got), validators.MaxAnnotationEntries+1)
 	}
-	want := entry{Index: validators.MaxAnnotationEntries, Raw: "api:1234",
-		Problems: []problem{syntaxProblem("more than 1000 entries; the rest are not checked")}}
-	if last := got[len(got)-1]; !reflect.DeepEqual(last, want) {
-		t.Errorf("last entry %+v, want %+v", last, want)
+	if last := got[len(got)-1]; last.Index != validators.MaxAnnotationEntries || last.Raw != "api:1234" ||
+		!reflect.DeepEqual(last.Syntax, []string{"more than 1000 entries; the rest are not checked"}) {
+		t.Errorf("last entry %+v, want the syntax problem saying the rest are not checked", last)
 	}
-	if dups := validators.AnnotationErrors(field.NewPath("x"), got, "upstream-annotation-duplicate"); len(dups) != validators.MaxAnnotationEntries-1 {
-		t.Errorf("%d duplicates, want %d", len(dups), validators.MaxAnnotationEntries-1)
+	// Every entry but the first and the last repeats the first; the engine keeps
+	// MaxViolationsPerRule of them and counts the rest.
+	obj, cfg := workloadWith(value, offOpts)
+	res, err := mustEngine(t, cfg).Validate(validators.Create, obj, nil, newIndex(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dups := hitsOf(res, "upstream-annotation-duplicate")
+	more := fmt.Sprintf("and %d more violations of this rule", validators.MaxAnnotationEntries-1-validators.MaxViolationsPerRule)
+	if last := res.Violations[len(res.Violations)-1]; len(dups) != validators.MaxViolationsPerRule+1 || !strings.HasPrefix(last.Error.Detail, more) {
+		t.Errorf("%d duplicates, the last %q; want %d, the last starting %q", len(dups), last.Error.Detail, validators.MaxViolationsPerRule+1, more)
 	}
 }
 
+// Findings about annotation entries are reported at the annotation, the value left out: the
+// message quotes the entry.
 func TestAnnotationErrors(t *testing.T) {
-	entries := validators.ParseUpstreamAnnotation("api.dc2.peer:1234,db:1234,db:x", offOpts)
 	path := validators.AnnotationPath(field.NewPath("spec", "template", "metadata"))
 	const at = "spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]"
 	if path.String() != at {
 		t.Fatalf("AnnotationPath = %s, want %s", path, at)
 	}
-	all := field.ErrorList{
-		{Type: field.ErrorTypeInvalid, Field: at, BadValue: field.OmitValueType{},
-			Detail: `"api.dc2.peer:1234" is service "api.dc2.peer"; for a peer write api.svc.dc2.peer:1234`},
-		{Type: field.ErrorTypeDuplicate, Field: at, BadValue: field.OmitValueType{},
-			Detail: `"db:1234": port 1234 also bound by "api.dc2.peer:1234"; Consul refuses both`},
-		{Type: field.ErrorTypeInvalid, Field: at, BadValue: field.OmitValueType{},
-			Detail: `"db:x": no container port named "x"; registration fails`},
+	obj, cfg := workloadWith("api.dc2.peer:1234,db:1234,db:x", offOpts)
+	res, err := mustEngine(t, cfg).Validate(validators.Create, obj, nil, newIndex(true))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		rule string
-		want field.ErrorList
-	}{
-		{"", all},
-		{"upstream-annotation-unlabeled-peer", all[:1]},
-		{"upstream-annotation-duplicate", all[1:2]},
-		{"upstream-annotation-syntax", all[2:]},
-		{"upstream-peer-name-syntax", nil},
-	} {
-		if got := validators.AnnotationErrors(path, entries, tc.rule); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("AnnotationErrors(%q) = %v, want %v", tc.rule, got, tc.want)
-		}
+	want := map[string]field.ErrorList{
+		"upstream-annotation-unlabeled-peer": {{Type: field.ErrorTypeInvalid, Field: at, BadValue: field.OmitValueType{},
+			Detail: `"api.dc2.peer:1234" is service "api.dc2.peer"; for a peer write api.svc.dc2.peer:1234 (upstream-annotation-unlabeled-peer)`}},
+		"upstream-annotation-duplicate": {{Type: field.ErrorTypeDuplicate, Field: at, BadValue: field.OmitValueType{},
+			Detail: `"db:1234": port 1234 also bound by "api.dc2.peer:1234"; Consul refuses both (upstream-annotation-duplicate)`}},
+		"upstream-annotation-syntax": {{Type: field.ErrorTypeInvalid, Field: at, BadValue: field.OmitValueType{},
+			Detail: `"db:x": no container port named "x"; registration fails (upstream-annotation-syntax)`}},
 	}
-	if q := entries[2].Quoted(); q != `"db:x"` {
+	got := map[string]field.ErrorList{}
+	for _, v := range res.Violations {
+		got[v.Rule] = append(got[v.Rule], v.Error)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("violations:\n got  %v\n want %v", got, want)
+	}
+	if q := validators.ParseUpstreamAnnotation("db:x", offOpts.AnnotationOptions)[0].Quoted(); q != `"db:x"` {
 		t.Errorf("Quoted = %s", q)
-	}
-	if got := validators.AnnotationErrors(path, nil, ""); got != nil {
-		t.Errorf("AnnotationErrors of no entries = %v, want nil", got)
 	}
 }
 
 // TestAnnotationMessagesAreShort keeps the common findings short: a warning carries at most
 // 120 characters, the annotation's path and the rule name included.
 func TestAnnotationMessagesAreShort(t *testing.T) {
-	for _, e := range validators.ParseUpstreamAnnotation("api.dc2.peer:9090,api.svc.dc_2.peer:1,db:x,api.svc.dc2.peer:9090:dc=dc3", offOpts) {
+	for _, e := range judgeAnnotation(t, "api.dc2.peer:9090,api.svc.dc_2.peer:1,db:x,api.svc.dc2.peer:9090:dc=dc3", offOpts) {
 		for _, p := range e.Problems {
 			if n := utf8.RuneCountInString(p.Detail); n > 110 {
 				t.Errorf("%d runes: %s", n, p.Detail)
@@ -485,18 +581,9 @@ func TestParseAnnotationGrammar(t *testing.T) {
 	}
 }
 
-// annotationRules are the rules an annotation problem may belong to.
-var annotationRules = map[string]bool{
-	"upstream-annotation-syntax": true, "upstream-annotation-unlabeled-peer": true,
-	"upstream-peer-datacenter-exclusive": true, "upstream-annotation-duplicate": true,
-	"upstream-peer-name-syntax": true, "gateway-mode-none-peer-upstream": true,
-	"upstream-namespace-needs-namespaces": true, "upstream-partition-needs-partitions": true,
-	"upstream-no-wildcard": true,
-}
-
 // FuzzParseUpstreamAnnotation feeds arbitrary annotations under every setting: the parser
-// never panics, stays within its bounds, and its findings belong to known rules and read as
-// single lines.
+// never panics, stays within its bounds, its syntax problems read as single lines, and the
+// rules judge what it parsed without panicking.
 func FuzzParseUpstreamAnnotation(f *testing.F) {
 	for _, s := range []string{
 		"api:1234", "api.svc.dc2.peer:9090,db:5432", "api.svc.billing.ns.dc2.peer:http:mesh_gateway_mode=local&dc=dc3",
@@ -515,9 +602,6 @@ func FuzzParseUpstreamAnnotation(f *testing.F) {
 		if flags&4 != 0 {
 			opts.Grammar = validators.AnnotationGrammar1
 		}
-		if flags&8 != 0 {
-			opts.IsKnownPeer = func(s string) bool { return strings.EqualFold(s, "dc2") }
-		}
 		start := time.Now()
 		got := validators.ParseUpstreamAnnotation(value, opts)
 		if d := time.Since(start); d > 5*time.Second {
@@ -533,23 +617,28 @@ func FuzzParseUpstreamAnnotation(f *testing.F) {
 			if len(e.Raw) > validators.MaxAnnotationEntryLength+len("…") {
 				t.Errorf("entry %d keeps %d bytes", i, len(e.Raw))
 			}
-			for _, p := range e.Problems {
-				if !annotationRules[p.Rule] {
-					t.Errorf("entry %d: problem of unknown rule %q", i, p.Rule)
-				}
-				if strings.ContainsAny(p.Detail, "\n\r") || len(p.Detail) > 400 {
-					t.Errorf("entry %d: detail of %d bytes or on several lines: %q", i, len(p.Detail), p.Detail)
+			for _, d := range e.Syntax {
+				if strings.ContainsAny(d, "\n\r") || len(d) > 400 {
+					t.Errorf("entry %d: syntax problem of %d bytes or on several lines: %q", i, len(d), d)
 				}
 			}
-			if len(e.Problems) == 0 && (e.LocalBindPort < 1 || e.LocalBindPort > 65535 || e.Service == "" && e.PreparedQuery == "") {
-				t.Errorf("entry %d without problems registers no upstream: %+v", i, e)
+			if len(e.Syntax) == 0 && (e.LocalBindPort < 1 || e.LocalBindPort > 65535 || e.Service == "" && e.PreparedQuery == "") {
+				t.Errorf("entry %d without syntax problems registers no upstream: %+v", i, e)
 			}
 		}
 		if again := validators.ParseUpstreamAnnotation(value, opts); !reflect.DeepEqual(again, got) {
 			t.Errorf("two parses differ")
 		}
-		for _, fe := range validators.AnnotationErrors(validators.AnnotationPath(field.NewPath("metadata")), got, "") {
-			_ = fe.Error()
+		judged := annotationOpts{AnnotationOptions: opts}
+		if flags&8 != 0 {
+			judged.known = []string{"dc2"}
+		}
+		for _, e := range judgeAnnotation(t, value, judged) {
+			for _, p := range e.Problems {
+				if strings.ContainsAny(p.Detail, "\n\r") {
+					t.Errorf("%s finding on several lines: %q", p.Rule, p.Detail)
+				}
+			}
 		}
 	})
 }
@@ -570,8 +659,10 @@ func BenchmarkParseUpstreamAnnotation(b *testing.B) {
 			parts[i] = fmt.Sprintf(forms[i%len(forms)], i, 10000+i)
 		}
 		value := strings.Join(parts, ", ")
-		if errs := validators.AnnotationErrors(field.NewPath("x"), validators.ParseUpstreamAnnotation(value, opts), ""); len(errs) > 0 {
-			b.Fatalf("the benchmark measures valid entries: %v", errs[0])
+		for _, e := range judgeAnnotation(b, value, annotationOpts{AnnotationOptions: opts}) {
+			if len(e.Problems) > 0 {
+				b.Fatalf("the benchmark measures valid entries: %+v", e.Problems[0])
+			}
 		}
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
@@ -603,7 +694,7 @@ func TestAnnotationDocumentedExamples(t *testing.T) {
 	}
 	opts := knownPeers(offOpts, "cluster-02")
 	opts.ContainerPorts = map[string]int32{"http": 8080}
-	got := validators.ParseUpstreamAnnotation(wrong, opts)
+	got := judgeAnnotation(t, wrong, opts)
 	var rules [][]string
 	for _, e := range got {
 		var r []string
@@ -617,15 +708,17 @@ func TestAnnotationDocumentedExamples(t *testing.T) {
 	}
 	for _, right := range []struct {
 		value string
-		opts  validators.AnnotationOptions
+		opts  annotationOpts
 	}{
 		{"backend.svc.cluster-02.peer:9090, billing.svc.cluster-02.peer:9091, " +
 			"ledger.svc.cluster-02.peer:9092:mesh_gateway_mode=local, cache:9190, reports:9096, stats:http", opts},
 		{"backend.svc.default.ns.cluster-02.peer:9090, billing.svc.payments.ns.cluster-02.peer:9091, " +
 			"ledger.svc.payments.ns.ap2.ap:9092, reports.payments:9096", knownPeers(onOpts, "cluster-02")},
 	} {
-		if errs := validators.AnnotationErrors(field.NewPath("x"), validators.ParseUpstreamAnnotation(right.value, right.opts), ""); len(errs) > 0 {
-			t.Errorf("right example %q: %v", right.value, errs)
+		for _, e := range judgeAnnotation(t, right.value, right.opts) {
+			if len(e.Problems) > 0 {
+				t.Errorf("right example %q: %+v", right.value, e.Problems)
+			}
 		}
 	}
 }
@@ -639,7 +732,7 @@ func TestAnnotationCostIsLinear(t *testing.T) {
 			parts[i] = fmt.Sprintf("api-%d.svc.cluster-02.peer:%d", i, 10000+i)
 		}
 		value := strings.Join(parts, ",")
-		return testing.AllocsPerRun(20, func() { validators.ParseUpstreamAnnotation(value, offOpts) }) / float64(n)
+		return testing.AllocsPerRun(20, func() { validators.ParseUpstreamAnnotation(value, offOpts.AnnotationOptions) }) / float64(n)
 	}
 	small, large := perEntry(10), perEntry(500)
 	if large > small+1 {

@@ -5,4 +5,33 @@
 // Nothing here talks to a network, an HTTP library or a Kubernetes client. Rules that need
 // other objects read them through the narrow ClusterState interface; the webhook backs it
 // with informer caches, the offline CLI with the manifests it was given.
+//
+// # Where things are
+//
+//   - view.go: the view of the object under review, built once per review and only for what
+//     a rule reads: its upstreams (ServiceDefaults overrides, upstreams-annotation entries,
+//     ServiceResolver targets) with their field paths, its gateway modes, its consumers. The
+//     decoded proxy config is proxyconfig_decode.go's part of it; annotation.go parses the
+//     upstreams annotation and reports syntax only.
+//   - One file per rule family, its rules' checks in it: gateway.go, placement.go,
+//     upstreams.go, workloads.go (the annotation's own rules), exported.go, names.go,
+//     peering.go, references.go, proxyconfig.go, version.go, pairing_rules.go (two clusters).
+//     A rule about upstreams is written once over the view's upstreams, for overrides and
+//     annotation entries alike; upstreamError reports it where each is written.
+//   - catalogue.go: every rule as data (name, family, default action, kinds, check).
+//   - engine.go: a review in stages, each a function: evaluate the rules to findings, demote
+//     what is only worth a warning, ratchet an update against the stored object by (rule,
+//     field path, offending value), cap what one rule says, render.
+//   - limits.go: every bound on a review's cost and an answer's length.
+//
+// # Adding a rule
+//
+// Write its check in its family's file as a function of the view: func(*ObjectInput)
+// field.ErrorList when it reads the object alone, func(*Input) field.ErrorList when it reads
+// the cluster too. Report each finding with a field path and, where the message leaves the
+// offending value out, name it with identify so that updates ratchet by it; mark with
+// warnOnly a finding the specification scopes to a warning. Add a row to catalogue.go (an
+// object-only rule also needs its CEL, or the reason it has none), a passing and a failing
+// case to the family's table test, and run go test ./validators -update-rule-errors to
+// record its whole errors.
 package validators

@@ -14,14 +14,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
-// MaxWarningLength is the longest admission warning we emit, rule name included: kubectl
-// prints a warning this long whole.
-const MaxWarningLength = 256
-
-// MaxWarnings is how many warnings one response carries; the last one says how many more
-// there were, so an object with thousands of findings does not flood kubectl.
-const MaxWarnings = 20
-
 // Violation is one finding of one rule.
 type Violation struct {
 	Rule   string
@@ -39,7 +31,7 @@ type Violation struct {
 func (v Violation) Warning() string {
 	path := WarningPath(v.Error.Field)
 	detail := v.Error.Detail
-	for _, runes := range []int{64, 32, 16} {
+	for _, runes := range warningValueRunes {
 		s := joinWarning(path, warningValue(v.Error, runes), requoteLead(detail, runes))
 		if len(s) <= MaxWarningLength {
 			return s
@@ -57,9 +49,6 @@ func (v Violation) Warning() string {
 	}
 	return s[:keep] + "…" + suffix
 }
-
-// minPathRoom is the least of a field path a warning keeps: its last steps.
-const minPathRoom = 32
 
 // joinWarning is "path: value: detail", without the value when it is empty.
 func joinWarning(path, value, detail string) string {
@@ -100,22 +89,6 @@ func requoteLead(detail string, runes int) string {
 		return detail
 	}
 	return strconv.Quote(clip(strings.TrimSuffix(unquoted, "…"), runes)) + detail[len(q):]
-}
-
-// shortenPath keeps the end of a field path within room bytes, cut at a step and marked
-// with "…".
-func shortenPath(path string, room int) string {
-	if len(path) <= room {
-		return path
-	}
-	tail := path[len(path)-(room-len("…")):]
-	if i := strings.IndexByte(tail, '.'); i >= 0 && i < len(tail)-1 {
-		tail = tail[i:]
-	}
-	for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
-		tail = tail[1:]
-	}
-	return "…" + tail
 }
 
 // WarningPath is a field path as a warning shows it: the upstreams annotation's key is
@@ -215,119 +188,187 @@ func (e *Engine) Config() Config {
 
 // Validate checks obj (and, on Update, what changed from old) against every active rule.
 // It returns an error only for an object that is not of a validated kind or a rule that
-// failed unexpectedly; violations are in the Result.
-func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState) (res Result, err error) {
+// failed unexpectedly; violations are in the Result. A review runs in stages, each a
+// function: evaluate the rules to findings, demote what is only worth a warning, ratchet an
+// update against the stored object, cap what one rule says, render.
+func (e *Engine) Validate(op Operation, obj, old runtime.Object, st ClusterState) (Result, error) {
 	kind, ok := kinds.Of(obj)
 	if !ok {
 		return Result{}, fmt.Errorf("unsupported object type %T", obj)
 	}
-	res.Kind = kind
-	in := &Input{ObjectInput: &ObjectInput{Operation: op, Object: obj, Old: old, Config: &e.cfg}, State: st}
 	if op == Update && old == nil {
-		in.Operation = Create
+		op = Create
 	}
-	var stored *Input // the stored object under the same rules, built on the first denial of an update
+	rules := e.rulesFor(kind, obj, old)
+	in := &Input{ObjectInput: newObjectInput(op, obj, old, &e.cfg), State: st}
+	found, err := evaluate(rules, in)
+	if err != nil {
+		return Result{Kind: kind}, err
+	}
 	// An object being deleted is only updated to remove finalizers (consul-k8s removes its
 	// own once Consul forgot the entry); refusing that would leave it Terminating forever.
-	terminating := in.Operation == Update && metaOf(obj).GetDeletionTimestamp() != nil
-	// The policies judge the rules they enforce on the Consul kinds, except on an object whose
-	// lists are longer than they afford: they skip it, and it is judged here.
-	byPolicies := len(e.cfg.EnforcedByPolicies) > 0 && !slices.Contains(kinds.Workloads, kind) && !e.cfg.BeyondPolicyBound(obj, old)
+	terminating := op == Update && metaOf(obj).GetDeletionTimestamp() != nil
+	e.demote(found, terminating)
+	if op == Update && !terminating {
+		if err := ratchet(found, &Input{ObjectInput: newObjectInput(Update, old, old, &e.cfg), State: st}); err != nil {
+			return Result{Kind: kind}, err
+		}
+	}
+	return Result{Kind: kind, Violations: render(capPerRule(found))}, nil
+}
+
+// rulesFor is the active rules of kind that the webhook judges for this object. The policies
+// judge the rules they enforce on the Consul kinds, except on an object whose lists are
+// longer than they afford: they skip it, and it is judged here.
+func (e *Engine) rulesFor(kind kinds.Kind, obj, old runtime.Object) []*Rule {
+	all := e.byKind[kind]
+	if len(e.cfg.EnforcedByPolicies) == 0 || slices.Contains(kinds.Workloads, kind) || e.cfg.BeyondPolicyBound(obj, old) {
+		return all
+	}
+	return slices.DeleteFunc(slices.Clone(all), func(r *Rule) bool { return e.cfg.EnforcedByPolicies[r.Name] })
+}
+
+// finding is one violation on its way through the stages: the rule, the error, what
+// identifies it across an update and the action it ends up with.
+type finding struct {
+	rule *Rule
+	err  *field.Error
+	// value is the offending value: the error's, or the one its rule identified.
+	value any
+	// warnOnly marks a finding the rule scopes to a warning (rule.go, Input.warnOnly).
+	warnOnly bool
+	action   Action
+}
+
+// findingIdentity is what an update is ratcheted by: rule, field path without list indexes
+// (moving an override keeps it), offending value (a message stands for a value left out and
+// not identified) and kind of error.
+type findingIdentity struct {
+	rule, field, value string
+	typ                field.ErrorType
+}
+
+func (f *finding) identity() findingIdentity {
+	value := f.value
+	if _, omitted := value.(field.OmitValueType); omitted {
+		value = listIndex.ReplaceAllString(f.err.Detail, "[*]")
+	}
+	return findingIdentity{rule: f.rule.Name, field: listIndex.ReplaceAllString(f.err.Field, "[*]"), value: fmt.Sprint(value), typ: f.err.Type}
+}
+
+// evaluate runs every rule on in and returns their findings in catalogue order. A rule that
+// panics is an error naming it, never a crash of the review.
+func evaluate(rules []*Rule, in *Input) (found []finding, err error) {
 	var current *Rule
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = Result{Kind: kind}, fmt.Errorf("internal error in rule %s: %v", current.Name, p)
+			found, err = nil, fmt.Errorf("internal error in rule %s: %v", current.Name, p)
 		}
 	}()
-	for _, r := range e.byKind[kind] {
-		if byPolicies && e.cfg.EnforcedByPolicies[r.Name] {
-			continue
-		}
+	for _, r := range rules {
 		current = r
-		errs := r.run(in)
-		if len(errs) == 0 {
-			continue
+		for _, fe := range r.run(in) {
+			found = append(found, in.finding(r, fe))
 		}
-		action := e.cfg.ActionFor(r)
-		// Ratchet as Kubernetes does for CRD validation: on update a violation the stored
-		// object already had is a warning, so an object written before the webhook (or before
-		// a rule changed) stays editable. Names never change, so name rules never block one.
-		var preexisting map[string]int
-		if in.Operation == Update && action == Deny {
-			if stored == nil {
-				stored = &Input{ObjectInput: &ObjectInput{Operation: Update, Object: old, Old: old, Config: &e.cfg}, State: st}
-			}
-			preexisting = violationKeys(r.run(stored))
+	}
+	return found, nil
+}
+
+// demote gives each finding its rule's action, a denial reported as a warning where the
+// rule scoped the finding to one (a mesh gateway that exists but is not ready yet, a peering
+// object on its way out, an ambiguous reading, a rule that only bites once peering is in
+// use), or everywhere when all is set.
+func (e *Engine) demote(found []finding, all bool) {
+	for i := range found {
+		f := &found[i]
+		if f.action = e.cfg.ActionFor(f.rule); f.action == Deny && (all || f.warnOnly) {
+			f.action = Warn
 		}
-		var caps [2]actionCap // deny, warn
-		for _, fe := range errs {
-			a := action
-			if _, ok := in.demoted[fe]; ok && a == Deny {
-				a = Warn
+	}
+}
+
+// ratchet judges an update as Kubernetes judges CRD validation: a denial the stored object
+// already had (same rule, same field, same offending value) is a warning, so an object
+// written before the webhook, or before a rule changed, stays editable. Names never change,
+// so name rules never block an update. Only rules with a denial are run on the stored
+// object.
+func ratchet(found []finding, stored *Input) error {
+	var denying []*Rule
+	for _, f := range found {
+		if f.action == Deny && !slices.Contains(denying, f.rule) {
+			denying = append(denying, f.rule)
+		}
+	}
+	if len(denying) == 0 {
+		return nil
+	}
+	before, err := evaluate(denying, stored)
+	if err != nil {
+		return err
+	}
+	had := make(map[findingIdentity]int, len(before))
+	for i := range before {
+		had[before[i].identity()]++
+	}
+	for i := range found {
+		if f := &found[i]; f.action == Deny {
+			if id := f.identity(); had[id] > 0 {
+				had[id]--
+				f.action = Warn
 			}
-			if terminating && a == Deny {
-				a = Warn
-			} else if a == Deny && len(preexisting) > 0 {
-				if k := violationKey(fe); preexisting[k] > 0 {
-					preexisting[k]--
-					a = Warn
-				}
-			}
-			c := &caps[capIndex(a)]
-			if c.kept == MaxViolationsPerRule {
-				c.more, c.last = c.more+1, fe
+		}
+	}
+	return nil
+}
+
+// capPerRule keeps at most MaxViolationsPerRule findings of one rule per action and adds,
+// after each rule's findings, one per action counting the rest at the last one's field.
+func capPerRule(found []finding) []finding {
+	out := found[:0:0]
+	for start := 0; start < len(found); {
+		end := start
+		for end < len(found) && found[end].rule == found[start].rule {
+			end++
+		}
+		var kept, more [2]int // by capOrder
+		var last [2]*field.Error
+		for _, f := range found[start:end] {
+			i := slices.Index(capOrder, f.action)
+			if kept[i] == MaxViolationsPerRule {
+				more[i], last[i] = more[i]+1, f.err
 				continue
 			}
-			c.kept++
-			fe.Detail += " (" + r.Name + ")"
-			res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: fe})
+			kept[i]++
+			out = append(out, f)
 		}
-		for _, a := range []Action{Deny, Warn} {
-			if c := caps[capIndex(a)]; c.more > 0 {
-				res.Violations = append(res.Violations, Violation{Rule: r.Name, Action: a, Error: &field.Error{
-					Type: c.last.Type, Field: c.last.Field, BadValue: field.OmitValueType{},
-					Detail: fmt.Sprintf("and %d more violations of this rule, the last one here (%s)", c.more, r.Name),
+		for i, a := range capOrder {
+			if more[i] > 0 {
+				r := found[start].rule
+				out = append(out, finding{rule: r, action: a, err: &field.Error{
+					Type: last[i].Type, Field: last[i].Field, BadValue: field.OmitValueType{},
+					Detail: fmt.Sprintf("and %d more violations of this rule, the last one here", more[i]),
 				}})
 			}
 		}
+		start = end
 	}
-	return res, nil
+	return out
 }
 
-// actionCap counts one rule's violations of one action about one object: those kept, those
-// past MaxViolationsPerRule and the last of those.
-type actionCap struct {
-	kept, more int
-	last       *field.Error
-}
+// capOrder is the order of a rule's summaries: denials, then warnings.
+var capOrder = []Action{Deny, Warn}
 
-func capIndex(a Action) int {
-	if a == Deny {
-		return 0
+// render turns findings into violations whose messages end with the rule name.
+func render(found []finding) []Violation {
+	if len(found) == 0 {
+		return nil
 	}
-	return 1
-}
-
-// MaxViolationsPerRule bounds what one rule reports about one object per action; the rest
-// are counted in one more violation. An object with thousands of identical mistakes (a
-// hostile one among them) then costs a bounded answer, online and offline.
-const MaxViolationsPerRule = 100
-
-// violationKey identifies a violation by its type, value, message and field path without
-// list indexes, so that moving an override does not make an old violation look new while
-// moving a value to another field, or replacing it by another bad one, does. The message
-// counts because some rules leave a large value out of the error and describe it instead.
-func violationKey(fe *field.Error) string {
-	return string(fe.Type) + "\x00" + listIndex.ReplaceAllString(fe.Field, "[*]") + "\x00" + fmt.Sprint(fe.BadValue) +
-		"\x00" + listIndex.ReplaceAllString(fe.Detail, "[*]")
+	out := make([]Violation, len(found))
+	for i, f := range found {
+		f.err.Detail += " (" + f.rule.Name + ")"
+		out[i] = Violation{Rule: f.rule.Name, Action: f.action, Error: f.err}
+	}
+	return out
 }
 
 var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
-
-func violationKeys(errs field.ErrorList) map[string]int {
-	m := make(map[string]int, len(errs))
-	for _, fe := range errs {
-		m[violationKey(fe)]++
-	}
-	return m
-}

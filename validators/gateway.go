@@ -14,10 +14,13 @@ var supportedModes = []string{modeLocal, modeRemote, modeNone}
 func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		switch m.mode {
-		case "", modeLocal, modeRemote, modeNone:
-		default:
-			errs = append(errs, field.NotSupported(m.path(), m.mode, supportedModes))
+		if m.mode != "" && !slices.Contains(supportedModes, m.mode) {
+			errs = append(errs, field.NotSupported(m.at, m.mode, supportedModes))
+		}
+	}
+	for u := range in.eachUpstream() {
+		if u.mode != "" && !slices.Contains(supportedModes, u.mode) {
+			errs = append(errs, field.NotSupported(in.upstreamPath(u, "meshGateway", "mode"), u.mode, supportedModes))
 		}
 	}
 	return errs
@@ -25,10 +28,15 @@ func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 
 func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	for _, m := range in.gatewayModes() {
-		if m.isOverride() && m.peer() != "" && m.mode == modeNone {
-			errs = append(errs, field.Invalid(m.path(), m.mode,
-				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", m.peer())))
+	for u := range in.eachUpstream() {
+		if u.toPeer && u.mode == modeNone {
+			fe := in.upstreamError(u, field.ErrorTypeInvalid, u.mode,
+				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", u.peer),
+				"peers need mesh gateways, Consul uses remote; use local or remote", "meshGateway", "mode")
+			if u.entry == nil {
+				fe = in.identify(fe, u.peer) // the peer reached with mode none, as the policy ratchets it
+			}
+			errs = append(errs, fe)
 		}
 	}
 	return errs
@@ -52,39 +60,41 @@ func checkGatewayModeNoneWithPeering(in *Input) field.ErrorList {
 	}
 	var errs field.ErrorList
 	for _, m := range in.gatewayModes() {
-		if !m.isOverride() && m.mode == modeNone {
-			errs = append(errs, field.Invalid(m.path(), m.mode, "cluster peering is in use; use remote (the default) or local"))
+		if m.mode == modeNone {
+			errs = append(errs, field.Invalid(m.at, m.mode, "cluster peering is in use; use remote (the default) or local"))
 		}
 	}
 	return errs
 }
 
 // checkGatewayModeLocalNeedsGateway denies mode local without a gateway while peering is in
-// use (a peer override always is); without peering the mode carries no peer traffic yet
-// (consul-k8s's own fixtures apply it in clusters with neither), so it only warns.
+// use (a peer upstream always is); without peering the mode carries no peer traffic yet
+// (consul-k8s's own fixtures apply it in clusters with neither), so it only warns, with the
+// same message, so that an update bringing peering ratchets it. The specification names the
+// spec-level mode and peer upstreams; upstream defaults also apply to local upstreams, which
+// need no gateway in this partition.
 func checkGatewayModeLocalNeedsGateway(in *Input) field.ErrorList {
 	gw := in.State.MeshGateway()
 	if gw == GatewayReady {
 		return nil
 	}
-	modes := in.gatewayModes()
-	inUse := peeringInUse(in.State) || slices.ContainsFunc(modes, func(m modeField) bool { return m.isOverride() && m.peer() != "" })
-	var errs, idle field.ErrorList
-	for _, m := range modes {
-		// The specification names the spec-level mode and peer overrides; upstream defaults
-		// also apply to local upstreams, which need no gateway in this partition.
-		if m.mode != modeLocal || m.defaults || (m.isOverride() && m.peer() == "") {
-			continue
+	const fix = "mode local needs it; deploy one or use remote"
+	var errs field.ErrorList
+	for _, m := range in.gatewayModes() {
+		if m.mode == modeLocal && !m.defaults {
+			errs = append(errs, field.Invalid(m.at, m.mode, in.gatewayDetail(gw, fix)))
 		}
-		if inUse {
-			errs = append(errs, field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote")))
-			continue
-		}
-		// The same message as a denial, so that an update bringing peering ratchets it.
-		fe := field.Invalid(m.path(), m.mode, in.gatewayDetail(gw, "mode local needs it; deploy one or use remote"))
-		errs, idle = append(errs, fe), append(idle, fe)
 	}
-	in.warnOnly(idle)
+	ups := in.upstreams()
+	for u := range in.eachUpstream() {
+		if u.peer != "" && u.mode == modeLocal {
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.mode, in.gatewayDetail(gw, fix),
+				in.gatewayDetail(gw, "mode local needs it; use remote"), "meshGateway", "mode"))
+		}
+	}
+	if len(errs) > 0 && !peeringInUse(in.State) && !slices.ContainsFunc(ups, func(u upstream) bool { return u.peer != "" }) {
+		in.warnOnly(errs)
+	}
 	return in.unlessGatewayComing(gw, errs)
 }
 

@@ -84,13 +84,6 @@ type Export struct {
 	SamenessGroup string
 }
 
-// importSource extracts the imports one kind of object names. Every place a peer import can
-// be written is one source: ServiceDefaults overrides, the upstreams annotation of workloads,
-// ServiceResolver redirects and failover targets.
-type importSource func(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import
-
-var importSources = []importSource{serviceDefaultsImports, annotationImports, resolverImports}
-
 // NewClusterView extracts the peerings, exports and imports of a cluster.
 func NewClusterView(src ClusterSource) *ClusterView {
 	cfg := src.Config
@@ -125,11 +118,9 @@ func NewClusterView(src ClusterSource) *ClusterView {
 				}
 			}
 		}
-		for _, extract := range importSources {
-			for _, im := range extract(o, cfg, pdMode) {
-				im.Cluster = src.Name
-				v.Imports = append(v.Imports, im)
-			}
+		for _, im := range upstreamImports(o, cfg, pdMode) {
+			im.Cluster = src.Name
+			v.Imports = append(v.Imports, im)
 		}
 	}
 	sort.SliceStable(v.PeerObjects, func(i, j int) bool { return v.PeerObjects[i].Ref.String() < v.PeerObjects[j].Ref.String() })
@@ -138,97 +129,49 @@ func NewClusterView(src ClusterSource) *ClusterView {
 
 func exportsOf(ref kinds.ObjectRef, es *v1alpha1.ExportedServices) []Export {
 	var out []Export
-	for i, s := range es.Spec.Services {
-		for j, c := range s.Consumers {
-			if c.Peer == "" && c.SamenessGroup == "" {
-				continue
-			}
-			at := servicesPath.Index(i).Child("consumers").Index(j)
-			e := Export{Object: ref, Service: s.Name, Namespace: s.Namespace, Partition: ref.Name,
-				Peer: c.Peer, SamenessGroup: c.SamenessGroup}
-			if c.Peer != "" {
-				e.Field = at.Child("peer")
-			} else {
-				e.Field = at.Child("samenessGroup")
-			}
-			out = append(out, e)
+	eachConsumer(newObjectInput(Create, es, nil, nil), func(p elem, s *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		e := Export{Object: ref, Service: s.Name, Namespace: s.Namespace, Partition: ref.Name, Peer: c.Peer, SamenessGroup: c.SamenessGroup}
+		switch {
+		case c.Peer != "":
+			e.Field = p.child("peer")
+		case c.SamenessGroup != "":
+			e.Field = p.child("samenessGroup")
+		default:
+			return
 		}
-	}
+		out = append(out, e)
+	})
 	return out
 }
 
-// serviceDefaultsImports lists the upstream overrides of a ServiceDefaults that name a peer.
-// The mode an upstream ends up with is the first one set of the override, the upstream
-// defaults, the ServiceDefaults and the ProxyDefaults.
-func serviceDefaultsImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []Import {
-	sd, ok := obj.(*v1alpha1.ServiceDefaults)
-	if !ok {
-		return nil
-	}
-	ref, _ := kinds.RefOf(sd)
-	var out []Import
-	for i, u := range overridesOf(sd) {
-		if u == nil || u.Peer == "" {
-			continue
-		}
-		at := overridesPath.Index(i)
-		im := Import{Object: ref, Field: at.Child("peer"), Peer: u.Peer, Service: u.Name,
-			Namespace: u.Namespace, Partition: u.Partition}
-		switch d := defaultsOf(sd); {
-		case u.MeshGateway.Mode != "":
-			im.Mode, im.ModeField = u.MeshGateway.Mode, at.Child("meshGateway", "mode")
-		case d != nil && d.MeshGateway.Mode != "":
-			im.Mode, im.ModeField = d.MeshGateway.Mode, defaultsModePath
-		case sd.Spec.MeshGateway.Mode != "":
-			im.Mode, im.ModeField = sd.Spec.MeshGateway.Mode, specModePath
-		case proxyDefaultsMode != "":
-			im.Mode = proxyDefaultsMode
-		}
-		out = append(out, im)
-	}
-	return out
-}
-
-// annotationImports lists the peer upstreams of a workload's upstreams annotation, read as
-// the installation's consul-k8s reads it; the mode is the entry's mesh_gateway_mode, else
-// the ProxyDefaults'.
-func annotationImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
-	t, ok := podTemplateOf(obj, cfg)
-	if !ok {
-		return nil
-	}
+// upstreamImports lists the upstreams of an object that name a peer, wherever a peer import
+// can be written: ServiceDefaults overrides, the entries of a workload's upstreams annotation
+// (read as the installation's consul-k8s reads it), ServiceResolver redirects and failover
+// targets. The mode an upstream ends up with is the first one set of the upstream, the
+// upstream defaults, the ServiceDefaults and the ProxyDefaults.
+func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) []Import {
+	in := newObjectInput(Create, obj, nil, cfg)
 	ref, _ := kinds.RefOf(obj)
-	in := &ObjectInput{Object: obj, Config: cfg}
-	at := AnnotationPath(t.at)
+	modes := in.gatewayModes()
 	var out []Import
-	for _, e := range ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec)) {
-		if e.Peer == "" || e.Service == "" {
+	for u := range in.eachUpstream() {
+		if u.peer == "" || u.entry != nil && u.service == "" {
 			continue
 		}
-		im := Import{Object: ref, Field: at, Peer: e.Peer, Service: e.Service, Namespace: e.Namespace, Partition: e.Partition,
-			Mode: e.MeshGatewayMode}
-		if im.Mode != "" {
-			im.ModeField = at
-		} else {
+		im := Import{Object: ref, Field: in.upstreamPath(u, "peer"), Peer: u.peer, Service: u.service,
+			Namespace: u.namespace, Partition: u.partition, Mode: u.mode}
+		if u.mode != "" {
+			im.ModeField = in.upstreamPath(u, "meshGateway", "mode")
+		}
+		for i := len(modes) - 1; i >= 0 && im.Mode == ""; i-- { // upstream defaults, then spec
+			if modes[i].mode != "" {
+				im.Mode, im.ModeField = modes[i].mode, modes[i].at
+			}
+		}
+		if im.Mode == "" {
 			im.Mode = proxyDefaultsMode
 		}
 		out = append(out, im)
-	}
-	return out
-}
-
-// resolverImports lists a ServiceResolver's redirect and failover targets in a peer: each
-// names a service the peer must export. A target without a service means the resolver's own.
-func resolverImports(obj runtime.Object, _ *Config, proxyDefaultsMode string) []Import {
-	sr, ok := obj.(*v1alpha1.ServiceResolver)
-	if !ok {
-		return nil
-	}
-	ref, _ := kinds.RefOf(sr)
-	var out []Import
-	for _, r := range peerReferences(sr) {
-		out = append(out, Import{Object: ref, Field: r.path, Peer: r.peer, Service: r.service, Namespace: r.namespace,
-			Mode: proxyDefaultsMode})
 	}
 	return out
 }

@@ -7,39 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// maxConfigFindings bounds what one rule reports about one config, so that a config with
-// thousands of bad entries costs a bounded answer; the last finding says how many more.
-const maxConfigFindings = 50
-
-// findings collects one rule's errors up to maxConfigFindings and counts the rest.
-type findings struct {
-	errs field.ErrorList
-	more int
-}
-
-// full reports whether further errors will only be counted, so callers can skip the work
-// of describing them.
-func (f *findings) full() bool { return len(f.errs) >= maxConfigFindings }
-
-func (f *findings) add(errs ...*field.Error) {
-	for _, fe := range errs {
-		if f.full() {
-			f.more++
-			continue
-		}
-		f.errs = append(f.errs, fe)
-	}
-}
-
-// list returns the errors; past the bound, the last one sums up the rest.
-func (f *findings) list() field.ErrorList {
-	if f.more == 0 {
-		return f.errs
-	}
-	return append(f.errs[:maxConfigFindings-1], field.Invalid(configPath, field.OmitValueType{},
-		fmt.Sprintf("%d more findings like the ones above; fix those first", f.more+1)))
-}
-
 // checkProxyConfigDecodes: every key Consul reads decodes, and enumerated values are in
 // their set. Consul logs a value it cannot decode and builds Envoy's configuration without
 // it (and without its own defaults); the bootstrap refuses to start Envoy at all.
@@ -76,7 +43,7 @@ func checkProxyConfigEscapeHatchJSON(in *ObjectInput) field.ErrorList {
 			continue
 		}
 		if fe := checkEscapeHatch(configKeyPath(configPath, key), k, c.values[key]); fe != nil {
-			f.add(fe)
+			f.add(in.identify(fe, c.values[key]))
 		}
 	}
 	return f.list()
@@ -123,9 +90,6 @@ func unknownKeyDetail(key string) string {
 	}
 	return "Consul's Envoy integration does not read this key and ignores it"
 }
-
-// maxSuggestKeyLen bounds the edit-distance work per key: a longer key is no typo.
-const maxSuggestKeyLen = 64
 
 // nearestProxyConfigKey returns the known key (never a deprecated alias) closest to key by
 // edit distance, when it is close enough to be a typo: at most a third of the key's length,

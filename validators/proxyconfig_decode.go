@@ -75,12 +75,12 @@ func readProxyConfig(in *ObjectInput) *proxyConfig {
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return &proxyConfig{err: field.Invalid(configPath, field.OmitValueType{}, "not valid JSON: "+err.Error())}
+		return &proxyConfig{err: in.identify(field.Invalid(configPath, field.OmitValueType{}, "not valid JSON: "+err.Error()), string(raw))}
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return &proxyConfig{err: field.Invalid(configPath, field.OmitValueType{},
-			"want an object of key: value, not "+jsonKind(v)+"; Consul cannot read any of it")}
+		return &proxyConfig{err: in.identify(field.Invalid(configPath, field.OmitValueType{},
+			"want an object of key: value, not "+jsonKind(v)+"; Consul cannot read any of it"), string(raw))}
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {

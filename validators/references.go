@@ -8,23 +8,16 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
-// peerReference is a peer named by a config entry other than the ones the upstream and
-// exported-services rules read: a resolver's redirect or failover target, an intention's
-// source, a sameness group's member. A resolver target also names the service it wants from
-// that peer (the resolver's own when it names none), which is what `check` pairs.
-type peerReference struct {
-	path      *field.Path
-	peer      string
-	service   string
-	namespace string
-}
-
-// peerReferences lists, in a stable order, every non-empty peer the object names.
-func peerReferences(obj any) []peerReference {
-	var out []peerReference
+// peerReferences lists, in a stable order, every non-empty peer a config entry other than
+// the ones the upstream and exported-services rules read names, as an upstream to that peer
+// at its peer field: a resolver's redirect or failover target, an intention's source, a
+// sameness group's member. A resolver target also names the service it wants from that peer
+// (the resolver's own when it names none), which is what `check` pairs.
+func peerReferences(obj any) []upstream {
+	var out []upstream
 	add := func(p *field.Path, peer, service, namespace string) {
 		if peer != "" {
-			out = append(out, peerReference{path: p, peer: peer, service: service, namespace: namespace})
+			out = append(out, upstream{target: p, peer: peer, toPeer: true, service: service, namespace: namespace})
 		}
 	}
 	switch o := obj.(type) {
@@ -68,43 +61,32 @@ func sortedSubsets(sr *v1alpha1.ServiceResolver) []string {
 }
 
 func checkPeerReferenceSyntax(in *ObjectInput) field.ErrorList {
-	var errs field.ErrorList
-	for _, r := range peerReferences(in.Object) {
-		if !ValidPeerName(r.peer) {
-			errs = append(errs, field.Invalid(r.path, r.peer, peerNameHint))
-		}
-	}
-	return errs
+	return in.invalidPeerNames(each(peerReferences(in.Object)))
 }
 
 func checkPeerReferenceKnown(in *Input) field.ErrorList {
-	var errs field.ErrorList
-	for _, r := range peerReferences(in.Object) {
-		if ValidPeerName(r.peer) && !in.State.HasPeer(r.peer) {
-			errs = append(errs, withDetail(field.NotFound(r.path, r.peer), unknownPeer))
-		}
-	}
-	return errs
+	return in.unknownPeers(each(peerReferences(in.Object)))
+}
+
+// groupReference is a sameness group a config entry names, at its field.
+type groupReference struct {
+	path  *field.Path
+	group string
 }
 
 // samenessGroupReferences lists, in a stable order, every sameness group the object names:
 // an ExportedServices consumer, an intention's source, a resolver's redirect or failover.
-func samenessGroupReferences(obj any) []peerReference {
-	var out []peerReference
+func samenessGroupReferences(in *ObjectInput) []groupReference {
+	var out []groupReference
 	add := func(group string, p func() *field.Path) {
 		if group != "" { // paths are built only for what is named: lists can be long
-			out = append(out, peerReference{path: p(), peer: group})
+			out = append(out, groupReference{path: p(), group: group})
 		}
 	}
-	switch o := obj.(type) {
-	case *v1alpha1.ExportedServices:
-		for i := range o.Spec.Services {
-			for j, c := range o.Spec.Services[i].Consumers {
-				add(c.SamenessGroup, func() *field.Path {
-					return specPath.Child("services").Index(i).Child("consumers").Index(j).Child("samenessGroup")
-				})
-			}
-		}
+	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
+		add(c.SamenessGroup, func() *field.Path { return p.child("samenessGroup") })
+	})
+	switch o := in.Object.(type) {
 	case *v1alpha1.ServiceIntentions:
 		for i, src := range o.Spec.Sources {
 			if src != nil {
@@ -130,12 +112,12 @@ func checkSamenessGroupKnown(in *Input) field.ErrorList {
 		return nil // no SamenessGroup can exist on CE: consumer-needs-enterprise says so instead
 	}
 	var errs field.ErrorList
-	for _, r := range samenessGroupReferences(in.Object) {
-		if r.peer == wildcard {
+	for _, r := range samenessGroupReferences(in.ObjectInput) {
+		if r.group == wildcard {
 			continue // consumer-no-wildcard's finding
 		}
-		if found, _ := in.State.SamenessGroup(r.peer); !found {
-			errs = append(errs, withDetail(field.NotFound(r.path, r.peer), unknownSamenessGroup))
+		if found, _ := in.State.SamenessGroup(r.group); !found {
+			errs = append(errs, withDetail(field.NotFound(r.path, r.group), unknownSamenessGroup))
 		}
 	}
 	return errs

@@ -47,40 +47,57 @@ type ObjectInput struct {
 	Old    runtime.Object
 	Config *Config
 
-	modes           []modeField
-	modesRead       bool
+	// The view of the object (view.go), each part built on the first rule that reads it.
+	upstreamList    *[]upstream
+	annotation      annotationView
 	consumerLists   []*field.Path
 	proxyConfig     *proxyConfig
 	proxyConfigRead bool
-	annotation      parsedAnnotation
+	// What rules said of their errors beyond the errors (warnOnly, identify).
+	warnOnlyErrs map[*field.Error]bool
+	identities   map[*field.Error]any
+}
+
+func newObjectInput(op Operation, obj, old runtime.Object, cfg *Config) *ObjectInput {
+	return &ObjectInput{Operation: op, Object: obj, Old: old, Config: cfg}
 }
 
 // Input is what a state check sees: the object and the cluster.
 type Input struct {
 	*ObjectInput
 	State ClusterState
-
-	// demoted holds findings of a deny rule that are reported as warnings: findings that a
-	// later object of the same apply can make untrue (a mesh gateway that exists but is not
-	// ready yet, a peering object on its way out) and findings the specification scopes to a
-	// warning (an ambiguous reading, a rule that only bites once peering is in use).
-	demoted map[*field.Error]struct{}
 }
 
 // warnOnly marks errs as findings the engine reports as warnings even when the rule denies:
 // findings a gateway already on its way can make untrue, and findings the specification
 // scopes to a warning.
-func (in *Input) warnOnly(errs field.ErrorList) field.ErrorList {
-	if len(errs) == 0 {
-		return errs
-	}
-	if in.demoted == nil {
-		in.demoted = make(map[*field.Error]struct{}, len(errs))
+func (in *ObjectInput) warnOnly(errs field.ErrorList) field.ErrorList {
+	if in.warnOnlyErrs == nil {
+		in.warnOnlyErrs = make(map[*field.Error]bool, len(errs))
 	}
 	for _, fe := range errs {
-		in.demoted[fe] = struct{}{}
+		in.warnOnlyErrs[fe] = true
 	}
 	return errs
+}
+
+// identify names the offending value of an error that leaves it out of its message (an
+// annotation entry, a large config value), so that an update is ratcheted by it.
+func (in *ObjectInput) identify(fe *field.Error, value any) *field.Error {
+	if in.identities == nil {
+		in.identities = make(map[*field.Error]any)
+	}
+	in.identities[fe] = value
+	return fe
+}
+
+// finding is fe as the engine's stages see it, with what the rule said of it.
+func (in *ObjectInput) finding(r *Rule, fe *field.Error) finding {
+	value, named := in.identities[fe]
+	if !named {
+		value = fe.BadValue
+	}
+	return finding{rule: r, err: fe, value: value, warnOnly: in.warnOnlyErrs[fe]}
 }
 
 // Rule is one check of the catalogue.

@@ -2,6 +2,7 @@ package validators
 
 import (
 	"fmt"
+	"iter"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -46,24 +47,34 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Peer != "" && u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.child("partition"), "an upstream is in a peer or in a partition; remove one"))
+	for u := range in.eachUpstream() {
+		if u.peer != "" && u.partition != "" {
+			errs = append(errs, field.Forbidden(in.upstreamPath(u, "partition"), "an upstream is in a peer or in a partition; remove one"))
 		}
-	})
+	}
 	return errs
 }
 
+// checkUpstreamNamespaceNeedsNamespaces also refuses a dotted unlabeled annotation entry
+// while namespaces and partitions are off: consul-k8s reads it as one service name.
 func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 	if in.Config.NamespacesEnabled {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Namespace != "" {
-			errs = append(errs, field.Forbidden(p.child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
+	for u := range in.eachUpstream() {
+		switch {
+		case u.entry != nil && !in.Config.PartitionsEnabled && dottedName(u.entry):
+			errs = append(errs, in.entryError(u.entry, field.ErrorTypeForbidden,
+				fmt.Sprintf("%s: namespaces are off, so this is service %s", u.entry.Quoted(), quoteShort(u.service))))
+		// With partitions on and namespaces off, an entry's six-label peer form still needs a
+		// namespace label, so default is never reported there.
+		case u.namespace != "" && (u.entry == nil || u.namespace != DefaultPartition):
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeForbidden, "",
+				"Consul namespaces are off; remove it or enable namespaces",
+				"Consul namespaces are off; drop namespace "+quoteShort(u.namespace), "namespace"))
 		}
-	})
+	}
 	return errs
 }
 
@@ -72,34 +83,39 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.child("partition"), "admin partitions are off; remove it or enable partitions"))
+	for u := range in.eachUpstream() {
+		if u.partition != "" {
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeForbidden, "",
+				"admin partitions are off; remove it or enable partitions",
+				"admin partitions are off; drop partition "+quoteShort(u.partition), "partition"))
 		}
-	})
+	}
 	return errs
 }
 
 func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Peer != "" && u.Namespace == "default" {
-			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "default is implied for peers; omit it"))
+	for u := range in.eachUpstream() {
+		if u.peer != "" && u.namespace == "default" {
+			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, "default is implied for peers; omit it"))
 		}
-	})
+	}
 	return errs
 }
 
+// checkUpstreamNoWildcard checks an override's name and namespace, as the specification
+// says, and an annotation entry's service.
 func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Name == wildcard {
-			errs = append(errs, field.Invalid(p.child("name"), u.Name, "overrides name one service; use defaults for all"))
+	for u := range in.eachUpstream() {
+		if u.service == wildcard {
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.service,
+				"overrides name one service; use defaults for all", "Consul refuses a * upstream; name one service", "name"))
 		}
-		if u.Namespace == wildcard {
-			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "overrides name one namespace"))
+		if u.entry == nil && u.namespace == wildcard {
+			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, "overrides name one namespace"))
 		}
-	})
+	}
 	return errs
 }
 
@@ -138,21 +154,37 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 }
 
 func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
+	return in.invalidPeerNames(in.eachUpstream())
+}
+
+func checkUpstreamPeerKnown(in *Input) field.ErrorList { return in.unknownPeers(in.eachUpstream()) }
+
+// invalidPeerNames reports the upstreams (or peer references) to a peer whose name Consul
+// refuses: an empty or invalid peer of an annotation entry's .peer form too.
+func (in *ObjectInput) invalidPeerNames(ups iter.Seq[*upstream]) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-		if u.Peer != "" && !ValidPeerName(u.Peer) {
-			errs = append(errs, field.Invalid(p.child("peer"), u.Peer, peerNameHint))
+	for u := range ups {
+		if !u.toPeer || ValidPeerName(u.peer) {
+			continue
 		}
-	})
+		entryDetail := "empty peer before .peer; consul-k8s makes it a local upstream"
+		if u.peer != "" {
+			entryDetail = fmt.Sprintf("peer %s is not a DNS label (letters, digits, -)", quoteShort(u.peer))
+		}
+		errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.peer, peerNameHint, entryDetail, "peer"))
+	}
 	return errs
 }
 
-func checkUpstreamPeerKnown(in *Input) field.ErrorList {
+// unknownPeers reports the upstreams (or peer references) to a peer that no PeeringAcceptor
+// or PeeringDialer of this cluster names.
+func (in *Input) unknownPeers(ups iter.Seq[*upstream]) field.ErrorList {
 	var errs field.ErrorList
-	eachOverride(in.ObjectInput, func(p elem, u *v1alpha1.Upstream) {
-		if ValidPeerName(u.Peer) && !in.State.HasPeer(u.Peer) {
-			errs = append(errs, withDetail(field.NotFound(p.child("peer"), u.Peer), unknownPeer))
+	for u := range ups {
+		if ValidPeerName(u.peer) && !in.State.HasPeer(u.peer) {
+			errs = append(errs, in.upstreamError(u, field.ErrorTypeNotFound, u.peer,
+				unknownPeer, fmt.Sprintf("peer %q: %s", u.peer, unknownPeer), "peer"))
 		}
-	})
+	}
 	return errs
 }

@@ -32,11 +32,11 @@ func checkConsulVersion(in *ObjectInput) field.ErrorList {
 	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
 		need(namePath, peeringGASince, "cluster peering")
 	case *v1alpha1.ServiceDefaults:
-		eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
-			if u.Peer != "" {
-				need(p.child("peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
+		for u := range in.eachUpstream() {
+			if u.peer != "" {
+				need(in.upstreamPath(u, "peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
 			}
-		})
+		}
 	case *v1alpha1.ExportedServices:
 		eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 			if c.Peer != "" {

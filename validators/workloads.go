@@ -2,8 +2,10 @@ package validators
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -96,133 +98,159 @@ func injected(meta *metav1.ObjectMeta, byDefault bool) bool {
 	return err == nil && on
 }
 
-// annotationOptions reads an annotation as this installation's consul-k8s would.
-func (in *ObjectInput) annotationOptions(spec *corev1.PodSpec) AnnotationOptions {
-	return AnnotationOptions{
-		NamespacesEnabled: in.Config.NamespacesEnabled,
-		PartitionsEnabled: in.Config.PartitionsEnabled,
-		Grammar:           in.Config.AnnotationGrammar,
-		ContainerPorts:    ContainerPorts(spec),
-	}
-}
+// The rules of the upstreams annotation alone; the upstream rules that judge its entries as
+// they judge ServiceDefaults overrides are in upstreams.go and gateway.go.
 
-// upstreamEntries parses the upstreams annotation of a workload once per input (several rules
-// read it); ok is false for an object without one.
-func (in *ObjectInput) upstreamEntries() (entries []AnnotationEntry, at *field.Path, ok bool) {
-	if !in.annotation.parsed {
-		a := parsedAnnotation{parsed: true}
-		if t, found := podTemplateOf(in.Object, in.Config); found {
-			a.entries = ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], in.annotationOptions(t.spec))
-			a.at, a.found = AnnotationPath(t.at), true
-		}
-		in.annotation = a
-	}
-	return in.annotation.entries, in.annotation.at, in.annotation.found
-}
-
-type parsedAnnotation struct {
-	parsed  bool // read once per input, by the first rule that asks
-	entries []AnnotationEntry
-	at      *field.Path
-	found   bool
-}
-
-// annotationRule returns a check that reports the annotation problems of one rule, and
-// defers to objectRule for every other object.
-func annotationRule(rule string, objectRule func(in *ObjectInput) field.ErrorList) func(in *ObjectInput) field.ErrorList {
-	return func(in *ObjectInput) field.ErrorList {
-		if entries, at, ok := in.upstreamEntries(); ok {
-			return AnnotationErrors(at, entries, rule)
-		}
-		if objectRule == nil {
-			return nil
-		}
-		return objectRule(in)
-	}
-}
-
-// checkAnnotationUnlabeledPeer reads the annotation again with the known peers: an
-// unlabeled entry whose middle part names one was meant as a peer. Where that part is also
-// a namespace or partition as consul-k8s reads it, the entry is ambiguous, not wrong: warn.
-func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
-	t, ok := podTemplateOf(in.Object, in.Config)
-	if !ok {
-		return nil
-	}
-	opts := in.annotationOptions(t.spec)
-	opts.IsKnownPeer = in.State.HasPeer
-	entries := ParseUpstreamAnnotation(t.meta.Annotations[UpstreamsAnnotation], opts)
-	at := AnnotationPath(t.at).String()
-	var errs, ambiguous field.ErrorList
+func checkAnnotationSyntax(in *ObjectInput) field.ErrorList {
+	entries := in.annotationEntries()
+	var errs field.ErrorList
 	for i := range entries {
-		for _, p := range entries[i].Problems {
-			if p.Rule != ruleAnnotationUnlabeledPeer {
-				continue
-			}
-			fe := &field.Error{Type: p.Type, Field: at, BadValue: field.OmitValueType{}, Detail: p.Detail}
-			errs = append(errs, fe)
-			if p.Ambiguous {
-				ambiguous = append(ambiguous, fe)
-			}
+		for _, detail := range entries[i].Syntax {
+			errs = append(errs, in.entryError(&entries[i], field.ErrorTypeInvalid, detail))
 		}
 	}
-	in.warnOnly(ambiguous)
 	return errs
 }
 
-// annotationPeerUnknown reports the annotation's peer upstreams that no acceptor or dialer
-// of this cluster names.
-func annotationPeerUnknown(in *Input) (field.ErrorList, bool) {
-	entries, at, ok := in.upstreamEntries()
-	if !ok {
-		return nil, false
+func checkPeerDatacenterExclusive(in *ObjectInput) field.ErrorList {
+	entries := in.annotationEntries()
+	var errs field.ErrorList
+	for i := range entries {
+		if e := &entries[i]; e.PeerForm && e.Datacenter != "" {
+			errs = append(errs, in.entryError(e, field.ErrorTypeForbidden, e.Quoted()+": Consul refuses a peer upstream with a datacenter; drop dc"))
+		}
+	}
+	return errs
+}
+
+// dottedName reports whether an entry is unlabeled with a dotted name written neither as a
+// peer nor as labels (which other rules report): consul-k8s reads the parts after the first
+// as a namespace and a partition, or, with both off, as one service name.
+func dottedName(e *AnnotationEntry) bool {
+	if e.Labeled || len(e.nameParts) < 2 {
+		return false
+	}
+	if len(e.nameParts) >= 3 {
+		switch strings.ToLower(e.nameParts[len(e.nameParts)-1]) {
+		case "peer", "ns", "ap", "dc", "svc":
+			return false
+		}
+	}
+	return true
+}
+
+// checkAnnotationUnlabeledPeer reports an unlabeled entry written as a peer
+// (svc.peer-name.peer) or with a part naming a known peer: consul-k8s has no unlabeled peer
+// form and reads such parts as a namespace, a partition or a piece of the service name.
+// Where that part is also a namespace or partition as consul-k8s reads it, the entry is
+// ambiguous, not wrong: warn.
+func checkAnnotationUnlabeledPeer(in *Input) field.ErrorList {
+	entries := in.annotationEntries()
+	var errs field.ErrorList
+	for i := range entries {
+		e, parts := &entries[i], entries[i].nameParts
+		if !e.Labeled && len(parts) >= 3 && strings.EqualFold(parts[len(parts)-1], "peer") {
+			errs = append(errs, in.entryError(e, field.ErrorTypeInvalid,
+				fmt.Sprintf("%s is %s; for a peer write %s", e.Quoted(), in.reading(e), in.peerHint(e, parts[len(parts)-2]))))
+			continue
+		}
+		if !dottedName(e) {
+			continue // labels without .svc: a syntax problem
+		}
+		for _, part := range parts[1:] {
+			switch {
+			case part == "" || !in.State.HasPeer(part):
+				continue
+			case in.Config.NamespacesEnabled || in.Config.PartitionsEnabled:
+				errs = append(errs, in.warnOnly(field.ErrorList{in.entryError(e, field.ErrorTypeInvalid,
+					fmt.Sprintf("%s is %s, also a peer's name; if the peer was meant, write %s", e.Quoted(), in.reading(e), in.peerHint(e, part)))})...)
+			default:
+				errs = append(errs, in.entryError(e, field.ErrorTypeInvalid,
+					fmt.Sprintf("%s is %s; for peer %s write %s", e.Quoted(), in.reading(e), quoteShort(part), in.peerHint(e, part))))
+			}
+			break
+		}
+	}
+	return errs
+}
+
+// reading says what consul-k8s makes of an unlabeled entry.
+func (in *ObjectInput) reading(e *AnnotationEntry) string {
+	if !in.Config.NamespacesEnabled && !in.Config.PartitionsEnabled {
+		return "service " + quoteShort(e.Service)
+	}
+	s := "namespace " + quoteShort(e.Namespace)
+	if e.Partition != "" {
+		s += ", partition " + quoteShort(e.Partition)
+	}
+	return s
+}
+
+// peerHint is the labeled peer form of an unlabeled entry, in the install's grammar: the
+// first dotted part is the service, a part between it and the peer the namespace.
+func (in *ObjectInput) peerHint(e *AnnotationEntry, peer string) string {
+	svc := word(e.nameParts[0], 16, "svc")
+	peer = word(peer, 16, "X")
+	port := ":" + word(e.port, 8, "<port>")
+	if !in.Config.NamespacesEnabled && !in.Config.PartitionsEnabled {
+		return svc + ".svc." + peer + ".peer" + port
+	}
+	ns := "default"
+	if len(e.nameParts) == 4 && e.nameParts[1] != "" {
+		ns = word(e.nameParts[1], 16, "ns")
+	}
+	return svc + ".svc." + ns + ".ns." + peer + ".peer" + port
+}
+
+// destinationKey is what Consul tells upstreams apart by: type, name, namespace, partition,
+// peer, datacenter and destination port, exactly as set.
+type destinationKey struct {
+	query                                bool
+	name, namespace, partition, peer, dc string
+	// port is the destination port (consul-k8s 2.x multiport): one service at several ports
+	// is several upstreams.
+	port string
+}
+
+// checkAnnotationDuplicate reports entries Consul refuses as duplicates of an earlier one:
+// the same destination at the same destination port, or the same local address and port
+// (127.0.0.1 when unset). Entries consul-k8s cannot parse are left out: registration fails
+// on them already.
+func checkAnnotationDuplicate(in *ObjectInput) field.ErrorList {
+	entries := in.annotationEntries()
+	if len(entries) < 2 {
+		return nil
 	}
 	var errs field.ErrorList
+	dests := make(map[destinationKey]int, len(entries))
+	binds := make(map[string]int, len(entries))
 	for i := range entries {
 		e := &entries[i]
-		if e.Peer != "" && ValidPeerName(e.Peer) && !in.State.HasPeer(e.Peer) {
-			errs = append(errs, &field.Error{Type: field.ErrorTypeNotFound, Field: at.String(), BadValue: field.OmitValueType{},
-				Detail: fmt.Sprintf("%s: peer %q: %s", e.Quoted(), e.Peer, unknownPeer)})
+		if len(e.Syntax) > 0 || e.LocalBindPort <= 0 {
+			continue
 		}
-	}
-	return errs, true
-}
-
-// annotationLocalModeWithoutGateway reports peer upstreams in mode local without a ready
-// mesh gateway in this partition.
-func annotationLocalModeWithoutGateway(in *Input) (field.ErrorList, bool) {
-	entries, at, ok := in.upstreamEntries()
-	if !ok {
-		return nil, false
-	}
-	var local []*AnnotationEntry
-	for i := range entries {
-		if entries[i].Peer != "" && entries[i].MeshGatewayMode == modeLocal {
-			local = append(local, &entries[i])
+		k := destinationKey{query: e.PreparedQuery != "", name: e.Service, namespace: e.Namespace,
+			partition: e.Partition, peer: e.Peer, dc: e.Datacenter, port: e.DestinationPort}
+		if k.query {
+			k.name = e.PreparedQuery
 		}
-	}
-	if len(local) == 0 {
-		return nil, true
-	}
-	gw := in.State.MeshGateway()
-	if gw == GatewayReady {
-		return nil, true
-	}
-	var errs field.ErrorList
-	for _, e := range local {
-		errs = append(errs, &field.Error{Type: field.ErrorTypeInvalid, Field: at.String(), BadValue: field.OmitValueType{},
-			Detail: e.Quoted() + ": " + in.gatewayDetail(gw, "mode local needs it; use remote")})
-	}
-	return in.unlessGatewayComing(gw, errs), true
-}
-
-// withAnnotation checks a workload's annotation with annotationCheck and every other object
-// with objectRule.
-func withAnnotation(annotationCheck func(in *Input) (field.ErrorList, bool), objectRule func(in *Input) field.ErrorList) func(in *Input) field.ErrorList {
-	return func(in *Input) field.ErrorList {
-		if errs, ok := annotationCheck(in); ok {
-			return errs
+		if first, dup := dests[k]; dup {
+			errs = append(errs, in.entryError(e, field.ErrorTypeDuplicate,
+				fmt.Sprintf("%s: same upstream as %s; Consul refuses both, drop one", e.Quoted(), entries[first].Quoted())))
+			continue
 		}
-		return objectRule(in)
+		dests[k] = i
+		addr := e.LocalBindAddress
+		if addr == "" {
+			addr = "127.0.0.1"
+		}
+		bind := net.JoinHostPort(addr, strconv.Itoa(int(e.LocalBindPort)))
+		if first, dup := binds[bind]; dup {
+			errs = append(errs, in.entryError(e, field.ErrorTypeDuplicate,
+				fmt.Sprintf("%s: port %d also bound by %s; Consul refuses both", e.Quoted(), e.LocalBindPort, entries[first].Quoted())))
+			continue
+		}
+		binds[bind] = i
 	}
+	return errs
 }
