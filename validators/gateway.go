@@ -28,7 +28,7 @@ func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	for _, m := range in.gatewayModes() {
 		if m.isOverride() && m.peer() != "" && m.mode == modeNone {
 			errs = append(errs, field.Invalid(m.path(), m.mode,
-				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", m.peer())))
+				fmt.Sprintf(msgGatewayModeNonePeer, m.peer())))
 		}
 	}
 	return errs

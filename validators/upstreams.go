@@ -18,7 +18,7 @@ func checkUpstreamNameRequired(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for i, u := range overridesOf(sd) {
 		if u == nil || u.Name == "" {
-			errs = append(errs, field.Required(overridesPath.Index(i).Child("name"), "name the upstream service this override configures"))
+			errs = append(errs, field.Required(overridesPath.Index(i).Child("name"), msgUpstreamNameRequired))
 		}
 	}
 	return errs
@@ -38,7 +38,7 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 		{"name", d.Name}, {"namespace", d.Namespace}, {"partition", d.Partition}, {"peer", d.Peer},
 	} {
 		if f.value != "" {
-			errs = append(errs, field.Forbidden(defaultsPath.Child(f.name), "defaults apply to every upstream; move it to an override"))
+			errs = append(errs, field.Forbidden(defaultsPath.Child(f.name), msgDefaultsNoDestination))
 		}
 	}
 	return errs
@@ -48,7 +48,7 @@ func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.child("partition"), "an upstream is in a peer or in a partition; remove one"))
+			errs = append(errs, field.Forbidden(p.child("partition"), msgPeerPartitionExclusive))
 		}
 	})
 	return errs
@@ -61,7 +61,7 @@ func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Namespace != "" {
-			errs = append(errs, field.Forbidden(p.child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
+			errs = append(errs, field.Forbidden(p.child("namespace"), msgNamespacesOff))
 		}
 	})
 	return errs
@@ -74,7 +74,7 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Partition != "" {
-			errs = append(errs, field.Forbidden(p.child("partition"), "admin partitions are off; remove it or enable partitions"))
+			errs = append(errs, field.Forbidden(p.child("partition"), msgPartitionsOffUpstream))
 		}
 	})
 	return errs
@@ -84,7 +84,7 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Peer != "" && u.Namespace == "default" {
-			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "default is implied for peers; omit it"))
+			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, msgNamespaceDefaultRedundant))
 		}
 	})
 	return errs
@@ -94,10 +94,10 @@ func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachOverride(in, func(p elem, u *v1alpha1.Upstream) {
 		if u.Name == wildcard {
-			errs = append(errs, field.Invalid(p.child("name"), u.Name, "overrides name one service; use defaults for all"))
+			errs = append(errs, field.Invalid(p.child("name"), u.Name, msgWildcardUpstreamName))
 		}
 		if u.Namespace == wildcard {
-			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, "overrides name one namespace"))
+			errs = append(errs, field.Invalid(p.child("namespace"), u.Namespace, msgWildcardUpstreamNamespace))
 		}
 	})
 	return errs

@@ -14,7 +14,7 @@ import (
 // policies markers.
 func Table() (string, error) {
 	var b strings.Builder
-	b.WriteString(`| rule | kinds | default | runs as | CEL depends on |
+	b.WriteString(`| rule | kinds | default | runs as | settings its CEL reads |
 |---|---|---|---|---|
 `)
 	for _, r := range validators.Catalogue() {
@@ -26,15 +26,7 @@ func Table() (string, error) {
 		switch {
 		case Enforced(r):
 			runs = "policy (and the webhook, unless `serve --skip-object-rules`)"
-			dims, err := relevantDimensions(r)
-			if err != nil {
-				return "", err
-			}
-			var flags []string
-			for _, d := range dims {
-				flags = append(flags, "`"+strings.ReplaceAll(d.flag, ", ", "`, `")+"`")
-			}
-			deps = strings.Join(flags, ", ")
+			deps = strings.Join(settingsRead(r), ", ")
 		case r.ObjectOnly():
 			runs = "webhook only: " + r.WebhookOnly()
 		case r.ReadsPair():
@@ -104,6 +96,25 @@ chart's labels instead; `+"`validatingAdmissionPolicies.enabled: false`"+` or `+
 removes them.
 `, managedByLabel, managedBy, RemoveCommand)
 	return b.String(), nil
+}
+
+// settingsRead are the keys of the settings object a rule's CEL reads besides its action.
+func settingsRead(r *validators.Rule) []string {
+	var text strings.Builder
+	for _, k := range r.Kinds {
+		vs, _ := r.CEL(k)
+		for _, v := range vs {
+			text.WriteString(v.Expression + v.MessageExpression)
+		}
+	}
+	var keys []string
+	for _, key := range []string{validators.ParamPartition, validators.ParamPartitionsEnabled, validators.ParamNamespacesEnabled,
+		validators.ParamEdition, validators.ParamConsulVersion} {
+		if strings.Contains(text.String(), "params.data['"+key+"']") {
+			keys = append(keys, "`"+key+"`")
+		}
+	}
+	return keys
 }
 
 // RemoveCommand deletes every policy and binding `vap` printed, by the label it puts on them.
