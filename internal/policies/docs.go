@@ -117,5 +117,7 @@ func settingsRead(r *validators.Rule) []string {
 	return keys
 }
 
-// RemoveCommand deletes every policy and binding `vap` printed, by the label it puts on them.
-const RemoveCommand = "kubectl delete validatingadmissionpolicies,validatingadmissionpolicybindings -l " + managedByLabel + "=" + managedBy
+// RemoveCommand deletes every policy, binding and settings object `vap` printed, by the
+// label it puts on them.
+const RemoveCommand = "kubectl delete validatingadmissionpolicies,validatingadmissionpolicybindings,configmaps -A -l " +
+	managedByLabel + "=" + managedBy
