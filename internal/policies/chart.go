@@ -63,13 +63,6 @@ func HelmTemplate() ([]byte, error) {
 		fmt.Fprintf(&b, "{{- $rules = append $rules (replace %q $bound `%s` | fromJson) }}\n", fmt.Sprint(boundPlaceholder), line)
 	}
 	deny, warn := validators.Deny, validators.Warn
-	keys := map[string]string{
-		"partition":         validators.ParamPartition,
-		"partitionsEnabled": validators.ParamPartitionsEnabled,
-		"namespacesEnabled": validators.ParamNamespacesEnabled,
-		"edition":           validators.ParamEdition,
-		"consulVersion":     validators.ParamConsulVersion,
-	}
 	fmt.Fprintf(&b, `{{- $actions := dict }}
 {{- range $r := $rules }}
 {{- $action := $r.default }}
@@ -132,7 +125,8 @@ spec:
 {{- end }}
 {{- end }}
 {{- end }}
-`, SettingsName, keys["partition"], keys["partitionsEnabled"], keys["namespacesEnabled"], keys["edition"], keys["consulVersion"],
+`, SettingsName, validators.ParamPartition, validators.ParamPartitionsEnabled, validators.ParamNamespacesEnabled,
+		validators.ParamEdition, validators.ParamConsulVersion,
 		validators.DefaultPartition, validators.ParamRulePrefix, RuleAnnotation, string(validators.Off), string(deny),
 		ParamNotFoundAction(deny), ParamNotFoundAction(warn), flowList(ValidationActions(deny)), flowList(ValidationActions(warn)))
 	return b.Bytes(), nil

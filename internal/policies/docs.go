@@ -9,7 +9,7 @@ import (
 )
 
 // Table is the generated part of docs/policies.md: for every rule of the catalogue, whether
-// a policy enforces it, which flags its CEL depends on, or why it stays in the webhook; then
+// a policy enforces it, which settings its CEL reads, or why it stays in the webhook; then
 // the list bound and the scope the policies take. hack/genvap writes it between the page's
 // policies markers.
 func Table() (string, error) {
@@ -82,7 +82,7 @@ each policy's match conditions. The chart does the same from `+"`webhook.exemptN
 	fmt.Fprintf(&b, `
 ## Removing them
 
-`+"`vap`"+` labels every policy and binding it prints `+"`%[1]s=%[2]s`"+`;
+`+"`vap`"+` labels every policy, binding and settings object it prints `+"`%[1]s=%[2]s`"+`;
 this removes them all (the webhook, if it runs, judges alone again):
 
 <!-- remove-vap -->
@@ -91,7 +91,7 @@ this removes them all (the webhook, if it runs, judges alone again):
 `+"```"+`
 
 To apply a new configuration, remove them and apply the new output: a rule turned off prints
-nothing, so applying alone would leave its old policy in place. The chart's policies carry the
+no binding, so applying alone would leave its old binding in place. The chart's policies carry the
 chart's labels instead; `+"`validatingAdmissionPolicies.enabled: false`"+` or `+"`helm uninstall`"+`
 removes them.
 `, managedByLabel, managedBy, RemoveCommand)
