@@ -89,7 +89,8 @@ func (c Case) Unstructured() (obj, old *unstructured.Unstructured, err error) {
 }
 
 // Judge runs the case through the engine under its configuration, decoding its objects as
-// the API server does (case-sensitively).
+// the API server does (case-sensitively), and fails when the engine's verdict is no longer
+// the case file's.
 func (c Case) Judge() (validators.Result, validators.Config, error) {
 	cfg, err := c.Config.EngineConfig()
 	if err != nil {
@@ -122,7 +123,20 @@ func (c Case) Judge() (validators.Result, validators.Config, error) {
 		}
 	}
 	res, err := e.Validate(op, obj, old, state.NewIndex())
+	if engine := Verdict(res, c.Rule); err == nil && engine != c.Verdict {
+		err = fmt.Errorf("the engine says %s, the case file %s: run go test ./validators -update-vap-cases", engine, c.Verdict)
+	}
 	return res, cfg, err
+}
+
+// PolicyVerdict is the verdict of the rule's policy, bound as cfg sets it, where the engine's
+// is engine: a Deny binding cannot warn, so a violation the stored object already had, which
+// the engine only warns about, passes silently.
+func PolicyVerdict(engine, rule string, cfg validators.Config) string {
+	if engine == "warn" && cfg.ActionFor(validators.RuleByName(rule)) == validators.Deny {
+		return "pass"
+	}
+	return engine
 }
 
 // Verdict is the engine's verdict on rule in res: deny when it denies, warn when it only

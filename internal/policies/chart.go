@@ -96,11 +96,7 @@ data:
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
 metadata:
-  name: {{ $p.name }}
-  labels:
-    {{- include "cpg.labels" $ | nindent 4 }}
-  annotations:
-    %[9]s: {{ $r.rule }}
+  {{- include "cpg.policyMetadata" (list $ $p.name $r.rule) | nindent 2 }}
 spec:
   {{- toYaml $spec | nindent 2 }}
 {{- if ne $action %[10]q }}
@@ -108,11 +104,7 @@ spec:
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
 metadata:
-  name: {{ $p.name }}
-  labels:
-    {{- include "cpg.labels" $ | nindent 4 }}
-  annotations:
-    %[9]s: {{ $r.rule }}
+  {{- include "cpg.policyMetadata" (list $ $p.name $r.rule) | nindent 2 }}
 spec:
   policyName: {{ $p.name }}
   paramRef:
@@ -124,6 +116,13 @@ spec:
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- define "cpg.policyMetadata" -}}
+name: {{ index . 1 }}
+labels:
+  {{- include "cpg.labels" (index . 0) | nindent 2 }}
+annotations:
+  %[9]s: {{ index . 2 }}
 {{- end }}
 `, SettingsName, validators.ParamPartition, validators.ParamPartitionsEnabled, validators.ParamNamespacesEnabled,
 		validators.ParamEdition, validators.ParamConsulVersion,
