@@ -82,21 +82,22 @@ func param(key string) string { return "params.data[" + lit(key) + "]" }
 // check and its CEL. %q quotes as Go does the names and versions it is given, which need no
 // escaping.
 func celFormat(format string, args ...string) string {
+	verbs := celVerb.FindAllString(format, -1)
 	var parts []string
-	last := 0
-	for i, v := range celVerb.FindAllStringIndex(format, -1) {
-		if v[0] > last {
-			parts = append(parts, lit(format[last:v[0]]))
+	for i, piece := range celVerb.Split(format, -1) {
+		if piece != "" {
+			parts = append(parts, lit(piece))
 		}
-		if format[v[1]-1] == 'q' {
-			parts = append(parts, celQuoted(args[i]))
-		} else {
-			parts = append(parts, args[i])
+		if i < len(verbs) && i < len(args) {
+			arg := args[i]
+			if verbs[i] == "%q" {
+				arg = celQuoted(arg)
+			}
+			parts = append(parts, arg)
 		}
-		last = v[1]
 	}
-	if last < len(format) || len(parts) == 0 {
-		parts = append(parts, lit(format[last:]))
+	if len(parts) == 0 {
+		return lit("")
 	}
 	return strings.Join(parts, " + ")
 }
@@ -528,7 +529,7 @@ func celPeerSecretValid(g *celGen, _ kinds.Kind) {
 	g.scalar(specPath.Child("peer").String(), func(r string) string { return "!(" + hasPeer(r) + ")" }, nil,
 		lit(msgPeerRequired))
 	g.scalar(peerSecretPth.String(), func(r string) string { return hasPeer(r) + " && !" + hasSecret(r) }, nil,
-		lit(msgSecretRequired))
+		lit(msgPeerFieldsRequired))
 	g.scalar(peerSecretPth.Child("name").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "name") + " == ''" }, nil,
 		lit(msgSecretName))
 	g.scalar(peerSecretPth.Child("key").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "key") + " == ''" }, nil,

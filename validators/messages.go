@@ -28,7 +28,7 @@ const (
 	msgSingletonName                   = "%s must be named %q"
 	msgPeerName                        = "the name is the Consul peer name; " + peerNameHint
 	msgPeerRequired                    = "set peer.secret with name, key and backend kubernetes"
-	msgSecretRequired                  = "set name, key and backend kubernetes"
+	msgPeerFieldsRequired              = "set name, key and backend kubernetes"
 	msgSecretName                      = "name the Secret that holds the peering token"
 	msgSecretKey                       = "name the key of the token in that Secret"
 	msgSecretBackendLocked             = "the backend cannot change from %q; keep it or recreate the peering"

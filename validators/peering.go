@@ -66,7 +66,7 @@ func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
 	}
 	s := spec.Peer.Secret
 	if s == nil {
-		return field.ErrorList{field.Required(peerSecretPth, msgSecretRequired)}
+		return field.ErrorList{field.Required(peerSecretPth, msgPeerFieldsRequired)}
 	}
 	var errs field.ErrorList
 	if s.Name == "" {
