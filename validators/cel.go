@@ -50,18 +50,21 @@ const (
 	ParamNamespacesEnabled = "namespacesEnabled"
 	ParamEdition           = "edition"
 	ParamConsulVersion     = "consulVersion" // "" when not configured
-	ParamRulePrefix        = "rule."
+	// ParamPolicyMaxListItems is the longest list the policies evaluate (PolicyBound).
+	ParamPolicyMaxListItems = "policyMaxListItems"
+	ParamRulePrefix         = "rule."
 )
 
 // PolicyParams is the data of the policies' parameter for cfg: the settings ParamPartition
 // and the others name, and the action of every rule a policy enforces.
 func PolicyParams(cfg Config) map[string]string {
 	data := map[string]string{
-		ParamPartition:         cfg.LocalPartition(),
-		ParamPartitionsEnabled: strconv.FormatBool(cfg.PartitionsEnabled),
-		ParamNamespacesEnabled: strconv.FormatBool(cfg.NamespacesEnabled),
-		ParamEdition:           string(cfg.Edition),
-		ParamConsulVersion:     "",
+		ParamPartition:          cfg.LocalPartition(),
+		ParamPartitionsEnabled:  strconv.FormatBool(cfg.PartitionsEnabled),
+		ParamNamespacesEnabled:  strconv.FormatBool(cfg.NamespacesEnabled),
+		ParamEdition:            string(cfg.Edition),
+		ParamConsulVersion:      "",
+		ParamPolicyMaxListItems: strconv.Itoa(cfg.policyMaxListItems()),
 	}
 	if cfg.ConsulVersion != nil {
 		data[ParamConsulVersion] = cfg.ConsulVersion.String()

@@ -89,7 +89,7 @@ func TestVAPTakesTheWebhooksScopeAndListBound(t *testing.T) {
 	if out != string(want) {
 		t.Errorf("vap printed something else than the scoped policies:\n%s", out)
 	}
-	if !strings.Contains(out, "<= 250") || !strings.Contains(out, "- restore") {
+	if !strings.Contains(out, "policyMaxListItems: \"250\"") || !strings.Contains(out, "- restore") {
 		t.Error("the list bound or the exempt namespace is missing")
 	}
 }

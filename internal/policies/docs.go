@@ -48,7 +48,7 @@ upstream overrides cost 16.4 s of API-server CPU (1.7 s without the policies) an
 20,000 timed out, after which it could no longer be labelled or get consul-k8s's finalizer.
 Every policy of a kind with lists therefore carries the match condition `+"`%s`"+`: it
 evaluates a request only while each list it iterates (and its total of inner lists), in the
-object and in the stored object, holds at most %d items:
+object and in the stored object, holds at most the bound (%[2]d items by default):
 
 | kind | lists bounded |
 |---|---|
@@ -60,8 +60,9 @@ object and in the stored object, holds at most %d items:
 
 An object beyond the bound is judged by the webhook, whose checks are linear:
 `+"`serve --skip-object-rules`"+` runs the rules the policies enforce on exactly the objects they skip.
-Set the bound with `+"`vap --policy-max-list-items`"+` and `+"`serve --policy-max-list-items`"+` (the
-two must agree; the chart sets both from `+"`validatingAdmissionPolicies.maxListItems`"+`).
+Set the bound with `+"`vap --policy-max-list-items`"+` (the policies read it from the key
+`+"`%[3]s`"+` of their settings object) and `+"`serve --policy-max-list-items`"+` (the two
+must agree; the chart sets both from `+"`validatingAdmissionPolicies.maxListItems`"+`).
 `+"`test/vap`"+` (TestPolicyListBound) prints the API server's own admission time
 (`+"`apiserver_admission_controller_admission_duration_seconds`"+` of the ValidatingAdmissionPolicy
 plugin) and each create's time for objects at and beyond the bound, as ratios to the same
@@ -78,7 +79,7 @@ binding's `+"`matchResources`"+` (an exempt namespace as a `+"`kubernetes.io/met
 requirement, as in the webhook entries) and `+"`--match-condition NAME=EXPRESSION`"+` is added to
 each policy's match conditions. The chart does the same from `+"`webhook.exemptNamespaces`"+`,
 `+"`webhook.namespaceSelector`"+`, `+"`webhook.objectSelector`"+` and `+"`webhook.matchConditions`"+`.
-`, validators.PolicyBoundCondition, validators.DefaultPolicyMaxListItems)
+`, validators.PolicyBoundCondition, validators.DefaultPolicyMaxListItems, validators.ParamPolicyMaxListItems)
 	fmt.Fprintf(&b, `
 ## Removing them
 

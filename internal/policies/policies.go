@@ -112,7 +112,7 @@ func Generate(cfg validators.Config, ns string) (Set, error) {
 			if len(groups) > 1 {
 				name += "." + strings.ToLower(string(g.kinds[0]))
 			}
-			set.Policies = append(set.Policies, build(r.Name, name, cfg.ActionFor(r), g, cfg, ns))
+			set.Policies = append(set.Policies, build(r.Name, name, cfg.ActionFor(r), g, ns))
 		}
 	}
 	return set, nil
@@ -155,7 +155,7 @@ func equalValidations(a, b []validators.CELValidation) bool {
 	return true
 }
 
-func build(rule, name string, action validators.Action, g kindGroup, cfg validators.Config, ns string) Policy {
+func build(rule, name string, action validators.Action, g kindGroup, ns string) Policy {
 	fail := admissionregistrationv1.Fail
 	invalid := metav1.StatusReasonInvalid // a denial is a 422, as the webhook answers
 	scope := admissionregistrationv1.NamespacedScope
@@ -171,7 +171,7 @@ func build(rule, name string, action validators.Action, g kindGroup, cfg validat
 	conditions := []admissionregistrationv1.MatchCondition{{
 		Name: webhook.NotBeingDeletedCondition, Expression: webhook.NotBeingDeletedExpression,
 	}}
-	if bound := boundCondition(g.kinds, cfg); bound != "" {
+	if bound := boundCondition(g.kinds); bound != "" {
 		conditions = append(conditions, admissionregistrationv1.MatchCondition{Name: validators.PolicyBoundCondition, Expression: bound})
 	}
 	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByLabel: managedBy},
@@ -218,10 +218,10 @@ func build(rule, name string, action validators.Action, g kindGroup, cfg validat
 // are longer than the policies of kinds afford ("" when they iterate no list): each kind's
 // bound, for a policy that matches several kinds (a kind's lists are absent from another's
 // objects, so its bound holds there).
-func boundCondition(ks []kinds.Kind, cfg validators.Config) string {
+func boundCondition(ks []kinds.Kind) string {
 	var parts []string
 	for _, k := range ks {
-		if expr, ok := cfg.PolicyBound(k); ok {
+		if expr, ok := validators.PolicyBound(k); ok {
 			parts = append(parts, expr)
 		}
 	}

@@ -99,8 +99,9 @@ func TestSettingsCarryTheInstallation(t *testing.T) {
 		}
 	}
 	if got := policies.Settings(validators.Config{}, "consul").Data; got[validators.ParamPartition] != validators.DefaultPartition ||
-		got[validators.ParamConsulVersion] != "" || got[validators.ParamEdition] != "" {
-		t.Errorf("default settings %v: want partition default, no version, no edition", got)
+		got[validators.ParamConsulVersion] != "" || got[validators.ParamEdition] != "" ||
+		got[validators.ParamPolicyMaxListItems] != fmt.Sprint(validators.DefaultPolicyMaxListItems) {
+		t.Errorf("default settings %v: want partition default, no version, no edition, the default list bound", got)
 	}
 }
 
@@ -143,7 +144,7 @@ func TestPoliciesMatchWritesAndSkipObjectsBeingDeleted(t *testing.T) {
 			iterates = iterates || strings.Contains(v.Expression, ".exists(") || strings.Contains(v.Expression, ".filter(")
 		}
 		bounded := len(spec.MatchConditions) == 2 && spec.MatchConditions[1].Name == validators.PolicyBoundCondition &&
-			strings.Contains(spec.MatchConditions[1].Expression, fmt.Sprintf("<= %d", validators.DefaultPolicyMaxListItems))
+			strings.Contains(spec.MatchConditions[1].Expression, "<= int(params.data['"+validators.ParamPolicyMaxListItems+"'])")
 		if iterates && !bounded {
 			t.Errorf("%s: iterates a list, match conditions %+v: want the list bound", p.Policy.Name, spec.MatchConditions)
 		}
