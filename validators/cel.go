@@ -1,9 +1,13 @@
 package validators
 
 import (
+	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
@@ -17,9 +21,9 @@ type CELValidation struct {
 }
 
 // CEL returns the validations that run the rule inside the API server for objects of kind
-// k under cfg, and false when the rule runs only in the webhook (WebhookOnly says why).
-// An empty list with true means the configuration leaves the rule nothing to find for that
-// kind (for example upstream-namespace-needs-namespaces with namespaces on).
+// k, and false when the rule runs only in the webhook (WebhookOnly says why). They read the
+// installation from the policy's parameter, a ConfigMap whose data PolicyParams writes, so
+// one policy serves every configuration.
 //
 // The validations of a rule set to deny ratchet as the engine does on UPDATE: they compare
 // with oldObject and fail only when the update adds a violation the stored object did not
@@ -27,15 +31,81 @@ type CELValidation struct {
 // from a Deny binding, so a violation the stored object already had is allowed silently
 // where the webhook would warn. A rule set to warn warns about every violation, old or new,
 // as the engine does.
-func (r *Rule) CEL(cfg Config, k kinds.Kind) ([]CELValidation, bool) {
+func (r *Rule) CEL(k kinds.Kind) ([]CELValidation, bool) {
 	// On workloads every rule reads the upstreams annotation, which only the webhook parses.
 	if r.cel == nil || !r.AppliesTo(k) || slices.Contains(kinds.Workloads, k) {
 		return nil, false
 	}
-	g := &celGen{cfg: &cfg, rule: r.Name, ratchet: cfg.ActionFor(r) == Deny}
+	g := &celGen{rule: r.Name, ratchet: "(" + param(ParamRulePrefix+r.Name) + " == " + lit(string(Deny)) + ")"}
 	r.cel(g, k)
 	return g.out, true
 }
+
+// The keys of the policies' parameter: the installation the webhook's flags describe.
+// ParamRulePrefix plus a rule's name holds its action, which its binding enforces too: a
+// deny rule ratchets, a warn rule warns about every violation.
+const (
+	ParamPartition         = "partition" // LocalPartition
+	ParamPartitionsEnabled = "partitionsEnabled"
+	ParamNamespacesEnabled = "namespacesEnabled"
+	ParamEdition           = "edition"
+	ParamConsulVersion     = "consulVersion" // "" when not configured
+	// ParamPolicyMaxListItems is the longest list the policies evaluate (PolicyBound).
+	ParamPolicyMaxListItems = "policyMaxListItems"
+	ParamRulePrefix         = "rule."
+)
+
+// PolicyParams is the data of the policies' parameter for cfg: the settings ParamPartition
+// and the others name, and the action of every rule a policy enforces.
+func PolicyParams(cfg Config) map[string]string {
+	data := map[string]string{
+		ParamPartition:          cfg.LocalPartition(),
+		ParamPartitionsEnabled:  strconv.FormatBool(cfg.PartitionsEnabled),
+		ParamNamespacesEnabled:  strconv.FormatBool(cfg.NamespacesEnabled),
+		ParamEdition:            string(cfg.Edition),
+		ParamConsulVersion:      "",
+		ParamPolicyMaxListItems: strconv.Itoa(cfg.policyMaxListItems()),
+	}
+	if cfg.ConsulVersion != nil {
+		data[ParamConsulVersion] = cfg.ConsulVersion.String()
+	}
+	for _, r := range catalogue {
+		if r.cel != nil {
+			data[ParamRulePrefix+r.Name] = string(cfg.ActionFor(r))
+		}
+	}
+	return data
+}
+
+// param is the value of a key of the policies' parameter.
+func param(key string) string { return "params.data[" + lit(key) + "]" }
+
+// celFormat is the CEL string expression of fmt.Sprintf(format, args...) for a format whose
+// verbs are %s and %q, with args CEL string expressions: one message constant serves the Go
+// check and its CEL. %q quotes as Go does the names and versions it is given, which need no
+// escaping.
+func celFormat(format string, args ...string) string {
+	verbs := celVerb.FindAllString(format, -1)
+	var parts []string
+	for i, piece := range celVerb.Split(format, -1) {
+		if piece != "" {
+			parts = append(parts, lit(piece))
+		}
+		if i < len(verbs) && i < len(args) {
+			arg := args[i]
+			if verbs[i] == "%q" {
+				arg = celQuoted(arg)
+			}
+			parts = append(parts, arg)
+		}
+	}
+	if len(parts) == 0 {
+		return lit("")
+	}
+	return strings.Join(parts, " + ")
+}
+
+var celVerb = regexp.MustCompile(`%[sq]`)
 
 // WebhookOnly says why an object-only rule has no CEL, "" when it has.
 func (r *Rule) WebhookOnly() string { return r.webhookOnly }
@@ -43,11 +113,22 @@ func (r *Rule) WebhookOnly() string { return r.webhookOnly }
 // celGen collects the validations of one rule; its helpers write CEL that reads an object
 // the way the Go check reads the typed one: an absent field is its zero value.
 type celGen struct {
-	cfg  *Config
 	rule string
-	// ratchet: on UPDATE only violations the stored object did not have count (deny rules).
-	ratchet bool
-	out     []CELValidation
+	// ratchet is the CEL condition under which, on UPDATE, only violations the stored
+	// object did not have count: the rule is set to deny.
+	ratchet string
+	// when, if not empty, is the CEL condition under which the installation lets the rule
+	// find anything (namespaces off, a Consul version configured): its validations pass
+	// without it.
+	when string
+	out  []CELValidation
+}
+
+// only adds the validations of add under the CEL condition cond on the installation.
+func (g *celGen) only(cond string, add func()) {
+	g.when = cond
+	add()
+	g.when = ""
 }
 
 const (
@@ -96,19 +177,18 @@ func (g *celGen) message(path, detail string) string {
 }
 
 func (g *celGen) add(expr, msg string) {
+	if g.when != "" {
+		expr = "!(" + g.when + ") || (" + expr + ")"
+	}
 	g.out = append(g.out, CELValidation{Expression: expr, MessageExpression: msg})
 }
 
 // scalar is a violation at one fixed path: bad(root) says whether root has it, key(root)
 // is its ratchet key (the offending value), nil when the path alone identifies it.
 func (g *celGen) scalar(path string, bad func(root string) string, key func(root string) string, detail string) {
-	if !g.ratchet {
-		g.add("!("+bad(celNew)+")", g.message(lit(path), detail))
-		return
-	}
-	oldHas := "(oldObject != null && " + bad(celOld) + ")"
+	oldHas := "(" + g.ratchet + " && oldObject != null && " + bad(celOld) + ")"
 	if key != nil {
-		oldHas = "(oldObject != null && " + bad(celOld) + " && " + key(celOld) + " == " + key(celNew) + ")"
+		oldHas = "(" + g.ratchet + " && oldObject != null && " + bad(celOld) + " && " + key(celOld) + " == " + key(celNew) + ")"
 	}
 	g.add("!("+bad(celNew)+") || "+oldHas, g.message(lit(path), detail))
 }
@@ -122,7 +202,7 @@ type listSite struct {
 	key    func(x string) string    // ratchet key of x's violation (its value), nil when constant
 	detail func(x string) string    // the message about x
 	// ratchet is the generator's: only violations beyond the stored object's count.
-	ratchet bool
+	ratchet string
 }
 
 // countOf is the number of elements of the list under root that have the violation, with
@@ -137,21 +217,19 @@ func (s listSite) countOf(root, k string) string {
 
 // isNew says whether element x's violation is one more than the stored object had.
 func (s listSite) isNew(x string) string {
-	if !s.ratchet || s.key == nil {
+	if s.key == nil {
 		return s.bad(x)
 	}
-	return s.bad(x) + " && " + s.countOf(celNew, s.key(x)) + " > " + s.countOf(celOld, s.key(x))
+	return s.bad(x) + " && (!" + s.ratchet + " || " + s.countOf(celNew, s.key(x)) + " > " + s.countOf(celOld, s.key(x)) + ")"
 }
 
 // list adds a validation over a list: it fails when the object has more violations (with
 // one key) than the stored one, as the engine's ratchet counts them.
 func (g *celGen) list(s listSite) {
 	s.ratchet = g.ratchet
-	var expr string
-	if s.ratchet && s.key == nil {
-		expr = s.countOf(celNew, "") + " <= " + s.countOf(celOld, "")
-	} else {
-		expr = "!" + s.list(celNew) + ".exists(x, " + s.isNew("x") + ")"
+	expr := "!" + s.list(celNew) + ".exists(x, " + s.isNew("x") + ")"
+	if s.key == nil {
+		expr = "(" + g.ratchet + " ? " + s.countOf(celNew, "") + " <= " + s.countOf(celOld, "") + " : " + expr + ")"
 	}
 	i := s.list(celNew) + ".map(x, " + s.isNew("x") + ").indexOf(true)"
 	first := s.list(celNew) + "[" + i + "]"
@@ -169,7 +247,7 @@ type nestedSite struct {
 	bad         func(o, x string) string
 	key         func(o, x string) string
 	detail      func(o, x string) string
-	ratchet     bool
+	ratchet     string
 }
 
 func (s nestedSite) countOf(root, k string) string {
@@ -181,19 +259,17 @@ func (s nestedSite) countOf(root, k string) string {
 }
 
 func (s nestedSite) isNew(o, x string) string {
-	if !s.ratchet || s.key == nil {
+	if s.key == nil {
 		return s.bad(o, x)
 	}
-	return s.bad(o, x) + " && " + s.countOf(celNew, s.key(o, x)) + " > " + s.countOf(celOld, s.key(o, x))
+	return s.bad(o, x) + " && (!" + s.ratchet + " || " + s.countOf(celNew, s.key(o, x)) + " > " + s.countOf(celOld, s.key(o, x)) + ")"
 }
 
 func (g *celGen) nested(s nestedSite) {
 	s.ratchet = g.ratchet
-	var expr string
-	if s.ratchet && s.key == nil {
-		expr = s.countOf(celNew, "") + " <= " + s.countOf(celOld, "")
-	} else {
-		expr = "!" + s.outer(celNew) + ".exists(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + "))"
+	expr := "!" + s.outer(celNew) + ".exists(o, " + s.inner("o") + ".exists(x, " + s.isNew("o", "x") + "))"
+	if s.key == nil {
+		expr = "(" + g.ratchet + " ? " + s.countOf(celNew, "") + " <= " + s.countOf(celOld, "") + " : " + expr + ")"
 	}
 	// Positions are found as the first true of a list of booleans: CEL has no index
 	// iteration, and comparing booleans is cheaper and surer than comparing objects.
@@ -240,11 +316,7 @@ func constDetail2(s string) func(string, string) string {
 // nameOnCreate refuses a name on create only: a name never changes, so on update the stored
 // object always had the same violation (a rule set to warn warns on update too).
 func (g *celGen) nameOnCreate(ok func(name string) string, detail string) {
-	expr := ok(celName(celNew))
-	if g.ratchet {
-		expr += " || oldObject != null"
-	}
-	g.add(expr, g.message(lit(namePath.String()), detail))
+	g.add(ok(celName(celNew))+" || ("+g.ratchet+" && oldObject != null)", g.message(lit(namePath.String()), detail))
 }
 
 func celQuoted(v string) string { return "'\"' + " + v + " + '\"'" }
@@ -279,69 +351,66 @@ func celGatewayModeNonePeerUpstream(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".meshGateway.mode",
 		func(x string) string { return str(x, "peer") + " != '' && " + celMode(x) + " == " + lit(modeNone) },
 		func(x string) string { return str(x, "peer") },
-		func(x string) string {
-			return "'peer ' + " + celQuoted(str(x, "peer")) + " + ' is reached only through mesh gateways; use remote or local'"
-		}))
+		func(x string) string { return celFormat(msgGatewayModeNonePeer, str(x, "peer")) }))
 }
 
 func celPartitionPlacement(g *celGen, _ kinds.Kind) {
-	want := g.cfg.LocalPartition()
-	g.nameOnCreate(func(n string) string { return n + " == " + lit(want) },
-		lit("must be this cluster's admin partition "+strconv.Quote(want)+", where its services and mesh gateway run"))
+	want := param(ParamPartition)
+	g.nameOnCreate(func(n string) string { return n + " == " + want }, celFormat(msgPartitionPlacement, want))
 }
 
 func celPeerThroughGatewaysDefaultPartition(g *celGen, _ kinds.Kind) {
-	if g.cfg.LocalPartition() == DefaultPartition {
-		return
-	}
-	g.scalar(peerThroughPath.String(), func(r string) string { return at(r, "false", "spec", "peering", "peerThroughMeshGateways") }, nil,
-		lit("Consul reads it only in the default partition, this cluster is "+strconv.Quote(g.cfg.LocalPartition())+"; set it there"))
+	g.only(param(ParamPartition)+" != "+lit(DefaultPartition), func() {
+		g.scalar(peerThroughPath.String(), func(r string) string { return at(r, "false", "spec", "peering", "peerThroughMeshGateways") }, nil,
+			celFormat(msgPeerThroughDefaultPartition, param(ParamPartition)))
+	})
 }
+
+// celOff is the condition that a boolean setting of the installation is off.
+func celOff(key string) string { return param(key) + " != 'true'" }
 
 func celUpstreamNameRequired(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == ''" }, nil,
-		constDetail("name the upstream service this override configures")))
+		constDetail(msgUpstreamNameRequired)))
 }
 
 func celUpstreamDefaultsNoDestination(g *celGen, _ kinds.Kind) {
 	for _, f := range []string{"name", "namespace", "partition", "peer"} {
 		g.scalar(defaultsPath.Child(f).String(),
 			func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", f) + " != ''" }, nil,
-			lit("defaults apply to every upstream; move it to an override"))
+			lit(msgDefaultsNoDestination))
 	}
 }
 
 func celUpstreamPeerPartitionExclusive(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".partition", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "partition") + " != ''" }, nil,
-		constDetail("an upstream is in a peer or in a partition; remove one")))
+		constDetail(msgPeerPartitionExclusive)))
 }
 
 func celUpstreamNamespaceNeedsNamespaces(g *celGen, _ kinds.Kind) {
-	if g.cfg.NamespacesEnabled {
-		return
-	}
-	g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " != ''" }, nil,
-		constDetail("Consul namespaces are off; remove it or enable namespaces")))
+	g.only(celOff(ParamNamespacesEnabled), func() {
+		g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " != ''" }, nil,
+			constDetail(msgNamespacesOff)))
+	})
 }
 
 func celUpstreamPartitionNeedsPartitions(g *celGen, _ kinds.Kind) {
-	if g.cfg.PartitionsEnabled {
-		return
-	}
-	g.list(overrideSite(".partition", func(x string) string { return str(x, "partition") + " != ''" }, nil,
-		constDetail("admin partitions are off; remove it or enable partitions")))
+	g.only(celOff(ParamPartitionsEnabled), func() {
+		g.list(overrideSite(".partition", func(x string) string { return str(x, "partition") + " != ''" }, nil,
+			constDetail(msgPartitionsOffUpstream)))
+	})
 }
 
 func celUpstreamNamespaceDefaultRedundant(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".namespace", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "namespace") + " == 'default'" }, nil,
-		constDetail("default is implied for peers; omit it")))
+		constDetail(msgNamespaceDefaultRedundant)))
 }
 
 func celUpstreamNoWildcard(g *celGen, _ kinds.Kind) {
 	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == '*'" }, nil,
-		constDetail("overrides name one service; use defaults for all")))
+		constDetail(msgWildcardUpstreamName)))
 	g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " == '*'" }, nil,
-		constDetail("overrides name one namespace")))
+		constDetail(msgWildcardUpstreamNamespace)))
 }
 
 func celUpstreamPeerNameSyntax(g *celGen, _ kinds.Kind) {
@@ -351,19 +420,19 @@ func celUpstreamPeerNameSyntax(g *celGen, _ kinds.Kind) {
 
 func celExportedServicesNotEmpty(g *celGen, _ kinds.Kind) {
 	g.scalar(servicesPath.String(), func(r string) string { return "size(" + celServices(r) + ") == 0" }, nil,
-		lit("list at least one service with its consumers"))
+		lit(msgNoServices))
 	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".consumers",
-		bad: func(x string) string { return "size(" + celConsumers(x) + ") == 0" }, detail: constDetail("list the peers or partitions that may use it")})
+		bad: func(x string) string { return "size(" + celConsumers(x) + ") == 0" }, detail: constDetail(msgNoConsumers)})
 }
 
 func celExportedServiceNameRequired(g *celGen, _ kinds.Kind) {
 	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".name",
-		bad: func(x string) string { return str(x, "name") + " == ''" }, detail: constDetail("name the service to export, or * for all")})
+		bad: func(x string) string { return str(x, "name") + " == ''" }, detail: constDetail(msgServiceNameRequired)})
 	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".namespace",
 		bad: func(x string) string {
 			return str(x, "name") + " != '' && " + str(x, "name") + " != '*' && " + str(x, "namespace") + " == '*'"
 		},
-		detail: constDetail("namespace * needs name *; name the namespace")})
+		detail: constDetail(msgNamespaceWildcardNeedsName)})
 }
 
 // celConsumerFields are the fields of a consumer, in the order of its Go struct.
@@ -388,9 +457,9 @@ func celConsumerSet(c string) string {
 
 func celConsumerExactlyOne(g *celGen, _ kinds.Kind) {
 	g.nested(consumerSite("", func(_, c string) string { return celConsumerSet(c) + " == 0" }, nil,
-		constDetail2("set one of peer, partition or samenessGroup")))
+		constDetail2(msgConsumerNone)))
 	g.nested(consumerSite("", func(_, c string) string { return celConsumerSet(c) + " > 1" },
-		func(_, c string) string { return celConsumerValue(c) }, constDetail2("set only one of peer, partition or samenessGroup")))
+		func(_, c string) string { return celConsumerValue(c) }, constDetail2(msgConsumerSeveral)))
 }
 
 func celConsumerNoWildcard(g *celGen, _ kinds.Kind) {
@@ -398,27 +467,29 @@ func celConsumerNoWildcard(g *celGen, _ kinds.Kind) {
 		{"peer", "peer"}, {"partition", "partition"}, {"samenessGroup", "sameness group"},
 	} {
 		g.nested(consumerSite("."+f.field, func(_, c string) string { return str(c, f.field) + " == '*'" }, nil,
-			constDetail2("name each "+f.what+"; Consul has no wildcard "+f.what)))
+			constDetail2(fmt.Sprintf(msgConsumerWildcard, f.what, f.what))))
 	}
 }
 
+// celCE is the condition that the installation runs Consul CE.
+var celCE = param(ParamEdition) + " == " + lit(string(EditionCE))
+
 func celConsumerNeedsEnterprise(g *celGen, _ kinds.Kind) {
-	if !g.cfg.PartitionsEnabled {
+	g.only(celOff(ParamPartitionsEnabled), func() {
 		g.nested(consumerSite(".partition", func(_, c string) string { return str(c, "partition") + " != ''" }, nil,
-			constDetail2("admin partitions are off; export to a peer instead")))
-	}
-	if g.cfg.Edition == EditionCE {
+			constDetail2(msgPartitionsOffConsumer)))
+	})
+	g.only(celCE, func() {
 		g.nested(consumerSite(".samenessGroup", func(_, c string) string { return str(c, "samenessGroup") + " != ''" }, nil,
-			constDetail2("sameness groups need Consul Enterprise, the edition is ce; export to each peer instead")))
-	}
+			constDetail2(msgSamenessConsumerNeedsEnterprise)))
+	})
 }
 
 func celExportedServiceNamespaceNeedsNamespaces(g *celGen, _ kinds.Kind) {
-	if g.cfg.NamespacesEnabled {
-		return
-	}
-	g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".namespace",
-		bad: func(x string) string { return str(x, "namespace") + " != ''" }, detail: constDetail("Consul namespaces are off; remove it or enable namespaces")})
+	g.only(celOff(ParamNamespacesEnabled), func() {
+		g.list(listSite{list: celServices, prefix: servicesPath.String(), suffix: ".namespace",
+			bad: func(x string) string { return str(x, "namespace") + " != ''" }, detail: constDetail(msgNamespacesOff)})
+	})
 }
 
 func celConsumerPeerNameSyntax(g *celGen, _ kinds.Kind) {
@@ -436,22 +507,22 @@ func celExportConsulService(g *celGen, _ kinds.Kind) {
 			return str(s, "name") + " == 'consul' && (" + str(c, "peer") + " != '' || " + str(c, "samenessGroup") + " != '')"
 		},
 		func(_, c string) string { return celConsumerValue(c) },
-		constDetail2("Consul never exports the consul service to peers; remove it")))
+		constDetail2(msgExportConsulService)))
 }
 
 func celProxyDefaultsName(g *celGen, _ kinds.Kind) {
 	g.nameOnCreate(func(n string) string { return n + " == " + lit(ProxyDefaultsName) },
-		lit(string(kinds.ProxyDefaults)+" must be named "+strconv.Quote(ProxyDefaultsName)))
+		lit(fmt.Sprintf(msgSingletonName, kinds.ProxyDefaults, ProxyDefaultsName)))
 }
 
 func celMeshName(g *celGen, _ kinds.Kind) {
 	g.nameOnCreate(func(n string) string { return n + " == " + lit(MeshName) },
-		lit(string(kinds.Mesh)+" must be named "+strconv.Quote(MeshName)))
+		lit(fmt.Sprintf(msgSingletonName, kinds.Mesh, MeshName)))
 }
 
 func celPeerNameSyntax(g *celGen, _ kinds.Kind) {
 	g.nameOnCreate(func(n string) string { return "!(" + celInvalidPeer(n) + ")" },
-		lit("the name is the Consul peer name; "+peerNameHint))
+		lit(msgPeerName))
 }
 
 func celPeerSecretValid(g *celGen, _ kinds.Kind) {
@@ -459,13 +530,13 @@ func celPeerSecretValid(g *celGen, _ kinds.Kind) {
 	hasSecret := func(r string) string { return present(r, "spec", "peer", "secret") }
 	secret := func(r, f string) string { return str(r, "spec", "peer", "secret", f) }
 	g.scalar(specPath.Child("peer").String(), func(r string) string { return "!(" + hasPeer(r) + ")" }, nil,
-		lit("set peer.secret with name, key and backend kubernetes"))
+		lit(msgPeerRequired))
 	g.scalar(peerSecretPth.String(), func(r string) string { return hasPeer(r) + " && !" + hasSecret(r) }, nil,
-		lit("set name, key and backend kubernetes"))
+		lit(msgPeerFieldsRequired))
 	g.scalar(peerSecretPth.Child("name").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "name") + " == ''" }, nil,
-		lit("name the Secret that holds the peering token"))
+		lit(msgSecretName))
 	g.scalar(peerSecretPth.Child("key").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "key") + " == ''" }, nil,
-		lit("name the key of the token in that Secret"))
+		lit(msgSecretKey))
 	// A backend other than kubernetes is new unless the stored object had the same one; a
 	// stored kubernetes backend is locked in (the Go check's Forbidden).
 	backend := func(r string) string { return secret(r, "backend") }
@@ -474,7 +545,7 @@ func celPeerSecretValid(g *celGen, _ kinds.Kind) {
 			return hasSecret(r) + " && " + backend(r) + " != " + lit(SecretBackendKubernetes)
 		}, backend,
 		"(oldObject != null && "+hasSecret(celOld)+" && "+backend(celOld)+" == "+lit(SecretBackendKubernetes)+
-			" ? "+lit("the backend cannot change from "+strconv.Quote(SecretBackendKubernetes)+"; keep it or recreate the peering")+
+			" ? "+lit(fmt.Sprintf(msgSecretBackendLocked, SecretBackendKubernetes))+
 			" : "+lit("supported values: "+strconv.Quote(SecretBackendKubernetes))+")")
 }
 
@@ -495,10 +566,7 @@ func celPeerReferenceSyntax(g *celGen, k kinds.Kind) {
 			return targets(failover(r), s) + ".filter(y, " + invalid("y") + " && " + peer("y") + " == " + v + ").size()"
 		}
 		isNew := func(s, t string) string {
-			if !g.ratchet {
-				return invalid(t)
-			}
-			return invalid(t) + " && " + count(celNew, s, peer(t)) + " > " + count(celOld, s, peer(t))
+			return invalid(t) + " && (!" + g.ratchet + " || " + count(celNew, s, peer(t)) + " > " + count(celOld, s, peer(t)) + ")"
 		}
 		m := failover(celNew)
 		// The first subset in order, as the engine reports them: a map's iteration order
@@ -517,40 +585,46 @@ func celPeerReferenceSyntax(g *celGen, k kinds.Kind) {
 }
 
 func celSamenessGroupNeedsEnterprise(g *celGen, _ kinds.Kind) {
-	if g.cfg.Edition != EditionCE {
-		return
+	g.only(celCE, func() {
+		g.nameOnCreate(func(string) string { return "false" }, lit(msgSamenessGroupNeedsEnterprise))
+	})
+}
+
+// celBefore is the condition that a Consul version is configured and is older than since.
+// The parameter holds it as ParseConsulVersion prints it (or as the chart's value without
+// its v and +suffix): major and minor are its first two numbers.
+func celBefore(since *version.Version) string {
+	part := func(i int) string {
+		return "int(" + param(ParamConsulVersion) + ".split('.')[" + strconv.Itoa(i) + "])"
 	}
-	g.nameOnCreate(func(string) string { return "false" },
-		lit("sameness groups need Consul Enterprise, the edition is ce; consul-k8s cannot sync it"))
+	major, minor := strconv.Itoa(int(since.Major())), strconv.Itoa(int(since.Minor()))
+	return param(ParamConsulVersion) + " != '' && (" + part(0) + " < " + major + " || (" + part(0) + " == " + major +
+		" && " + part(1) + " < " + minor + "))"
 }
 
 func celConsulVersion(g *celGen, k kinds.Kind) {
-	have := g.cfg.ConsulVersion
-	if have == nil {
-		return
-	}
-	detail := func(since string, feature string) string {
-		return feature + " needs Consul " + since + "+, configured version is " + have.String()
+	detail := func(since *version.Version, feature string) string {
+		return celFormat(msgConsulVersion, lit(feature), lit(since.String()), param(ParamConsulVersion))
 	}
 	switch k {
 	case kinds.PeeringAcceptor, kinds.PeeringDialer:
-		if !have.AtLeast(peeringGASince) {
-			g.nameOnCreate(func(string) string { return "false" }, lit(detail(peeringGASince.String(), "cluster peering")))
-		}
+		g.only(celBefore(peeringGASince), func() {
+			g.nameOnCreate(func(string) string { return "false" }, detail(peeringGASince, featureClusterPeering))
+		})
 	case kinds.ServiceDefaults:
-		if !have.AtLeast(upstreamPeerSince) {
+		g.only(celBefore(upstreamPeerSince), func() {
 			g.list(overrideSite(".peer", func(x string) string { return str(x, "peer") + " != ''" }, nil,
-				constDetail(detail(upstreamPeerSince.String(), "upstreamConfig.overrides[].peer"))))
-		}
+				func(string) string { return detail(upstreamPeerSince, featureUpstreamPeer) }))
+		})
 	case kinds.ExportedServices:
-		if !have.AtLeast(peerConsumersSince) {
+		g.only(celBefore(peerConsumersSince), func() {
 			g.nested(consumerSite(".peer", func(_, c string) string { return str(c, "peer") + " != ''" }, nil,
-				constDetail2(detail(peerConsumersSince.String(), "peer consumers"))))
-		}
-		if !have.AtLeast(samenessConsumersSince) {
+				func(string, string) string { return detail(peerConsumersSince, featurePeerConsumers) }))
+		})
+		g.only(celBefore(samenessConsumersSince), func() {
 			g.nested(consumerSite(".samenessGroup", func(_, c string) string { return str(c, "samenessGroup") + " != ''" }, nil,
-				constDetail2(detail(samenessConsumersSince.String(), "samenessGroup consumers"))))
-		}
+				func(string, string) string { return detail(samenessConsumersSince, featureSamenessConsumers) }))
+		})
 	}
 }
 

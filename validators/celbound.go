@@ -1,8 +1,6 @@
 package validators
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
@@ -90,13 +88,14 @@ func (c Config) policyMaxListItems() int {
 
 // PolicyBound returns the CEL match condition under which the policies of kind k evaluate a
 // request: its object's lists (and oldObject's, which the ratchet reads) hold at most the
-// configured number of items. ok is false for a kind whose policies iterate no list.
-func (c Config) PolicyBound(k kinds.Kind) (expr string, ok bool) {
+// number of items the policies' parameter sets (ParamPolicyMaxListItems). ok is false for a
+// kind whose policies iterate no list.
+func PolicyBound(k kinds.Kind) (expr string, ok bool) {
 	l, ok := boundedLists[k]
 	if !ok {
 		return "", false
 	}
-	n := fmt.Sprint(c.policyMaxListItems())
+	n := "int(" + param(ParamPolicyMaxListItems) + ")"
 	within := func(root string) string {
 		list := l.cel(root)
 		expr := "size(" + list + ") <= " + n

@@ -1,6 +1,8 @@
 package validators
 
 import (
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
@@ -12,12 +14,12 @@ func checkExportedServicesNotEmpty(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	if len(es.Spec.Services) == 0 {
-		return field.ErrorList{field.Required(servicesPath, "list at least one service with its consumers")}
+		return field.ErrorList{field.Required(servicesPath, msgNoServices)}
 	}
 	var errs field.ErrorList
 	for i, svc := range es.Spec.Services {
 		if len(svc.Consumers) == 0 {
-			errs = append(errs, field.Required(servicesPath.Index(i).Child("consumers"), "list the peers or partitions that may use it"))
+			errs = append(errs, field.Required(servicesPath.Index(i).Child("consumers"), msgNoConsumers))
 		}
 	}
 	return errs
@@ -31,9 +33,9 @@ func checkExportedServiceNameRequired(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for i, svc := range es.Spec.Services {
 		if svc.Name == "" {
-			errs = append(errs, field.Required(servicesPath.Index(i).Child("name"), "name the service to export, or * for all"))
+			errs = append(errs, field.Required(servicesPath.Index(i).Child("name"), msgServiceNameRequired))
 		} else if svc.Namespace == wildcard && svc.Name != wildcard {
-			errs = append(errs, field.Invalid(servicesPath.Index(i).Child("namespace"), svc.Namespace, "namespace * needs name *; name the namespace"))
+			errs = append(errs, field.Invalid(servicesPath.Index(i).Child("namespace"), svc.Namespace, msgNamespaceWildcardNeedsName))
 		}
 	}
 	return errs
@@ -45,9 +47,9 @@ func checkConsumerExactlyOne(in *ObjectInput) field.ErrorList {
 		n := nonEmpty(c.Peer) + nonEmpty(c.Partition) + nonEmpty(c.SamenessGroup)
 		switch {
 		case n == 0:
-			errs = append(errs, field.Required(p.path(), "set one of peer, partition or samenessGroup"))
+			errs = append(errs, field.Required(p.path(), msgConsumerNone))
 		case n > 1:
-			errs = append(errs, field.Invalid(p.path(), *c, "set only one of peer, partition or samenessGroup"))
+			errs = append(errs, field.Invalid(p.path(), *c, msgConsumerSeveral))
 		}
 	})
 	return errs
@@ -57,13 +59,13 @@ func checkConsumerNoWildcard(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Peer == wildcard {
-			errs = append(errs, field.Invalid(p.child("peer"), c.Peer, "name each peer; Consul has no wildcard peer"))
+			errs = append(errs, field.Invalid(p.child("peer"), c.Peer, fmt.Sprintf(msgConsumerWildcard, "peer", "peer")))
 		}
 		if c.Partition == wildcard {
-			errs = append(errs, field.Invalid(p.child("partition"), c.Partition, "name each partition; Consul has no wildcard partition"))
+			errs = append(errs, field.Invalid(p.child("partition"), c.Partition, fmt.Sprintf(msgConsumerWildcard, "partition", "partition")))
 		}
 		if c.SamenessGroup == wildcard {
-			errs = append(errs, field.Invalid(p.child("samenessGroup"), c.SamenessGroup, "name each sameness group; Consul has no wildcard sameness group"))
+			errs = append(errs, field.Invalid(p.child("samenessGroup"), c.SamenessGroup, fmt.Sprintf(msgConsumerWildcard, "sameness group", "sameness group")))
 		}
 	})
 	return errs
@@ -76,10 +78,10 @@ func checkConsumerNeedsEnterprise(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if c.Partition != "" && !in.Config.PartitionsEnabled {
-			errs = append(errs, field.Forbidden(p.child("partition"), "admin partitions are off; export to a peer instead"))
+			errs = append(errs, field.Forbidden(p.child("partition"), msgPartitionsOffConsumer))
 		}
 		if c.SamenessGroup != "" && in.Config.Edition == EditionCE {
-			errs = append(errs, field.Forbidden(p.child("samenessGroup"), "sameness groups need Consul Enterprise, the edition is ce; export to each peer instead"))
+			errs = append(errs, field.Forbidden(p.child("samenessGroup"), msgSamenessConsumerNeedsEnterprise))
 		}
 	})
 	return errs
@@ -95,7 +97,7 @@ func checkExportedServiceNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorLi
 	var errs field.ErrorList
 	for i, svc := range es.Spec.Services {
 		if svc.Namespace != "" {
-			errs = append(errs, field.Forbidden(servicesPath.Index(i).Child("namespace"), "Consul namespaces are off; remove it or enable namespaces"))
+			errs = append(errs, field.Forbidden(servicesPath.Index(i).Child("namespace"), msgNamespacesOff))
 		}
 	}
 	return errs
@@ -125,7 +127,7 @@ func checkExportConsulService(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	eachConsumer(in, func(p elem, svc *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 		if svc.Name == "consul" && (c.Peer != "" || c.SamenessGroup != "") {
-			errs = append(errs, field.Invalid(p.path(), *c, "Consul never exports the consul service to peers; remove it"))
+			errs = append(errs, field.Invalid(p.path(), *c, msgExportConsulService))
 		}
 	})
 	return errs

@@ -31,7 +31,7 @@ func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	for u := range in.eachUpstream() {
 		if u.toPeer && u.mode == modeNone {
 			fe := in.upstreamError(u, field.ErrorTypeInvalid, u.mode,
-				fmt.Sprintf("peer %q is reached only through mesh gateways; use remote or local", u.peer),
+				fmt.Sprintf(msgGatewayModeNonePeer, u.peer),
 				"peers need mesh gateways, Consul uses remote; use local or remote", "meshGateway", "mode")
 			if u.entry == nil {
 				fe = in.identify(fe, u.peer) // the peer reached with mode none, as the policy ratchets it

@@ -19,7 +19,7 @@ func checkSingletonName(in *ObjectInput) field.ErrorList {
 	kind, _ := kinds.Of(in.Object)
 	want := map[kinds.Kind]string{kinds.ProxyDefaults: ProxyDefaultsName, kinds.Mesh: MeshName}[kind]
 	if name := metaOf(in.Object).GetName(); name != want {
-		return field.ErrorList{field.Invalid(namePath, name, fmt.Sprintf("%s must be named %q", kind, want))}
+		return field.ErrorList{field.Invalid(namePath, name, fmt.Sprintf(msgSingletonName, kind, want))}
 	}
 	return nil
 }

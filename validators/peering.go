@@ -26,7 +26,7 @@ func peeringSpec(obj interface{}) *v1alpha1.PeeringSpec {
 
 func checkPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	if name := metaOf(in.Object).GetName(); !ValidPeerName(name) {
-		return field.ErrorList{field.Invalid(namePath, name, "the name is the Consul peer name; "+peerNameHint)}
+		return field.ErrorList{field.Invalid(namePath, name, msgPeerName)}
 	}
 	return nil
 }
@@ -62,25 +62,25 @@ func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	if spec.Peer == nil {
-		return field.ErrorList{field.Required(specPath.Child("peer"), "set peer.secret with name, key and backend kubernetes")}
+		return field.ErrorList{field.Required(specPath.Child("peer"), msgPeerRequired)}
 	}
 	s := spec.Peer.Secret
 	if s == nil {
-		return field.ErrorList{field.Required(peerSecretPth, "set name, key and backend kubernetes")}
+		return field.ErrorList{field.Required(peerSecretPth, msgPeerFieldsRequired)}
 	}
 	var errs field.ErrorList
 	if s.Name == "" {
-		errs = append(errs, field.Required(peerSecretPth.Child("name"), "name the Secret that holds the peering token"))
+		errs = append(errs, field.Required(peerSecretPth.Child("name"), msgSecretName))
 	}
 	if s.Key == "" {
-		errs = append(errs, field.Required(peerSecretPth.Child("key"), "name the key of the token in that Secret"))
+		errs = append(errs, field.Required(peerSecretPth.Child("key"), msgSecretKey))
 	}
 	if s.Backend != SecretBackendKubernetes {
 		// Only a working backend is locked in on update; repairing an invalid one stays possible.
 		if old := peeringSpec(in.Old); in.Operation == Update && old != nil && old.Peer != nil && old.Peer.Secret != nil &&
 			old.Peer.Secret.Backend == SecretBackendKubernetes {
 			errs = append(errs, field.Forbidden(peerSecretPth.Child("backend"),
-				fmt.Sprintf("the backend cannot change from %q; keep it or recreate the peering", SecretBackendKubernetes)))
+				fmt.Sprintf(msgSecretBackendLocked, SecretBackendKubernetes)))
 		} else {
 			errs = append(errs, field.NotSupported(peerSecretPth.Child("backend"), s.Backend, []string{SecretBackendKubernetes}))
 		}

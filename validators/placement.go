@@ -46,7 +46,7 @@ func checkPartitionPlacement(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	return field.ErrorList{field.Invalid(namePath, name,
-		fmt.Sprintf("must be this cluster's admin partition %q, where its services and mesh gateway run", want))}
+		fmt.Sprintf(msgPartitionPlacement, want))}
 }
 
 func peerThroughMeshGateways(in *ObjectInput) bool {
@@ -59,7 +59,7 @@ func checkPeerThroughGatewaysDefaultPartition(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	return field.ErrorList{field.Forbidden(peerThroughPath,
-		fmt.Sprintf("Consul reads it only in the default partition, this cluster is %q; set it there", in.Config.LocalPartition()))}
+		fmt.Sprintf(msgPeerThroughDefaultPartition, in.Config.LocalPartition()))}
 }
 
 func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {

@@ -132,5 +132,5 @@ func checkSamenessGroupNeedsEnterprise(in *ObjectInput) field.ErrorList {
 	if _, ok := in.Object.(*v1alpha1.SamenessGroup); !ok || in.Config.Edition != EditionCE {
 		return nil
 	}
-	return field.ErrorList{field.Forbidden(namePath, "sameness groups need Consul Enterprise, the edition is ce; consul-k8s cannot sync it")}
+	return field.ErrorList{field.Forbidden(namePath, msgSamenessGroupNeedsEnterprise)}
 }

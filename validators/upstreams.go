@@ -19,7 +19,7 @@ func checkUpstreamNameRequired(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for i, u := range overridesOf(sd) {
 		if u == nil || u.Name == "" {
-			errs = append(errs, field.Required(overridesPath.Index(i).Child("name"), "name the upstream service this override configures"))
+			errs = append(errs, field.Required(overridesPath.Index(i).Child("name"), msgUpstreamNameRequired))
 		}
 	}
 	return errs
@@ -39,7 +39,7 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 		{"name", d.Name}, {"namespace", d.Namespace}, {"partition", d.Partition}, {"peer", d.Peer},
 	} {
 		if f.value != "" {
-			errs = append(errs, field.Forbidden(defaultsPath.Child(f.name), "defaults apply to every upstream; move it to an override"))
+			errs = append(errs, field.Forbidden(defaultsPath.Child(f.name), msgDefaultsNoDestination))
 		}
 	}
 	return errs
@@ -49,7 +49,7 @@ func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
 		if u.peer != "" && u.partition != "" {
-			errs = append(errs, field.Forbidden(in.upstreamPath(u, "partition"), "an upstream is in a peer or in a partition; remove one"))
+			errs = append(errs, field.Forbidden(in.upstreamPath(u, "partition"), msgPeerPartitionExclusive))
 		}
 	}
 	return errs
@@ -71,7 +71,7 @@ func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 		// namespace label, so default is never reported there.
 		case u.namespace != "" && (u.entry == nil || u.namespace != DefaultPartition):
 			errs = append(errs, in.upstreamError(u, field.ErrorTypeForbidden, "",
-				"Consul namespaces are off; remove it or enable namespaces",
+				msgNamespacesOff,
 				"Consul namespaces are off; drop namespace "+quoteShort(u.namespace), "namespace"))
 		}
 	}
@@ -86,7 +86,7 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 	for u := range in.eachUpstream() {
 		if u.partition != "" {
 			errs = append(errs, in.upstreamError(u, field.ErrorTypeForbidden, "",
-				"admin partitions are off; remove it or enable partitions",
+				msgPartitionsOffUpstream,
 				"admin partitions are off; drop partition "+quoteShort(u.partition), "partition"))
 		}
 	}
@@ -97,7 +97,7 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
 		if u.peer != "" && u.namespace == "default" {
-			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, "default is implied for peers; omit it"))
+			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, msgNamespaceDefaultRedundant))
 		}
 	}
 	return errs
@@ -110,10 +110,10 @@ func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	for u := range in.eachUpstream() {
 		if u.service == wildcard {
 			errs = append(errs, in.upstreamError(u, field.ErrorTypeInvalid, u.service,
-				"overrides name one service; use defaults for all", "Consul refuses a * upstream; name one service", "name"))
+				msgWildcardUpstreamName, "Consul refuses a * upstream; name one service", "name"))
 		}
 		if u.entry == nil && u.namespace == wildcard {
-			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, "overrides name one namespace"))
+			errs = append(errs, field.Invalid(in.upstreamPath(u, "namespace"), u.namespace, msgWildcardUpstreamNamespace))
 		}
 	}
 	return errs

@@ -41,7 +41,7 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 	if k, _ := kinds.Of(tc.obj); slices.Contains(kinds.Workloads, k) {
 		return nil
 	}
-	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: "pass", Config: policies.CaseConfig{
+	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: policies.Verdict(res, tc.rule), Config: policies.CaseConfig{
 		PartitionsEnabled: tc.cfg.PartitionsEnabled, Partition: tc.cfg.Partition, NamespacesEnabled: tc.cfg.NamespacesEnabled,
 		Edition: string(tc.cfg.Edition),
 	}}
@@ -64,14 +64,8 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 		}
 	}
 	for _, v := range res.Violations {
-		if v.Rule != tc.rule {
-			continue
-		}
-		c.Hits = append(c.Hits, string(v.Action)+" "+v.Error.Field)
-		if v.Action == validators.Deny {
-			c.Verdict = "deny"
-		} else if c.Verdict == "pass" {
-			c.Verdict = "warn"
+		if v.Rule == tc.rule {
+			c.Hits = append(c.Hits, string(v.Action)+" "+v.Error.Field)
 		}
 	}
 	// -count runs every table more than once; a case is kept once.

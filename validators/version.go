@@ -25,25 +25,25 @@ func checkConsulVersion(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	need := func(p *field.Path, since *version.Version, feature string) {
 		if !have.AtLeast(since) {
-			errs = append(errs, field.Forbidden(p, fmt.Sprintf("%s needs Consul %s+, configured version is %s", feature, since, have)))
+			errs = append(errs, field.Forbidden(p, fmt.Sprintf(msgConsulVersion, feature, since, have)))
 		}
 	}
 	switch in.Object.(type) {
 	case *v1alpha1.PeeringAcceptor, *v1alpha1.PeeringDialer:
-		need(namePath, peeringGASince, "cluster peering")
+		need(namePath, peeringGASince, featureClusterPeering)
 	case *v1alpha1.ServiceDefaults:
 		for u := range in.eachUpstream() {
 			if u.peer != "" {
-				need(in.upstreamPath(u, "peer"), upstreamPeerSince, "upstreamConfig.overrides[].peer")
+				need(in.upstreamPath(u, "peer"), upstreamPeerSince, featureUpstreamPeer)
 			}
 		}
 	case *v1alpha1.ExportedServices:
 		eachConsumer(in, func(p elem, _ *v1alpha1.ExportedService, c *v1alpha1.ServiceConsumer) {
 			if c.Peer != "" {
-				need(p.child("peer"), peerConsumersSince, "peer consumers")
+				need(p.child("peer"), peerConsumersSince, featurePeerConsumers)
 			}
 			if c.SamenessGroup != "" {
-				need(p.child("samenessGroup"), samenessConsumersSince, "samenessGroup consumers")
+				need(p.child("samenessGroup"), samenessConsumersSince, featureSamenessConsumers)
 			}
 		})
 	}

@@ -18,18 +18,20 @@ func newVAPCommand() *cobra.Command {
 		ef                                engineFlags
 		exempt, conditions                []string
 		namespaceSelector, objectSelector string
+		settingsNamespace                 string
 		maxListItems                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "vap",
-		Short: "Print the object-only rules as ValidatingAdmissionPolicies and bindings (Kubernetes 1.30+)",
-		Long: `Print one ValidatingAdmissionPolicy and one ValidatingAdmissionPolicyBinding per enabled
-object-only rule, for the installation the flags describe (the same flags as serve). The API
+		Short: "Print the object-only rules as ValidatingAdmissionPolicies, bindings and their settings (Kubernetes 1.30+)",
+		Long: `Print one ValidatingAdmissionPolicy per object-only rule, one binding per rule that is on,
+and the ConfigMap the policies read the installation the flags describe from (the same flags
+as serve): partition, namespaces, edition, Consul version and each rule's action. The API
 server then runs those rules itself: no call to the webhook, and still enforced while no
-webhook pod answers. deny binds [Deny], warn binds [Warn, Audit], off renders nothing; a rule
-the configuration leaves nothing to find renders nothing either. The state rules and the
-webhook-only object rules (consul-peering-guard rules lists which) still need the webhook;
-run it with --skip-object-rules beside the policies so each violation is reported once.
+webhook pod answers. deny binds [Deny], warn binds [Warn, Audit], off renders no binding.
+The state rules and the webhook-only object rules (consul-peering-guard rules lists which)
+still need the webhook; run it with --skip-object-rules beside the policies so each
+violation is reported once.
 
 Give the policies the webhook's scope (--exempt-namespace, --namespace-selector,
 --object-selector, --match-condition, as in the webhook configuration) so that break glass
@@ -47,12 +49,12 @@ reaches both. A policy skips an object with a list longer than --policy-max-list
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			ps, err := policies.Generate(cfg)
+			set, err := policies.Generate(cfg, settingsNamespace)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			scope.Apply(ps)
-			out, err := policies.Render(ps)
+			scope.Apply(set.Policies)
+			out, err := set.Render()
 			if err != nil {
 				return err
 			}
@@ -63,6 +65,8 @@ reaches both. A policy skips an object with a list longer than --policy-max-list
 	fs := cmd.Flags()
 	ef.add(fs)
 	addPolicyMaxListItems(fs, &maxListItems)
+	fs.StringVar(&settingsNamespace, "settings-namespace", policies.DefaultSettingsNamespace,
+		"the namespace of the ConfigMap "+policies.SettingsName+", which the bindings read the installation from")
 	fs.StringArrayVar(&exempt, "exempt-namespace", nil, "bind no policy in this namespace, as the webhook exempts it (repeatable; break glass and restores)")
 	fs.StringVar(&namespaceSelector, "namespace-selector", "", "bind the policies only in namespaces matching this label selector (the webhook entries' namespaceSelector)")
 	fs.StringVar(&objectSelector, "object-selector", "", "bind the policies only to objects matching this label selector (the webhook entries' objectSelector)")

@@ -13,7 +13,8 @@ import (
 
 func TestVAPPrintsThePoliciesOfTheInstallation(t *testing.T) {
 	code, out, stderr := runCLI(t, "vap", "--partitions-enabled", "--partition", "ap1", "--namespaces-enabled",
-		"--consul-edition", "enterprise", "--consul-version", "1.14", "--rule", "mesh-name=off", "--rule", "consumer-no-wildcard=warn")
+		"--consul-edition", "enterprise", "--consul-version", "1.14", "--rule", "mesh-name=off", "--rule", "consumer-no-wildcard=warn",
+		"--settings-namespace", "consul")
 	if code != exitAllowed {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -21,24 +22,26 @@ func TestVAPPrintsThePoliciesOfTheInstallation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := policies.Generate(validators.Config{PartitionsEnabled: true, Partition: "ap1", NamespacesEnabled: true,
+	set, err := policies.Generate(validators.Config{PartitionsEnabled: true, Partition: "ap1", NamespacesEnabled: true,
 		Edition: validators.EditionEnterprise, ConsulVersion: v,
-		Actions: map[string]validators.Action{"mesh-name": validators.Off, "consumer-no-wildcard": validators.Warn}})
+		Actions: map[string]validators.Action{"mesh-name": validators.Off, "consumer-no-wildcard": validators.Warn}}, "consul")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := policies.Render(ps)
+	want, err := set.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out != string(want) {
 		t.Errorf("vap printed something else than the policies of its flags:\n%s", out)
 	}
-	if strings.Contains(out, "consul-peering-guard.mesh-name") {
-		t.Error("a rule set to off was rendered")
+	if strings.Contains(out, "policyName: consul-peering-guard.mesh-name\n") {
+		t.Error("a rule set to off was bound")
 	}
-	if !strings.Contains(out, "ap1") {
-		t.Error("the partition is not baked into partition-placement")
+	for _, setting := range []string{"partition: ap1", "namespace: consul", "consulVersion: \"1.14\""} {
+		if !strings.Contains(out, setting) {
+			t.Errorf("the settings object lacks %s", setting)
+		}
 	}
 }
 
@@ -70,7 +73,7 @@ func TestVAPTakesTheWebhooksScopeAndListBound(t *testing.T) {
 	if code != exitAllowed {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	ps, err := policies.Generate(validators.Config{PolicyMaxListItems: 250})
+	set, err := policies.Generate(validators.Config{PolicyMaxListItems: 250}, policies.DefaultSettingsNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,15 +81,15 @@ func TestVAPTakesTheWebhooksScopeAndListBound(t *testing.T) {
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"consul": "true"}},
 		ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
 		MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-argocd",
-			Expression: "request.userInfo.username != 'argocd'"}}}.Apply(ps)
-	want, err := policies.Render(ps)
+			Expression: "request.userInfo.username != 'argocd'"}}}.Apply(set.Policies)
+	want, err := set.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out != string(want) {
 		t.Errorf("vap printed something else than the scoped policies:\n%s", out)
 	}
-	if !strings.Contains(out, "<= 250") || !strings.Contains(out, "- restore") {
+	if !strings.Contains(out, "policyMaxListItems: \"250\"") || !strings.Contains(out, "- restore") {
 		t.Error("the list bound or the exempt namespace is missing")
 	}
 }

@@ -62,7 +62,7 @@ type bench struct {
 	// skipping is a second webhook started with --skip-object-rules, for setup (e).
 	skipping  *framework.Webhook
 	ca        *framework.CA
-	generated []policies.Policy
+	generated policies.Set
 }
 
 func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
@@ -100,7 +100,7 @@ func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
 	if err := skipping.WaitReady(time.Minute); err != nil {
 		return err
 	}
-	generated, err := policies.Generate(validators.Config{})
+	generated, err := policies.Generate(validators.Config{}, "default")
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func run(n, rounds, scaleSD, scalePeers int, outFile string) error {
 		{"(a) no admission", b.noAdmission},
 		{"(b) consul-peering-guard webhook", b.useWebhook},
 		{"(c) ValidatingAdmissionPolicy (CEL)", b.usePolicy},
-		{fmt.Sprintf("(d) generated policies only (%d)", len(generated)), b.useGenerated},
+		{fmt.Sprintf("(d) generated policies only (%d)", len(generated.Policies)), b.useGenerated},
 		{"(e) generated policies + webhook --skip-object-rules", b.useGeneratedAndWebhook},
 	}
 	lat := make([][]time.Duration, len(setups))
@@ -231,11 +231,9 @@ func (b *bench) noAdmission(ctx context.Context) error {
 }
 
 func (b *bench) dropGenerated(ctx context.Context) error {
-	for _, p := range b.generated {
-		if err := client.IgnoreNotFound(b.cluster.Client.Delete(ctx, p.Binding.DeepCopy())); err != nil {
-			return err
-		}
-		if err := client.IgnoreNotFound(b.cluster.Client.Delete(ctx, p.Policy.DeepCopy())); err != nil {
+	objs := b.generated.Objects()
+	for i := len(objs) - 1; i >= 0; i-- {
+		if err := client.IgnoreNotFound(b.cluster.Client.Delete(ctx, objs[i].DeepCopyObject().(client.Object))); err != nil {
 			return err
 		}
 	}
@@ -243,11 +241,9 @@ func (b *bench) dropGenerated(ctx context.Context) error {
 }
 
 func (b *bench) createGenerated(ctx context.Context) error {
-	for _, p := range b.generated {
-		for _, obj := range []client.Object{p.Policy.DeepCopy(), p.Binding.DeepCopy()} {
-			if err := b.cluster.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-				return err
-			}
+	for _, obj := range b.generated.Objects() {
+		if err := b.cluster.Client.Create(ctx, obj.DeepCopyObject().(client.Object)); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
 		}
 	}
 	return nil

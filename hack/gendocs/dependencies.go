@@ -37,7 +37,7 @@ var why = map[string]string{
 	"github.com/prometheus/client_model":                                     "tests only: parsing scraped metrics in the chart tests",
 	"github.com/prometheus/common":                                           "tests only: parsing scraped metrics in the chart tests",
 	"k8s.io/apiextensions-apiserver":                                         "tests only: CustomResourceDefinition types for the chart tests",
-	"k8s.io/apiserver":                                                       "tests only: the API server's in-process ValidatingAdmissionPolicy evaluator (`test/vap`)",
+	"k8s.io/apiserver":                                                       "tests only: the API server's in-process ValidatingAdmissionPolicy evaluator (`internal/policies` runs every object-only rule's table cases through the Go check and its CEL; `test/vap` type-checks the policies)",
 	"k8s.io/kube-aggregator":                                                 "tests only: APIService types for the chart tests",
 }
 

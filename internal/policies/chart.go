@@ -2,264 +2,137 @@ package policies
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
-
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// The Helm chart cannot run the generator at install time, so HelmTemplate renders every
-// rule under each variant of the configuration its CEL depends on and lets Helm pick one
-// from the chart's values: the same policies `vap` prints for the same installation.
+// The Helm chart cannot run the generator at install time, but the policies no longer
+// depend on the installation: HelmTemplate writes each rule's policies once, as data, and a
+// loop renders them with the chart's labels and scope, a binding per rule as .Values.rules
+// sets it, and the settings object from .Values.consul.
 
-// Placeholders the chart's values replace: the partition name and the configured Consul
-// version appear in expressions and messages.
-const (
-	partitionPlaceholder = "cpgpartitionplaceholder"
-	// The list bound, a number no one configures.
-	boundPlaceholder = 987654321
-	// A match condition and a namespace label standing for the webhook's match conditions
-	// and scope, replaced by the same values the webhook entries render.
-	conditionsPlaceholder = "cpgmatchconditionsplaceholder"
-	scopePlaceholder      = "cpgscopeplaceholder"
-)
-
-// placeholderScope renders where the chart's webhook scope goes.
-var placeholderScope = Scope{
-	NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{scopePlaceholder: "x"}},
-	MatchConditions:   []admissionregistrationv1.MatchCondition{{Name: conditionsPlaceholder, Expression: "true"}},
+// chartRule is one rule as the template holds it.
+type chartRule struct {
+	Rule     string        `json:"rule"`
+	Default  string        `json:"default"`
+	Policies []chartPolicy `json:"policies"`
 }
 
-// variant is one value of one configuration dimension, with the Helm condition choosing it.
-type variant struct {
-	cond  string
-	apply func(c *validators.Config, rule string)
+type chartPolicy struct {
+	Name string `json:"name"`
+	Spec any    `json:"spec"`
 }
 
-func versionVariant(cond, v string) variant {
-	return variant{cond: cond, apply: func(c *validators.Config, _ string) {
-		ver, err := validators.ParseConsulVersion(v)
-		if err != nil {
-			panic(err)
-		}
-		c.ConsulVersion = ver
-	}}
-}
-
-// dimension is a configuration fact the CEL of a rule may depend on, with the variants that
-// can change what it renders; flag names it in the documentation.
-type dimension struct {
-	flag     string
-	variants []variant
-}
-
-var dimensions = []dimension{
-	{flag: "--partitions-enabled, --partition", variants: []variant{
-		{cond: `(not $.Values.consul.adminPartitions.enabled)`, apply: func(*validators.Config, string) {}},
-		{cond: `(and $.Values.consul.adminPartitions.enabled (eq $.Values.consul.adminPartitions.name "default"))`,
-			apply: func(c *validators.Config, _ string) {
-				c.PartitionsEnabled, c.Partition = true, validators.DefaultPartition
-			}},
-		{cond: `(and $.Values.consul.adminPartitions.enabled (ne $.Values.consul.adminPartitions.name "default"))`,
-			apply: func(c *validators.Config, _ string) { c.PartitionsEnabled, c.Partition = true, partitionPlaceholder }},
-	}},
-	{flag: "--namespaces-enabled", variants: []variant{
-		{cond: `(not $.Values.consul.enableConsulNamespaces)`, apply: func(*validators.Config, string) {}},
-		{cond: `$.Values.consul.enableConsulNamespaces`, apply: func(c *validators.Config, _ string) { c.NamespacesEnabled = true }},
-	}},
-	{flag: "--consul-edition", variants: []variant{
-		{cond: `(ne $.Values.consul.edition "ce")`, apply: func(*validators.Config, string) {}},
-		{cond: `(eq $.Values.consul.edition "ce")`, apply: func(c *validators.Config, _ string) { c.Edition = validators.EditionCE }},
-	}},
-	{flag: "--consul-version", variants: []variant{ // by the releases where features arrived
-		{cond: `(not $.Values.consul.version)`, apply: func(*validators.Config, string) {}},
-		versionVariant(`(and $.Values.consul.version (semverCompare "<1.13.0-0" $.Values.consul.version))`, "1.12"),
-		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.13.0-0, <1.14.0-0" $.Values.consul.version))`, "1.13"),
-		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.14.0-0, <1.15.0-0" $.Values.consul.version))`, "1.14"),
-		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.15.0-0, <1.16.0-0" $.Values.consul.version))`, "1.15"),
-		versionVariant(`(and $.Values.consul.version (semverCompare ">=1.16.0-0" $.Values.consul.version))`, "1.16"),
-	}},
-}
-
-// actionDimension is the rule's action from .Values.rules: a rule set to warn does not
-// ratchet, and its binding warns.
-var actionDimension = dimension{flag: "--rule", variants: []variant{
-	{cond: `(eq $action "deny")`, apply: func(c *validators.Config, rule string) { c.Actions[rule] = validators.Deny }},
-	{cond: `(eq $action "warn")`, apply: func(c *validators.Config, rule string) { c.Actions[rule] = validators.Warn }},
-}}
-
-// HelmTemplate renders the chart template of the policies: one block per rule and
-// configuration variant, on when validatingAdmissionPolicies.enabled, with each rule's action
-// read from .Values.rules.
+// HelmTemplate renders the chart template of the policies: on when
+// validatingAdmissionPolicies.enabled, with each rule's action read from .Values.rules and
+// the installation from .Values.consul.
 func HelmTemplate() ([]byte, error) {
+	set, err := Generate(validators.Config{}, "")
+	if err != nil {
+		return nil, err
+	}
+	var rules []chartRule
+	for _, p := range set.Policies {
+		if len(rules) == 0 || rules[len(rules)-1].Rule != p.Rule {
+			rules = append(rules, chartRule{Rule: p.Rule, Default: string(validators.RuleByName(p.Rule).DefaultAction)})
+		}
+		r := &rules[len(rules)-1]
+		r.Policies = append(r.Policies, chartPolicy{Name: p.Policy.Name, Spec: p.Policy.Spec})
+	}
 	var b bytes.Buffer
 	b.WriteString(`{{- /* Generated by make generate (go run ./hack/genvap) from the rule catalogue; do not edit. */}}
 {{- if .Values.validatingAdmissionPolicies.enabled }}
+{{- $rules := list }}
 `)
-	for _, r := range validators.Catalogue() {
-		if !Enforced(r) {
-			continue
-		}
-		blocks, err := ruleBlocks(r)
+	for _, r := range rules {
+		line, err := json.Marshal(r)
 		if err != nil {
 			return nil, err
 		}
-		if len(blocks) == 0 {
-			continue
+		if bytes.ContainsRune(line, '`') {
+			return nil, fmt.Errorf("rule %s: its policy holds a backquote, which the template quotes with", r.Rule)
 		}
-		fmt.Fprintf(&b, `{{- $action := %q }}
-{{- if hasKey $.Values.rules %q }}{{ $action = toString (index $.Values.rules %q) }}{{ end }}
-{{- if eq $action "false" }}{{ $action = "off" }}{{ end }}
-{{- if ne $action "off" }}
-`, string(r.DefaultAction), r.Name, r.Name)
-		for i, bl := range blocks {
-			switch {
-			case bl.cond == "" && i == 0:
-				b.WriteString("{{- if true }}\n")
-			case i == 0:
-				fmt.Fprintf(&b, "{{- if %s }}\n", bl.cond)
-			default:
-				fmt.Fprintf(&b, "{{- else if %s }}\n", bl.cond)
-			}
-			b.WriteString(bl.yaml)
-		}
-		b.WriteString("{{- end }}\n{{- end }}\n")
+		fmt.Fprintf(&b, "{{- $rules = append $rules (`%s` | fromJson) }}\n", line)
 	}
-	b.WriteString("{{- end }}\n")
+	deny, warn := validators.Deny, validators.Warn
+	fmt.Fprintf(&b, `{{- $actions := dict }}
+{{- range $r := $rules }}
+{{- $action := $r.default }}
+{{- if hasKey $.Values.rules $r.rule }}{{ $action = toString (index $.Values.rules $r.rule) }}{{ end }}
+{{- if eq $action "false" }}{{ $action = "off" }}{{ end }}
+{{- $_ := set $actions $r.rule $action }}
+{{- end }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: %[1]s
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "cpg.labels" . | nindent 4 }}
+data:
+  %[2]s: {{ if .Values.consul.adminPartitions.enabled }}{{ .Values.consul.adminPartitions.name | default %[7]q | quote }}{{ else }}%[7]q{{ end }}
+  %[3]s: {{ .Values.consul.adminPartitions.enabled | toString | quote }}
+  %[4]s: {{ .Values.consul.enableConsulNamespaces | toString | quote }}
+  %[5]s: {{ .Values.consul.edition | quote }}
+  %[6]s: {{ regexFind "^[0-9]+([.][0-9]+)*" (trimPrefix "v" .Values.consul.version) | quote }}
+  %[16]s: {{ int .Values.validatingAdmissionPolicies.maxListItems | toString | quote }}
+  {{- range $r := $rules }}
+  %[8]s{{ $r.rule }}: {{ index $actions $r.rule | quote }}
+  {{- end }}
+{{- range $r := $rules }}
+{{- $action := index $actions $r.rule }}
+{{- range $p := $r.policies }}
+{{- $spec := $p.spec }}
+{{- with $.Values.webhook.matchConditions }}{{ $_ := set $spec "matchConditions" (concat $spec.matchConditions .) }}{{ end }}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  {{- include "cpg.policyMetadata" (list $ $p.name $r.rule) | nindent 2 }}
+spec:
+  {{- toYaml $spec | nindent 2 }}
+{{- if ne $action %[10]q }}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  {{- include "cpg.policyMetadata" (list $ $p.name $r.rule) | nindent 2 }}
+spec:
+  policyName: {{ $p.name }}
+  paramRef:
+    name: %[1]s
+    namespace: {{ $.Release.Namespace }}
+    parameterNotFoundAction: {{ if eq $action %[11]q }}%[12]s{{ else }}%[13]s{{ end }}
+  validationActions: {{ if eq $action %[11]q }}%[14]s{{ else }}%[15]s{{ end }}
+  {{- include "cpg.policyMatchResources" $ | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- define "cpg.policyMetadata" -}}
+name: {{ index . 1 }}
+labels:
+  {{- include "cpg.labels" (index . 0) | nindent 2 }}
+annotations:
+  %[9]s: {{ index . 2 }}
+{{- end }}
+`, SettingsName, validators.ParamPartition, validators.ParamPartitionsEnabled, validators.ParamNamespacesEnabled,
+		validators.ParamEdition, validators.ParamConsulVersion,
+		validators.DefaultPartition, validators.ParamRulePrefix, RuleAnnotation, string(validators.Off), string(deny),
+		ParamNotFoundAction(deny), ParamNotFoundAction(warn), flowList(ValidationActions(deny)), flowList(ValidationActions(warn)),
+		validators.ParamPolicyMaxListItems)
 	return b.Bytes(), nil
 }
 
-type block struct {
-	cond string
-	yaml string
-}
-
-// relevantDimensions are the dimensions whose variants change what a rule renders.
-func relevantDimensions(r *validators.Rule) ([]dimension, error) {
-	var relevant []dimension
-	base, err := renderRule(r, nil)
-	if err != nil {
-		return nil, err
+// flowList is a list of names in YAML flow style.
+func flowList[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
 	}
-	for _, d := range dimensions {
-		for _, v := range d.variants[1:] {
-			out, err := renderRule(r, []variant{v})
-			if err != nil {
-				return nil, err
-			}
-			if out != base {
-				relevant = append(relevant, d)
-				break
-			}
-		}
-	}
-	return relevant, nil
-}
-
-// ruleBlocks renders a rule under every combination of the variants of the dimensions it
-// depends on, merging the combinations that render alike.
-func ruleBlocks(r *validators.Rule) ([]block, error) {
-	relevant, err := relevantDimensions(r)
-	if err != nil {
-		return nil, err
-	}
-	relevant = append(relevant, actionDimension)
-	combos := [][]variant{nil}
-	for _, d := range relevant {
-		var next [][]variant
-		for _, c := range combos {
-			for _, v := range d.variants {
-				next = append(next, append(append([]variant(nil), c...), v))
-			}
-		}
-		combos = next
-	}
-	var blocks []block
-	var conds [][]string
-	for _, c := range combos {
-		out, err := renderRule(r, c)
-		if err != nil {
-			return nil, err
-		}
-		if out == "" {
-			continue
-		}
-		var parts []string
-		for _, v := range c {
-			parts = append(parts, v.cond)
-		}
-		and := strings.Join(parts, " ")
-		if len(parts) > 1 {
-			and = "(and " + and + ")"
-		}
-		found := false
-		for i := range blocks {
-			if blocks[i].yaml == out {
-				conds[i] = append(conds[i], and)
-				found = true
-				break
-			}
-		}
-		if !found {
-			blocks = append(blocks, block{yaml: out})
-			conds = append(conds, []string{and})
-		}
-	}
-	for i := range blocks {
-		switch {
-		case len(conds[i]) == len(combos):
-			blocks[i].cond = "" // every variant renders alike
-		case len(conds[i]) == 1:
-			blocks[i].cond = conds[i][0]
-		default:
-			blocks[i].cond = "(or " + strings.Join(conds[i], " ") + ")"
-		}
-	}
-	return blocks, nil
-}
-
-// renderRule renders one rule's policies under the variants (the rule set to deny unless
-// one says otherwise); "" when it renders nothing.
-func renderRule(r *validators.Rule, vs []variant) (string, error) {
-	cfg := validators.Config{Actions: map[string]validators.Action{}}
-	for _, other := range validators.Catalogue() {
-		if other != r {
-			cfg.Actions[other.Name] = validators.Off
-		}
-	}
-	cfg.Actions[r.Name] = validators.Deny
-	cfg.PolicyMaxListItems = boundPlaceholder
-	for _, v := range vs {
-		v.apply(&cfg, r.Name)
-	}
-	if cfg.Validate() != nil {
-		return "", nil // the webhook refuses to start with it (partitions on a ce edition)
-	}
-	ps, err := Generate(cfg)
-	if err != nil {
-		return "", err
-	}
-	placeholderScope.Apply(ps)
-	out, err := Render(ps)
-	if err != nil {
-		return "", err
-	}
-	s := string(out)
-	s = strings.ReplaceAll(s, "  labels:\n    "+managedByLabel+": "+managedBy+"\n", "  labels:\n    {{- include \"cpg.labels\" $ | nindent 4 }}\n")
-	s = strings.ReplaceAll(s, fmt.Sprint(boundPlaceholder), "{{ int $.Values.validatingAdmissionPolicies.maxListItems }}")
-	s = strings.ReplaceAll(s, "  - expression: \"true\"\n    name: "+conditionsPlaceholder+"\n",
-		"  {{- with $.Values.webhook.matchConditions }}\n  {{- toYaml . | nindent 2 }}\n  {{- end }}\n")
-	s = strings.ReplaceAll(s, "  matchResources:\n    namespaceSelector:\n      matchLabels:\n        "+scopePlaceholder+": x\n",
-		"  {{- include \"cpg.policyMatchResources\" $ | nindent 2 }}\n")
-	if strings.Contains(s, conditionsPlaceholder) || strings.Contains(s, scopePlaceholder) || strings.Contains(s, fmt.Sprint(boundPlaceholder)) {
-		return "", fmt.Errorf("rule %s: a placeholder of the chart's values was not replaced", r.Name)
-	}
-	s = strings.ReplaceAll(s, partitionPlaceholder, "{{ $.Values.consul.adminPartitions.name }}")
-	if cfg.ConsulVersion != nil {
-		s = strings.ReplaceAll(s, "configured version is "+cfg.ConsulVersion.String(), "configured version is {{ trimPrefix \"v\" (regexReplaceAll \"[+].*$\" $.Values.consul.version \"\") }}")
-	}
-	return s, nil
+	return "[" + strings.Join(s, ", ") + "]"
 }

@@ -9,12 +9,12 @@ import (
 )
 
 // Table is the generated part of docs/policies.md: for every rule of the catalogue, whether
-// a policy enforces it, which flags its CEL depends on, or why it stays in the webhook; then
+// a policy enforces it, which settings its CEL reads, or why it stays in the webhook; then
 // the list bound and the scope the policies take. hack/genvap writes it between the page's
 // policies markers.
 func Table() (string, error) {
 	var b strings.Builder
-	b.WriteString(`| rule | kinds | default | runs as | CEL depends on |
+	b.WriteString(`| rule | kinds | default | runs as | settings its CEL reads |
 |---|---|---|---|---|
 `)
 	for _, r := range validators.Catalogue() {
@@ -26,15 +26,7 @@ func Table() (string, error) {
 		switch {
 		case Enforced(r):
 			runs = "policy (and the webhook, unless `serve --skip-object-rules`)"
-			dims, err := relevantDimensions(r)
-			if err != nil {
-				return "", err
-			}
-			var flags []string
-			for _, d := range dims {
-				flags = append(flags, "`"+strings.ReplaceAll(d.flag, ", ", "`, `")+"`")
-			}
-			deps = strings.Join(flags, ", ")
+			deps = strings.Join(settingsRead(r), ", ")
 		case r.ObjectOnly():
 			runs = "webhook only: " + r.WebhookOnly()
 		case r.ReadsPair():
@@ -56,7 +48,7 @@ upstream overrides cost 16.4 s of API-server CPU (1.7 s without the policies) an
 20,000 timed out, after which it could no longer be labelled or get consul-k8s's finalizer.
 Every policy of a kind with lists therefore carries the match condition `+"`%s`"+`: it
 evaluates a request only while each list it iterates (and its total of inner lists), in the
-object and in the stored object, holds at most %d items:
+object and in the stored object, holds at most the bound (%[2]d items by default):
 
 | kind | lists bounded |
 |---|---|
@@ -68,8 +60,9 @@ object and in the stored object, holds at most %d items:
 
 An object beyond the bound is judged by the webhook, whose checks are linear:
 `+"`serve --skip-object-rules`"+` runs the rules the policies enforce on exactly the objects they skip.
-Set the bound with `+"`vap --policy-max-list-items`"+` and `+"`serve --policy-max-list-items`"+` (the
-two must agree; the chart sets both from `+"`validatingAdmissionPolicies.maxListItems`"+`).
+Set the bound with `+"`vap --policy-max-list-items`"+` (the policies read it from the key
+`+"`%[3]s`"+` of their settings object) and `+"`serve --policy-max-list-items`"+` (the two
+must agree; the chart sets both from `+"`validatingAdmissionPolicies.maxListItems`"+`).
 `+"`test/vap`"+` (TestPolicyListBound) prints the API server's own admission time
 (`+"`apiserver_admission_controller_admission_duration_seconds`"+` of the ValidatingAdmissionPolicy
 plugin) and each create's time for objects at and beyond the bound, as ratios to the same
@@ -86,11 +79,11 @@ binding's `+"`matchResources`"+` (an exempt namespace as a `+"`kubernetes.io/met
 requirement, as in the webhook entries) and `+"`--match-condition NAME=EXPRESSION`"+` is added to
 each policy's match conditions. The chart does the same from `+"`webhook.exemptNamespaces`"+`,
 `+"`webhook.namespaceSelector`"+`, `+"`webhook.objectSelector`"+` and `+"`webhook.matchConditions`"+`.
-`, validators.PolicyBoundCondition, validators.DefaultPolicyMaxListItems)
+`, validators.PolicyBoundCondition, validators.DefaultPolicyMaxListItems, validators.ParamPolicyMaxListItems)
 	fmt.Fprintf(&b, `
 ## Removing them
 
-`+"`vap`"+` labels every policy and binding it prints `+"`%[1]s=%[2]s`"+`;
+`+"`vap`"+` labels every policy, binding and settings object it prints `+"`%[1]s=%[2]s`"+`;
 this removes them all (the webhook, if it runs, judges alone again):
 
 <!-- remove-vap -->
@@ -99,12 +92,33 @@ this removes them all (the webhook, if it runs, judges alone again):
 `+"```"+`
 
 To apply a new configuration, remove them and apply the new output: a rule turned off prints
-nothing, so applying alone would leave its old policy in place. The chart's policies carry the
+no binding, so applying alone would leave its old binding in place. The chart's policies carry the
 chart's labels instead; `+"`validatingAdmissionPolicies.enabled: false`"+` or `+"`helm uninstall`"+`
 removes them.
 `, managedByLabel, managedBy, RemoveCommand)
 	return b.String(), nil
 }
 
-// RemoveCommand deletes every policy and binding `vap` printed, by the label it puts on them.
-const RemoveCommand = "kubectl delete validatingadmissionpolicies,validatingadmissionpolicybindings -l " + managedByLabel + "=" + managedBy
+// settingsRead are the keys of the settings object a rule's CEL reads besides its action.
+func settingsRead(r *validators.Rule) []string {
+	var text strings.Builder
+	for _, k := range r.Kinds {
+		vs, _ := r.CEL(k)
+		for _, v := range vs {
+			text.WriteString(v.Expression + v.MessageExpression)
+		}
+	}
+	var keys []string
+	for _, key := range []string{validators.ParamPartition, validators.ParamPartitionsEnabled, validators.ParamNamespacesEnabled,
+		validators.ParamEdition, validators.ParamConsulVersion} {
+		if strings.Contains(text.String(), "params.data['"+key+"']") {
+			keys = append(keys, "`"+key+"`")
+		}
+	}
+	return keys
+}
+
+// RemoveCommand deletes every policy, binding and settings object `vap` printed, by the
+// label it puts on them.
+const RemoveCommand = "kubectl delete validatingadmissionpolicies,validatingadmissionpolicybindings,configmaps -A -l " +
+	managedByLabel + "=" + managedBy

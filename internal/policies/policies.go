@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
@@ -29,13 +31,48 @@ const (
 // RuleAnnotation names, on each policy and binding, the rule it enforces.
 const RuleAnnotation = "consul-peering-guard.io/rule"
 
-// Policy is one rule's policy and binding. A rule whose checks differ between its kinds
-// (their schemas differ, and a policy type-checks against every kind it matches) has one
-// Policy per group of kinds that share the same validations.
+// Policy is one rule's policy and binding, nil for a rule set to off. A rule whose checks
+// differ between its kinds (their schemas differ, and a policy type-checks against every
+// kind it matches) has one Policy per group of kinds that share the same validations.
 type Policy struct {
 	Rule    string
 	Policy  *admissionregistrationv1.ValidatingAdmissionPolicy
 	Binding *admissionregistrationv1.ValidatingAdmissionPolicyBinding
+}
+
+// Set is what `vap` prints: the policies and the one parameter object they read the
+// installation from.
+type Set struct {
+	Settings *corev1.ConfigMap
+	Policies []Policy
+}
+
+// SettingsName names the ConfigMap that holds the policies' parameters.
+const SettingsName = "consul-peering-guard-policies"
+
+// DefaultSettingsNamespace is where `vap` puts it unless told otherwise: the namespace the
+// chart's documentation installs into.
+const DefaultSettingsNamespace = "consul-peering-guard"
+
+// ParamNotFoundAction is what a binding does while the settings object is missing: a deny
+// rule refuses every write it matches, with a message naming the binding and the missing
+// parameter (failing closed, as Kubernetes defaults to), and a warn rule, which never
+// refuses, lets the write through (docs/policies.md says why).
+func ParamNotFoundAction(a validators.Action) admissionregistrationv1.ParameterNotFoundActionType {
+	if a == validators.Deny {
+		return admissionregistrationv1.DenyAction
+	}
+	return admissionregistrationv1.AllowAction
+}
+
+// Settings is the parameter object of the policies for cfg, in namespace ns.
+func Settings(cfg validators.Config, ns string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: SettingsName, Namespace: ns,
+			Labels: map[string]string{managedByLabel: managedBy}},
+		Data: validators.PolicyParams(cfg),
+	}
 }
 
 // ValidationActions returns the binding's actions for a rule action: deny refuses, warn
@@ -57,29 +94,28 @@ func Enforced(r *validators.Rule) bool {
 	return r.ObjectOnly() && r.WebhookOnly() == ""
 }
 
-// Generate returns the policies of every enabled object-only rule with CEL under cfg, in
-// catalogue order. A rule the configuration leaves nothing to find (namespaces rules with
-// namespaces on) renders nothing, like a rule set to off.
-func Generate(cfg validators.Config) ([]Policy, error) {
+// Generate returns the policy of every object-only rule with CEL, in catalogue order, bound
+// as cfg sets the rule (no binding when off), and the settings object in namespace ns that
+// every binding reads the installation of cfg from.
+func Generate(cfg validators.Config, ns string) (Set, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return Set{}, err
 	}
-	var out []Policy
+	set := Set{Settings: Settings(cfg, ns)}
 	for _, r := range validators.Catalogue() {
-		action := cfg.ActionFor(r)
-		if action == validators.Off || !Enforced(r) {
+		if !Enforced(r) {
 			continue
 		}
-		groups := kindGroups(r, cfg)
+		groups := kindGroups(r)
 		for _, g := range groups {
 			name := NamePrefix + r.Name
 			if len(groups) > 1 {
 				name += "." + strings.ToLower(string(g.kinds[0]))
 			}
-			out = append(out, build(r.Name, name, action, g, cfg))
+			set.Policies = append(set.Policies, build(r.Name, name, cfg.ActionFor(r), g, ns))
 		}
 	}
-	return out, nil
+	return set, nil
 }
 
 // kindGroup is the kinds of a rule that share one list of validations.
@@ -88,11 +124,11 @@ type kindGroup struct {
 	validations []validators.CELValidation
 }
 
-func kindGroups(r *validators.Rule, cfg validators.Config) []kindGroup {
+func kindGroups(r *validators.Rule) []kindGroup {
 	var groups []kindGroup
 next:
 	for _, k := range r.Kinds {
-		vs, _ := r.CEL(cfg, k)
+		vs, _ := r.CEL(k)
 		if len(vs) == 0 {
 			continue
 		}
@@ -119,7 +155,7 @@ func equalValidations(a, b []validators.CELValidation) bool {
 	return true
 }
 
-func build(rule, name string, action validators.Action, g kindGroup, cfg validators.Config) Policy {
+func build(rule, name string, action validators.Action, g kindGroup, ns string) Policy {
 	fail := admissionregistrationv1.Fail
 	invalid := metav1.StatusReasonInvalid // a denial is a 422, as the webhook answers
 	scope := admissionregistrationv1.NamespacedScope
@@ -135,18 +171,19 @@ func build(rule, name string, action validators.Action, g kindGroup, cfg validat
 	conditions := []admissionregistrationv1.MatchCondition{{
 		Name: webhook.NotBeingDeletedCondition, Expression: webhook.NotBeingDeletedExpression,
 	}}
-	if bound := boundCondition(g.kinds, cfg); bound != "" {
+	if bound := boundCondition(g.kinds); bound != "" {
 		conditions = append(conditions, admissionregistrationv1.MatchCondition{Name: validators.PolicyBoundCondition, Expression: bound})
 	}
 	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByLabel: managedBy},
 		Annotations: map[string]string{RuleAnnotation: rule}}
-	return Policy{
+	p := Policy{
 		Rule: rule,
 		Policy: &admissionregistrationv1.ValidatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
 			ObjectMeta: meta,
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				FailurePolicy: &fail,
+				ParamKind:     &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
 				MatchConstraints: &admissionregistrationv1.MatchResources{
 					ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
 						RuleWithOperations: admissionregistrationv1.RuleWithOperations{
@@ -160,25 +197,31 @@ func build(rule, name string, action validators.Action, g kindGroup, cfg validat
 				Validations:     validations,
 			},
 		},
-		Binding: &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
-			ObjectMeta: *meta.DeepCopy(),
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-				PolicyName:        name,
-				ValidationActions: ValidationActions(action),
-			},
+	}
+	if action == validators.Off {
+		return p
+	}
+	notFound := ParamNotFoundAction(action)
+	p.Binding = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
+		ObjectMeta: *meta.DeepCopy(),
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ParamRef:          &admissionregistrationv1.ParamRef{Name: SettingsName, Namespace: ns, ParameterNotFoundAction: &notFound},
+			ValidationActions: ValidationActions(action),
 		},
 	}
+	return p
 }
 
 // boundCondition is the match condition that leaves to the webhook an object whose lists
 // are longer than the policies of kinds afford ("" when they iterate no list): each kind's
 // bound, for a policy that matches several kinds (a kind's lists are absent from another's
 // objects, so its bound holds there).
-func boundCondition(ks []kinds.Kind, cfg validators.Config) string {
+func boundCondition(ks []kinds.Kind) string {
 	var parts []string
 	for _, k := range ks {
-		if expr, ok := cfg.PolicyBound(k); ok {
+		if expr, ok := validators.PolicyBound(k); ok {
 			parts = append(parts, expr)
 		}
 	}
@@ -191,18 +234,30 @@ func boundCondition(ks []kinds.Kind, cfg validators.Config) string {
 	return strings.Join(parts, " && ")
 }
 
-// Render writes the policies and bindings as one YAML stream.
-func Render(ps []Policy) ([]byte, error) {
-	var b bytes.Buffer
-	for _, p := range ps {
-		for _, obj := range []any{p.Policy, p.Binding} {
-			y, err := yaml.Marshal(obj)
-			if err != nil {
-				return nil, fmt.Errorf("rendering the policy of %s: %w", p.Rule, err)
-			}
-			b.WriteString("---\n")
-			b.Write(stripStatus(y))
+// Objects are the settings object, then each policy followed by its binding: the order to
+// create them in.
+func (s Set) Objects() []client.Object {
+	objs := []client.Object{s.Settings}
+	for _, p := range s.Policies {
+		objs = append(objs, p.Policy)
+		if p.Binding != nil {
+			objs = append(objs, p.Binding)
 		}
+	}
+	return objs
+}
+
+// Render writes the settings object, then the policies and bindings, as one YAML stream:
+// kubectl apply creates the parameter before any binding reads it.
+func (s Set) Render() ([]byte, error) {
+	var b bytes.Buffer
+	for _, obj := range s.Objects() {
+		y, err := yaml.Marshal(obj)
+		if err != nil {
+			return nil, fmt.Errorf("rendering the policies: %w", err)
+		}
+		b.WriteString("---\n")
+		b.Write(stripStatus(y))
 	}
 	return b.Bytes(), nil
 }
@@ -276,7 +331,7 @@ func NamespaceSelectorWithExemptions(sel *metav1.LabelSelector, exempt []string)
 func (s Scope) Apply(ps []Policy) {
 	ns := NamespaceSelectorWithExemptions(s.NamespaceSelector, s.ExemptNamespaces)
 	for _, p := range ps {
-		if ns != nil || s.ObjectSelector != nil {
+		if p.Binding != nil && (ns != nil || s.ObjectSelector != nil) {
 			p.Binding.Spec.MatchResources = &admissionregistrationv1.MatchResources{
 				NamespaceSelector: ns.DeepCopy(), ObjectSelector: s.ObjectSelector.DeepCopy(),
 			}

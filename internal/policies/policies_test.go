@@ -24,12 +24,12 @@ import (
 
 func generate(t *testing.T, cfg validators.Config) map[string][]policies.Policy {
 	t.Helper()
-	ps, err := policies.Generate(cfg)
+	set, err := policies.Generate(cfg, "consul")
 	if err != nil {
 		t.Fatal(err)
 	}
 	byRule := map[string][]policies.Policy{}
-	for _, p := range ps {
+	for _, p := range set.Policies {
 		byRule[p.Rule] = append(byRule[p.Rule], p)
 	}
 	return byRule
@@ -40,24 +40,68 @@ func TestActionsBindAsSpecified(t *testing.T) {
 		"upstream-no-wildcard": validators.Deny, "consumer-no-wildcard": validators.Warn, "mesh-name": validators.Off,
 	}}
 	byRule := generate(t, cfg)
-	for rule, want := range map[string][]admissionregistrationv1.ValidationAction{
-		"upstream-no-wildcard": {admissionregistrationv1.Deny},
-		"consumer-no-wildcard": {admissionregistrationv1.Warn, admissionregistrationv1.Audit},
-		"mesh-name":            nil,
+	for _, tc := range []struct {
+		rule     string
+		want     []admissionregistrationv1.ValidationAction
+		notFound admissionregistrationv1.ParameterNotFoundActionType
+	}{
+		{"upstream-no-wildcard", []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}, admissionregistrationv1.DenyAction},
+		{"consumer-no-wildcard", []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn, admissionregistrationv1.Audit},
+			admissionregistrationv1.AllowAction},
+		{"mesh-name", nil, ""},
 	} {
-		ps := byRule[rule]
-		if want == nil {
-			if len(ps) != 0 {
-				t.Errorf("%s is off but renders %d policies", rule, len(ps))
+		ps := byRule[tc.rule]
+		if len(ps) != 1 {
+			t.Fatalf("%s: %d policies, want 1", tc.rule, len(ps))
+		}
+		b := ps[0].Binding
+		if tc.want == nil {
+			if b != nil {
+				t.Errorf("%s is off but renders a binding", tc.rule)
 			}
 			continue
 		}
-		if len(ps) != 1 {
-			t.Fatalf("%s: %d policies, want 1", rule, len(ps))
+		if b == nil {
+			t.Fatalf("%s renders no binding", tc.rule)
 		}
-		if got := ps[0].Binding.Spec.ValidationActions; !slices.Equal(got, want) {
-			t.Errorf("%s binds %v, want %v", rule, got, want)
+		if got := b.Spec.ValidationActions; !slices.Equal(got, tc.want) {
+			t.Errorf("%s binds %v, want %v", tc.rule, got, tc.want)
 		}
+		want := admissionregistrationv1.ParamRef{Name: policies.SettingsName, Namespace: "consul", ParameterNotFoundAction: &tc.notFound}
+		if ref := b.Spec.ParamRef; ref == nil || !equality.Semantic.DeepEqual(*ref, want) {
+			t.Errorf("%s reads its parameter from %+v, want %+v", tc.rule, ref, want)
+		}
+	}
+}
+
+func TestSettingsCarryTheInstallation(t *testing.T) {
+	v, err := validators.ParseConsulVersion("v1.15.2+ent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := policies.Settings(validators.Config{PartitionsEnabled: true, Partition: "ap1", NamespacesEnabled: true,
+		Edition: validators.EditionEnterprise, ConsulVersion: v, Actions: map[string]validators.Action{"mesh-name": validators.Warn}}, "consul")
+	if cm.Namespace != "consul" || cm.Name != policies.SettingsName {
+		t.Errorf("settings object %s/%s, want consul/%s", cm.Namespace, cm.Name, policies.SettingsName)
+	}
+	for key, want := range map[string]string{
+		validators.ParamPartition: "ap1", validators.ParamPartitionsEnabled: "true", validators.ParamNamespacesEnabled: "true",
+		validators.ParamEdition: "enterprise", validators.ParamConsulVersion: "1.15.2",
+		validators.ParamRulePrefix + "mesh-name": "warn", validators.ParamRulePrefix + "upstream-no-wildcard": "deny",
+	} {
+		if got, ok := cm.Data[key]; !ok || got != want {
+			t.Errorf("%s: %q, want %q", key, got, want)
+		}
+	}
+	for key := range cm.Data {
+		if rule, ok := strings.CutPrefix(key, validators.ParamRulePrefix); ok && !policies.Enforced(validators.RuleByName(rule)) {
+			t.Errorf("%s: %s enforces no policy", key, rule)
+		}
+	}
+	if got := policies.Settings(validators.Config{}, "consul").Data; got[validators.ParamPartition] != validators.DefaultPartition ||
+		got[validators.ParamConsulVersion] != "" || got[validators.ParamEdition] != "" ||
+		got[validators.ParamPolicyMaxListItems] != fmt.Sprint(validators.DefaultPolicyMaxListItems) {
+		t.Errorf("default settings %v: want partition default, no version, no edition, the default list bound", got)
 	}
 }
 
@@ -79,22 +123,12 @@ func TestOnlyObjectRulesWithCELRender(t *testing.T) {
 	}
 }
 
-func TestConfigurationLeavingNothingToFindRendersNothing(t *testing.T) {
-	byRule := generate(t, validators.Config{NamespacesEnabled: true})
-	for _, rule := range []string{"upstream-namespace-needs-namespaces", "exported-service-namespace-needs-namespaces",
-		"peer-through-gateways-default-partition", "consul-version", "sameness-group-needs-enterprise"} {
-		if ps := byRule[rule]; len(ps) != 0 {
-			t.Errorf("%s has nothing to find under this configuration but renders %d policies", rule, len(ps))
-		}
-	}
-}
-
 func TestPoliciesMatchWritesAndSkipObjectsBeingDeleted(t *testing.T) {
-	ps, err := policies.Generate(validators.Config{})
+	set, err := policies.Generate(validators.Config{}, "consul")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range ps {
+	for _, p := range set.Policies {
 		spec := p.Policy.Spec
 		if len(spec.MatchConstraints.ResourceRules) != 1 ||
 			!slices.Equal(spec.MatchConstraints.ResourceRules[0].Operations,
@@ -110,36 +144,40 @@ func TestPoliciesMatchWritesAndSkipObjectsBeingDeleted(t *testing.T) {
 			iterates = iterates || strings.Contains(v.Expression, ".exists(") || strings.Contains(v.Expression, ".filter(")
 		}
 		bounded := len(spec.MatchConditions) == 2 && spec.MatchConditions[1].Name == validators.PolicyBoundCondition &&
-			strings.Contains(spec.MatchConditions[1].Expression, fmt.Sprintf("<= %d", validators.DefaultPolicyMaxListItems))
+			strings.Contains(spec.MatchConditions[1].Expression, "<= int(params.data['"+validators.ParamPolicyMaxListItems+"'])")
 		if iterates && !bounded {
 			t.Errorf("%s: iterates a list, match conditions %+v: want the list bound", p.Policy.Name, spec.MatchConditions)
 		}
-		deny := slices.Equal(p.Binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny})
+		if spec.ParamKind == nil || *spec.ParamKind != (admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"}) {
+			t.Errorf("%s: parameter %+v, want a ConfigMap", p.Policy.Name, spec.ParamKind)
+		}
+		ratchets := false
 		for _, v := range spec.Validations {
 			// A deny rule ratchets against the stored object; a warn rule warns about every
-			// violation, old or new, as the engine does.
-			if ratchets := strings.Contains(v.Expression, "oldObject"); ratchets != deny {
-				t.Errorf("%s: validation %q ratchets against oldObject: %v, want %v", p.Policy.Name, v.Expression, ratchets, deny)
-			}
+			// violation, old or new, as the engine does: the action is a parameter.
+			ratchets = ratchets || strings.Contains(v.Expression, "params.data['"+validators.ParamRulePrefix+p.Rule+"'] == 'deny'")
 			if !strings.HasSuffix(v.MessageExpression, "' ("+p.Rule+")'") {
 				t.Errorf("%s: message %q does not end with the rule", p.Policy.Name, v.MessageExpression)
 			}
 		}
+		if !ratchets {
+			t.Errorf("%s: no validation reads whether its rule is set to deny, to ratchet", p.Policy.Name)
+		}
 	}
 }
 
-func TestRenderIsAStreamOfPoliciesAndBindings(t *testing.T) {
-	ps, err := policies.Generate(validators.Config{})
+func TestRenderIsTheSettingsThenPoliciesAndBindings(t *testing.T) {
+	set, err := policies.Generate(validators.Config{}, "consul")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := policies.Render(ps)
+	out, err := set.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
 	docs := strings.Split(strings.TrimPrefix(string(out), "---\n"), "---\n")
-	if len(docs) != 2*len(ps) {
-		t.Fatalf("%d documents for %d policies", len(docs), len(ps))
+	if len(docs) != 1+2*len(set.Policies) {
+		t.Fatalf("%d documents for %d policies", len(docs), len(set.Policies))
 	}
 	for i, doc := range docs {
 		var meta struct {
@@ -150,7 +188,10 @@ func TestRenderIsAStreamOfPoliciesAndBindings(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := "ValidatingAdmissionPolicy"
-		if i%2 == 1 {
+		switch {
+		case i == 0:
+			want = "ConfigMap"
+		case i%2 == 0:
 			want += "Binding"
 		}
 		if meta.Kind != want || meta.Status != nil {
@@ -251,10 +292,11 @@ func TestSkipEnforcedJudgesObjectsBeyondThePolicyBound(t *testing.T) {
 // Break glass reaches the policies: the bindings select what the webhook entries select,
 // exempt namespaces excluded, and the policies carry the webhook's match conditions.
 func TestScopeAppliesTheWebhooksExemptions(t *testing.T) {
-	ps, err := policies.Generate(validators.Config{})
+	set, err := policies.Generate(validators.Config{}, "consul")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ps := set.Policies
 	condition := admissionregistrationv1.MatchCondition{Name: "not-argocd", Expression: "request.userInfo.username != 'argocd'"}
 	policies.Scope{
 		ExemptNamespaces:  []string{"restore"},

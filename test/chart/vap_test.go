@@ -11,6 +11,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
@@ -73,26 +74,39 @@ webhook:
 			checkLabels(t, objs)
 			gotPolicies := only[*admissionregistrationv1.ValidatingAdmissionPolicy](objs)
 			gotBindings := only[*admissionregistrationv1.ValidatingAdmissionPolicyBinding](objs)
-			want, err := policies.Generate(tc.cfg)
+			want, err := policies.Generate(tc.cfg, namespace)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tc.scope.Apply(want)
-			if len(gotPolicies) != len(want) || len(gotBindings) != len(want) {
-				t.Fatalf("rendered %d policies and %d bindings, vap prints %d of each", len(gotPolicies), len(gotBindings), len(want))
+			tc.scope.Apply(want.Policies)
+			var wantBindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
+			for _, w := range want.Policies {
+				if w.Binding != nil {
+					wantBindings = append(wantBindings, w.Binding)
+				}
 			}
-			for i, w := range want {
-				p, b := gotPolicies[i], gotBindings[i]
-				if p.Name != w.Policy.Name || b.Name != w.Binding.Name {
-					t.Errorf("policy %d: rendered %s/%s, vap prints %s", i, p.Name, b.Name, w.Policy.Name)
-					continue
+			if len(gotPolicies) != len(want.Policies) || len(gotBindings) != len(wantBindings) {
+				t.Fatalf("rendered %d policies and %d bindings, vap prints %d and %d", len(gotPolicies), len(gotBindings),
+					len(want.Policies), len(wantBindings))
+			}
+			for i, w := range want.Policies {
+				if p := gotPolicies[i]; p.Name != w.Policy.Name || !reflect.DeepEqual(p.Spec, w.Policy.Spec) {
+					t.Errorf("policy %d: rendered %s with spec\n %+v\nvap prints %s with\n %+v", i, p.Name, p.Spec, w.Policy.Name, w.Policy.Spec)
 				}
-				if !reflect.DeepEqual(p.Spec, w.Policy.Spec) {
-					t.Errorf("%s: rendered spec differs from vap's:\n got  %+v\n want %+v", p.Name, p.Spec, w.Policy.Spec)
+			}
+			for i, w := range wantBindings {
+				if b := gotBindings[i]; b.Name != w.Name || !reflect.DeepEqual(b.Spec, w.Spec) {
+					t.Errorf("binding %d: rendered %s %+v, vap prints %s %+v", i, b.Name, b.Spec, w.Name, w.Spec)
 				}
-				if !reflect.DeepEqual(b.Spec, w.Binding.Spec) {
-					t.Errorf("%s: rendered binding %+v, vap prints %+v", b.Name, b.Spec, w.Binding.Spec)
+			}
+			var settings *corev1.ConfigMap
+			for _, cm := range only[*corev1.ConfigMap](objs) {
+				if cm.Name == policies.SettingsName {
+					settings = cm
 				}
+			}
+			if settings == nil || settings.Namespace != namespace || !reflect.DeepEqual(settings.Data, want.Settings.Data) {
+				t.Errorf("rendered settings %+v, vap prints %+v", settings, want.Settings)
 			}
 			var args []string
 			for _, c := range one[*appsv1.Deployment](t, objs).Spec.Template.Spec.Containers {

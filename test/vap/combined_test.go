@@ -90,18 +90,16 @@ func TestPoliciesBesideTheWebhook(t *testing.T) {
 	}
 	defer func() { _ = cluster.UnregisterWebhook(name) }()
 
-	ps, err := policies.Generate(validators.Config{})
+	set, err := policies.Generate(validators.Config{}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range ps {
-		p.Policy.Name += ".combined"
-		p.Binding.Name, p.Binding.Spec.PolicyName = p.Policy.Name, p.Policy.Name
+	set = rename(set, ".combined")
+	for _, p := range set.Policies {
 		p.Binding.Spec.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: selector}
-		if err := cluster.Client.Create(ctx, p.Policy); err != nil {
-			t.Fatal(err)
-		}
-		if err := cluster.Client.Create(ctx, p.Binding); err != nil {
+	}
+	for _, o := range set.Objects() {
+		if err := cluster.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,19 +32,18 @@ func TestLargeValidObjectsStayWithinTheCostLimit(t *testing.T) {
 	for _, r := range validators.Catalogue() {
 		cfg.Actions[r.Name] = validators.Deny
 	}
-	ps, err := policies.Generate(cfg)
+	set, err := policies.Generate(cfg, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range ps {
-		p.Policy.Name += ".large"
-		p.Binding.Name, p.Binding.Spec.PolicyName = p.Policy.Name, p.Policy.Name
+	set = rename(set, ".large")
+	for _, p := range set.Policies {
 		p.Binding.Spec.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
 			MatchLabels: map[string]string{label: "true"}}}
-		for _, o := range []client.Object{p.Policy, p.Binding} {
-			if err := cluster.Client.Create(ctx, o); err != nil {
-				t.Fatal(err)
-			}
+	}
+	for _, o := range set.Objects() {
+		if err := cluster.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
 		}
 	}
 	waitForPolicies(ctx, t, "vap-sentinel-large")

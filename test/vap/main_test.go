@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -25,4 +26,18 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = cluster.Stop() }()
 	return m.Run()
+}
+
+// rename gives set's settings object, policies and bindings names ending in suffix, so that
+// several sets live side by side in one cluster, each binding reading its own settings.
+func rename(set policies.Set, suffix string) policies.Set {
+	set.Settings.Name += suffix
+	for _, p := range set.Policies {
+		p.Policy.Name += suffix
+		if p.Binding != nil {
+			p.Binding.Name, p.Binding.Spec.PolicyName = p.Policy.Name, p.Policy.Name
+			p.Binding.Spec.ParamRef.Name = set.Settings.Name
+		}
+	}
+	return set
 }

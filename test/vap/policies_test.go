@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
@@ -27,12 +26,10 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -145,25 +142,31 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		ps, err := policies.Generate(configs[id])
+		set, err := policies.Generate(configs[id], "default")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range ps {
+		set = rename(set, "."+id)
+		if err := cluster.Client.Create(ctx, set.Settings); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range set.Policies {
 			if warns := checker.Check(p.Policy); len(warns) > 0 {
 				t.Errorf("policy %s does not type-check against the CRDs: %v", p.Policy.Name, warns)
 			}
-			name := p.Policy.Name + "." + id
-			p.Policy.Name, p.Binding.Name, p.Binding.Spec.PolicyName = name, name, name
+			name := p.Policy.Name
+			if err := cluster.Client.Create(ctx, p.Policy); err != nil {
+				t.Fatalf("creating policy %s: %v", name, err)
+			}
+			if p.Binding == nil {
+				continue // the rule is off in this configuration
+			}
 			mirror := p.Binding.DeepCopy()
 			mirror.Name += ".mirror"
 			mirror.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}
 			for b, m := range map[*admissionregistrationv1.ValidatingAdmissionPolicyBinding]string{p.Binding: "false", mirror: "true"} {
 				b.Spec.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
 					MatchLabels: map[string]string{configLabel: id, ruleLabel: p.Rule, mirrorLabel: m}}}
-			}
-			if err := cluster.Client.Create(ctx, p.Policy); err != nil {
-				t.Fatalf("creating policy %s: %v", name, err)
 			}
 			for _, b := range []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{p.Binding, mirror} {
 				if err := cluster.Client.Create(ctx, b); err != nil {
@@ -177,19 +180,14 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.Rule+"/"+c.Name, func(t *testing.T) {
 			ns := namespaceOf(i, false)
-			cfg := configs[idOf(c)]
-			engine := engineVerdict(t, c, cfg)
-			if engine != c.Verdict {
-				t.Fatalf("the engine says %s, the case file %s: run go test ./validators -update-vap-cases", engine, c.Verdict)
+			res, cfg, err := c.Judge()
+			if err != nil {
+				t.Fatal(err)
 			}
-			want := engine
-			if engine == "warn" && cfg.ActionFor(validators.RuleByName(c.Rule)) == validators.Deny {
-				// A violation the stored object already had: the webhook warns, a Deny
-				// binding cannot, so the policy lets it through silently.
-				want = "pass"
-			}
+			engine := policies.Verdict(res, c.Rule)
+			want := policies.PolicyVerdict(engine, c.Rule, cfg)
 			got, msgs := policyVerdict(ctx, t, dyn, seen, c, ns)
-			if why, ok := refusedByTheAPIServer[c.Rule+"/"+c.Name]; ok {
+			if why, ok := policies.RefusedByTheAPIServer[c.Rule+"/"+c.Name]; ok {
 				if got != "refused" {
 					t.Fatalf("listed as refused by the API server (%s), but it answered %s %q", why, got, msgs)
 				}
@@ -262,21 +260,6 @@ var brackets = regexp.MustCompile(`\[[^\]]*\]`)
 // site is a field path without list indexes and map keys.
 func site(field string) string { return brackets.ReplaceAllString(field, "[*]") }
 
-// refusedByTheAPIServer are the cases whose object the API server's own validation refuses
-// before any admission policy runs: the CRD schema (a null list item, a missing spec.peer)
-// or Kubernetes' object names. The engine still judges them, as validate reads such files
-// offline, but no cluster can hold them, so no policy ever sees them.
-var refusedByTheAPIServer = map[string]string{
-	"consul-version/local upstream on 1.14":                                "a null override",
-	"consul-version/peer upstream on 1.14":                                 "a null override",
-	"gateway-mode-valid/override after a nil entry keeps its index":        "a null override",
-	"upstream-name-required/nil override":                                  "a null override",
-	"upstream-name-required/nil overrides among named ones":                "null overrides",
-	"upstream-namespace-needs-namespaces/nil override with namespaces off": "a null override",
-	"peer-name-syntax/dialer ending in a dash":                             "not a Kubernetes object name",
-	"peer-secret-valid/no peer":                                            "the CRD requires spec.peer",
-}
-
 // decode is the case's object as the API server is sent it, in namespace ns.
 func decode(t *testing.T, raw json.RawMessage, ns string) (*unstructured.Unstructured, schema.GroupVersionResource) {
 	t.Helper()
@@ -286,49 +269,6 @@ func decode(t *testing.T, raw json.RawMessage, ns string) (*unstructured.Unstruc
 	}
 	u.SetNamespace(ns)
 	return u, v1alpha1.GroupVersion.WithResource(kinds.Plural(kinds.Kind(u.GetKind())))
-}
-
-// engineVerdict runs the case through the engine: deny, warn or pass for its rule.
-func engineVerdict(t *testing.T, c ruleCase, cfg validators.Config) string {
-	t.Helper()
-	e, err := validators.NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	typed := func(raw json.RawMessage) *unstructured.Unstructured {
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(raw); err != nil {
-			t.Fatal(err)
-		}
-		return u
-	}
-	obj, _ := kinds.New(kinds.Kind(typed(c.Object).GetKind()))
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(c.Object, obj); err != nil {
-		t.Fatal(err)
-	}
-	op, old := validators.Create, runtime.Object(nil)
-	if c.Old != nil {
-		op, old = validators.Update, obj.DeepCopyObject()
-		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(c.Old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res, err := e.Validate(op, obj, old, state.NewIndex())
-	if err != nil {
-		t.Fatal(err)
-	}
-	verdict := "pass"
-	for _, v := range res.Violations {
-		if v.Rule != c.Rule {
-			continue
-		}
-		if v.Action == validators.Deny {
-			verdict = "deny"
-		} else if verdict == "pass" {
-			verdict = "warn"
-		}
-	}
-	return verdict
 }
 
 // policyVerdict sends the case to the API server as a dry run: deny when it refuses the

@@ -91,22 +91,27 @@ func TestRandomObjectsAgree(t *testing.T) {
 		}
 	}
 	for ci, cfg := range configs {
-		ps, err := policies.Generate(cfg)
+		set, err := policies.Generate(cfg, "default")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range ps {
-			name := fmt.Sprintf("%s.random%d", p.Policy.Name, ci)
-			p.Policy.Name, p.Binding.Name, p.Binding.Spec.PolicyName = name, name, name
+		set = rename(set, fmt.Sprintf(".random%d", ci))
+		if err := cluster.Client.Create(ctx, set.Settings); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range set.Policies {
+			if err := cluster.Client.Create(ctx, p.Policy); err != nil {
+				t.Fatal(err)
+			}
+			if p.Binding == nil {
+				continue // the rule is off in this configuration
+			}
 			mirror := p.Binding.DeepCopy()
 			mirror.Name += ".mirror"
 			mirror.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}
 			for b, m := range map[*admissionregistrationv1.ValidatingAdmissionPolicyBinding]string{p.Binding: "false", mirror: "true"} {
 				b.Spec.MatchResources = &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
 					MatchLabels: map[string]string{randomLabel: fmt.Sprint(ci), mirrorLabel: m}}}
-			}
-			if err := cluster.Client.Create(ctx, p.Policy); err != nil {
-				t.Fatal(err)
 			}
 			for _, b := range []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{p.Binding, mirror} {
 				if err := cluster.Client.Create(ctx, b); err != nil {

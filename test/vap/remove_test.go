@@ -11,6 +11,8 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,11 +46,15 @@ func TestDocumentedRemovalRemovesThePolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ps, err := policies.Generate(validators.Config{})
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: policies.DefaultSettingsNamespace}}
+	if err := cluster.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	set, err := policies.Generate(validators.Config{}, policies.DefaultSettingsNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := policies.Render(ps)
+	out, err := set.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +97,12 @@ func TestDocumentedRemovalRemovesThePolicies(t *testing.T) {
 		}
 		return policyCount, bindingCount
 	}
+	settings := client.ObjectKeyFromObject(set.Settings)
 	if p, b := ours(); p == 0 || b == 0 {
 		t.Fatalf("after applying vap's output: %d policies, %d bindings", p, b)
+	}
+	if err := cluster.Client.Get(ctx, settings, &corev1.ConfigMap{}); err != nil {
+		t.Fatalf("after applying vap's output, its settings: %v", err)
 	}
 
 	cmd := exec.CommandContext(ctx, "bash", "-c", command)
@@ -102,6 +112,9 @@ func TestDocumentedRemovalRemovesThePolicies(t *testing.T) {
 	}
 	if p, b := ours(); p != 0 || b != 0 {
 		t.Errorf("after %s: %d policies and %d bindings of vap left", command, p, b)
+	}
+	if err := cluster.Client.Get(ctx, settings, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after %s, the settings of vap: %v, want not found", command, err)
 	}
 	if err := cluster.Client.Get(ctx, client.ObjectKeyFromObject(other), &admissionregistrationv1.ValidatingAdmissionPolicy{}); err != nil {
 		t.Errorf("a policy vap did not print is gone too: %v", err)

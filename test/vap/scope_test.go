@@ -35,23 +35,20 @@ func TestBreakGlassReachesThePolicies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ps, err := policies.Generate(validators.Config{})
+	set, err := policies.Generate(validators.Config{}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
+	set = rename(set, ".glass")
 	policies.Scope{
 		ExemptNamespaces:  []string{"glass-exempt"},
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "true"}},
 		MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-the-restore-job",
 			Expression: "request.userInfo.username != 'restore-job'"}},
-	}.Apply(ps)
-	for _, p := range ps {
-		p.Policy.Name += ".glass"
-		p.Binding.Name, p.Binding.Spec.PolicyName = p.Policy.Name, p.Policy.Name
-		for _, o := range []client.Object{p.Policy, p.Binding} {
-			if err := cluster.Client.Create(ctx, o); err != nil {
-				t.Fatal(err)
-			}
+	}.Apply(set.Policies)
+	for _, o := range set.Objects() {
+		if err := cluster.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
 		}
 	}
 	restoreConfig := rest.CopyConfig(cluster.Config)
