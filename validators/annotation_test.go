@@ -533,6 +533,25 @@ func TestAnnotationMessagesAreShort(t *testing.T) {
 	}
 }
 
+// TestSyntaxMessagesOfInvalidBytesAreBounded: an invalid byte is escaped to four, so a quote
+// is bounded once escaped; an entry and a port of nothing but invalid bytes still give a
+// message of a few hundred bytes (two inputs the fuzzer found gave more).
+func TestSyntaxMessagesOfInvalidBytesAreBounded(t *testing.T) {
+	junk := strings.Repeat("\xff", 500)
+	for _, value := range []string{junk + ":" + junk, "api:" + junk, "api:9090:" + junk} {
+		for _, e := range validators.ParseUpstreamAnnotation(value, validators.AnnotationOptions{}) {
+			if len(e.Syntax) == 0 {
+				t.Errorf("%d bytes of invalid entry parsed without a syntax problem", len(value))
+			}
+			for _, d := range e.Syntax {
+				if len(d) > 400 {
+					t.Errorf("syntax problem of %d bytes: %q", len(d), d)
+				}
+			}
+		}
+	}
+}
+
 func TestContainerPorts(t *testing.T) {
 	spec := &corev1.PodSpec{
 		InitContainers: []corev1.Container{{Ports: []corev1.ContainerPort{{Name: "init", ContainerPort: 1}}}},

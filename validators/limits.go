@@ -32,8 +32,10 @@ const (
 
 	// minPathRoom is the least of a field path a warning keeps: its last steps.
 	minPathRoom = 32
-	// quoteRunes is how much of a value a message quotes.
-	quoteRunes = 64
+	// quoteRunes is how much of a value a message quotes, and maxQuotedBytes how long the
+	// quote may be once escaped (an invalid byte is escaped to four).
+	quoteRunes     = 64
+	maxQuotedBytes = 2 * quoteRunes
 	// maxConfigFindings bounds what one proxy-config rule reports about one config, so that
 	// a config with thousands of bad entries costs a bounded answer; the last finding says
 	// how many more.
@@ -46,8 +48,15 @@ const (
 // warningValueRunes are the lengths a warning tries for the value it quotes, longest first.
 var warningValueRunes = []int{quoteRunes, 32, 16}
 
-// quoteShort quotes s as messages show a value: escaped, cut to quoteRunes.
-func quoteShort(s string) string { return strconv.Quote(clip(s, quoteRunes)) }
+// quoteShort quotes s as messages show a value: escaped, cut to quoteRunes, and cut further
+// while the escaped quote is longer than maxQuotedBytes.
+func quoteShort(s string) string {
+	for n := quoteRunes; ; n /= 2 {
+		if q := strconv.Quote(clip(s, n)); len(q) <= maxQuotedBytes || n <= 1 {
+			return q
+		}
+	}
+}
 
 // clip cuts s to at most n runes (n bytes of invalid UTF-8), marking the cut with "…".
 func clip(s string, n int) string {
