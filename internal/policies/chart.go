@@ -79,7 +79,7 @@ data:
   %[4]s: {{ .Values.consul.enableConsulNamespaces | toString | quote }}
   %[5]s: {{ .Values.consul.edition | quote }}
   %[6]s: {{ regexFind "^[0-9]+([.][0-9]+)*" (trimPrefix "v" .Values.consul.version) | quote }}
-  %[16]s: {{ int .Values.validatingAdmissionPolicies.maxListItems | toString | quote }}
+  %[15]s: {{ int .Values.validatingAdmissionPolicies.maxListItems | toString | quote }}
   {{- range $r := $rules }}
   %[8]s{{ $r.rule }}: {{ index $actions $r.rule | quote }}
   {{- end }}
@@ -106,8 +106,8 @@ spec:
   paramRef:
     name: %[1]s
     namespace: {{ $.Release.Namespace }}
-    parameterNotFoundAction: {{ if eq $action %[11]q }}%[12]s{{ else }}%[13]s{{ end }}
-  validationActions: {{ if eq $action %[11]q }}%[14]s{{ else }}%[15]s{{ end }}
+    parameterNotFoundAction: %[12]s
+  validationActions: {{ if eq $action %[11]q }}%[13]s{{ else }}%[14]s{{ end }}
   {{- include "cpg.policyMatchResources" $ | nindent 2 }}
 {{- end }}
 {{- end }}
@@ -123,7 +123,7 @@ annotations:
 `, SettingsName, validators.ParamPartition, validators.ParamPartitionsEnabled, validators.ParamNamespacesEnabled,
 		validators.ParamEdition, validators.ParamConsulVersion,
 		validators.DefaultPartition, validators.ParamRulePrefix, RuleAnnotation, string(validators.Off), string(deny),
-		ParamNotFoundAction(deny), ParamNotFoundAction(warn), flowList(ValidationActions(deny)), flowList(ValidationActions(warn)),
+		ParamNotFoundAction, flowList(ValidationActions(deny)), flowList(ValidationActions(warn)),
 		validators.ParamPolicyMaxListItems)
 	return b.Bytes(), nil
 }

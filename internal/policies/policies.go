@@ -54,16 +54,13 @@ const SettingsName = "consul-peering-guard-policies"
 // chart's documentation installs into.
 const DefaultSettingsNamespace = "consul-peering-guard"
 
-// ParamNotFoundAction is what a binding does while the settings object is missing: a deny
-// rule refuses every write it matches, with a message naming the binding and the missing
-// parameter (failing closed, as Kubernetes defaults to), and a warn rule, which never
-// refuses, lets the write through (docs/policies.md says why).
-func ParamNotFoundAction(a validators.Action) admissionregistrationv1.ParameterNotFoundActionType {
-	if a == validators.Deny {
-		return admissionregistrationv1.DenyAction
-	}
-	return admissionregistrationv1.AllowAction
-}
+// ParamNotFoundAction is what every binding does while the settings object is missing: it
+// lets the write through. Kubernetes' default, Deny, would refuse every write of the Consul
+// kinds the bindings match, finalizer removals included, so a deleted ConfigMap (a namespace
+// removed before the cluster-scoped policies, a pruning GitOps sync) would freeze every
+// Consul object's update and deletion; the policies never block a cluster by accident
+// (docs/policies.md).
+const ParamNotFoundAction = admissionregistrationv1.AllowAction
 
 // Settings is the parameter object of the policies for cfg, in namespace ns.
 func Settings(cfg validators.Config, ns string) *corev1.ConfigMap {
@@ -201,7 +198,7 @@ func build(rule, name string, action validators.Action, g kindGroup, ns string) 
 	if action == validators.Off {
 		return p
 	}
-	notFound := ParamNotFoundAction(action)
+	notFound := ParamNotFoundAction
 	p.Binding = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
 		ObjectMeta: *meta.DeepCopy(),

@@ -45,7 +45,7 @@ func TestActionsBindAsSpecified(t *testing.T) {
 		want     []admissionregistrationv1.ValidationAction
 		notFound admissionregistrationv1.ParameterNotFoundActionType
 	}{
-		{"upstream-no-wildcard", []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}, admissionregistrationv1.DenyAction},
+		{"upstream-no-wildcard", []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}, admissionregistrationv1.AllowAction},
 		{"consumer-no-wildcard", []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn, admissionregistrationv1.Audit},
 			admissionregistrationv1.AllowAction},
 		{"mesh-name", nil, ""},

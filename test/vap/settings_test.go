@@ -18,10 +18,11 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// TestMissingSettingsAreNotSilent: without the settings object, a deny rule's binding
-// refuses every write it matches and says why (parameterNotFoundAction Deny), a warn rule's
-// lets writes through; once the object exists, both judge as the engine does.
-func TestMissingSettingsAreNotSilent(t *testing.T) {
+// TestMissingSettingsNeverBlock: without the settings object every binding lets writes
+// through (parameterNotFoundAction Allow), the mistake of a deny rule included, so a deleted
+// ConfigMap never freezes the Consul kinds; once the object exists, both rules judge as the
+// engine does.
+func TestMissingSettingsNeverBlock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const label = "vap.consul-peering-guard.io/settings"
@@ -69,11 +70,11 @@ func TestMissingSettingsAreNotSilent(t *testing.T) {
 		return seen.take(), err
 	}
 
-	// Without the settings, the deny rule refuses even a valid object, naming the cause.
+	// Without the settings, nothing is refused: not the valid object, not the deny rule's
+	// mistake.
 	for _, name := range []string{"global", "edge"} {
-		_, err := create(proxyDefaults(name))
-		if err == nil || !strings.Contains(err.Error(), "no params found") || !strings.Contains(err.Error(), policies.NamePrefix+"proxy-defaults-name") {
-			t.Errorf("ProxyDefaults %s without the settings: want a refusal naming the missing parameter and the binding, got %v", name, err)
+		if _, err := create(proxyDefaults(name)); err != nil {
+			t.Errorf("ProxyDefaults %s without the settings: want the write through, got %v", name, err)
 		}
 	}
 	if warned, err := create(mesh); err != nil || len(warned) != 0 {
@@ -84,11 +85,11 @@ func TestMissingSettingsAreNotSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the settings read", func() bool {
-		_, err := create(proxyDefaults("global"))
-		return err == nil
+		_, err := create(proxyDefaults("edge"))
+		return err != nil && strings.Contains(err.Error(), "(proxy-defaults-name)")
 	})
-	if _, err := create(proxyDefaults("edge")); err == nil || !strings.Contains(err.Error(), "(proxy-defaults-name)") {
-		t.Errorf("ProxyDefaults edge with the settings: want the rule's refusal, got %v", err)
+	if _, err := create(proxyDefaults("global")); err != nil {
+		t.Errorf("ProxyDefaults global with the settings: want the write through, got %v", err)
 	}
 	if warned, err := create(mesh); err != nil || len(warned) != 1 || !strings.Contains(warned[0], "(mesh-name)") {
 		t.Errorf("Mesh other with the settings: want one mesh-name warning, got %v %q", err, warned)
