@@ -561,4 +561,3 @@ func TestREADMEBreakGlassFollowsTheReleaseName(t *testing.T) {
 		t.Errorf("after break glass the configurations are %q", names)
 	}
 }
-
