@@ -15,6 +15,8 @@ const (
 	MeshName          = "mesh"
 )
 
+const msgSingletonName = "%s must be named %q"
+
 func checkSingletonName(in *ObjectInput) field.ErrorList {
 	kind, _ := kinds.Of(in.Object)
 	want := map[kinds.Kind]string{kinds.ProxyDefaults: ProxyDefaultsName, kinds.Mesh: MeshName}[kind]
@@ -22,6 +24,16 @@ func checkSingletonName(in *ObjectInput) field.ErrorList {
 		return field.ErrorList{field.Invalid(namePath, name, fmt.Sprintf(msgSingletonName, kind, want))}
 	}
 	return nil
+}
+
+func celProxyDefaultsName(g *celGen, _ kinds.Kind) {
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(ProxyDefaultsName) },
+		lit(fmt.Sprintf(msgSingletonName, kinds.ProxyDefaults, ProxyDefaultsName)))
+}
+
+func celMeshName(g *celGen, _ kinds.Kind) {
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(MeshName) },
+		lit(fmt.Sprintf(msgSingletonName, kinds.Mesh, MeshName)))
 }
 
 // checkSingleton serves both "singleton" (Mesh, ProxyDefaults) and "exported-services-singleton".
