@@ -13,9 +13,9 @@ import (
 const (
 	ProxyDefaultsName = "global"
 	MeshName          = "mesh"
-)
 
-const msgSingletonName = "%s must be named %q"
+	msgSingletonName = "%s must be named %q"
+)
 
 func checkSingletonName(in *ObjectInput) field.ErrorList {
 	kind, _ := kinds.Of(in.Object)

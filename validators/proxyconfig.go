@@ -7,7 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// webhookOnlyProxyConfig is why the proxy-config rules have no CEL.
 const webhookOnlyProxyConfig = "spec.config is schemaless and Consul decodes it weakly typed (numbers from strings, " +
 	"aliases that shadow each other, JSON inside strings); Kubernetes CEL cannot parse JSON strings, and a second " +
 	"decoder written in CEL would drift from the Go one"

@@ -188,7 +188,6 @@ func orDefault(s string) string {
 	return s
 }
 
-// webhookOnlyDuplicate is why upstream-duplicate has no CEL.
 const webhookOnlyDuplicate = "finding duplicates compares every override with every other (Kubernetes CEL has no sets " +
 	"or sorting), even in a valid object: a ServiceDefaults with 200 overrides already exceeds the API server's " +
 	"per-expression cost limit, and the policy would refuse what the webhook allows"

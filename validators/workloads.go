@@ -101,7 +101,6 @@ func injected(meta *metav1.ObjectMeta, byDefault bool) bool {
 // The rules of the upstreams annotation alone; the upstream rules that judge its entries as
 // they judge ServiceDefaults overrides are in upstreams.go and gateway.go.
 
-// webhookOnlyAnnotation is why the annotation's object-only rules have no CEL.
 const webhookOnlyAnnotation = "the upstreams annotation is one string in consul-k8s's own grammar (labels, named ports, " +
 	"options), which the webhook parses as consul-k8s does; CEL has no parser for it"
 
