@@ -34,13 +34,13 @@
 // A rule is its row in catalogue.go plus its family's file, which holds its Go check, its
 // CEL and its messages together; internal/policies/equivalence_test.go binds the two forms,
 // running every table case through the engine and through the API server's own policy
-// evaluator. Write the check as a function of the view:
-// func(*ObjectInput) field.ErrorList when it reads the object alone, func(*Input)
-// field.ErrorList when it reads the cluster too. Report each finding with a field path and,
-// where the message leaves the offending value out, name it with identify so that updates
-// ratchet by it; mark with warnOnly a finding the specification scopes to a warning. An
-// object-only rule also needs, beside its check, its CEL (func(*celGen, kinds.Kind), using
-// the same message constants through celFormat) or the reason it has none (webhookOnly).
-// Add its row to catalogue.go, a passing and a failing case to the family's table test, and
-// run go test ./validators -update-rule-errors to record its whole errors.
+// evaluator. Write the check as a function of the view: func(*ObjectInput) field.ErrorList
+// when it reads the object alone, func(*Input) field.ErrorList when it reads the cluster
+// too. Report each finding with a field path and, where the message leaves the offending
+// value out, name it with identify so that updates ratchet by it; mark with warnOnly a
+// finding the specification scopes to a warning. An object-only rule also needs, beside its
+// check, its CEL (func(*celGen, kinds.Kind), using the same message constants through
+// celFormat) or the reason it has none (webhookOnly). Add its row to catalogue.go, a
+// passing and a failing case to the family's table test, and run go test ./validators
+// -update-rule-errors to record its whole errors.
 package validators
