@@ -13,16 +13,14 @@
 //     ServiceResolver targets) with their field paths, its gateway modes, its consumers. The
 //     decoded proxy config is proxyconfig_decode.go's part of it; annotation.go parses the
 //     upstreams annotation and reports syntax only.
-//   - One file per rule family, each rule whole in it: its Go check, beside it its CEL (the
-//     validations of its ValidatingAdmissionPolicy) and its messages, which both forms
-//     share: gateway.go, placement.go, upstreams.go, workloads.go (the annotation's own
+//   - One file per rule family, each rule whole in it (its Go check, its CEL, the messages
+//     both share): gateway.go, placement.go, upstreams.go, workloads.go (the annotation's own
 //     rules), exported.go, names.go, peering.go, references.go, proxyconfig.go, version.go,
-//     pairing_rules.go (two clusters). A message several families share (peerNameHint,
-//     msgNamespacesOff) is in helpers.go. A rule about upstreams is written once over the
-//     view's upstreams, for overrides and annotation entries alike; upstreamError reports
-//     it where each is written.
-//   - cel.go: the CEL machinery the rules' CEL is written with (celGen, listSite,
-//     nestedSite, the object shapes), Rule.CEL and the policies' parameter (PolicyParams).
+//     pairing_rules.go (two clusters); helpers.go has the messages of several families. A
+//     rule about upstreams is written once over the view's upstreams, for overrides and
+//     annotation entries alike; upstreamError reports it where each is written.
+//   - cel.go: the machinery a rule's CEL is written with (celGen, listSite, nestedSite, the
+//     object shapes), Rule.CEL and the policies' parameter (PolicyParams).
 //   - catalogue.go: every rule as data (name, family, default action, kinds, check).
 //   - engine.go: a review in stages, each a function: evaluate the rules to findings, demote
 //     what is only worth a warning, ratchet an update against the stored object by (rule,
