@@ -3,9 +3,12 @@ package validators
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
@@ -26,6 +29,32 @@ func checkGatewayModeValid(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
+var supportedModesDetail = func() string {
+	q := make([]string, len(supportedModes))
+	for i, m := range supportedModes {
+		q[i] = strconv.Quote(m)
+	}
+	return "supported values: " + strings.Join(q, ", ")
+}()
+
+func celModeInvalid(v string) string {
+	return "!(" + v + " in ['', " + lit(modeLocal) + ", " + lit(modeRemote) + ", " + lit(modeNone) + "])"
+}
+
+func celGatewayModeValid(g *celGen, k kinds.Kind) {
+	g.scalar(specModePath.String(), func(r string) string { return celModeInvalid(str(r, "spec", "meshGateway", "mode")) },
+		func(r string) string { return str(r, "spec", "meshGateway", "mode") }, lit(supportedModesDetail))
+	if k != kinds.ServiceDefaults {
+		return
+	}
+	defaultsMode := func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", "meshGateway", "mode") }
+	g.scalar(defaultsModePath.String(), func(r string) string { return celModeInvalid(defaultsMode(r)) }, defaultsMode, lit(supportedModesDetail))
+	g.list(overrideSite(".meshGateway.mode", func(x string) string { return celModeInvalid(celMode(x)) }, celMode,
+		constDetail(supportedModesDetail)))
+}
+
+const msgGatewayModeNonePeer = "peer %q is reached only through mesh gateways; use remote or local"
+
 func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
@@ -40,6 +69,13 @@ func checkGatewayModeNonePeerUpstream(in *ObjectInput) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+func celGatewayModeNonePeerUpstream(g *celGen, _ kinds.Kind) {
+	g.list(overrideSite(".meshGateway.mode",
+		func(x string) string { return str(x, "peer") + " != '' && " + celMode(x) + " == " + lit(modeNone) },
+		func(x string) string { return str(x, "peer") },
+		func(x string) string { return celFormat(msgGatewayModeNonePeer, str(x, "peer")) }))
 }
 
 func peeringInUse(st ClusterState) bool {

@@ -62,9 +62,12 @@ func ValidPeerName(s string) bool {
 	return true
 }
 
-const peerNameHint = "use letters, digits and '-', at most 63, starting and ending with a letter or digit"
-
-const unknownPeer = "no PeeringAcceptor or PeeringDialer has this name"
+// Messages of rules in several families; a rule's own messages are beside its check.
+const (
+	peerNameHint     = "use letters, digits and '-', at most 63, starting and ending with a letter or digit"
+	unknownPeer      = "no PeeringAcceptor or PeeringDialer has this name"
+	msgNamespacesOff = "Consul namespaces are off; remove it or enable namespaces"
+)
 
 // withDetail sets the message of an error whose constructor takes none (NotFound, Duplicate).
 func withDetail(fe *field.Error, detail string) *field.Error {

@@ -13,6 +13,8 @@ import (
 const (
 	ProxyDefaultsName = "global"
 	MeshName          = "mesh"
+
+	msgSingletonName = "%s must be named %q"
 )
 
 func checkSingletonName(in *ObjectInput) field.ErrorList {
@@ -22,6 +24,16 @@ func checkSingletonName(in *ObjectInput) field.ErrorList {
 		return field.ErrorList{field.Invalid(namePath, name, fmt.Sprintf(msgSingletonName, kind, want))}
 	}
 	return nil
+}
+
+func celProxyDefaultsName(g *celGen, _ kinds.Kind) {
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(ProxyDefaultsName) },
+		lit(fmt.Sprintf(msgSingletonName, kinds.ProxyDefaults, ProxyDefaultsName)))
+}
+
+func celMeshName(g *celGen, _ kinds.Kind) {
+	g.nameOnCreate(func(n string) string { return n + " == " + lit(MeshName) },
+		lit(fmt.Sprintf(msgSingletonName, kinds.Mesh, MeshName)))
 }
 
 // checkSingleton serves both "singleton" (Mesh, ProxyDefaults) and "exported-services-singleton".

@@ -24,11 +24,18 @@ func peeringSpec(obj interface{}) *v1alpha1.PeeringSpec {
 	return nil
 }
 
+const msgPeerName = "the name is the Consul peer name; " + peerNameHint
+
 func checkPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	if name := metaOf(in.Object).GetName(); !ValidPeerName(name) {
 		return field.ErrorList{field.Invalid(namePath, name, msgPeerName)}
 	}
 	return nil
+}
+
+func celPeerNameSyntax(g *celGen, _ kinds.Kind) {
+	g.nameOnCreate(func(n string) string { return "!(" + celInvalidPeer(n) + ")" },
+		lit(msgPeerName))
 }
 
 // checkPeerNameUnique denies a second acceptor or dialer of one peer name; one that is being
@@ -55,6 +62,14 @@ func checkPeerNameUnique(in *Input) field.ErrorList {
 	return in.warnOnly(field.ErrorList{withDetail(field.Duplicate(namePath, self.Name),
 		fmt.Sprintf("%s, being deleted, still uses this peer name; consul-k8s takes it over once it is gone", strings.Join(leaving, ", ")))})
 }
+
+const (
+	msgPeerRequired        = "set peer.secret with name, key and backend kubernetes"
+	msgPeerFieldsRequired  = "set name, key and backend kubernetes"
+	msgSecretName          = "name the Secret that holds the peering token"
+	msgSecretKey           = "name the key of the token in that Secret"
+	msgSecretBackendLocked = "the backend cannot change from %q; keep it or recreate the peering"
+)
 
 func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
 	spec := peeringSpec(in.Object)
@@ -86,6 +101,30 @@ func checkPeerSecretValid(in *ObjectInput) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+func celPeerSecretValid(g *celGen, _ kinds.Kind) {
+	hasPeer := func(r string) string { return present(r, "spec", "peer") }
+	hasSecret := func(r string) string { return present(r, "spec", "peer", "secret") }
+	secret := func(r, f string) string { return str(r, "spec", "peer", "secret", f) }
+	g.scalar(specPath.Child("peer").String(), func(r string) string { return "!(" + hasPeer(r) + ")" }, nil,
+		lit(msgPeerRequired))
+	g.scalar(peerSecretPth.String(), func(r string) string { return hasPeer(r) + " && !" + hasSecret(r) }, nil,
+		lit(msgPeerFieldsRequired))
+	g.scalar(peerSecretPth.Child("name").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "name") + " == ''" }, nil,
+		lit(msgSecretName))
+	g.scalar(peerSecretPth.Child("key").String(), func(r string) string { return hasSecret(r) + " && " + secret(r, "key") + " == ''" }, nil,
+		lit(msgSecretKey))
+	// A backend other than kubernetes is new unless the stored object had the same one; a
+	// stored kubernetes backend is locked in (the Go check's Forbidden).
+	backend := func(r string) string { return secret(r, "backend") }
+	g.scalar(peerSecretPth.Child("backend").String(),
+		func(r string) string {
+			return hasSecret(r) + " && " + backend(r) + " != " + lit(SecretBackendKubernetes)
+		}, backend,
+		"(oldObject != null && "+hasSecret(celOld)+" && "+backend(celOld)+" == "+lit(SecretBackendKubernetes)+
+			" ? "+lit(fmt.Sprintf(msgSecretBackendLocked, SecretBackendKubernetes))+
+			" : "+lit("supported values: "+strconv.Quote(SecretBackendKubernetes))+")")
 }
 
 // PeeringVersionAnnotation on a PeeringAcceptor or PeeringDialer asks consul-k8s for a new
@@ -133,4 +172,22 @@ func checkPeeringVersionAnnotation(in *ObjectInput) field.ErrorList {
 		return field.ErrorList{field.Invalid(peeringVersionPath, raw, peeringVersionLowered+strconv.Quote(oldRaw))}
 	}
 	return nil
+}
+
+func celPeeringVersionAnnotation(g *celGen, _ kinds.Kind) {
+	ann := func(r string) string { return r + ".metadata.annotations[" + lit(PeeringVersionAnnotation) + "]" }
+	has := func(r string) string {
+		return present(r, "metadata", "annotations") + " && " + lit(PeeringVersionAnnotation) + " in " + r + ".metadata.annotations"
+	}
+	// strconv.ParseUint(v, 10, 64): digits only, at most 2^64-1 once leading zeros are gone.
+	valid := func(r string) string {
+		v := ann(r)
+		return "(" + v + ".matches('^0*[0-9]{1,19}$') || (" + v + ".matches('^0*[0-9]{20}$') && " +
+			v + ".substring(size(" + v + ") - 20) <= '18446744073709551615'))"
+	}
+	path := peeringVersionPath.String()
+	g.scalar(path, func(r string) string { return has(r) + " && !" + valid(r) }, ann, lit(peeringVersionNotANumber))
+	lowered := "oldObject != null && " + has(celOld) + " && " + valid(celOld) + " && " + has(celNew) + " && " + valid(celNew) +
+		" && uint(" + ann(celNew) + ") < uint(" + ann(celOld) + ")"
+	g.add("!("+lowered+")", g.message(lit(path), lit(peeringVersionLowered)+" + '\"' + "+ann(celOld)+" + '\"'"))
 }

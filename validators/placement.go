@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
@@ -39,6 +40,8 @@ func checkExportNeedsMeshGateway(in *Input) field.ErrorList {
 	return in.unlessGatewayComing(gw, errs)
 }
 
+const msgPartitionPlacement = "must be this cluster's admin partition %q, where its services and mesh gateway run"
+
 func checkPartitionPlacement(in *ObjectInput) field.ErrorList {
 	name := metaOf(in.Object).GetName()
 	want := in.Config.LocalPartition()
@@ -49,10 +52,17 @@ func checkPartitionPlacement(in *ObjectInput) field.ErrorList {
 		fmt.Sprintf(msgPartitionPlacement, want))}
 }
 
+func celPartitionPlacement(g *celGen, _ kinds.Kind) {
+	want := param(ParamPartition)
+	g.nameOnCreate(func(n string) string { return n + " == " + want }, celFormat(msgPartitionPlacement, want))
+}
+
 func peerThroughMeshGateways(in *ObjectInput) bool {
 	m, ok := in.Object.(*v1alpha1.Mesh)
 	return ok && m.Spec.Peering != nil && m.Spec.Peering.PeerThroughMeshGateways
 }
+
+const msgPeerThroughDefaultPartition = "Consul reads it only in the default partition, this cluster is %q; set it there"
 
 func checkPeerThroughGatewaysDefaultPartition(in *ObjectInput) field.ErrorList {
 	if !peerThroughMeshGateways(in) || in.Config.LocalPartition() == DefaultPartition {
@@ -60,6 +70,13 @@ func checkPeerThroughGatewaysDefaultPartition(in *ObjectInput) field.ErrorList {
 	}
 	return field.ErrorList{field.Forbidden(peerThroughPath,
 		fmt.Sprintf(msgPeerThroughDefaultPartition, in.Config.LocalPartition()))}
+}
+
+func celPeerThroughGatewaysDefaultPartition(g *celGen, _ kinds.Kind) {
+	g.only(param(ParamPartition)+" != "+lit(DefaultPartition), func() {
+		g.scalar(peerThroughPath.String(), func(r string) string { return at(r, "false", "spec", "peering", "peerThroughMeshGateways") }, nil,
+			celFormat(msgPeerThroughDefaultPartition, param(ParamPartition)))
+	})
 }
 
 func checkPeerThroughGatewaysNeedsGateway(in *Input) field.ErrorList {

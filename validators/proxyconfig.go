@@ -7,6 +7,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+const webhookOnlyProxyConfig = "spec.config is schemaless and Consul decodes it weakly typed (numbers from strings, " +
+	"aliases that shadow each other, JSON inside strings); Kubernetes CEL cannot parse JSON strings, and a second " +
+	"decoder written in CEL would drift from the Go one"
+
 // checkProxyConfigDecodes: every key Consul reads decodes, and enumerated values are in
 // their set. Consul logs a value it cannot decode and builds Envoy's configuration without
 // it (and without its own defaults); the bootstrap refuses to start Envoy at all.

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
@@ -62,6 +63,41 @@ func sortedSubsets(sr *v1alpha1.ServiceResolver) []string {
 
 func checkPeerReferenceSyntax(in *ObjectInput) field.ErrorList {
 	return in.invalidPeerNames(each(peerReferences(in.Object)))
+}
+
+func celPeerReferenceSyntax(g *celGen, k kinds.Kind) {
+	peer := func(x string) string { return str(x, "peer") }
+	invalid := func(x string) string { return peer(x) + " != '' && " + celInvalidPeer(peer(x)) }
+	switch k {
+	case kinds.ServiceResolver:
+		redirect := func(r string) string { return str(r, "spec", "redirect", "peer") }
+		g.scalar(specPath.Child("redirect", "peer").String(),
+			func(r string) string { return redirect(r) + " != '' && " + celInvalidPeer(redirect(r)) }, redirect, lit(peerNameHint))
+		// spec.failover is a map of subsets; its key stays in the ratchet's field path.
+		failover := func(r string) string { return at(r, "{}", "spec", "failover") }
+		targets := func(m, s string) string {
+			return "(" + s + " in " + m + " && has(" + m + "[" + s + "].targets) ? " + m + "[" + s + "].targets : [])"
+		}
+		count := func(r, s, v string) string {
+			return targets(failover(r), s) + ".filter(y, " + invalid("y") + " && " + peer("y") + " == " + v + ").size()"
+		}
+		isNew := func(s, t string) string {
+			return invalid(t) + " && (!" + g.ratchet + " || " + count(celNew, s, peer(t)) + " > " + count(celOld, s, peer(t)) + ")"
+		}
+		m := failover(celNew)
+		// The first subset in order, as the engine reports them: a map's iteration order
+		// changes from one evaluation to the next.
+		subset := m + ".filter(s, " + targets(m, "s") + ".exists(t, " + isNew("s", "t") + ")).min()"
+		j := targets(m, subset) + ".map(t2, " + isNew(subset, "t2") + ").indexOf(true)"
+		path := "'spec.failover[' + " + subset + " + '].targets[' + string(" + j + ") + '].peer'"
+		g.add("!"+m+".exists(s, "+targets(m, "s")+".exists(t, "+isNew("s", "t")+"))", g.message(path, lit(peerNameHint)))
+	case kinds.ServiceIntentions:
+		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "sources") }, prefix: "spec.sources", suffix: ".peer",
+			bad: invalid, key: peer, detail: constDetail(peerNameHint)})
+	case kinds.SamenessGroup:
+		g.list(listSite{list: func(r string) string { return at(r, "[]", "spec", "members") }, prefix: "spec.members", suffix: ".peer",
+			bad: invalid, key: peer, detail: constDetail(peerNameHint)})
+	}
 }
 
 func checkPeerReferenceKnown(in *Input) field.ErrorList {
@@ -126,6 +162,8 @@ func checkSamenessGroupKnown(in *Input) field.ErrorList {
 // unknownSamenessGroup is the message of sameness-group-known.
 const unknownSamenessGroup = "no SamenessGroup has this name; Consul reads it as an empty group, write the SamenessGroup first"
 
+const msgSamenessGroupNeedsEnterprise = "sameness groups need Consul Enterprise, the edition is ce; consul-k8s cannot sync it"
+
 // checkSamenessGroupNeedsEnterprise refuses a SamenessGroup only when the edition is known
 // to be CE: sameness groups are a Consul Enterprise feature, and no rule guesses the edition.
 func checkSamenessGroupNeedsEnterprise(in *ObjectInput) field.ErrorList {
@@ -133,4 +171,10 @@ func checkSamenessGroupNeedsEnterprise(in *ObjectInput) field.ErrorList {
 		return nil
 	}
 	return field.ErrorList{field.Forbidden(namePath, msgSamenessGroupNeedsEnterprise)}
+}
+
+func celSamenessGroupNeedsEnterprise(g *celGen, _ kinds.Kind) {
+	g.only(celCE, func() {
+		g.nameOnCreate(func(string) string { return "false" }, lit(msgSamenessGroupNeedsEnterprise))
+	})
 }

@@ -116,7 +116,7 @@ type Rule struct {
 	stateCheck  func(in *Input) field.ErrorList
 	pairCheck   func(in *PairInput) []PairHit
 	// An object-only rule has exactly one of: cel, which writes the same check as the
-	// validations of a ValidatingAdmissionPolicy (cel.go), or webhookOnly, the reason CEL
+	// validations of a ValidatingAdmissionPolicy (beside the check), or webhookOnly, the reason CEL
 	// cannot express it faithfully.
 	cel         func(g *celGen, k kinds.Kind)
 	webhookOnly string

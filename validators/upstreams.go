@@ -6,10 +6,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 )
 
 const wildcard = "*"
+
+const msgUpstreamNameRequired = "name the upstream service this override configures"
 
 func checkUpstreamNameRequired(in *ObjectInput) field.ErrorList {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
@@ -24,6 +27,13 @@ func checkUpstreamNameRequired(in *ObjectInput) field.ErrorList {
 	}
 	return errs
 }
+
+func celUpstreamNameRequired(g *celGen, _ kinds.Kind) {
+	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == ''" }, nil,
+		constDetail(msgUpstreamNameRequired)))
+}
+
+const msgDefaultsNoDestination = "defaults apply to every upstream; move it to an override"
 
 func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
@@ -45,6 +55,16 @@ func checkUpstreamDefaultsNoDestination(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
+func celUpstreamDefaultsNoDestination(g *celGen, _ kinds.Kind) {
+	for _, f := range []string{"name", "namespace", "partition", "peer"} {
+		g.scalar(defaultsPath.Child(f).String(),
+			func(r string) string { return str(r, "spec", "upstreamConfig", "defaults", f) + " != ''" }, nil,
+			lit(msgDefaultsNoDestination))
+	}
+}
+
+const msgPeerPartitionExclusive = "an upstream is in a peer or in a partition; remove one"
+
 func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
@@ -53,6 +73,11 @@ func checkUpstreamPeerPartitionExclusive(in *ObjectInput) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+func celUpstreamPeerPartitionExclusive(g *celGen, _ kinds.Kind) {
+	g.list(overrideSite(".partition", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "partition") + " != ''" }, nil,
+		constDetail(msgPeerPartitionExclusive)))
 }
 
 // checkUpstreamNamespaceNeedsNamespaces also refuses a dotted unlabeled annotation entry
@@ -78,6 +103,15 @@ func checkUpstreamNamespaceNeedsNamespaces(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
+func celUpstreamNamespaceNeedsNamespaces(g *celGen, _ kinds.Kind) {
+	g.only(celOff(ParamNamespacesEnabled), func() {
+		g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " != ''" }, nil,
+			constDetail(msgNamespacesOff)))
+	})
+}
+
+const msgPartitionsOffUpstream = "admin partitions are off; remove it or enable partitions"
+
 func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 	if in.Config.PartitionsEnabled {
 		return nil
@@ -93,6 +127,15 @@ func checkUpstreamPartitionNeedsPartitions(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
+func celUpstreamPartitionNeedsPartitions(g *celGen, _ kinds.Kind) {
+	g.only(celOff(ParamPartitionsEnabled), func() {
+		g.list(overrideSite(".partition", func(x string) string { return str(x, "partition") + " != ''" }, nil,
+			constDetail(msgPartitionsOffUpstream)))
+	})
+}
+
+const msgNamespaceDefaultRedundant = "default is implied for peers; omit it"
+
 func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	var errs field.ErrorList
 	for u := range in.eachUpstream() {
@@ -102,6 +145,16 @@ func checkUpstreamNamespaceDefaultRedundant(in *ObjectInput) field.ErrorList {
 	}
 	return errs
 }
+
+func celUpstreamNamespaceDefaultRedundant(g *celGen, _ kinds.Kind) {
+	g.list(overrideSite(".namespace", func(x string) string { return str(x, "peer") + " != '' && " + str(x, "namespace") + " == 'default'" }, nil,
+		constDetail(msgNamespaceDefaultRedundant)))
+}
+
+const (
+	msgWildcardUpstreamName      = "overrides name one service; use defaults for all"
+	msgWildcardUpstreamNamespace = "overrides name one namespace"
+)
 
 // checkUpstreamNoWildcard checks an override's name and namespace, as the specification
 // says, and an annotation entry's service.
@@ -119,6 +172,13 @@ func checkUpstreamNoWildcard(in *ObjectInput) field.ErrorList {
 	return errs
 }
 
+func celUpstreamNoWildcard(g *celGen, _ kinds.Kind) {
+	g.list(overrideSite(".name", func(x string) string { return str(x, "name") + " == '*'" }, nil,
+		constDetail(msgWildcardUpstreamName)))
+	g.list(overrideSite(".namespace", func(x string) string { return str(x, "namespace") + " == '*'" }, nil,
+		constDetail(msgWildcardUpstreamNamespace)))
+}
+
 type upstreamID struct{ name, namespace, partition, peer string }
 
 func orDefault(s string) string {
@@ -127,6 +187,10 @@ func orDefault(s string) string {
 	}
 	return s
 }
+
+const webhookOnlyDuplicate = "finding duplicates compares every override with every other (Kubernetes CEL has no sets " +
+	"or sorting), even in a valid object: a ServiceDefaults with 200 overrides already exceeds the API server's " +
+	"per-expression cost limit, and the policy would refuse what the webhook allows"
 
 func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 	sd, ok := in.Object.(*v1alpha1.ServiceDefaults)
@@ -155,6 +219,11 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 
 func checkUpstreamPeerNameSyntax(in *ObjectInput) field.ErrorList {
 	return in.invalidPeerNames(in.eachUpstream())
+}
+
+func celUpstreamPeerNameSyntax(g *celGen, _ kinds.Kind) {
+	g.list(overrideSite(".peer", func(x string) string { return str(x, "peer") + " != '' && " + celInvalidPeer(str(x, "peer")) },
+		func(x string) string { return str(x, "peer") }, constDetail(peerNameHint)))
 }
 
 func checkUpstreamPeerKnown(in *Input) field.ErrorList { return in.unknownPeers(in.eachUpstream()) }

@@ -101,6 +101,9 @@ func injected(meta *metav1.ObjectMeta, byDefault bool) bool {
 // The rules of the upstreams annotation alone; the upstream rules that judge its entries as
 // they judge ServiceDefaults overrides are in upstreams.go and gateway.go.
 
+const webhookOnlyAnnotation = "the upstreams annotation is one string in consul-k8s's own grammar (labels, named ports, " +
+	"options), which the webhook parses as consul-k8s does; CEL has no parser for it"
+
 func checkAnnotationSyntax(in *ObjectInput) field.ErrorList {
 	entries := in.annotationEntries()
 	var errs field.ErrorList
