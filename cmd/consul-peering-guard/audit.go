@@ -7,9 +7,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/collect"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -45,15 +45,15 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			items, gateways, err := audit.Collect(cmd.Context(), c, sel, workloads)
+			items, gateways, err := collect.Objects(cmd.Context(), c, sel, workloads)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			findings, err := offline.Check(engine, items, gateways)
+			findings, err := snapshot.Check(engine, items, gateways)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			var rep report.Report
+			var rep printer.Report
 			addFindings(&rep, findings)
 			return writeReport(cmd, &rep, output)
 		},

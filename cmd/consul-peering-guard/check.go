@@ -13,9 +13,9 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/pairing"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -65,7 +65,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 			var (
 				clusters []*pairing.Cluster
 				fileOf   = map[string]map[kinds.ObjectRef]string{}
-				rep      report.Report
+				rep      printer.Report
 			)
 			if len(files) > 0 {
 				var opts manifest.Options
@@ -85,7 +85,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 			views := make([]*validators.ClusterView, len(clusters))
 			for i, c := range clusters {
 				views[i] = validators.NewClusterView(c.Source())
-				findings, err := offline.Check(c.Engine, c.Items, c.Gateways)
+				findings, err := snapshot.Check(c.Engine, c.Items, c.Gateways)
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
@@ -101,7 +101,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 				rep.AddPair(v, fileOf[v.Cluster][v.Object])
 			}
 			if output == "dot" {
-				if err := report.WriteDot(cmd.OutOrStdout(), views, pairs); err != nil {
+				if err := printer.WriteDot(cmd.OutOrStdout(), views, pairs); err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
 				if rep.Denied() {
@@ -126,7 +126,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 }
 
 // offlineClusters loads the cluster folders; every one must be named and names are unique.
-func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.Options, paths []string, strict, gatewayInstalled bool, rep *report.Report) ([]*pairing.Cluster, error) {
+func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.Options, paths []string, strict, gatewayInstalled bool, rep *printer.Report) ([]*pairing.Cluster, error) {
 	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), opts)
 	if err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.O
 			if len(c.Set.Objects) == 0 {
 				continue // only files that are no Kubernetes objects (a values.yaml, a README), listed as skipped
 			}
-			return nil, fmt.Errorf("manifests outside any cluster folder (%s): check reads folders whose %s names the cluster", report.Count(len(c.Set.Objects), "object"), manifest.ClusterFileName)
+			return nil, fmt.Errorf("manifests outside any cluster folder (%s): check reads folders whose %s names the cluster", printer.Count(len(c.Set.Objects), "object"), manifest.ClusterFileName)
 		}
 		name := c.Settings.Name
 		if name == "" {
@@ -156,7 +156,7 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.O
 		}
 		seen[strings.ToLower(name)] = c.Dir
 		// Judged exactly as validate judges this folder: the same builder, settings and flags.
-		prepared, err := offline.PrepareCluster(base, c, unknownFields, gatewayInstalled)
+		prepared, err := snapshot.PrepareCluster(base, c, unknownFields, gatewayInstalled)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Dir, err)
 		}
@@ -207,7 +207,7 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		cfg := base
 		if hasFile {
 			var err error
-			if cfg, err = offline.Configure(base, s); err != nil {
+			if cfg, err = snapshot.Configure(base, s); err != nil {
 				return nil, fmt.Errorf("--cluster-file for %s: %w", context, err)
 			}
 		}
@@ -227,7 +227,7 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		if err != nil {
 			return nil, fmt.Errorf("context %s: %w", context, err)
 		}
-		out = append(out, &pairing.Cluster{Name: name, Cluster: offline.Cluster{Engine: engine, Items: items, Gateways: gateways},
+		out = append(out, &pairing.Cluster{Name: name, Cluster: snapshot.Cluster{Engine: engine, Items: items, Gateways: gateways},
 			Tokens: tokens, Peers: s.Peers})
 	}
 	return out, nil

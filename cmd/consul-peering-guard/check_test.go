@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-func checkJSON(t *testing.T, args ...string) (int, report.Report) {
+func checkJSON(t *testing.T, args ...string) (int, printer.Report) {
 	t.Helper()
 	code, out, errOut := runCLI(t, append([]string{"check", "-o", "json"}, args...)...)
-	var rep report.Report
+	var rep printer.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, out, errOut)
 	}

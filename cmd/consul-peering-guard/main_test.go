@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -25,10 +25,10 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-func validateJSON(t *testing.T, args ...string) (int, report.Report) {
+func validateJSON(t *testing.T, args ...string) (int, printer.Report) {
 	t.Helper()
 	code, out, errOut := runCLI(t, append([]string{"validate", "-o", "json"}, args...)...)
-	var rep report.Report
+	var rep printer.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, out, errOut)
 	}
@@ -37,7 +37,7 @@ func validateJSON(t *testing.T, args ...string) (int, report.Report) {
 
 type finding struct{ rule, field, action string }
 
-func findings(rep report.Report) map[finding]bool {
+func findings(rep printer.Report) map[finding]bool {
 	got := map[finding]bool{}
 	for _, r := range rep.Results {
 		for _, v := range r.Violations {

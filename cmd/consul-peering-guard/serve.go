@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/collect"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -149,7 +149,7 @@ func newServeCommand() *cobra.Command {
 	fs.StringArrayVar(&o.ExemptNamespaces, "exempt-namespace", nil, "allow objects in this namespace without checking them (repeatable; break glass and restores)")
 	fs.DurationVar(&o.KindRecheck, "kind-recheck-interval", 10*time.Second, "how often a kind whose CustomResourceDefinition is missing is looked for again")
 	fs.DurationVar(&o.AuditInterval, "audit-interval", 0, "re-check every object this often (0 disables), exporting metrics and Events")
-	fs.Int64Var(&o.AuditChunkSize, "audit-chunk-size", audit.DefaultChunkSize, "objects one list request of the audit asks for, so that memory holds one page (0: a kind at once)")
+	fs.Int64Var(&o.AuditChunkSize, "audit-chunk-size", collect.DefaultChunkSize, "objects one list request of the audit asks for, so that memory holds one page (0: a kind at once)")
 	fs.BoolVar(&auditElect, "audit-leader-election", true, "only the replica holding the audit's Lease (coordination.k8s.io) audits, records Events and writes Reports")
 	fs.StringVar(&o.AuditLeaseNamespace, "audit-lease-namespace", "", "namespace of the audit's Lease; empty: the pod's ($POD_NAMESPACE, else its service account's)")
 	fs.BoolVar(&o.AuditWorkloads, "audit-workloads", true, "the audit also judges the workloads people write that carry the upstreams annotation (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs; needs list on them), so a state rule finding one after it was admitted is reported, never by refusing its rollout")

@@ -6,8 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -68,9 +68,9 @@ is bounded by --max-input-bytes.`,
 			if strict {
 				unknownFields = validators.Deny
 			}
-			var rep report.Report
+			var rep printer.Report
 			for _, c := range clusters {
-				prepared, err := offline.PrepareCluster(base, c, unknownFields, gateway)
+				prepared, err := snapshot.PrepareCluster(base, c, unknownFields, gateway)
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
 				}
@@ -98,14 +98,14 @@ is bounded by --max-input-bytes.`,
 	return cmd
 }
 
-func addFindings(rep *report.Report, findings []offline.Finding) {
+func addFindings(rep *printer.Report, findings []snapshot.Finding) {
 	for i := range findings {
 		rep.Add(findings[i].Ref, findings[i].File, &findings[i].Result)
 	}
 }
 
 // writeReport prints the report and turns a denial into exit code 1.
-func writeReport(cmd *cobra.Command, rep *report.Report, output string) error {
+func writeReport(cmd *cobra.Command, rep *printer.Report, output string) error {
 	var err error
 	if output == "json" {
 		err = rep.WriteJSON(cmd.OutOrStdout())

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 )
 
 const (
@@ -117,7 +117,7 @@ func TestRepositoryTree(t *testing.T) {
 		"package.json":                       `{"name": "site", "private": true, "scripts": {"build": "vite build"}}`,
 		"consul/config-map.yaml":             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\ndata: {a: b}\n",
 	}
-	wantSkipped := []report.Skip{
+	wantSkipped := []printer.Skip{
 		{File: ".github/workflows/ci.yaml", Document: 1},
 		{File: "charts/app/Chart.yaml", Document: 1},
 		{File: "charts/app/templates/upstream.yaml"},
@@ -158,7 +158,7 @@ func TestRepositoryTree(t *testing.T) {
 			if len(rep.Results) != 2 {
 				t.Errorf("want the acceptor and the ServiceDefaults validated, got %+v", rep.Results)
 			}
-			var skipped []report.Skip
+			var skipped []printer.Skip
 			for _, s := range rep.Skipped {
 				rel, _ := filepath.Rel(root, s.File)
 				if s.Reason == "" {
@@ -167,7 +167,7 @@ func TestRepositoryTree(t *testing.T) {
 				if rel == "charts/app/templates/upstream.yaml" && !strings.Contains(s.Reason, "helm template") {
 					t.Errorf("the Helm template's reason does not point to helm template: %q", s.Reason)
 				}
-				skipped = append(skipped, report.Skip{File: filepath.ToSlash(rel), Document: s.Document})
+				skipped = append(skipped, printer.Skip{File: filepath.ToSlash(rel), Document: s.Document})
 			}
 			if !reflect.DeepEqual(skipped, wantSkipped) {
 				t.Errorf("skipped\n got %v\nwant %v", skipped, wantSkipped)

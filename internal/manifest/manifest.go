@@ -29,7 +29,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -82,9 +82,9 @@ type Source struct {
 // printable.
 func (s Source) String() string {
 	if s.Document == 0 {
-		return report.Printable(s.File)
+		return printer.Printable(s.File)
 	}
-	return fmt.Sprintf("%s (document %d)", report.Printable(s.File), s.Document)
+	return fmt.Sprintf("%s (document %d)", printer.Printable(s.File), s.Document)
 }
 
 // Set is everything read from one group of manifests.

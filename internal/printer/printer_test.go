@@ -1,4 +1,4 @@
-package report_test
+package printer_test
 
 import (
 	"bytes"
@@ -7,12 +7,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-func sample() *report.Report {
-	var r report.Report
+func sample() *printer.Report {
+	var r printer.Report
 	r.Add(kinds.ObjectRef{Kind: kinds.ProxyDefaults, Namespace: "consul", Name: "global"}, "pd.yaml",
 		&validators.Result{Violations: []validators.Violation{{Rule: "gateway-mode-valid", Action: validators.Deny,
 			Error: field.NotSupported(field.NewPath("spec", "meshGateway", "mode"), "remotee", []string{"local", "remote", "none"})}}})
@@ -109,7 +109,7 @@ func TestWriteJSON(t *testing.T) {
 }
 
 func TestEmptyReport(t *testing.T) {
-	var r report.Report
+	var r printer.Report
 	var b bytes.Buffer
 	if err := r.WriteJSON(&b); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestEmptyReport(t *testing.T) {
 
 // A finding about a peering joins the verdict on its object, and a denial flips it.
 func TestAddPair(t *testing.T) {
-	var rep report.Report
+	var rep printer.Report
 	ref := kinds.ObjectRef{Kind: kinds.ServiceDefaults, Namespace: "default", Name: "frontend"}
 	rep.AddIn("cluster-02", ref, "sd.yaml", &validators.Result{Kind: ref.Kind})
 	rep.AddPair(validators.PairViolation{
@@ -157,7 +157,7 @@ func TestAddPair(t *testing.T) {
 // A file or object name holding a newline or a terminal escape is printed quoted, so it can
 // neither start a line of its own nor colour the log; printable names are printed as they are.
 func TestWriteTextEscapesNames(t *testing.T) {
-	var r report.Report
+	var r printer.Report
 	forged := "a.yaml\nProxyDefaults consul/global (pd.yaml): allowed"
 	r.Add(kinds.ObjectRef{Kind: kinds.Mesh, Namespace: "consul", Name: "mesh\x1b[32m"}, forged, &validators.Result{})
 	r.AddSkipped("\x1b[2Kvalues.yaml", 1, "not a Kubernetes object")
@@ -178,7 +178,7 @@ skipped ünïcode.yaml: Helm template
 
 func TestCount(t *testing.T) {
 	for n, want := range map[int]string{0: "0 objects", 1: "1 object", 2: "2 objects"} {
-		if got := report.Count(n, "object"); got != want {
+		if got := printer.Count(n, "object"); got != want {
 			t.Errorf("Count(%d) = %q, want %q", n, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package audit_test
+package collect_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/collect"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -54,7 +54,7 @@ func TestCollect(t *testing.T) {
 		deployment("web", map[string]string{"app": "web"}, 1, 1),
 	).Build()
 
-	items, gateways, err := audit.Collect(context.Background(), c, labels.SelectorFromSet(gw), false)
+	items, gateways, err := collect.Objects(context.Background(), c, labels.SelectorFromSet(gw), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestEachPagePagesOneKindAtATime(t *testing.T) {
 	r := &pagedReader{n: 1234}
 	var pages []int
 	seen := map[string]bool{}
-	err := audit.EachPage(context.Background(), r, 500, func(objs []runtime.Object) error {
+	err := collect.EachPage(context.Background(), r, 500, func(objs []runtime.Object) error {
 		pages = append(pages, len(objs))
 		for _, obj := range objs {
 			sd := obj.(*v1alpha1.ServiceDefaults)
@@ -141,8 +141,8 @@ func TestEachPagePagesOneKindAtATime(t *testing.T) {
 		}
 	}
 	// Eight kinds in one request each, ServiceDefaults in three.
-	if len(r.limits) != len(audit.ConsulLists())-1+3 {
-		t.Errorf("%d list requests, want %d", len(r.limits), len(audit.ConsulLists())+2)
+	if len(r.limits) != len(collect.ConsulLists())-1+3 {
+		t.Errorf("%d list requests, want %d", len(r.limits), len(collect.ConsulLists())+2)
 	}
 }
 
@@ -166,7 +166,7 @@ func TestCollectWorkloads(t *testing.T) {
 		madeByAController, rs,
 	).Build()
 	for _, workloads := range []bool{false, true} {
-		items, _, err := audit.Collect(context.Background(), c, labels.Everything(), workloads)
+		items, _, err := collect.Objects(context.Background(), c, labels.Everything(), workloads)
 		if err != nil {
 			t.Fatal(err)
 		}

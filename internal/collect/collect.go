@@ -1,6 +1,6 @@
-// Package audit reads the current objects of a cluster for the `audit` command and the
-// periodic audit of `serve`, so both feed the offline check the same way.
-package audit
+// Package collect reads the current objects of a cluster for the `audit` command, the
+// periodic audit of `serve` and `check --context`, so all of them judge the same snapshot.
+package collect
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -74,15 +74,15 @@ func EachPage(ctx context.Context, c client.Reader, chunk int64, each func([]run
 	return nil
 }
 
-// Collect lists every object of the validated kinds and the mesh gateway Deployments matching sel
+// Objects lists every object of the validated kinds and the mesh gateway Deployments matching sel
 // that are not scaled to zero, with their status. A kind whose CustomResourceDefinition is
 // not installed has no objects and is skipped.
 // With workloads, the workloads people write that carry the upstreams annotation are listed too.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector, workloads bool) ([]offline.Item, []state.Gateway, error) {
-	var items []offline.Item
+func Objects(ctx context.Context, c client.Reader, sel labels.Selector, workloads bool) ([]snapshot.Item, []state.Gateway, error) {
+	var items []snapshot.Item
 	err := EachPage(ctx, c, DefaultChunkSize, func(objs []runtime.Object) error {
 		for _, obj := range objs {
-			items = append(items, offline.Item{Object: obj})
+			items = append(items, snapshot.Item{Object: obj})
 		}
 		return nil
 	})
@@ -91,7 +91,7 @@ func Collect(ctx context.Context, c client.Reader, sel labels.Selector, workload
 	}
 	if workloads {
 		if err := EachWorkload(ctx, c, func(obj runtime.Object) error {
-			items = append(items, offline.Item{Object: obj})
+			items = append(items, snapshot.Item{Object: obj})
 			return nil
 		}); err != nil {
 			return nil, nil, err

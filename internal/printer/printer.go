@@ -1,7 +1,7 @@
-// Package report renders verdicts for people (kubectl-like text) and for machines (JSON),
+// Package printer renders verdicts for people (kubectl-like text) and for machines (JSON),
 // the same way for `validate`, `audit` and `check`, and draws the clusters of `check` as a
 // Graphviz graph (dot).
-package report
+package printer
 
 import (
 	"encoding/json"

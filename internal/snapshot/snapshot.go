@@ -1,7 +1,7 @@
-// Package offline runs the rule engine over objects that are not arriving through admission:
-// manifests for `validate`, a cluster's current objects for `audit`. Each object is checked
-// as if it were created into a cluster holding all the others.
-package offline
+// Package snapshot judges a snapshot of a cluster rather than one admission: manifests for
+// `validate` and `check`, a cluster's current objects for `audit`. Each object is checked as
+// if it were created into a cluster holding all the others.
+package snapshot
 
 import (
 	"fmt"

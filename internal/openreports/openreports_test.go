@@ -1,4 +1,4 @@
-package reports
+package openreports
 
 import (
 	"context"
@@ -22,16 +22,16 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-func finding(kind kinds.Kind, obj runtime.Object, violations ...validators.Violation) offline.Finding {
+func finding(kind kinds.Kind, obj runtime.Object, violations ...validators.Violation) snapshot.Finding {
 	ref, _ := kinds.RefOf(obj)
 	if ref.Kind == "" {
 		ref.Kind = kind
 	}
-	return offline.Finding{Item: offline.Item{Object: obj}, Ref: ref, Result: validators.Result{Violations: violations}}
+	return snapshot.Finding{Item: snapshot.Item{Object: obj}, Ref: ref, Result: validators.Result{Violations: violations}}
 }
 
 func violation(rule string, action validators.Action, path, value, detail string) validators.Violation {
@@ -52,7 +52,7 @@ func subject(kind, ns, name, uid string) []corev1.ObjectReference {
 
 func TestDesired(t *testing.T) {
 	nameErr := violation("proxy-defaults-name", validators.Deny, "metadata.name", "edge", "ProxyDefaults must be named global")
-	findings := []offline.Finding{
+	findings := []snapshot.Finding{
 		finding(kinds.ProxyDefaults, proxyDefaults("team-a", "edge", "u1"), nameErr),
 		// Two overrides break one rule: one result, both fields; a deny and a warn of one
 		// rule make it fail.
@@ -136,7 +136,7 @@ func TestSync(t *testing.T) {
 	web := finding(kinds.ServiceDefaults, serviceDefaults("team-a", "web", "u2"),
 		violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "unknown peer"))
 
-	stats, err := w.Sync(ctx, Desired([]offline.Finding{edge, api}, nil))
+	stats, err := w.Sync(ctx, Desired([]snapshot.Finding{edge, api}, nil))
 	if err != nil || stats != (Stats{Created: 2}) {
 		t.Fatalf("first sync: %+v, %v; want 2 created", stats, err)
 	}
@@ -145,13 +145,13 @@ func TestSync(t *testing.T) {
 	}
 
 	clock = time.Unix(2_000, 0)
-	stats, err = w.Sync(ctx, Desired([]offline.Finding{edge, api}, nil))
+	stats, err = w.Sync(ctx, Desired([]snapshot.Finding{edge, api}, nil))
 	if err != nil || stats != (Stats{Unchanged: 2}) {
 		t.Fatalf("same findings: %+v, %v; want nothing written", stats, err)
 	}
 
 	// team-b is fixed, team-a gains a result: the old one keeps its time, the new one is now.
-	stats, err = w.Sync(ctx, Desired([]offline.Finding{edge, web}, nil))
+	stats, err = w.Sync(ctx, Desired([]snapshot.Finding{edge, web}, nil))
 	if err != nil || stats != (Stats{Updated: 1, Deleted: 1}) {
 		t.Fatalf("after a fix: %+v, %v; want 1 updated, 1 deleted", stats, err)
 	}
@@ -190,7 +190,7 @@ func TestSync(t *testing.T) {
 func TestSyncBoundsAReport(t *testing.T) {
 	c := newFakeClient(t)
 	w := &Writer{Reader: c, Client: c}
-	var findings []offline.Finding
+	var findings []snapshot.Finding
 	for i := range MaxResults + 5 {
 		findings = append(findings, finding(kinds.ServiceDefaults, serviceDefaults("team-a", fmt.Sprintf("svc-%04d", i), ""),
 			violation("upstream-peer-known", validators.Warn, "spec.upstreamConfig.overrides[0].peer", "dc9", "unknown peer")))
@@ -213,7 +213,7 @@ func TestSyncBoundsAReport(t *testing.T) {
 // stays under MaxReportBytes with the rest counted, failures kept first.
 func TestReportStaysWithinItsByteBound(t *testing.T) {
 	long := strings.Repeat("é", 400) // a value of 800 bytes, clipped on a character boundary
-	var findings []offline.Finding
+	var findings []snapshot.Finding
 	for i := range 300 {
 		var vs []validators.Violation
 		for j := range 100 {
@@ -266,7 +266,7 @@ func TestSyncLeavesOtherSourcesAlone(t *testing.T) {
 	w := &Writer{Reader: c, Client: c}
 	edge := finding(kinds.ProxyDefaults, proxyDefaults("team-a", "edge", "u1"),
 		violation("proxy-defaults-name", validators.Deny, "metadata.name", "edge", "ProxyDefaults must be named global"))
-	for _, findings := range [][]offline.Finding{{edge}, nil} {
+	for _, findings := range [][]snapshot.Finding{{edge}, nil} {
 		stats, err := w.Sync(ctx, Desired(findings, nil))
 		if err == nil || stats.Foreign != 1 || stats.Updated+stats.Deleted+stats.Created != 0 {
 			t.Errorf("%d findings: %+v, %v; want the foreign Report reported and left alone", len(findings), stats, err)

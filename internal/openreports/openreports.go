@@ -1,8 +1,8 @@
-// Package reports keeps the periodic audit's findings as OpenReports (openreports.io/v1alpha1
+// Package openreports keeps the periodic audit's findings as OpenReports (openreports.io/v1alpha1
 // Report), where Kyverno's Policy Reporter and other policy dashboards already look: one
 // Report per namespace, one result per (object, rule). Every Consul kind is namespaced, so
 // no ClusterReport is ever needed.
-package reports
+package openreports
 
 import (
 	"cmp"
@@ -27,7 +27,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -66,7 +66,7 @@ const (
 
 // Desired builds the Report each namespace should hold for the findings, leaving out the
 // exempt namespaces. A namespace without violations has no Report.
-func Desired(findings []offline.Finding, exempt []string) map[string]*openreports.Report {
+func Desired(findings []snapshot.Finding, exempt []string) map[string]*openreports.Report {
 	type key struct {
 		ref  kinds.ObjectRef
 		rule string

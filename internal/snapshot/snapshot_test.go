@@ -1,4 +1,4 @@
-package offline_test
+package snapshot_test
 
 import (
 	"reflect"
@@ -10,7 +10,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -32,7 +32,7 @@ func exportTo(peers ...string) *v1alpha1.ExportedServices {
 
 type hit struct{ rule, field, action string }
 
-func hits(f offline.Finding) []hit {
+func hits(f snapshot.Finding) []hit {
 	var out []hit
 	for _, v := range f.Result.Violations {
 		out = append(out, hit{v.Rule, v.Error.Field, string(v.Action)})
@@ -73,8 +73,8 @@ func TestCheckJudgesEachObjectAgainstTheOthers(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			items := []offline.Item{{Object: dialer("dc2"), File: "a.yaml"}, {Object: exportTo("DC2", "dc3"), File: "b.yaml"}}
-			findings, err := offline.Check(mustEngine(t, validators.Config{}), items, tc.gateways)
+			items := []snapshot.Item{{Object: dialer("dc2"), File: "a.yaml"}, {Object: exportTo("DC2", "dc3"), File: "b.yaml"}}
+			findings, err := snapshot.Check(mustEngine(t, validators.Config{}), items, tc.gateways)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 		UnknownFields: []manifest.UnknownField{{Path: "spec.peer.Secret", Suggestion: "secret"}},
 	}}}}
 	for _, action := range []validators.Action{validators.Warn, validators.Deny, validators.Off} {
-		prepared, err := offline.PrepareCluster(validators.Config{}, c, action, false)
+		prepared, err := snapshot.PrepareCluster(validators.Config{}, c, action, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 		}
 		var want []hit
 		if action != validators.Off {
-			want = []hit{{offline.UnknownFieldRule, "spec.peer.Secret", string(action)}}
+			want = []hit{{snapshot.UnknownFieldRule, "spec.peer.Secret", string(action)}}
 		}
 		if got := hits(findings[0]); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: got %v, want %v", action, got, want)
@@ -124,8 +124,8 @@ func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 }
 
 func TestUnknownFieldViolations(t *testing.T) {
-	got := offline.UnknownFieldViolations([]manifest.UnknownField{{Path: "spec.upstreamConfig.overrides[0].Peer", Suggestion: "peer"}}, validators.Warn)
-	want := []validators.Violation{{Rule: offline.UnknownFieldRule, Action: validators.Warn, Error: &field.Error{
+	got := snapshot.UnknownFieldViolations([]manifest.UnknownField{{Path: "spec.upstreamConfig.overrides[0].Peer", Suggestion: "peer"}}, validators.Warn)
+	want := []validators.Violation{{Rule: snapshot.UnknownFieldRule, Action: validators.Warn, Error: &field.Error{
 		Type: field.ErrorTypeForbidden, Field: "spec.upstreamConfig.overrides[0].Peer", BadValue: "",
 		Detail: "unknown field \"Peer\", did you mean `peer`? Keys are case-sensitive: kubectl apply refuses it or the API server drops it (unknown-field)",
 	}}}
@@ -137,7 +137,7 @@ func TestUnknownFieldViolations(t *testing.T) {
 func TestConfigure(t *testing.T) {
 	yes, ap1, ent, v := true, "ap1", "enterprise", "1.16"
 	base := validators.Config{Actions: map[string]validators.Action{"upstream-peer-known": validators.Deny}}
-	cfg, err := offline.Configure(base, manifest.ClusterSettings{
+	cfg, err := snapshot.Configure(base, manifest.ClusterSettings{
 		PartitionsEnabled: &yes, Partition: &ap1, NamespacesEnabled: &yes, Edition: &ent, ConsulVersion: &v,
 		Rules: map[string]string{"export-consul-service": "off"},
 	})
@@ -160,7 +160,7 @@ func TestConfigure(t *testing.T) {
 		"bad version": {ConsulVersion: ptr("latest")},
 		"bad action":  {Rules: map[string]string{"export-consul-service": "block"}},
 	} {
-		if _, err := offline.Configure(base, s); err == nil {
+		if _, err := snapshot.Configure(base, s); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -188,7 +188,7 @@ func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
 				{Kind: kinds.PeeringDialer, Object: dialer("dc2")},
 				{Kind: kinds.ExportedServices, Object: exportTo("dc2")},
 			}}}
-			prepared, err := offline.PrepareCluster(validators.Config{}, c, validators.Warn, tc.flag)
+			prepared, err := snapshot.PrepareCluster(validators.Config{}, c, validators.Warn, tc.flag)
 			if err != nil {
 				t.Fatal(err)
 			}
