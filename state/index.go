@@ -21,9 +21,10 @@ import (
 )
 
 // Kinds are the kinds the index is fed from, in a stable order: the ones the state rules read
-// (the singletons, ProxyDefaults' mode, the exports to peers, the peers, the sameness groups). No rule reads other
-// ServiceDefaults, so the webhook does not cache them: they are the many.
-var Kinds = []kinds.Kind{kinds.Mesh, kinds.ProxyDefaults, kinds.ExportedServices, kinds.PeeringAcceptor, kinds.PeeringDialer, kinds.SamenessGroup}
+// (the singletons, ProxyDefaults' mode, the exports to peers, the peers, the sameness groups),
+// marked Watched in the kind table. No rule reads other ServiceDefaults, so the webhook does
+// not cache them: they are the many.
+var Kinds = kinds.Watched
 
 type refSet map[kinds.ObjectRef]struct{}
 

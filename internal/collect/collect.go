@@ -13,19 +13,23 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// ConsulLists returns an empty list of each validated kind.
-func ConsulLists() []client.ObjectList {
-	return []client.ObjectList{
-		&v1alpha1.MeshList{}, &v1alpha1.ProxyDefaultsList{}, &v1alpha1.ServiceDefaultsList{},
-		&v1alpha1.ExportedServicesList{}, &v1alpha1.PeeringAcceptorList{}, &v1alpha1.PeeringDialerList{},
-		&v1alpha1.ServiceResolverList{}, &v1alpha1.ServiceIntentionsList{}, &v1alpha1.SamenessGroupList{},
+// ConsulLists returns an empty list of each validated Consul kind.
+func ConsulLists() []client.ObjectList { return lists(kinds.Consul) }
+
+// lists returns an empty list of each kind.
+func lists(of []kinds.Kind) []client.ObjectList {
+	out := make([]client.ObjectList, len(of))
+	for i, k := range of {
+		l, _ := kinds.NewList(k)
+		out[i] = l.(client.ObjectList)
 	}
+	return out
 }
 
 // DefaultChunkSize is how many objects one list request of the audit asks for, as

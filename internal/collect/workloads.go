@@ -4,25 +4,18 @@ import (
 	"context"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // WorkloadLists returns an empty list of each workload kind whose pods may carry the upstreams
 // annotation (kinds.Workloads).
-func WorkloadLists() []client.ObjectList {
-	return []client.ObjectList{
-		&corev1.PodList{}, &appsv1.DeploymentList{}, &appsv1.StatefulSetList{}, &appsv1.DaemonSetList{},
-		&appsv1.ReplicaSetList{}, &batchv1.JobList{}, &batchv1.CronJobList{},
-	}
-}
+func WorkloadLists() []client.ObjectList { return lists(kinds.Workloads) }
 
 // WorkloadChunk is how many workloads one list request asks for: a cluster holds far more
 // pods than Consul objects, so they are read a page at a time.

@@ -328,17 +328,17 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 			return err
 		}
 		return readWorkload(js, src, kind, set)
-	case workloadKinds[apiVersion+" "+kind]:
+	case isWorkload(apiVersion, kind):
 		return readWorkload(js, src, kind, set)
 	}
 	return nil // a Kubernetes object of another kind
 }
 
-// workloadKinds are the apiVersion and kind of the workloads whose pods consul-k8s reads the
+// isWorkload says whether apiVersion and kind are a workload whose pods consul-k8s reads the
 // upstreams annotation of.
-var workloadKinds = map[string]bool{
-	"v1 Pod": true, "apps/v1 Deployment": true, "apps/v1 StatefulSet": true, "apps/v1 DaemonSet": true,
-	"apps/v1 ReplicaSet": true, "batch/v1 Job": true, "batch/v1 CronJob": true,
+func isWorkload(apiVersion, kind string) bool {
+	i, ok := kinds.InfoOf(kinds.Kind(kind))
+	return ok && i.Workload() && i.GroupVersion.String() == apiVersion
 }
 
 // readWorkload records a workload that carries the upstreams annotation, to be validated
