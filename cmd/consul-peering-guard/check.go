@@ -69,10 +69,10 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 			)
 			if len(files) > 0 {
 				var opts manifest.Options
-				if opts, err = inf.options(sel); err != nil {
+				if opts, err = inf.options(sel, base); err != nil {
 					return err
 				}
-				clusters, err = offlineClusters(cmd, base, opts, files, strict, gatewayInstalled, &rep)
+				clusters, err = offlineClusters(cmd, opts, files, strict, gatewayInstalled, &rep)
 			} else {
 				clusters, err = liveClusters(cmd, base, sel, kubeconfig, contexts, settings)
 			}
@@ -126,7 +126,7 @@ broken edges dashed and named by rule: check -o dot -f a -f b | dot -Tsvg > peer
 }
 
 // offlineClusters loads the cluster folders; every one must be named and names are unique.
-func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.Options, paths []string, strict, gatewayInstalled bool, rep *printer.Report) ([]*pairing.Cluster, error) {
+func offlineClusters(cmd *cobra.Command, opts manifest.Options, paths []string, strict, gatewayInstalled bool, rep *printer.Report) ([]*pairing.Cluster, error) {
 	loaded, err := manifest.LoadClusters(paths, nil, cmd.InOrStdin(), opts)
 	if err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func offlineClusters(cmd *cobra.Command, base validators.Config, opts manifest.O
 		}
 		seen[strings.ToLower(name)] = c.Dir
 		// Judged exactly as validate judges this folder: the same builder, settings and flags.
-		prepared, err := snapshot.PrepareCluster(base, c, unknownFields, gatewayInstalled)
+		prepared, err := snapshot.PrepareCluster(c, unknownFields, gatewayInstalled)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Dir, err)
 		}
@@ -174,7 +174,7 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		if !ok || context == "" || file == "" {
 			return nil, fmt.Errorf("--cluster-file %q: want CONTEXT=FILE", arg)
 		}
-		s, err := manifest.ReadClusterSettings(file)
+		s, err := manifest.ReadClusterSettings(file, base)
 		if err != nil {
 			return nil, err
 		}
@@ -206,10 +206,7 @@ func liveClusters(cmd *cobra.Command, base validators.Config, sel labels.Selecto
 		seen[strings.ToLower(name)] = true
 		cfg := base
 		if hasFile {
-			var err error
-			if cfg, err = snapshot.Configure(base, s); err != nil {
-				return nil, fmt.Errorf("--cluster-file for %s: %w", context, err)
-			}
+			cfg = s.Config
 		}
 		engine, err := validators.NewEngine(cfg)
 		if err != nil {

@@ -65,7 +65,7 @@ func TestCheckPeeringMistakes(t *testing.T) {
 			cfs, _ := filepath.Glob(filepath.Join(dir, "*", manifest.ClusterFileName))
 			wantDeny := false
 			for _, cf := range cfs {
-				s, err := manifest.ReadClusterSettings(cf)
+				s, err := manifest.ReadClusterSettings(cf, validators.Config{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -261,7 +261,7 @@ func TestCheckJudgesEachClusterAsValidate(t *testing.T) {
 		named := 0
 		subs, _ := filepath.Glob(filepath.Join(path, "*", manifest.ClusterFileName))
 		for _, cf := range subs {
-			if s, err := manifest.ReadClusterSettings(cf); err == nil && s.Name != "" {
+			if s, err := manifest.ReadClusterSettings(cf, validators.Config{}); err == nil && s.Name != "" {
 				named++
 			}
 		}
@@ -291,7 +291,7 @@ func TestCheckJudgesEachClusterAsValidate(t *testing.T) {
 			}
 			cfs, _ := filepath.Glob(filepath.Join(parent, "*", manifest.ClusterFileName))
 			for _, cf := range cfs {
-				s, err := manifest.ReadClusterSettings(cf)
+				s, err := manifest.ReadClusterSettings(cf, validators.Config{})
 				if err != nil || s.Name == "" {
 					continue
 				}

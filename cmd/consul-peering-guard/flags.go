@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding"
 	"fmt"
+	"reflect"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
@@ -13,65 +15,79 @@ import (
 // DefaultGatewaySelector matches the mesh gateway Deployment of the Consul Helm chart.
 const DefaultGatewaySelector = "component=mesh-gateway"
 
-// engineFlags are the flags that describe the consul-k8s installation; serve, validate and
-// audit share them so that all three judge alike.
+// engineFlags are the flags that describe the consul-k8s installation: the fields of
+// validators.Config and how to find its mesh gateway. serve, validate, check, audit and vap
+// share them so that all of them judge alike.
 type engineFlags struct {
-	partitionsEnabled bool
-	partition         string
-	namespacesEnabled bool
-	consulVersion     string
-	edition           string
-	consulK8sVersion  string
-	injectDefault     bool
-	rules             []string
-	gatewaySelector   string
+	cfg             validators.Config
+	gatewaySelector string
 }
 
 func (f *engineFlags) add(fs *pflag.FlagSet) {
-	fs.BoolVar(&f.partitionsEnabled, "partitions-enabled", false, "Consul admin partitions are enabled (global.adminPartitions.enabled)")
-	fs.StringVar(&f.partition, "partition", "", "this cluster's admin partition (global.adminPartitions.name); default when partitions are off")
-	fs.BoolVar(&f.namespacesEnabled, "namespaces-enabled", false, "Consul namespaces are enabled (global.enableConsulNamespaces)")
-	fs.StringVar(&f.consulVersion, "consul-version", "", "deny features newer than this Consul version, e.g. 1.15 (peer consumers 1.13, peering 1.14, upstream peer 1.15, sameness groups 1.16); empty disables the check")
-	fs.StringVar(&f.consulK8sVersion, "consul-k8s-version", "", "the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest")
-	fs.BoolVar(&f.injectDefault, "connect-inject-default", false, "consul-k8s injects every pod that does not opt out (connectInject.default of the Consul chart); otherwise only pods annotated connect-inject \"true\" are injected, and only injected pods' upstreams are judged")
-	fs.StringVar(&f.edition, "consul-edition", "", "the Consul edition, ce or enterprise; empty means unknown and no rule guesses it (only ce denies samenessGroup consumers)")
-	fs.StringArrayVar(&f.rules, "rule", nil, "set a rule's action, NAME=deny|warn|off (repeatable)")
+	bindConfig(fs, &f.cfg)
 	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of this cluster's mesh gateway Deployments: one with a ready replica (offline: one asking for a replica) is present; one asking for replicas with none ready is not ready yet and rules needing a gateway only warn")
 }
 
-func (f *engineFlags) config() (validators.Config, error) {
-	cfg := validators.Config{
-		PartitionsEnabled:    f.partitionsEnabled,
-		Partition:            f.partition,
-		NamespacesEnabled:    f.namespacesEnabled,
-		ConnectInjectDefault: f.injectDefault,
+// bindConfig binds a flag onto every field of the configuration with a flag tag, named
+// and described by its flag and help tags; a field that is not a bool or a string reads
+// its flag as it reads its JSON (encoding.TextUnmarshaler), or is a pflag.Value.
+func bindConfig(fs *pflag.FlagSet, cfg *validators.Config) {
+	v := reflect.ValueOf(cfg).Elem()
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		name, help := sf.Tag.Get("flag"), sf.Tag.Get("help")
+		if name == "" {
+			continue
+		}
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *bool:
+			fs.BoolVar(p, name, *p, help)
+		case *string:
+			fs.StringVar(p, name, *p, help)
+		case pflag.Value:
+			fs.Var(p, name, help)
+		default:
+			fs.Var(textFlag{v.Field(i)}, name, help)
+		}
 	}
-	edition, err := validators.ParseEdition(f.edition)
+}
+
+// textFlag is the flag of a field that reads itself from text; a pointer field is
+// allocated when the flag is set, and set to nil by an empty value.
+type textFlag struct{ field reflect.Value }
+
+func (f textFlag) Set(s string) error {
+	if f.field.Kind() != reflect.Pointer {
+		return f.field.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s))
+	}
+	if s == "" {
+		f.field.SetZero()
+		return nil
+	}
+	target := reflect.New(f.field.Type().Elem())
+	if err := target.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+		return err
+	}
+	f.field.Set(target)
+	return nil
+}
+
+func (f textFlag) String() string {
+	if !f.field.IsValid() || f.field.IsZero() {
+		return ""
+	}
+	text, err := f.field.Interface().(encoding.TextMarshaler).MarshalText()
 	if err != nil {
-		return cfg, fmt.Errorf("--consul-edition: %w", err)
+		return err.Error()
 	}
-	cfg.Edition = edition
-	if cfg.AnnotationGrammar, err = validators.ParseAnnotationGrammar(f.consulK8sVersion); err != nil {
-		return cfg, fmt.Errorf("--consul-k8s-version: %w", err)
-	}
-	if f.consulVersion != "" {
-		v, err := validators.ParseConsulVersion(f.consulVersion)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.ConsulVersion = v
-	}
-	for _, s := range f.rules {
-		name, action, err := validators.ParseRuleSetting(s)
-		if err != nil {
-			return cfg, err
-		}
-		if cfg.Actions == nil {
-			cfg.Actions = map[string]validators.Action{}
-		}
-		cfg.Actions[name] = action
-	}
-	return cfg, cfg.Validate()
+	return string(text)
+}
+
+func (textFlag) Type() string { return "string" }
+
+// config is the engine configuration of the flags, checked.
+func (f *engineFlags) config() (validators.Config, error) {
+	return f.cfg.Clone(), f.cfg.Validate()
 }
 
 // offline is what the offline commands (validate, check, audit) read from the flags: the
@@ -108,11 +124,11 @@ func (f *inputFlags) add(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxInputBytes, "max-input-bytes", manifest.DefaultMaxInputBytes, "bound on the bytes of all input together (files, stdin and what kustomizations read); reading costs several times the input in memory")
 }
 
-// options are the manifest reading options of the flags; a bound that is not positive is a
-// usage error (exit 2).
-func (f *inputFlags) options(sel labels.Selector) (manifest.Options, error) {
+// options are the manifest reading options of the flags, with base the configuration a
+// cluster file's keys are decoded over; a bound that is not positive is a usage error (exit 2).
+func (f *inputFlags) options(sel labels.Selector, base validators.Config) (manifest.Options, error) {
 	if f.maxInputBytes <= 0 {
 		return manifest.Options{}, &exitError{code: exitUsage, err: fmt.Errorf("--max-input-bytes must be positive, got %d", f.maxInputBytes)}
 	}
-	return manifest.Options{GatewaySelector: sel, MaxInputBytes: f.maxInputBytes}, nil
+	return manifest.Options{GatewaySelector: sel, MaxInputBytes: f.maxInputBytes, Base: base}, nil
 }

@@ -55,7 +55,7 @@ is bounded by --max-input-bytes.`,
 			if err != nil {
 				return err
 			}
-			opts, err := inf.options(sel)
+			opts, err := inf.options(sel, base)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ is bounded by --max-input-bytes.`,
 			}
 			var rep printer.Report
 			for _, c := range clusters {
-				prepared, err := snapshot.PrepareCluster(base, c, unknownFields, gateway)
+				prepared, err := snapshot.PrepareCluster(c, unknownFields, gateway)
 				if err != nil {
 					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.Dir, err)}
 				}

@@ -18,7 +18,6 @@ func newVAPCommand() *cobra.Command {
 		ef                                engineFlags
 		exempt, conditions                []string
 		namespaceSelector, objectSelector string
-		maxListItems                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "vap",
@@ -42,7 +41,6 @@ reaches both. A policy skips an object with a list longer than --policy-max-list
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			cfg.PolicyMaxListItems = maxListItems
 			scope, err := vapScope(exempt, namespaceSelector, objectSelector, conditions)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -62,7 +60,7 @@ reaches both. A policy skips an object with a list longer than --policy-max-list
 	}
 	fs := cmd.Flags()
 	ef.add(fs)
-	addPolicyMaxListItems(fs, &maxListItems)
+	addPolicyMaxListItems(fs, &ef.cfg.PolicyMaxListItems)
 	fs.StringArrayVar(&exempt, "exempt-namespace", nil, "bind no policy in this namespace, as the webhook exempts it (repeatable; break glass and restores)")
 	fs.StringVar(&namespaceSelector, "namespace-selector", "", "bind the policies only in namespaces matching this label selector (the webhook entries' namespaceSelector)")
 	fs.StringVar(&objectSelector, "object-selector", "", "bind the policies only to objects matching this label selector (the webhook entries' objectSelector)")

@@ -100,7 +100,7 @@ func run(ctx context.Context, only string) (err error) {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+		settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 		if err != nil {
 			return err
 		}

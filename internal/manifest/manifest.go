@@ -107,6 +107,9 @@ type Options struct {
 	// AllowRemoteBases lets a kustomization name URLs and git repositories, which kustomize
 	// then fetches; without it a kustomization reads local files only.
 	AllowRemoteBases bool
+	// Base is the engine configuration of every cluster, the one a cluster file's keys are
+	// decoded over.
+	Base validators.Config
 }
 
 // Error is an unreadable input; it names the file and, when known, the document.

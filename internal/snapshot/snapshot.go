@@ -70,18 +70,14 @@ type Cluster struct {
 	Gateways []state.Gateway
 }
 
-// PrepareCluster builds the engine of one cluster from the flags' configuration and its
-// cluster file, and its items and gateways from its manifests. A manifest has no status: a
+// PrepareCluster builds the engine of one cluster from its configuration (the flags' with
+// its cluster file's keys over them), and its items and gateways from its manifests. A manifest has no status: a
 // gateway Deployment that asks for replicas counts as ready, as it will be once applied.
 // Unknown fields are reported with the given action (warn, or deny for --strict, or off).
 // gatewayInstalled counts a ready mesh gateway that no manifest holds (the Consul Helm chart
 // runs it); the cluster file's meshGatewayInstalled overrides it.
-func PrepareCluster(base validators.Config, c *manifest.Cluster, unknownFields validators.Action, gatewayInstalled bool) (*Cluster, error) {
-	cfg, err := Configure(base, c.Settings)
-	if err != nil {
-		return nil, err
-	}
-	engine, err := validators.NewEngine(cfg)
+func PrepareCluster(c *manifest.Cluster, unknownFields validators.Action, gatewayInstalled bool) (*Cluster, error) {
+	engine, err := validators.NewEngine(c.Settings.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -126,57 +122,4 @@ func UnknownFieldViolations(fields []manifest.UnknownField, action validators.Ac
 		}})
 	}
 	return out
-}
-
-// Configure applies a cluster file's settings over the base configuration.
-func Configure(base validators.Config, s manifest.ClusterSettings) (validators.Config, error) {
-	cfg := base
-	if s.PartitionsEnabled != nil {
-		cfg.PartitionsEnabled = *s.PartitionsEnabled
-	}
-	if s.Partition != nil {
-		cfg.Partition = *s.Partition
-	}
-	if s.NamespacesEnabled != nil {
-		cfg.NamespacesEnabled = *s.NamespacesEnabled
-	}
-	if s.Edition != nil {
-		e, err := validators.ParseEdition(*s.Edition)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Edition = e
-	}
-	if s.ConnectInjectDefault != nil {
-		cfg.ConnectInjectDefault = *s.ConnectInjectDefault
-	}
-	if s.ConsulK8sVersion != nil {
-		g, err := validators.ParseAnnotationGrammar(*s.ConsulK8sVersion)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.AnnotationGrammar = g
-	}
-	if s.ConsulVersion != nil {
-		v, err := validators.ParseConsulVersion(*s.ConsulVersion)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.ConsulVersion = v
-	}
-	if len(s.Rules) > 0 {
-		actions := make(map[string]validators.Action, len(base.Actions)+len(s.Rules))
-		for k, v := range base.Actions {
-			actions[k] = v
-		}
-		for name, act := range s.Rules {
-			a, err := validators.ParseAction(act)
-			if err != nil {
-				return cfg, err
-			}
-			actions[name] = a
-		}
-		cfg.Actions = actions
-	}
-	return cfg, nil
 }

@@ -102,7 +102,7 @@ func TestCheckClusterReportsUnknownFieldsFirst(t *testing.T) {
 		UnknownFields: []manifest.UnknownField{{Path: "spec.peer.Secret", Suggestion: "secret"}},
 	}}}}
 	for _, action := range []validators.Action{validators.Warn, validators.Deny, validators.Off} {
-		prepared, err := snapshot.PrepareCluster(validators.Config{}, c, action, false)
+		prepared, err := snapshot.PrepareCluster(c, action, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,40 +134,6 @@ func TestUnknownFieldViolations(t *testing.T) {
 	}
 }
 
-func TestConfigure(t *testing.T) {
-	yes, ap1, ent, v := true, "ap1", "enterprise", "1.16"
-	base := validators.Config{Actions: map[string]validators.Action{"upstream-peer-known": validators.Deny}}
-	cfg, err := snapshot.Configure(base, manifest.ClusterSettings{
-		PartitionsEnabled: &yes, Partition: &ap1, NamespacesEnabled: &yes, Edition: &ent, ConsulVersion: &v,
-		Rules: map[string]string{"export-consul-service": "off"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cfg.PartitionsEnabled || cfg.Partition != "ap1" || !cfg.NamespacesEnabled || cfg.Edition != validators.EditionEnterprise ||
-		cfg.ConsulVersion.String() != "1.16" {
-		t.Errorf("settings not applied: %+v", cfg)
-	}
-	wantActions := map[string]validators.Action{"upstream-peer-known": validators.Deny, "export-consul-service": validators.Off}
-	if !reflect.DeepEqual(cfg.Actions, wantActions) {
-		t.Errorf("actions %v, want %v", cfg.Actions, wantActions)
-	}
-	if len(base.Actions) != 1 {
-		t.Error("Configure changed the base configuration's actions")
-	}
-	for name, s := range map[string]manifest.ClusterSettings{
-		"bad edition": {Edition: ptr("oss")},
-		"bad version": {ConsulVersion: ptr("latest")},
-		"bad action":  {Rules: map[string]string{"export-consul-service": "block"}},
-	} {
-		if _, err := snapshot.Configure(base, s); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
-}
-
-func ptr(s string) *string { return &s }
-
 // The Consul Helm chart runs the mesh gateway: a repository of config entries holds no
 // Deployment for it. --mesh-gateway-installed (or the cluster file) counts it as ready.
 func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
@@ -188,7 +154,7 @@ func TestCheckClusterCountsAnInstalledGateway(t *testing.T) {
 				{Kind: kinds.PeeringDialer, Object: dialer("dc2")},
 				{Kind: kinds.ExportedServices, Object: exportTo("dc2")},
 			}}}
-			prepared, err := snapshot.PrepareCluster(validators.Config{}, c, validators.Warn, tc.flag)
+			prepared, err := snapshot.PrepareCluster(c, validators.Warn, tc.flag)
 			if err != nil {
 				t.Fatal(err)
 			}

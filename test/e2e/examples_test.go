@@ -92,7 +92,7 @@ func causesOf(stderr string) string {
 
 func TestValidSetupAppliesCleanly(t *testing.T) {
 	dir := filepath.Join(cluster.Root, "examples", "valid")
-	settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+	settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir s
 	for _, dir := range clusters {
 		name, _ := filepath.Rel(filepath.Join(cluster.Root, "examples", group), dir)
 		t.Run(name, func(t *testing.T) {
-			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

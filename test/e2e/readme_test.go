@@ -388,9 +388,10 @@ func TestREADMEClusterFileKeys(t *testing.T) {
 		}
 	}
 	var want []string
-	typ := reflect.TypeFor[manifest.ClusterSettings]()
-	for i := range typ.NumField() {
-		want = append(want, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[manifest.ClusterSettings]()) {
+		if key := strings.Split(f.Tag.Get("json"), ",")[0]; key != "" && key != "-" {
+			want = append(want, key)
+		}
 	}
 	slices.Sort(listed)
 	slices.Sort(want)

@@ -26,6 +26,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 var (
@@ -157,7 +158,7 @@ func TestLiveCheckMatchesOffline(t *testing.T) {
 				t.Fatalf("want two cluster folders in %s, got %v", dir, halves)
 			}
 			for _, cf := range halves {
-				if _, err := manifest.ReadClusterSettings(cf); err != nil {
+				if _, err := manifest.ReadClusterSettings(cf, validators.Config{}); err != nil {
 					t.Fatal(err)
 				}
 			}
