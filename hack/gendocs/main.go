@@ -4,9 +4,9 @@
 //
 //   - README.md: kinds, the kinds the engine judges (api/kinds);
 //   - docs/rules.md: rules, the rule table from the rule catalogue;
-//   - docs/cli.md: cli:NAME, the command and flag tables from the cobra commands (the
-//     binary's hidden __readme-tables command), for NAME commands, shared (the flags serve,
-//     validate and audit share) and each subcommand;
+//   - docs/cli.md: cli:NAME, the command and flag tables from the cobra command tree
+//     (package app, imported, as Kubernetes' gendocs imports its commands), for NAME
+//     commands, shared (the flags serve, validate and audit share) and each subcommand;
 //   - docs/troubleshooting.md: watched-crds, the CRDs of the kinds the webhook watches;
 //   - docs/development.md: dependencies, the direct requirements of go.mod with why each is
 //     there.
@@ -17,15 +17,14 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -38,10 +37,7 @@ func main() {
 }
 
 func run() error {
-	cli, err := cliTables()
-	if err != nil {
-		return err
-	}
+	cli := cliTables()
 	deps, err := Dependencies("go.mod")
 	if err != nil {
 		return err
@@ -91,19 +87,9 @@ func Sections(cli map[string]string, deps string) map[string]map[string]string {
 	return files
 }
 
-// cliTables runs the binary's hidden command that renders its own command and flag tables.
-func cliTables() (map[string]string, error) {
-	cmd := exec.Command("go", "run", "./cmd/consul-peering-guard", "__readme-tables")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("go run ./cmd/consul-peering-guard __readme-tables: %w", err)
-	}
-	var tables map[string]string
-	if err := json.Unmarshal(out, &tables); err != nil {
-		return nil, err
-	}
-	return tables, nil
+// cliTables renders the command and flag tables from the command tree itself.
+func cliTables() map[string]string {
+	return readmeTables(app.NewRootCommand(nil, nil, app.Build{}))
 }
 
 var marker = regexp.MustCompile(`<!-- ([a-z0-9:-]+):begin -->`)

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
+	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 )
 
@@ -139,7 +142,7 @@ func TestWatchedCRDs(t *testing.T) {
 }
 
 // The committed pages hold what gendocs generates, each section in the file it belongs to (the
-// command and flag tables are checked by cmd/consul-peering-guard's TestDocsTablesAreTheCommands).
+// command and flag tables are checked by TestDocsTablesAreTheCommands).
 func TestPagesAreCurrent(t *testing.T) {
 	deps, err := Dependencies("../../go.mod")
 	if err != nil {
@@ -157,3 +160,39 @@ func TestPagesAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+// The command and flag tables of docs/cli.md are what the commands define (make generate
+// writes them; this catches a flag changed without it).
+func TestDocsTablesAreTheCommands(t *testing.T) {
+	tables := cliTables()
+	raw, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	names := []string{"commands", "shared", "serve", "validate", "audit", "check", "vap", "rules", "version", "completion"}
+	for _, name := range names {
+		md, ok := tables[name]
+		if !ok {
+			t.Errorf("no table %s", name)
+			continue
+		}
+		block := "<!-- cli:" + name + ":begin -->\n" + md + "<!-- cli:" + name + ":end -->"
+		if !strings.Contains(page, block) {
+			t.Errorf("the %s table of docs/cli.md is stale: run make generate", name)
+		}
+	}
+	if len(tables) != len(names) {
+		t.Errorf("tables %d, want %d", len(tables), len(names))
+	}
+	// Every flag of every command is in docs/cli.md.
+	for _, c := range app.NewRootCommand(nil, nil, app.Build{}).Commands() {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !strings.Contains(page, "`--"+f.Name) {
+				t.Errorf("%s --%s is not in docs/cli.md", c.Name(), f.Name)
+			}
+		})
+	}
+}
+
+// README.md is a landing page; the manual lives in docs/.

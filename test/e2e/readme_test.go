@@ -247,7 +247,7 @@ func checkStamped(t *testing.T, root, bin string) map[string]string {
 // exactly what the page shows, with the exit code it shows (echo $?). A block runs in the
 // repository's root, or in dir=PATH; with cluster=valid it runs against this suite's API
 // server and webhook holding examples/valid, as the playground does, with kubectl on PATH.
-// cmd/consul-peering-guard's TestDocsMarkEveryShownOutput makes sure no such block is
+// cmd/consul-peering-guard/app's TestDocsMarkEveryShownOutput makes sure no such block is
 // left unmarked.
 func TestDocsShowWhatCommandsPrint(t *testing.T) {
 	dir := makeBuild(t)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"encoding/json"
@@ -238,7 +238,7 @@ func TestCheckGraphsInDocsAreCurrent(t *testing.T) {
 		"peering.dot":                     filepath.Join(examples, "peering"),
 		"peering-import-not-exported.dot": filepath.Join(examples, "peering-mistakes", "import-not-exported"),
 	} {
-		want, err := os.ReadFile(filepath.Join("..", "..", "docs", "images", file))
+		want, err := os.ReadFile(filepath.Join(repoRoot, "docs", "images", file))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -9,26 +8,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// docsCommandName is the hidden command hack/gendocs runs to render the command and flag
-// tables of docs/cli.md from the commands themselves, so docs and --help never drift.
-const docsCommandName = "__readme-tables"
-
 // sharedBy are the commands whose common flags (the engine flags) get one table.
 var sharedBy = []string{"serve", "validate", "audit"}
-
-func newDocsCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:    docsCommandName,
-		Short:  "Print the command and flag tables of docs/cli.md as JSON (used by make generate)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(readmeTables(cmd.Root()))
-		},
-	}
-}
 
 // readmeTables renders, by marker name: "commands" (every subcommand and what it does),
 // "shared" (the flags serve, validate and audit share) and one table per subcommand with

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"encoding/json"
@@ -9,20 +9,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Stamped at build time by make build, make image-build-check and the Dockerfile:
-//
-//	-ldflags "-X main.version=v0.1.0 -X main.revision=<git sha> -X main.buildDate=<RFC 3339>"
-//
-// buildDate is the commit date of the revision, not the time of the build, so that two builds
-// of one commit are the same bytes; its JSON key stays buildDate for the scripts that read it.
-// A plain go build or go install leaves them empty; versionInfo then falls back to what the
-// Go toolchain recorded (the module version for go install ...@vX, the VCS revision for a
-// build inside a git checkout) and says unknown for the date.
-var (
-	version   string
-	revision  string
-	buildDate string
-)
+// Build is what the binary was stamped with at build time (main's -ldflags -X variables).
+// Date is the commit date of the revision, not the time of the build; its JSON key stays
+// buildDate for the scripts that read it. Empty fields fall back to what the Go toolchain
+// recorded (the module version for go install ...@vX, the VCS revision for a build inside a
+// git checkout), and unknown for the date.
+type Build struct {
+	Version, Revision, Date string
+}
 
 // VersionInfo is what `version -o json` prints.
 type VersionInfo struct {
@@ -34,11 +28,11 @@ type VersionInfo struct {
 	Platform  string `json:"platform"`
 }
 
-func versionInfo() VersionInfo {
+func versionInfo(b Build) VersionInfo {
 	v := VersionInfo{
-		Version:   version,
-		Revision:  revision,
-		BuildDate: buildDate,
+		Version:   b.Version,
+		Revision:  b.Revision,
+		BuildDate: b.Date,
 		GoVersion: runtime.Version(),
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 	}
@@ -64,14 +58,14 @@ func versionInfo() VersionInfo {
 	return v
 }
 
-func newVersionCommand() *cobra.Command {
+func newVersionCommand(b Build) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, git revision, its commit date and Go version of this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := versionInfo()
+			v := versionInfo(b)
 			switch output {
 			case "text":
 				_, err := fmt.Fprintf(cmd.OutOrStdout(), "consul-peering-guard %s (revision %s, commit date %s, %s, %s)\n",

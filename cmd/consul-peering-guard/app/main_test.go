@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -16,12 +16,12 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-const examples = "../../examples"
+const examples = "../../../examples"
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
+	code := Run(args, &stdout, &stderr, testBuild)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -351,7 +351,7 @@ func TestValidateReadsStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := newRootCommand(&bytes.Buffer{}, &bytes.Buffer{})
+	root := NewRootCommand(&bytes.Buffer{}, &bytes.Buffer{}, Build{})
 	var stdout bytes.Buffer
 	root.SetOut(&stdout)
 	root.SetIn(bytes.NewReader(raw))

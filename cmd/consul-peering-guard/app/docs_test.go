@@ -1,7 +1,6 @@
-package main
+package app
 
 import (
-	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,12 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 )
 
-const repoRoot = "../.."
+const repoRoot = "../../.."
 
 // docPages returns README.md and every Markdown page under docs/ (docs/testdata excepted)
 // and examples/, by path relative to the repository's root.
@@ -54,51 +51,6 @@ func docPages(t *testing.T) map[string]string {
 	return pages
 }
 
-// The command and flag tables of docs/cli.md are what the commands define (make generate
-// writes them; this catches a flag changed without it).
-func TestDocsTablesAreTheCommands(t *testing.T) {
-	code, out, errOut := runCLI(t, docsCommandName)
-	if code != exitAllowed {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	var tables map[string]string
-	if err := json.Unmarshal([]byte(out), &tables); err != nil {
-		t.Fatal(err)
-	}
-	page := docPages(t)["docs/cli.md"]
-	names := []string{"commands", "shared", "serve", "validate", "audit", "check", "vap", "rules", "version", "completion"}
-	for _, name := range names {
-		md, ok := tables[name]
-		if !ok {
-			t.Errorf("no table %s", name)
-			continue
-		}
-		block := "<!-- cli:" + name + ":begin -->\n" + md + "<!-- cli:" + name + ":end -->"
-		if !strings.Contains(page, block) {
-			t.Errorf("the %s table of docs/cli.md is stale: run make generate", name)
-		}
-	}
-	if len(tables) != len(names) {
-		t.Errorf("tables %d, want %d", len(tables), len(names))
-	}
-	// Every flag of every command is in docs/cli.md, and the hidden command is not.
-	root := newRootCommand(nil, nil)
-	for _, c := range root.Commands() {
-		if c.Hidden {
-			if strings.Contains(page, c.Name()) {
-				t.Errorf("the hidden %s is in docs/cli.md", c.Name())
-			}
-			continue
-		}
-		c.Flags().VisitAll(func(f *pflag.Flag) {
-			if f.Name != "help" && !strings.Contains(page, "`--"+f.Name) {
-				t.Errorf("%s --%s is not in docs/cli.md", c.Name(), f.Name)
-			}
-		})
-	}
-}
-
-// README.md is a landing page; the manual lives in docs/.
 func TestREADMEIsALandingPage(t *testing.T) {
 	const most = 250
 	if n := strings.Count(docPages(t)["README.md"], "\n"); n > most {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -8,12 +8,15 @@ import (
 	"testing"
 )
 
-// stamp sets the link-time variables for one test, as -ldflags -X would.
+// testBuild is the build runCLI runs the command line as (stamp sets it).
+var testBuild Build
+
+// stamp sets the build for one test, as main's -ldflags -X variables would.
 func stamp(t *testing.T, v, rev, date string) {
 	t.Helper()
-	old := [3]string{version, revision, buildDate}
-	version, revision, buildDate = v, rev, date
-	t.Cleanup(func() { version, revision, buildDate = old[0], old[1], old[2] })
+	old := testBuild
+	testBuild = Build{Version: v, Revision: rev, Date: date}
+	t.Cleanup(func() { testBuild = old })
 }
 
 func TestVersionJSONHasExactlyTheDocumentedKeys(t *testing.T) {
