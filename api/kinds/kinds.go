@@ -137,6 +137,15 @@ func selected(keep func(Info) bool) []Kind {
 	return out
 }
 
+// Names spells the kinds, in order.
+func Names(list []Kind) []string {
+	out := make([]string, len(list))
+	for i, k := range list {
+		out[i] = string(k)
+	}
+	return out
+}
+
 // InfoOf returns the row of a kind.
 func InfoOf(kind Kind) (Info, bool) {
 	i, ok := byKind[kind]

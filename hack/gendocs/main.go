@@ -219,8 +219,8 @@ func ReplaceChartDescription(chart []byte) ([]byte, error) {
 		return nil, fmt.Errorf("no description: >- block")
 	}
 	text := "Validating admission webhook that enforces HashiCorp Consul's cluster-peering rules on the " +
-		"consul-k8s custom resources (" + strings.Join(names(kinds.Consul), ", ") + ") and on the workloads " +
-		"that declare upstreams in the pod annotation (" + strings.Join(names(kinds.Workloads), ", ") + ")."
+		"consul-k8s custom resources (" + strings.Join(kinds.Names(kinds.Consul), ", ") + ") and on the workloads " +
+		"that declare upstreams in the pod annotation (" + strings.Join(kinds.Names(kinds.Workloads), ", ") + ")."
 	var b strings.Builder
 	b.WriteString("description: >-\n")
 	line := " "
@@ -233,14 +233,6 @@ func ReplaceChartDescription(chart []byte) ([]byte, error) {
 	}
 	b.WriteString(line + "\n")
 	return chartDescription.ReplaceAllLiteral(chart, []byte(b.String())), nil
-}
-
-func names(list []kinds.Kind) []string {
-	out := make([]string, len(list))
-	for i, k := range list {
-		out[i] = string(k)
-	}
-	return out
 }
 
 // WatchedCRDs lists the resources of the Consul kinds the webhook watches for its state rules.

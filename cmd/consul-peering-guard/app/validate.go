@@ -2,9 +2,11 @@ package app
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
@@ -26,8 +28,12 @@ func newValidateCommand() *cobra.Command {
 		Use:   "validate (-f PATH | -k DIR)...",
 		Short: "Validate manifests offline, as the webhook would (exit 0 allowed, 1 denied, 2 bad input)",
 		Long: `Validate reads YAML or JSON manifests (files or folders, multi-document) and checks every
-Mesh, ProxyDefaults, ServiceDefaults, ExportedServices, PeeringAcceptor and PeeringDialer
-against the rules. The cluster state is built from all objects given: a Deployment matching
+object of the kinds the rules judge:
+
+  ` + strings.Join(kinds.Names(kinds.Consul), ", ") + `,
+  and ` + strings.Join(kinds.Names(kinds.Workloads), ", ") + ` carrying the upstreams annotation.
+
+The cluster state is built from all objects given: a Deployment matching
 --mesh-gateway-selector with at least one replica counts as a ready mesh gateway (a Service
 alone does not), and the acceptors and dialers given are the known peers. A folder holding a ` + manifest.ClusterFileName + `
 file is a cluster of its own, validated with that file's settings over the flags: partitionsEnabled,
