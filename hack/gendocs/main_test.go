@@ -196,3 +196,34 @@ func TestDocsTablesAreTheCommands(t *testing.T) {
 }
 
 // README.md is a landing page; the manual lives in docs/.
+
+// The chart's kind rows and its description are what the kind table says.
+func TestChartIsCurrent(t *testing.T) {
+	kindsFile, err := os.ReadFile(filepath.Join("..", "..", chartKindsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(kindsFile) != ChartKinds() {
+		t.Errorf("%s is stale: run make generate", chartKindsFile)
+	}
+	for _, k := range kinds.Table {
+		row := "- {kind: " + string(k.Kind) + ", group: \"" + k.GroupVersion.Group + "\", version: " + k.GroupVersion.Version + ", plural: " + k.Plural + ","
+		if !strings.Contains(ChartKinds(), row) {
+			t.Errorf("no row %q for %s", row, k.Kind)
+		}
+	}
+	chart, err := os.ReadFile(filepath.Join("..", "..", chartFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ReplaceChartDescription(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(chart) {
+		t.Errorf("the description of %s is stale: run make generate", chartFile)
+	}
+	if _, err := ReplaceChartDescription([]byte("name: x\n")); err == nil {
+		t.Error("a Chart.yaml without a description: no error")
+	}
+}
