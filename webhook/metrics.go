@@ -10,7 +10,6 @@ import (
 	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -79,7 +78,7 @@ var errorCodes = []int32{http.StatusBadRequest, http.StatusRequestEntityTooLarge
 
 // ReviewedKinds are the kinds the webhook serves: the Consul kinds and the workloads.
 func ReviewedKinds() []kinds.Kind {
-	return append(append([]kinds.Kind(nil), kinds.Consul...), kinds.Workloads...)
+	return kinds.All
 }
 
 // initialise creates every series of the review metrics at zero, so that they are scraped
@@ -139,7 +138,7 @@ type StateCounter interface {
 // RegisterStateMetrics exports what the state rules currently see: objects per kind and
 // ready mesh gateways. An operator compares them with kubectl to spot a stale cache.
 func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "consul_peering_guard_state_objects", Help: "Objects of each kind in the webhook's state index.",
 			ConstLabels: prometheus.Labels{"kind": string(k)},

@@ -62,8 +62,10 @@ type Info struct {
 	// where the upstreams annotation is read; empty for a Consul kind. A workload's webhook
 	// entry only sends objects whose pod metadata carries the annotation.
 	PodMeta string
-	// Watched says the state rules read objects of the kind, so the webhook keeps them in its
-	// state index (informers, list and watch in the chart's RBAC).
+	// Watched says the state rules read objects of the kind (the singletons, ProxyDefaults'
+	// mode, the exports to peers, the peers, the sameness groups), so the webhook keeps them
+	// in its state index (informers, list and watch in the chart's RBAC). No rule reads other
+	// ServiceDefaults, so they are not watched: they are the many.
 	Watched bool
 }
 
@@ -108,6 +110,8 @@ var (
 	Consul = selected(func(i Info) bool { return !i.Workload() })
 	// Workloads lists the workload kinds in table order.
 	Workloads = selected(Info.Workload)
+	// All lists every kind in table order: the kinds the webhook reviews.
+	All = selected(func(Info) bool { return true })
 	// Watched lists the kinds the state index is fed from, in table order.
 	Watched = selected(func(i Info) bool { return i.Watched })
 

@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -161,7 +161,7 @@ func (t *tour) folder(ctx context.Context, dir string) error {
 	if err := t.cluster.Reset(ctx, gateways); err != nil {
 		return err
 	}
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		if err := t.guard.WaitForState(ctx, k, 0); err != nil {
 			return err
 		}

@@ -25,7 +25,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -209,35 +208,23 @@ func ChartKinds() string {
 	return b.String()
 }
 
-// chartDescription matches the description of Chart.yaml: a folded block of indented lines.
-var chartDescription = regexp.MustCompile(`(?m)^description: >-\n(?:  .*\n)+`)
+// chartDescription is the description line of Chart.yaml.
+var chartDescription = regexp.MustCompile(`(?m)^description: .*$`)
 
 // ReplaceChartDescription rewrites the description of Chart.yaml, which names the kinds.
 func ReplaceChartDescription(chart []byte) ([]byte, error) {
 	if !chartDescription.Match(chart) {
-		return nil, fmt.Errorf("no description: >- block")
+		return nil, fmt.Errorf("no description: line")
 	}
-	text := "Validating admission webhook that enforces HashiCorp Consul's cluster-peering rules on the " +
-		"consul-k8s custom resources (" + strings.Join(kinds.Names(kinds.Consul), ", ") + ") and on the workloads " +
-		"that declare upstreams in the pod annotation (" + strings.Join(kinds.Names(kinds.Workloads), ", ") + ")."
-	var b strings.Builder
-	b.WriteString("description: >-\n")
-	line := " "
-	for _, word := range strings.Fields(text) {
-		if len(line)+1+len(word) > 95 {
-			b.WriteString(line + "\n")
-			line = " "
-		}
-		line += " " + word
-	}
-	b.WriteString(line + "\n")
-	return chartDescription.ReplaceAllLiteral(chart, []byte(b.String())), nil
+	return chartDescription.ReplaceAllLiteral(chart, []byte("description: Validating admission webhook that enforces HashiCorp Consul's cluster-peering rules "+
+		"on the consul-k8s custom resources ("+strings.Join(kinds.Names(kinds.Consul), ", ")+") and on the workloads "+
+		"that declare upstreams in the pod annotation ("+strings.Join(kinds.Names(kinds.Workloads), ", ")+").")), nil
 }
 
 // WatchedCRDs lists the resources of the Consul kinds the webhook watches for its state rules.
 func WatchedCRDs() string {
-	names := make([]string, len(state.Kinds))
-	for i, k := range state.Kinds {
+	names := make([]string, len(kinds.Watched))
+	for i, k := range kinds.Watched {
 		names[i] = "`" + kinds.Plural(k) + "`"
 	}
 	return strings.Join(names, ", ") + ".\n"

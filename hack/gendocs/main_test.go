@@ -11,7 +11,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 )
 
 func TestReplace(t *testing.T) {
@@ -131,13 +130,13 @@ func TestKindList(t *testing.T) {
 
 func TestWatchedCRDs(t *testing.T) {
 	got := WatchedCRDs()
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		if !strings.Contains(got, "`"+kinds.Plural(k)+"`") {
 			t.Errorf("%s is not listed: %s", k, got)
 		}
 	}
-	if n := strings.Count(got, "`") / 2; n != len(state.Kinds) {
-		t.Errorf("%d resources listed, the webhook watches %d: %s", n, len(state.Kinds), got)
+	if n := strings.Count(got, "`") / 2; n != len(kinds.Watched) {
+		t.Errorf("%d resources listed, the webhook watches %d: %s", n, len(kinds.Watched), got)
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -146,7 +145,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 		s.DryRun = c.Kubectl("apply", "--dry-run=server", "-f", f)
 		s.Apply = c.Kubectl("apply", "-f", f)
 		// Only the kinds the state rules read are indexed; the others have nothing to wait for.
-		if s.Apply.Code == 0 && slices.Contains(state.Kinds, kind) {
+		if s.Apply.Code == 0 && slices.Contains(kinds.Watched, kind) {
 			counts[kind]++
 			if err := w.WaitForState(ctx, kind, counts[kind]); err != nil {
 				return fmt.Errorf("%s: the webhook did not see the object: %w", f, err)

@@ -28,7 +28,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -502,7 +501,7 @@ func (c *chart) applyFolder(t *testing.T, dir string, settings manifest.ClusterS
 			continue
 		}
 		applied = append(applied, raw)
-		if slices.Contains(state.Kinds, kind) {
+		if slices.Contains(kinds.Watched, kind) {
 			counts[kind]++
 			want := float64(counts[kind])
 			c.waitEveryPod(t, fmt.Sprintf("%d %s", counts[kind], kind), func(m string) bool {
