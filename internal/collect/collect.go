@@ -20,12 +20,9 @@ import (
 )
 
 // ConsulLists returns an empty list of each validated Consul kind.
-func ConsulLists() []client.ObjectList { return lists(kinds.Consul) }
-
-// lists returns an empty list of each kind.
-func lists(of []kinds.Kind) []client.ObjectList {
-	out := make([]client.ObjectList, len(of))
-	for i, k := range of {
+func ConsulLists() []client.ObjectList {
+	out := make([]client.ObjectList, len(kinds.Consul))
+	for i, k := range kinds.Consul {
 		l, _ := kinds.NewList(k)
 		out[i] = l.(client.ObjectList)
 	}
@@ -41,41 +38,56 @@ const DefaultChunkSize = 500
 // dropped (no rule reads them; they are often the largest part of an object). A kind whose
 // CustomResourceDefinition is not installed is skipped.
 func EachPage(ctx context.Context, c client.Reader, chunk int64, each func([]runtime.Object) error) error {
-	for i := range ConsulLists() {
-		opts := []client.ListOption{}
-		if chunk > 0 {
-			opts = append(opts, client.Limit(chunk))
-		}
-		for {
-			// A fresh list per page: decoding into the last one could leave its fields behind.
-			l := ConsulLists()[i]
-			if err := c.List(ctx, l, opts...); meta.IsNoMatchError(err) {
-				break
-			} else if err != nil {
-				return fmt.Errorf("listing %T: %w", l, err)
-			}
-			objs, err := meta.ExtractList(l)
-			if err != nil {
-				return err
-			}
+	for _, k := range kinds.Consul {
+		err := eachPageOf(ctx, c, k, chunk, func(objs []runtime.Object) error {
 			for _, obj := range objs {
 				if m, ok := obj.(metav1.Object); ok {
 					m.SetManagedFields(nil)
 				}
 			}
-			if len(objs) > 0 {
-				if err := each(objs); err != nil {
-					return err
-				}
+			if len(objs) == 0 {
+				return nil
 			}
-			next := l.GetContinue()
-			if next == "" {
-				break
-			}
-			opts = append(opts[:0], client.Limit(chunk), client.Continue(next))
+			return each(objs)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// eachPageOf lists the objects of one kind, chunk objects per request (0: all in one), and
+// calls each with every page. A Consul kind whose CustomResourceDefinition is not installed
+// has none.
+func eachPageOf(ctx context.Context, c client.Reader, k kinds.Kind, chunk int64, each func([]runtime.Object) error) error {
+	info, _ := kinds.InfoOf(k)
+	opts := []client.ListOption{}
+	if chunk > 0 {
+		opts = append(opts, client.Limit(chunk))
+	}
+	for {
+		// A fresh list per page: decoding into the last one could leave its fields behind.
+		raw, _ := kinds.NewList(k)
+		l := raw.(client.ObjectList)
+		if err := c.List(ctx, l, opts...); meta.IsNoMatchError(err) && !info.Workload() {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("listing %T: %w", l, err)
+		}
+		objs, err := meta.ExtractList(l)
+		if err != nil {
+			return err
+		}
+		if err := each(objs); err != nil {
+			return err
+		}
+		next := l.GetContinue()
+		if next == "" {
+			return nil
+		}
+		opts = append(opts[:0], client.Limit(chunk), client.Continue(next))
+	}
 }
 
 // Objects lists every object of the validated kinds and the mesh gateway Deployments matching sel
