@@ -13,35 +13,25 @@ import (
 const DefaultPartition = "default"
 
 // Config is the one configuration of the engine: the consul-k8s installation it guards and
-// the action of each rule. Every way in decodes into it: the flags of serve, validate,
-// check, audit and vap bind onto its fields (the flag and help tags, bound by the command
-// tree), a cluster file embeds it (manifest.ClusterSettings: its keys are decoded over the
-// flags' values), the rule cases embed it (policies.Case), and the chart renders its consul
-// and rules values as those flags. The zero value is the default installation; Validate
-// reports what cannot be.
+// the action of each rule. The flags of serve, validate, check, audit and vap bind onto its
+// fields (by their flag and help tags), a cluster file embeds it (manifest.ClusterSettings,
+// its keys decoded over the flags' values), the rule cases embed it (policies.Case), and the
+// chart renders its consul and rules values as those flags. The zero value is the default
+// installation; Validate reports what cannot be.
 //
-// Adding a setting is one place to edit: a field here, with its json key (the cluster file's
-// and the cases'), its flag name and its help, read where a rule needs it. The chart passes
-// it on like the others (values.yaml, values.schema.json and the serve arguments of
-// templates/deployment.yaml).
+// Adding a setting is one place to edit: a field here with its json key (the cluster file's
+// and the cases'), flag name and help; the chart passes it on like the others (values.yaml,
+// values.schema.json, the serve arguments of templates/deployment.yaml).
 type Config struct {
-	// PartitionsEnabled is global.adminPartitions.enabled of the Consul Helm chart.
-	PartitionsEnabled bool `json:"partitionsEnabled,omitempty" flag:"partitions-enabled" help:"Consul admin partitions are enabled (global.adminPartitions.enabled)"`
-	// Partition is this cluster's admin partition (global.adminPartitions.name).
-	Partition string `json:"partition,omitempty" flag:"partition" help:"this cluster's admin partition (global.adminPartitions.name); default when partitions are off"`
-	// NamespacesEnabled is global.enableConsulNamespaces.
-	NamespacesEnabled bool `json:"namespacesEnabled,omitempty" flag:"namespaces-enabled" help:"Consul namespaces are enabled (global.enableConsulNamespaces)"`
-	// Edition is the Consul edition, EditionUnknown when not configured: no rule guesses it.
-	Edition Edition `json:"edition,omitempty" flag:"consul-edition" help:"the Consul edition, ce or enterprise; empty means unknown and no rule guesses it (only ce denies samenessGroup consumers)"`
-	// ConsulVersion, when set, denies features newer than that Consul version.
-	ConsulVersion *ConsulVersion `json:"consulVersion,omitempty" flag:"consul-version" help:"deny features newer than this Consul version, e.g. 1.15 (peer consumers 1.13, peering 1.14, upstream peer 1.15, sameness groups 1.16); empty disables the check"`
+	PartitionsEnabled bool           `json:"partitionsEnabled,omitempty" flag:"partitions-enabled" help:"Consul admin partitions are enabled (global.adminPartitions.enabled)"`
+	Partition         string         `json:"partition,omitempty" flag:"partition" help:"this cluster's admin partition (global.adminPartitions.name); default when partitions are off"`
+	NamespacesEnabled bool           `json:"namespacesEnabled,omitempty" flag:"namespaces-enabled" help:"Consul namespaces are enabled (global.enableConsulNamespaces)"`
+	Edition           Edition        `json:"edition,omitempty" flag:"consul-edition" help:"the Consul edition, ce or enterprise; empty means unknown and no rule guesses it (only ce denies samenessGroup consumers)"`
+	ConsulVersion     *ConsulVersion `json:"consulVersion,omitempty" flag:"consul-version" help:"deny features newer than this Consul version, e.g. 1.15 (peer consumers 1.13, peering 1.14, upstream peer 1.15, sameness groups 1.16); empty disables the check"`
 	// AnnotationGrammar is the dialect of the upstreams annotation the installed consul-k8s
 	// reads, set from its version (ParseAnnotationGrammar); zero is the newest.
-	AnnotationGrammar AnnotationGrammar `json:"consulK8sVersion,omitempty" flag:"consul-k8s-version" help:"the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest"`
-	// ConnectInjectDefault is connectInject.default of the Consul Helm chart: consul-k8s
-	// injects every pod that does not opt out, not only those annotated connect-inject "true".
-	// Only the annotations of injected pods are ever read, so only those are judged.
-	ConnectInjectDefault bool `json:"connectInjectDefault,omitempty" flag:"connect-inject-default" help:"consul-k8s injects every pod that does not opt out (connectInject.default of the Consul chart); otherwise only pods annotated connect-inject \"true\" are injected, and only injected pods' upstreams are judged"`
+	AnnotationGrammar    AnnotationGrammar `json:"consulK8sVersion,omitempty" flag:"consul-k8s-version" help:"the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest"`
+	ConnectInjectDefault bool              `json:"connectInjectDefault,omitempty" flag:"connect-inject-default" help:"consul-k8s injects every pod that does not opt out (connectInject.default of the Consul chart); otherwise only pods annotated connect-inject \"true\" are injected, and only injected pods' upstreams are judged"`
 	// EnforcedByPolicies names the rules ValidatingAdmissionPolicies enforce for the Consul
 	// kinds (serve --skip-object-rules): the engine leaves those rules on those kinds to the
 	// policies, and still runs them on workloads, whose annotation only it can parse.
@@ -50,9 +40,8 @@ type Config struct {
 	// evaluate (PolicyBound); 0 means DefaultPolicyMaxListItems. With EnforcedByPolicies the
 	// engine judges an object beyond it itself, as the policies skip it. Only vap and serve
 	// read it (their --policy-max-list-items, which they must agree on).
-	PolicyMaxListItems int `json:"-"`
-	// Actions overrides the default action of rules by name.
-	Actions RuleActions `json:"rules,omitempty" flag:"rule" help:"set a rule's action, NAME=deny|warn|off (repeatable)"`
+	PolicyMaxListItems int         `json:"-"`
+	Actions            RuleActions `json:"rules,omitempty" flag:"rule" help:"set a rule's action, NAME=deny|warn|off (repeatable)"`
 }
 
 // ConsulVersion is a Consul version such as 1.16 or 1.17.2+ent, written as a string.
