@@ -76,16 +76,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // errorCodes are the codes the handler answers a request with instead of a verdict.
 var errorCodes = []int32{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusTooManyRequests, http.StatusInternalServerError}
 
-// ReviewedKinds are the kinds the webhook serves: the Consul kinds and the workloads.
-func ReviewedKinds() []kinds.Kind {
-	return kinds.All
-}
-
 // initialise creates every series of the review metrics at zero, so that they are scraped
 // from the start, before the first review: a dashboard or an alert on a rate sees 0, not
 // "no data", and a first denial is an increase from 0 that rate() can see.
 func (m *Metrics) initialise() {
-	for _, k := range ReviewedKinds() {
+	for _, k := range kinds.All {
 		kind := string(k)
 		for _, code := range errorCodes {
 			m.errored.WithLabelValues(kind, strconv.Itoa(int(code)))

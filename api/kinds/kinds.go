@@ -73,11 +73,6 @@ type Info struct {
 // annotation) rather than a Consul kind.
 func (i Info) Workload() bool { return i.PodMeta != "" }
 
-const (
-	templateMeta = "object.spec.template.metadata"
-	cronJobMeta  = "object.spec.jobTemplate.spec.template.metadata"
-)
-
 // Table is every kind consul-peering-guard judges, in a stable order: the six of the peering
 // specification, the config entries that only name peers, then the workloads.
 var Table = []Info{
@@ -91,12 +86,12 @@ var Table = []Info{
 	{Kind: ServiceIntentions, GroupVersion: v1alpha1.GroupVersion, Plural: "serviceintentions"},
 	{Kind: SamenessGroup, GroupVersion: v1alpha1.GroupVersion, Plural: "samenessgroups", Watched: true},
 	{Kind: Pod, GroupVersion: corev1.SchemeGroupVersion, Plural: "pods", PodMeta: "object.metadata"},
-	{Kind: Deployment, GroupVersion: appsv1.SchemeGroupVersion, Plural: "deployments", PodMeta: templateMeta},
-	{Kind: StatefulSet, GroupVersion: appsv1.SchemeGroupVersion, Plural: "statefulsets", PodMeta: templateMeta},
-	{Kind: DaemonSet, GroupVersion: appsv1.SchemeGroupVersion, Plural: "daemonsets", PodMeta: templateMeta},
-	{Kind: ReplicaSet, GroupVersion: appsv1.SchemeGroupVersion, Plural: "replicasets", PodMeta: templateMeta},
-	{Kind: Job, GroupVersion: batchv1.SchemeGroupVersion, Plural: "jobs", PodMeta: templateMeta},
-	{Kind: CronJob, GroupVersion: batchv1.SchemeGroupVersion, Plural: "cronjobs", PodMeta: cronJobMeta},
+	{Kind: Deployment, GroupVersion: appsv1.SchemeGroupVersion, Plural: "deployments", PodMeta: "object.spec.template.metadata"},
+	{Kind: StatefulSet, GroupVersion: appsv1.SchemeGroupVersion, Plural: "statefulsets", PodMeta: "object.spec.template.metadata"},
+	{Kind: DaemonSet, GroupVersion: appsv1.SchemeGroupVersion, Plural: "daemonsets", PodMeta: "object.spec.template.metadata"},
+	{Kind: ReplicaSet, GroupVersion: appsv1.SchemeGroupVersion, Plural: "replicasets", PodMeta: "object.spec.template.metadata"},
+	{Kind: Job, GroupVersion: batchv1.SchemeGroupVersion, Plural: "jobs", PodMeta: "object.spec.template.metadata"},
+	{Kind: CronJob, GroupVersion: batchv1.SchemeGroupVersion, Plural: "cronjobs", PodMeta: "object.spec.jobTemplate.spec.template.metadata"},
 }
 
 // Object is what every kind's Go type is: a runtime.Object with metadata.
