@@ -159,10 +159,7 @@ func Of(obj runtime.Object) (Kind, bool) {
 
 // New returns an empty typed object of the kind.
 func New(kind Kind) (Object, bool) {
-	obj, ok := newOf(kind, "")
-	if !ok {
-		return nil, false
-	}
+	obj, _ := newOf(kind, "")
 	o, ok := obj.(Object)
 	return o, ok
 }
