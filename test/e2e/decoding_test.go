@@ -78,7 +78,7 @@ func TestUnknownFieldAsTheAPIServerSeesIt(t *testing.T) {
 func TestKustomizeOverlayAsKubectlAppliesIt(t *testing.T) {
 	useGuard(t)
 	reset(t)
-	overlay := filepath.Join(cluster.Root, "cmd", "consul-peering-guard", "testdata", "kustomize", "overlays", "mode-none")
+	overlay := filepath.Join(cluster.Root, "cmd", "consul-peering-guard", "app", "testdata", "kustomize", "overlays", "mode-none")
 	const field, rule = "spec.upstreamConfig.overrides[0].meshGateway.mode", "gateway-mode-none-peer-upstream"
 	if code, rep := validateCLI(t, "-k", overlay); code != 1 || !hasFinding(rep, rule, field, "deny") {
 		t.Errorf("validate -k: exit %d, want 1 with %s at %s: %+v", code, rule, field, rep)
