@@ -181,10 +181,9 @@ func (c *capacity) takeSlot(ctx context.Context) bool {
 func (c *capacity) giveSlot() { <-c.slots }
 
 // typedReview is an admission.k8s.io/v1 AdmissionReview whose objects decode into the
-// kind's Go type (the kind table's New). controller-runtime's admission.Webhook decodes a
-// body four times (the review and the object, each once to sniff its kind and once for
-// real); decoding the review, then each object once in place, is what keeps our own time
-// close to that of a webhook that does nothing.
+// kind's Go type. controller-runtime's admission.Webhook decodes a body four times;
+// decoding the review, then each object once in place, keeps our own time close to that of
+// a webhook that does nothing.
 type typedReview struct {
 	metav1.TypeMeta `json:",inline"`
 	Request         *typedRequest `json:"request"`

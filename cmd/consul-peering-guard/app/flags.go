@@ -76,10 +76,7 @@ func (f textFlag) String() string {
 	if !f.field.IsValid() || f.field.IsZero() {
 		return ""
 	}
-	text, err := f.field.Interface().(encoding.TextMarshaler).MarshalText()
-	if err != nil {
-		return err.Error()
-	}
+	text, _ := f.field.Interface().(encoding.TextMarshaler).MarshalText() // the field was read from text
 	return string(text)
 }
 
