@@ -59,8 +59,7 @@ type Info struct {
 	// Plural is the resource name (meshes, proxydefaults, ...).
 	Plural string
 	// PodMeta is, for a workload kind, the CEL path of the metadata of the pods it makes,
-	// where the upstreams annotation is read; empty for a Consul kind. A workload's webhook
-	// entry only sends objects whose pod metadata carries the annotation.
+	// where its webhook entry looks for the upstreams annotation; empty for a Consul kind.
 	PodMeta string
 	// Watched says the state rules read objects of the kind (the singletons, ProxyDefaults'
 	// mode, the exports to peers, the peers, the sameness groups), so the webhook keeps them
