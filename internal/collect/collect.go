@@ -19,16 +19,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// ConsulLists returns an empty list of each validated Consul kind.
-func ConsulLists() []client.ObjectList {
-	out := make([]client.ObjectList, len(kinds.Consul))
-	for i, k := range kinds.Consul {
-		l, _ := kinds.NewList(k)
-		out[i] = l.(client.ObjectList)
-	}
-	return out
-}
-
 // DefaultChunkSize is how many objects one list request of the audit asks for, as
 // Gatekeeper's --audit-chunk-size: memory then holds one page, not every object of a kind.
 const DefaultChunkSize = 500

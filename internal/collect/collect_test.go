@@ -141,8 +141,8 @@ func TestEachPagePagesOneKindAtATime(t *testing.T) {
 		}
 	}
 	// Eight kinds in one request each, ServiceDefaults in three.
-	if len(r.limits) != len(collect.ConsulLists())-1+3 {
-		t.Errorf("%d list requests, want %d", len(r.limits), len(collect.ConsulLists())+2)
+	if len(r.limits) != len(kinds.Consul)-1+3 {
+		t.Errorf("%d list requests, want %d", len(r.limits), len(kinds.Consul)+2)
 	}
 }
 
