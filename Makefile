@@ -74,7 +74,7 @@ image-docker: ## Build the container image IMAGE with the Dockerfile and Docker 
 tools: ## Build the test tools (kube-apiserver, kube-controller-manager, etcd, kubectl, helm, controller-gen, golangci-lint) when missing.
 	hack/build-tools.sh
 
-generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the generated tables of README.md and docs/, the policy cases and chart template, and deploy/.
+generate: manifests thirdparty-crds ## Regenerate deepcopy code, the test CRDs, the generated tables of README.md and docs/, the chart's kind table and description, the policy cases and chart template, and deploy/.
 	hack/build-tools.sh controller-gen
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=test/crds
@@ -109,7 +109,7 @@ manifests: ## Render deploy/ (plain manifests for kustomize) from the Helm chart
 	mv deploy/consul-peering-guard.yaml.tmp deploy/consul-peering-guard.yaml
 
 verify-generate: generate ## Fail when generated files are not up to date.
-	@git diff --exit-code -- api test/crds test/thirdparty-crds test/vap/testdata README.md docs deploy charts/consul-peering-guard/templates/validatingadmissionpolicies.yaml || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- api test/crds test/thirdparty-crds test/vap/testdata README.md docs deploy charts/consul-peering-guard/Chart.yaml charts/consul-peering-guard/templates/_kinds.tpl charts/consul-peering-guard/templates/validatingadmissionpolicies.yaml || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 vet:
 	$(GO) vet ./...

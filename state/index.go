@@ -20,11 +20,6 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
-// Kinds are the kinds the index is fed from, in a stable order: the ones the state rules read
-// (the singletons, ProxyDefaults' mode, the exports to peers, the peers, the sameness groups). No rule reads other
-// ServiceDefaults, so the webhook does not cache them: they are the many.
-var Kinds = []kinds.Kind{kinds.Mesh, kinds.ProxyDefaults, kinds.ExportedServices, kinds.PeeringAcceptor, kinds.PeeringDialer, kinds.SamenessGroup}
-
 type refSet map[kinds.ObjectRef]struct{}
 
 // GatewayRef identifies a mesh gateway Deployment.
@@ -79,7 +74,7 @@ var _ validators.ClusterState = (*Index)(nil)
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	x := &Index{
-		objects:            make(map[kinds.Kind]refSet, len(Kinds)),
+		objects:            make(map[kinds.Kind]refSet, len(kinds.Watched)),
 		peers:              map[string]refSet{},
 		proxyDefaultsModes: map[kinds.ObjectRef]string{},
 		peerExporters:      refSet{},
@@ -87,7 +82,7 @@ func NewIndex() *Index {
 		terminating:        refSet{},
 		samenessGroups:     map[string]map[kinds.ObjectRef]bool{},
 	}
-	for _, k := range Kinds {
+	for _, k := range kinds.Watched {
 		x.objects[k] = refSet{}
 	}
 	return x

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -47,7 +48,7 @@ func TestStripForIndexKeepsWhatTheIndexReads(t *testing.T) {
 		}
 		stripped.Upsert(s.(runtime.Object))
 	}
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		if !reflect.DeepEqual(whole.Existing(k), stripped.Existing(k)) {
 			t.Errorf("%s: %v, stripped %v", k, whole.Existing(k), stripped.Existing(k))
 		}

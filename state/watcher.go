@@ -30,8 +30,8 @@ const (
 // the Consul kinds the state rules read and Deployments (mesh gateways; the cache restricts them by label
 // and, when configured, to the gateway's namespace).
 func WatchedObjects() []client.Object {
-	out := make([]client.Object, 0, len(Kinds)+1)
-	for _, k := range Kinds {
+	out := make([]client.Object, 0, len(kinds.Watched)+1)
+	for _, k := range kinds.Watched {
 		obj, _ := kinds.New(k)
 		out = append(out, obj.(client.Object))
 	}

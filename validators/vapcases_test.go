@@ -41,19 +41,7 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 	if k, _ := kinds.Of(tc.obj); slices.Contains(kinds.Workloads, k) {
 		return nil
 	}
-	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: policies.Verdict(res, tc.rule), Config: policies.CaseConfig{
-		PartitionsEnabled: tc.cfg.PartitionsEnabled, Partition: tc.cfg.Partition, NamespacesEnabled: tc.cfg.NamespacesEnabled,
-		Edition: string(tc.cfg.Edition),
-	}}
-	if tc.cfg.ConsulVersion != nil {
-		c.Config.ConsulVersion = tc.cfg.ConsulVersion.String()
-	}
-	for name, a := range tc.cfg.Actions {
-		if c.Config.Rules == nil {
-			c.Config.Rules = map[string]string{}
-		}
-		c.Config.Rules[name] = string(a)
-	}
+	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: policies.Verdict(res, tc.rule), Config: tc.cfg}
 	var err error
 	if c.Object, err = typedJSON(tc.obj); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
@@ -34,6 +35,33 @@ func TestObjectKeysMatchCaseSensitively(t *testing.T) {
 			}
 			if resp.Allowed != tc.wantAllow {
 				t.Errorf("allowed = %v, want %v: %+v", resp.Allowed, tc.wantAllow, resp.Result)
+			}
+		})
+	}
+}
+
+// A field of the wrong type is answered as a review (400) naming the field from the review's
+// root, in the object or the old object, as the API server's own decoding errors do.
+func TestTypeMismatchNamesTheFieldFromTheReview(t *testing.T) {
+	f := newFixture(t, validators.Config{})
+	good := serviceDefaults("web", `[]`)
+	for name, tc := range map[string]struct {
+		op, obj, old, want string
+	}{
+		"in the object": {"CREATE", serviceDefaults("web", `5`), "",
+			"field request.object.spec.upstreamConfig.overrides: cannot use a JSON number as []*v1alpha1.Upstream"},
+		"in the old object": {"UPDATE", good, serviceDefaults("web", `[{"name":7}]`),
+			"field request.oldObject.spec.upstreamConfig.overrides.name: cannot use a JSON number as string"},
+		"the object itself": {"CREATE", `"web"`, "",
+			"field request.object: cannot use a JSON string as v1alpha1.ServiceDefaults"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, resp := f.review(t, kinds.ServiceDefaults, tc.op, tc.obj, tc.old)
+			if code != http.StatusOK || resp == nil || resp.UID != "u-1" || resp.Allowed {
+				t.Fatalf("HTTP %d, %+v: want a refused review of u-1", code, resp)
+			}
+			if resp.Result.Code != http.StatusBadRequest || resp.Result.Message != tc.want {
+				t.Errorf("got %d %q\nwant 400 %q", resp.Result.Code, resp.Result.Message, tc.want)
 			}
 		})
 	}

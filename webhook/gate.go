@@ -42,7 +42,7 @@ func NewGate(exemptNamespaces []string, ready func() bool, reg prometheus.Regist
 	}
 	if reg != nil {
 		reg.MustRegister(g.exempted)
-		for _, k := range ReviewedKinds() {
+		for _, k := range kinds.All {
 			g.exempted.WithLabelValues(string(k)) // scraped at zero from the start
 		}
 	}

@@ -180,37 +180,69 @@ func (c *capacity) takeSlot(ctx context.Context) bool {
 
 func (c *capacity) giveSlot() { <-c.slots }
 
-// object is what every reviewed kind is: a runtime.Object with metadata.
-type object interface {
-	kruntime.Object
-	metav1.Object
-}
-
-// typedReview is an admission.k8s.io/v1 AdmissionReview whose objects decode straight into
-// the kind's Go type. controller-runtime's admission.Webhook decodes a body four times (the
-// review and the object, each once to sniff its kind and once for real); decoding it once
-// is what keeps our own time close to that of a webhook that does nothing.
-type typedReview[T any] struct {
+// typedReview is an admission.k8s.io/v1 AdmissionReview whose objects decode into the
+// kind's Go type. controller-runtime's admission.Webhook decodes a body four times;
+// decoding the review, then each object once in place, keeps our own time close to that of
+// a webhook that does nothing.
+type typedReview struct {
 	metav1.TypeMeta `json:",inline"`
-	Request         *typedRequest[T] `json:"request"`
+	Request         *typedRequest `json:"request"`
 }
 
-type typedRequest[T any] struct {
-	UID       types.UID                   `json:"uid"`
-	Kind      metav1.GroupVersionKind     `json:"kind"`
-	Resource  metav1.GroupVersionResource `json:"resource"`
-	Name      string                      `json:"name"`
-	Namespace string                      `json:"namespace"`
-	Operation admissionv1.Operation       `json:"operation"`
-	UserInfo  authenticationv1.UserInfo   `json:"userInfo"`
-	Object    T                           `json:"object"`
-	OldObject T                           `json:"oldObject"`
-	DryRun    *bool                       `json:"dryRun"`
+type typedRequest struct {
+	UID          types.UID                   `json:"uid"`
+	Kind         metav1.GroupVersionKind     `json:"kind"`
+	Resource     metav1.GroupVersionResource `json:"resource"`
+	Name         string                      `json:"name"`
+	Namespace    string                      `json:"namespace"`
+	Operation    admissionv1.Operation       `json:"operation"`
+	UserInfo     authenticationv1.UserInfo   `json:"userInfo"`
+	RawObject    rawObject                   `json:"object"`
+	RawOldObject rawObject                   `json:"oldObject"`
+	DryRun       *bool                       `json:"dryRun"`
+	// Object and OldObject are RawObject and RawOldObject decoded (decodeObjects); nil when
+	// absent or null.
+	Object, OldObject kinds.Object `json:"-"`
+}
+
+// rawObject is an object of a review as its bytes: the slice of the request body it spans,
+// which the review holds until it is answered, so nothing is copied.
+type rawObject []byte
+
+// UnmarshalJSON keeps the object's bytes, null included.
+func (r *rawObject) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
+
+// decodeObjects decodes the request's objects into the kind's Go type, keys matched
+// case-sensitively. A type mismatch names the field from the review's root, as one decode of
+// the whole review would.
+func (req *typedRequest) decodeObjects(kind kinds.Kind) error {
+	for _, o := range []struct {
+		raw  rawObject
+		into *kinds.Object
+		key  string
+	}{{req.RawObject, &req.Object, "object"}, {req.RawOldObject, &req.OldObject, "oldObject"}} {
+		if len(o.raw) == 0 || string(o.raw) == "null" {
+			continue
+		}
+		obj, _ := kinds.New(kind)
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(o.raw, obj); err != nil {
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) {
+				typeErr.Field = strings.TrimSuffix("request."+o.key+"."+typeErr.Field, ".")
+			}
+			return err
+		}
+		*o.into = obj
+	}
+	return nil
 }
 
 // reviewer answers the admission reviews of one kind: it decodes the review, runs the engine
 // and renders the verdict. The reviewers of every kind share one capacity.
-type reviewer[T object] struct {
+type reviewer struct {
 	kind     kinds.Kind
 	gv       schema.GroupVersion
 	engine   *validators.Engine
@@ -225,7 +257,7 @@ type reviewer[T object] struct {
 
 var reviewGVK = admissionv1.SchemeGroupVersion.WithKind("AdmissionReview")
 
-func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (rv *reviewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "admission reviews are POSTed", http.StatusMethodNotAllowed)
 		return
@@ -272,8 +304,12 @@ func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rv.capacity.giveSlot()
 	// Keys match case-sensitively, as the API server decodes: encoding/json would read a
 	// "Peer" key as peer.
-	var review typedReview[T]
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+	var review typedReview
+	err = sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review)
+	if err == nil && review.Request != nil {
+		err = review.Request.decodeObjects(rv.kind)
+	}
+	if err != nil {
 		// A well-formed review whose object has a field of the wrong type is answered as a
 		// review, so that the message naming the field reaches kubectl.
 		var head struct {
@@ -314,7 +350,7 @@ func (rv *reviewer[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // each growth to the capacity: a body holds what it has sent (at most twice that, and at
 // least firstBodyBytes), not what its Content-Length announces. It returns the bytes
 // charged, which the caller gives back, and on error the HTTP status to answer.
-func (rv *reviewer[T]) readBody(r *http.Request) (body []byte, charged int64, code int32, err error) {
+func (rv *reviewer) readBody(r *http.Request) (body []byte, charged int64, code int32, err error) {
 	limit := int64(MaxRequestBytes) + 1 // one byte more shows a body over the limit
 	if r.ContentLength >= 0 {
 		limit = r.ContentLength + 1 // room for the read that meets the end
@@ -359,7 +395,7 @@ func clientName(r *http.Request) string {
 
 // review judges one decoded request. It returns nil when ctx ended before the verdict was
 // rendered.
-func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T], client string) (resp *admissionv1.AdmissionResponse) {
+func (rv *reviewer) review(ctx context.Context, req *typedRequest, client string) (resp *admissionv1.AdmissionResponse) {
 	defer func() {
 		if p := recover(); p != nil {
 			rv.log.Error(fmt.Errorf("%v", p), "panic while validating", "kind", rv.kind, "name", req.Name)
@@ -369,8 +405,8 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T], client 
 	if req.Kind.Group != rv.gv.Group || req.Kind.Kind != string(rv.kind) {
 		return errored(http.StatusBadRequest, fmt.Errorf("this path validates %s, not %s", rv.kind, req.Kind.Kind))
 	}
-	for _, o := range []T{req.Object, req.OldObject} {
-		if isNil(o) {
+	for _, o := range []kinds.Object{req.Object, req.OldObject} {
+		if o == nil {
 			continue
 		}
 		if gvk := o.GetObjectKind().GroupVersionKind(); gvk.GroupVersion() != rv.gv || gvk.Kind != string(rv.kind) {
@@ -386,12 +422,12 @@ func (rv *reviewer[T]) review(ctx context.Context, req *typedRequest[T], client 
 	)
 	switch req.Operation {
 	case admissionv1.Create:
-		if isNil(req.Object) {
+		if req.Object == nil {
 			return errored(http.StatusBadRequest, errors.New("there is no content to decode: request.object is missing"))
 		}
 		op = validators.Create
 	case admissionv1.Update:
-		if isNil(req.Object) || isNil(req.OldObject) {
+		if req.Object == nil || req.OldObject == nil {
 			return errored(http.StatusBadRequest, errors.New("there is no content to decode: request.object and request.oldObject are required"))
 		}
 		op, old = validators.Update, req.OldObject
@@ -507,7 +543,7 @@ func clip(s string, n int, suffix string) string {
 // logDenials logs who was denied what, one line per denial up to maxDenialLogLines.
 // With client authentication on, each line names the client certificate too: the user is
 // who the review says wrote the object, the client is who sent the review.
-func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation, res *validators.Result, client string) {
+func (rv *reviewer) logDenials(req *typedRequest, op validators.Operation, res *validators.Result, client string) {
 	dryRun := req.DryRun != nil && *req.DryRun
 	log := rv.logFor(client)
 	logged := 0
@@ -530,7 +566,7 @@ func (rv *reviewer[T]) logDenials(req *typedRequest[T], op validators.Operation,
 
 // logFor is the reviewer's logger naming the client certificate that sent a review, when
 // there is one.
-func (rv *reviewer[T]) logFor(client string) logr.Logger {
+func (rv *reviewer) logFor(client string) logr.Logger {
 	if client == "" {
 		return rv.log
 	}
@@ -543,7 +579,7 @@ func errored(code int32, err error) *admissionv1.AdmissionResponse {
 
 // reject answers a request that is not judged (not a review, too large, over capacity)
 // with an HTTP error code.
-func (rv *reviewer[T]) reject(w http.ResponseWriter, r *http.Request, code int32, err error) {
+func (rv *reviewer) reject(w http.ResponseWriter, r *http.Request, code int32, err error) {
 	if code == http.StatusTooManyRequests {
 		// Counted in the metrics; a line each would flood the log exactly when it is busiest.
 		rv.logFor(clientName(r)).V(1).Info("over capacity", "kind", rv.kind, "error", err.Error())
@@ -556,7 +592,7 @@ func (rv *reviewer[T]) reject(w http.ResponseWriter, r *http.Request, code int32
 	rv.encode(w, errored(code, err))
 }
 
-func (rv *reviewer[T]) encode(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
+func (rv *reviewer) encode(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
 	out := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: reviewGVK.GroupVersion().String(), Kind: reviewGVK.Kind}, Response: resp}
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/json")
@@ -572,9 +608,4 @@ func decodeError(err error) error {
 		return v1alpha1.NameTypeError(err)
 	}
 	return fmt.Errorf("malformed AdmissionReview: %w", err)
-}
-
-func isNil[T object](o T) bool {
-	var zero T
-	return any(o) == any(zero)
 }

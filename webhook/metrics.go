@@ -10,7 +10,6 @@ import (
 	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -77,16 +76,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // errorCodes are the codes the handler answers a request with instead of a verdict.
 var errorCodes = []int32{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusTooManyRequests, http.StatusInternalServerError}
 
-// ReviewedKinds are the kinds the webhook serves: the Consul kinds and the workloads.
-func ReviewedKinds() []kinds.Kind {
-	return append(append([]kinds.Kind(nil), kinds.Consul...), kinds.Workloads...)
-}
-
 // initialise creates every series of the review metrics at zero, so that they are scraped
 // from the start, before the first review: a dashboard or an alert on a rate sees 0, not
 // "no data", and a first denial is an increase from 0 that rate() can see.
 func (m *Metrics) initialise() {
-	for _, k := range ReviewedKinds() {
+	for _, k := range kinds.All {
 		kind := string(k)
 		for _, code := range errorCodes {
 			m.errored.WithLabelValues(kind, strconv.Itoa(int(code)))
@@ -139,7 +133,7 @@ type StateCounter interface {
 // RegisterStateMetrics exports what the state rules currently see: objects per kind and
 // ready mesh gateways. An operator compares them with kubectl to spot a stale cache.
 func RegisterStateMetrics(reg prometheus.Registerer, st StateCounter) {
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "consul_peering_guard_state_objects", Help: "Objects of each kind in the webhook's state index.",
 			ConstLabels: prometheus.Labels{"kind": string(k)},

@@ -7,6 +7,7 @@ import (
 	admissionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/admission/metrics"
 	conversionmetrics "sigs.k8s.io/controller-runtime/pkg/webhook/conversion/metrics"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -26,16 +27,16 @@ func TestMetricsExistBeforeTheFirstReview(t *testing.T) {
 	for _, mf := range mfs {
 		series[mf.GetName()] = len(mf.GetMetric())
 	}
-	kinds := len(webhook.ReviewedKinds())
+	reviewed := len(kinds.All)
 	ruleKinds := 0
 	for _, r := range validators.Catalogue() {
 		ruleKinds += len(r.Kinds)
 	}
 	for name, want := range map[string]int{
-		"consul_peering_guard_admission_duration_seconds": kinds * 2,
-		"consul_peering_guard_admission_reviews_total":    kinds * 2 * 2,
+		"consul_peering_guard_admission_duration_seconds": reviewed * 2,
+		"consul_peering_guard_admission_reviews_total":    reviewed * 2 * 2,
 		"consul_peering_guard_rule_violations_total":      ruleKinds * 2 * 2,
-		"consul_peering_guard_admission_errors_total":     kinds * 5,
+		"consul_peering_guard_admission_errors_total":     reviewed * 5,
 		"consul_peering_guard_cache_synced":               1,
 	} {
 		if series[name] != want {

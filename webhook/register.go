@@ -6,13 +6,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -63,7 +59,7 @@ type Deps struct {
 	BodyReadTimeout time.Duration
 }
 
-// Handlers returns the admission handler of every kind, keyed by its path.
+// Handlers returns the admission handler of every kind of the kind table, keyed by its path.
 func Handlers(d Deps) map[string]http.Handler {
 	reviews, bytes, wait := d.MaxInFlight, max(d.MaxInFlightBytes, MaxRequestBytes), d.InFlightWait
 	if reviews <= 0 {
@@ -79,29 +75,12 @@ func Handlers(d Deps) map[string]http.Handler {
 		d.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	c := newCapacity(reviews, bytes, wait)
-	return map[string]http.Handler{
-		Path(kinds.Mesh):              newReviewer[*v1alpha1.Mesh](d, kinds.Mesh, c),
-		Path(kinds.ProxyDefaults):     newReviewer[*v1alpha1.ProxyDefaults](d, kinds.ProxyDefaults, c),
-		Path(kinds.ServiceDefaults):   newReviewer[*v1alpha1.ServiceDefaults](d, kinds.ServiceDefaults, c),
-		Path(kinds.ExportedServices):  newReviewer[*v1alpha1.ExportedServices](d, kinds.ExportedServices, c),
-		Path(kinds.PeeringAcceptor):   newReviewer[*v1alpha1.PeeringAcceptor](d, kinds.PeeringAcceptor, c),
-		Path(kinds.PeeringDialer):     newReviewer[*v1alpha1.PeeringDialer](d, kinds.PeeringDialer, c),
-		Path(kinds.ServiceResolver):   newReviewer[*v1alpha1.ServiceResolver](d, kinds.ServiceResolver, c),
-		Path(kinds.ServiceIntentions): newReviewer[*v1alpha1.ServiceIntentions](d, kinds.ServiceIntentions, c),
-		Path(kinds.SamenessGroup):     newReviewer[*v1alpha1.SamenessGroup](d, kinds.SamenessGroup, c),
-		Path(kinds.Pod):               newReviewer[*corev1.Pod](d, kinds.Pod, c),
-		Path(kinds.Deployment):        newReviewer[*appsv1.Deployment](d, kinds.Deployment, c),
-		Path(kinds.StatefulSet):       newReviewer[*appsv1.StatefulSet](d, kinds.StatefulSet, c),
-		Path(kinds.DaemonSet):         newReviewer[*appsv1.DaemonSet](d, kinds.DaemonSet, c),
-		Path(kinds.ReplicaSet):        newReviewer[*appsv1.ReplicaSet](d, kinds.ReplicaSet, c),
-		Path(kinds.Job):               newReviewer[*batchv1.Job](d, kinds.Job, c),
-		Path(kinds.CronJob):           newReviewer[*batchv1.CronJob](d, kinds.CronJob, c),
+	handlers := make(map[string]http.Handler, len(kinds.Table))
+	for _, k := range kinds.Table {
+		handlers[Path(k.Kind)] = &reviewer{kind: k.Kind, gv: k.GroupVersion, engine: d.Engine, state: d.State,
+			log: d.Log.WithName(strings.ToLower(string(k.Kind))), metrics: d.Metrics, capacity: c, gate: d.Gate, bodyTimeout: d.BodyReadTimeout}
 	}
-}
-
-func newReviewer[T object](d Deps, kind kinds.Kind, c *capacity) http.Handler {
-	return &reviewer[T]{kind: kind, gv: kinds.GroupVersion(kind), engine: d.Engine, state: d.State, log: d.Log.WithName(strings.ToLower(string(kind))),
-		metrics: d.Metrics, capacity: c, gate: d.Gate, bodyTimeout: d.BodyReadTimeout}
+	return handlers
 }
 
 // Register serves every handler on the webhook server.

@@ -1,11 +1,6 @@
 package kinds
 
 import (
-	"strings"
-
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -14,28 +9,10 @@ import (
 )
 
 // GroupVersion returns the API group and version a kind is served at.
-func GroupVersion(kind Kind) schema.GroupVersion {
-	switch kind {
-	case Pod:
-		return corev1.SchemeGroupVersion
-	case Deployment, StatefulSet, DaemonSet, ReplicaSet:
-		return appsv1.SchemeGroupVersion
-	case Job, CronJob:
-		return batchv1.SchemeGroupVersion
-	}
-	return v1alpha1.GroupVersion
-}
+func GroupVersion(kind Kind) schema.GroupVersion { return byKind[kind].GroupVersion }
 
 // Plural returns the resource name of a kind (meshes, proxydefaults, ...).
-func Plural(kind Kind) string {
-	switch kind {
-	case Mesh:
-		return "meshes"
-	case ProxyDefaults, ServiceDefaults, ExportedServices, ServiceIntentions:
-		return strings.ToLower(string(kind))
-	}
-	return strings.ToLower(string(kind)) + "s"
-}
+func Plural(kind Kind) string { return byKind[kind].Plural }
 
 // NewScheme returns a scheme of the built-in Kubernetes types and our Consul types: every
 // kind here and the objects around them.

@@ -1,66 +1,22 @@
 // Command consul-peering-guard is the project's one binary, a thin command line over the
-// packages: the Consul cluster-peering admission webhook (serve), its offline twin for CI
-// pipelines (validate), the cluster audit (audit), both sides of peerings across clusters
-// (check), the generated ValidatingAdmissionPolicies (vap), the rule catalogue (rules) and
-// the build's version (version).
+// command tree of package app.
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"os"
 
-	"github.com/spf13/cobra"
+	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
 )
 
-// Exit codes of validate and audit.
-const (
-	exitAllowed = 0
-	exitDenied  = 1
-	exitUsage   = 2
+// Stamped by make build, make image-build-check and the Dockerfile with -ldflags "-X
+// main.version=v0.1.0 -X main.revision=<git sha> -X main.buildDate=<commit date, RFC 3339>"
+// (app.Build says what an empty one means).
+var (
+	version   string
+	revision  string
+	buildDate string
 )
-
-// exitError carries an exit code through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// run executes the command line and returns the process exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	root := newRootCommand(stdout, stderr)
-	root.SetArgs(args)
-	err := root.Execute()
-	if err == nil {
-		return exitAllowed
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.code != exitDenied {
-			_, _ = fmt.Fprintln(stderr, "error:", ee.err)
-		}
-		return ee.code
-	}
-	_, _ = fmt.Fprintln(stderr, "error:", err)
-	return exitUsage
-}
-
-func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "consul-peering-guard",
-		Short:         "Enforce Consul cluster-peering rules on consul-k8s resources",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newValidateCommand(), newRulesCommand(), newAuditCommand(), newCheckCommand(), newVAPCommand(), newVersionCommand(), newDocsCommand())
-	return root
+	os.Exit(app.Run(os.Args[1:], os.Stdout, os.Stderr, app.Build{Version: version, Revision: revision, Date: buildDate}))
 }

@@ -20,8 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -92,7 +92,7 @@ func run(ctx context.Context, only string) (err error) {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+		settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 		if err != nil {
 			return err
 		}
@@ -153,7 +153,7 @@ func (t *tour) folder(ctx context.Context, dir string) error {
 	if err := t.cluster.Reset(ctx, gateways); err != nil {
 		return err
 	}
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		if err := t.guard.WaitForState(ctx, k, 0); err != nil {
 			return err
 		}

@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
 )
 
 func TestReplace(t *testing.T) {
@@ -128,18 +130,18 @@ func TestKindList(t *testing.T) {
 
 func TestWatchedCRDs(t *testing.T) {
 	got := WatchedCRDs()
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		if !strings.Contains(got, "`"+kinds.Plural(k)+"`") {
 			t.Errorf("%s is not listed: %s", k, got)
 		}
 	}
-	if n := strings.Count(got, "`") / 2; n != len(state.Kinds) {
-		t.Errorf("%d resources listed, the webhook watches %d: %s", n, len(state.Kinds), got)
+	if n := strings.Count(got, "`") / 2; n != len(kinds.Watched) {
+		t.Errorf("%d resources listed, the webhook watches %d: %s", n, len(kinds.Watched), got)
 	}
 }
 
 // The committed pages hold what gendocs generates, each section in the file it belongs to (the
-// command and flag tables are checked by cmd/consul-peering-guard's TestDocsTablesAreTheCommands).
+// command and flag tables are checked by TestDocsTablesAreTheCommands).
 func TestPagesAreCurrent(t *testing.T) {
 	deps, err := Dependencies("../../go.mod")
 	if err != nil {
@@ -155,5 +157,72 @@ func TestPagesAreCurrent(t *testing.T) {
 				t.Errorf("%s: the section %s is stale: run make generate", path, name)
 			}
 		}
+	}
+}
+
+// The command and flag tables of docs/cli.md are what the commands define (make generate
+// writes them; this catches a flag changed without it).
+func TestDocsTablesAreTheCommands(t *testing.T) {
+	tables := cliTables()
+	raw, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	names := []string{"commands", "shared", "serve", "validate", "audit", "check", "vap", "rules", "version", "completion"}
+	for _, name := range names {
+		md, ok := tables[name]
+		if !ok {
+			t.Errorf("no table %s", name)
+			continue
+		}
+		block := "<!-- cli:" + name + ":begin -->\n" + md + "<!-- cli:" + name + ":end -->"
+		if !strings.Contains(page, block) {
+			t.Errorf("the %s table of docs/cli.md is stale: run make generate", name)
+		}
+	}
+	if len(tables) != len(names) {
+		t.Errorf("tables %d, want %d", len(tables), len(names))
+	}
+	// Every flag of every command is in docs/cli.md.
+	for _, c := range app.NewRootCommand(nil, nil, app.Build{}).Commands() {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !strings.Contains(page, "`--"+f.Name) {
+				t.Errorf("%s --%s is not in docs/cli.md", c.Name(), f.Name)
+			}
+		})
+	}
+}
+
+// README.md is a landing page; the manual lives in docs/.
+
+// The chart's kind rows and its description are what the kind table says.
+func TestChartIsCurrent(t *testing.T) {
+	kindsFile, err := os.ReadFile(filepath.Join("..", "..", chartKindsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(kindsFile) != ChartKinds() {
+		t.Errorf("%s is stale: run make generate", chartKindsFile)
+	}
+	for _, k := range kinds.Table {
+		row := "- {kind: " + string(k.Kind) + ", group: \"" + k.GroupVersion.Group + "\", version: " + k.GroupVersion.Version + ", plural: " + k.Plural + ","
+		if !strings.Contains(ChartKinds(), row) {
+			t.Errorf("no row %q for %s", row, k.Kind)
+		}
+	}
+	chart, err := os.ReadFile(filepath.Join("..", "..", chartFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ReplaceChartDescription(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(chart) {
+		t.Errorf("the description of %s is stale: run make generate", chartFile)
+	}
+	if _, err := ReplaceChartDescription([]byte("name: x\n")); err == nil {
+		t.Error("a Chart.yaml without a description: no error")
 	}
 }

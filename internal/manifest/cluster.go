@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // ClusterFileName marks a folder as one cluster: the manifests below it form that cluster's
@@ -15,29 +17,21 @@ import (
 // such file, every manifest given is one cluster.
 const ClusterFileName = ".consul-peering-guard"
 
-// ClusterSettings is the content of a cluster file. Unset fields keep the flag values.
+// ClusterSettings is the content of a cluster file: the cluster's name and peers, and the
+// engine configuration, whose keys are decoded over the flags' (a key the file does not
+// set keeps the flag's value; rules add to the flags' --rule settings).
 type ClusterSettings struct {
 	// Name is how the acceptors and dialers of other clusters call this one; `check` pairs
 	// clusters by it.
 	Name string `json:"name,omitempty"`
 	// Peers maps a local peer name (an acceptor's or dialer's name) to the name of the cluster
 	// it reaches, where the two differ.
-	Peers             map[string]string `json:"peers,omitempty"`
-	Description       string            `json:"description,omitempty"`
-	PartitionsEnabled *bool             `json:"partitionsEnabled,omitempty"`
-	Partition         *string           `json:"partition,omitempty"`
-	NamespacesEnabled *bool             `json:"namespacesEnabled,omitempty"`
-	ConsulVersion     *string           `json:"consulVersion,omitempty"`
-	Edition           *string           `json:"edition,omitempty"`
-	// ConsulK8sVersion selects the grammar of the upstreams annotation.
-	ConsulK8sVersion *string `json:"consulK8sVersion,omitempty"`
-	// ConnectInjectDefault is the Consul chart's connectInject.default: every pod that does
-	// not opt out is injected.
-	ConnectInjectDefault *bool `json:"connectInjectDefault,omitempty"`
+	Peers       map[string]string `json:"peers,omitempty"`
+	Description string            `json:"description,omitempty"`
 	// MeshGatewayInstalled says the mesh gateway runs although no manifest holds it (the
 	// Consul Helm chart installs it with meshGateway.enabled).
-	MeshGatewayInstalled *bool             `json:"meshGatewayInstalled,omitempty"`
-	Rules                map[string]string `json:"rules,omitempty"`
+	MeshGatewayInstalled *bool `json:"meshGatewayInstalled,omitempty"`
+	validators.Config
 }
 
 // Cluster is the manifests that form one cluster.
@@ -77,9 +71,9 @@ func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options)
 		if c := byDir[dir]; c != nil {
 			return c, nil
 		}
-		c := &Cluster{Dir: dir}
+		c := &Cluster{Dir: dir, Settings: ClusterSettings{Config: opts.Base.Clone()}}
 		if dir != "" {
-			if c.Settings, err = ReadClusterSettings(filepath.Join(dir, ClusterFileName)); err != nil {
+			if c.Settings, err = ReadClusterSettings(filepath.Join(dir, ClusterFileName), opts.Base); err != nil {
 				return nil, err
 			}
 		}
@@ -130,9 +124,10 @@ func LoadClusters(paths, kustomizations []string, stdin io.Reader, opts Options)
 	return out, nil
 }
 
-// ReadClusterSettings reads a cluster file strictly, so a typo in a key is reported.
-func ReadClusterSettings(path string) (ClusterSettings, error) {
-	var s ClusterSettings
+// ReadClusterSettings reads a cluster file strictly, so a typo in a key is reported, over
+// the base configuration (the flags').
+func ReadClusterSettings(path string, base validators.Config) (ClusterSettings, error) {
+	s := ClusterSettings{Config: base.Clone()}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return s, &Error{Source: Source{File: path}, Err: err}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -82,9 +82,9 @@ type Source struct {
 // printable.
 func (s Source) String() string {
 	if s.Document == 0 {
-		return report.Printable(s.File)
+		return printer.Printable(s.File)
 	}
-	return fmt.Sprintf("%s (document %d)", report.Printable(s.File), s.Document)
+	return fmt.Sprintf("%s (document %d)", printer.Printable(s.File), s.Document)
 }
 
 // Set is everything read from one group of manifests.
@@ -107,6 +107,9 @@ type Options struct {
 	// AllowRemoteBases lets a kustomization name URLs and git repositories, which kustomize
 	// then fetches; without it a kustomization reads local files only.
 	AllowRemoteBases bool
+	// Base is the engine configuration of every cluster, the one a cluster file's keys are
+	// decoded over.
+	Base validators.Config
 }
 
 // Error is an unreadable input; it names the file and, when known, the document.
@@ -328,17 +331,17 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 			return err
 		}
 		return readWorkload(js, src, kind, set)
-	case workloadKinds[apiVersion+" "+kind]:
+	case isWorkload(apiVersion, kind):
 		return readWorkload(js, src, kind, set)
 	}
 	return nil // a Kubernetes object of another kind
 }
 
-// workloadKinds are the apiVersion and kind of the workloads whose pods consul-k8s reads the
+// isWorkload says whether apiVersion and kind are a workload whose pods consul-k8s reads the
 // upstreams annotation of.
-var workloadKinds = map[string]bool{
-	"v1 Pod": true, "apps/v1 Deployment": true, "apps/v1 StatefulSet": true, "apps/v1 DaemonSet": true,
-	"apps/v1 ReplicaSet": true, "batch/v1 Job": true, "batch/v1 CronJob": true,
+func isWorkload(apiVersion, kind string) bool {
+	i, ok := kinds.InfoOf(kinds.Kind(kind))
+	return ok && i.Workload() && i.GroupVersion.String() == apiVersion
 }
 
 // readWorkload records a workload that carries the upstreams annotation, to be validated

@@ -17,8 +17,8 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/collect"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -27,7 +27,7 @@ import (
 type Cluster struct {
 	Name string
 	// Cluster is the engine, objects and gateways, built as validate builds them.
-	offline.Cluster
+	snapshot.Cluster
 	// Tokens are digests of the peering tokens in the acceptors' and dialers' Secrets (live only).
 	Tokens map[kinds.ObjectRef]string
 	Peers  map[string]string
@@ -59,8 +59,8 @@ func BestGateway(gateways []state.Gateway) validators.GatewayStatus {
 // Collect reads a live cluster as audit does, plus the digests of the peering tokens the
 // acceptors and dialers point at. A Secret that cannot be read (not there yet, or not
 // allowed) leaves that object to be paired by name.
-func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]offline.Item, []state.Gateway, map[kinds.ObjectRef]string, error) {
-	items, gateways, err := audit.Collect(ctx, c, sel, true)
+func Collect(ctx context.Context, c client.Reader, sel labels.Selector) ([]snapshot.Item, []state.Gateway, map[kinds.ObjectRef]string, error) {
+	items, gateways, err := collect.Objects(ctx, c, sel, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}

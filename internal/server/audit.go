@@ -16,9 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/collect"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/openreports"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -46,7 +46,7 @@ type auditor struct {
 	metrics *webhook.Metrics
 	events  recorder.EventRecorder
 	// reports, when set, keeps the findings as OpenReports Reports.
-	reports *reports.Writer
+	reports *openreports.Writer
 	// lease, when set, elects the one replica that audits; nil audits on every replica.
 	lease    resourcelock.Interface
 	interval time.Duration
@@ -134,7 +134,7 @@ func (a *auditor) runOnce(ctx context.Context) {
 		a.log.Info("audit skipped: the informer caches have not synced (a kind whose CustomResourceDefinition just appeared is loading)")
 		return
 	}
-	var findings []offline.Finding
+	var findings []snapshot.Finding
 	objects := 0
 	judge := func(obj runtime.Object) error {
 		objects++
@@ -147,11 +147,11 @@ func (a *auditor) runOnce(ctx context.Context) {
 			return err
 		}
 		if len(res.Violations) > 0 {
-			findings = append(findings, offline.Finding{Item: offline.Item{Object: metadataOnly(obj)}, Ref: ref, Result: res})
+			findings = append(findings, snapshot.Finding{Item: snapshot.Item{Object: metadataOnly(obj)}, Ref: ref, Result: res})
 		}
 		return nil
 	}
-	err := audit.EachPage(ctx, a.reader, a.chunk, func(objs []runtime.Object) error {
+	err := collect.EachPage(ctx, a.reader, a.chunk, func(objs []runtime.Object) error {
 		for _, obj := range objs {
 			if err := judge(obj); err != nil {
 				return err
@@ -160,7 +160,7 @@ func (a *auditor) runOnce(ctx context.Context) {
 		return nil
 	})
 	if err == nil && a.workloads {
-		err = audit.EachWorkload(ctx, a.reader, judge)
+		err = collect.EachWorkload(ctx, a.reader, judge)
 	}
 	if err != nil {
 		a.log.Error(err, "audit could not read the cluster")
@@ -180,12 +180,12 @@ func (a *auditor) runOnce(ctx context.Context) {
 	a.publish(counts)
 	a.log.Info("audit finished", "objects", objects, "violations", total)
 	if a.reports != nil {
-		stats, err := a.reports.Sync(ctx, reports.Desired(findings, a.exempt))
+		stats, err := a.reports.Sync(ctx, openreports.Desired(findings, a.exempt))
 		if err != nil {
 			a.log.Error(err, "audit could not write every Report; the next audit tries again")
 		}
 		if stats.Dropped > 0 {
-			a.log.Info("Reports full: results left out", "maxResultsPerReport", reports.MaxResults, "maxReportBytes", reports.MaxReportBytes, "dropped", stats.Dropped)
+			a.log.Info("Reports full: results left out", "maxResultsPerReport", openreports.MaxResults, "maxReportBytes", openreports.MaxReportBytes, "dropped", stats.Dropped)
 		}
 		a.log.V(1).Info("Reports written", "created", stats.Created, "updated", stats.Updated, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	orv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,7 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/openreports"
 	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
@@ -80,7 +80,7 @@ type Options struct {
 // serveScheme is kinds.NewScheme plus the OpenReports types the audit's reports are written as.
 func serveScheme() *runtime.Scheme {
 	s := kinds.NewScheme()
-	if err := openreports.Install(s); err != nil {
+	if err := orv1alpha1.Install(s); err != nil {
 		panic(err) // static registration of known types cannot fail at runtime
 	}
 	return s
@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		if o.Reports {
 			// Read Reports straight from the API server: a cache would need list and watch on
 			// every Report of the cluster, Kyverno's included.
-			a.reports = &reports.Writer{Reader: mgr.GetAPIReader(), Client: mgr.GetClient()}
+			a.reports = &openreports.Writer{Reader: mgr.GetAPIReader(), Client: mgr.GetClient()}
 		}
 		if err := mgr.Add(a); err != nil {
 			return err

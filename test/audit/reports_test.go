@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	orv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/offline"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/openreports"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -22,7 +22,7 @@ import (
 func reportClient(t *testing.T) client.Client {
 	t.Helper()
 	s := kinds.NewScheme()
-	if err := openreports.Install(s); err != nil {
+	if err := orv1alpha1.Install(s); err != nil {
 		t.Fatal(err)
 	}
 	c, err := client.New(cluster.Config, client.Options{Scheme: s})
@@ -48,11 +48,11 @@ func TestManyWarningsStillMakeAReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var items []offline.Item
+	var items []snapshot.Item
 	for i := range 300 {
-		items = append(items, offline.Item{Object: serviceDefaults(ns, fmt.Sprintf("web-%03d", i), 100)})
+		items = append(items, snapshot.Item{Object: serviceDefaults(ns, fmt.Sprintf("web-%03d", i), 100)})
 	}
-	findings, err := offline.Check(engine, items, nil)
+	findings, err := snapshot.Check(engine, items, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,17 +63,17 @@ func TestManyWarningsStillMakeAReport(t *testing.T) {
 			}
 		}
 	}
-	desired := reports.Desired(findings, nil)
+	desired := openreports.Desired(findings, nil)
 	unbounded, err := json.Marshal(desired[ns])
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats, err := (&reports.Writer{Reader: c, Client: c}).Sync(ctx, desired)
+	stats, err := (&openreports.Writer{Reader: c, Client: c}).Sync(ctx, desired)
 	if err != nil {
 		t.Fatalf("writing the Report of 300 objects with warnings: %v", err)
 	}
-	var r openreports.Report
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: reports.Name}, &r); err != nil {
+	var r orv1alpha1.Report
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: openreports.Name}, &r); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := json.Marshal(&r)
@@ -82,9 +82,9 @@ func TestManyWarningsStillMakeAReport(t *testing.T) {
 	}
 	kept := len(r.Results) - 1
 	t.Logf("300 objects with warnings: clipped results of %d bytes before the byte bound; a Report of %d bytes stored (bound %d) with %d results, %d left out",
-		len(unbounded), len(raw), reports.MaxReportBytes, kept, stats.Dropped)
-	if last := r.Results[len(r.Results)-1]; stats.Dropped > 0 && last.Policy != reports.TruncatedPolicy {
-		t.Errorf("results were left out but the last result is %s, not %s", last.Policy, reports.TruncatedPolicy)
+		len(unbounded), len(raw), openreports.MaxReportBytes, kept, stats.Dropped)
+	if last := r.Results[len(r.Results)-1]; stats.Dropped > 0 && last.Policy != openreports.TruncatedPolicy {
+		t.Errorf("results were left out but the last result is %s, not %s", last.Policy, openreports.TruncatedPolicy)
 	}
 	if stats.Dropped == 0 {
 		kept++

@@ -48,6 +48,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // liveMistakes are mistake folders whose cluster file is the chart's default installation,
@@ -703,7 +704,7 @@ func (l *live) checkMistakesRefused(g *runningGuard, r *liveRelease) {
 	}
 	for _, m := range liveMistakes {
 		dir := filepath.Join(l.cluster.Root, "examples", "mistakes", m)
-		settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+		settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

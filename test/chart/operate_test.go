@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	orv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/reports"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/openreports"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/webhook"
 )
@@ -117,17 +117,17 @@ func TestMonitoringAndReportsAgainstARealAPIServer(t *testing.T) {
 			"team-a": {{"ProxyDefaults", "edge", "proxy-defaults-name", "fail"}, {"ServiceDefaults", "web", "upstream-peer-known", "warn"}},
 			"team-b": {{"ServiceDefaults", "api", "upstream-peer-known", "warn"}},
 		})
-		var r openreports.Report
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: reports.Name}, &r); err != nil {
+		var r orv1alpha1.Report
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: openreports.Name}, &r); err != nil {
 			t.Fatal(err)
 		}
 		var edge corev1.ObjectReference
 		for _, res := range r.Results {
 			if res.Subjects[0].Name == "edge" {
 				edge = res.Subjects[0]
-				if res.Source != reports.Source || res.Properties[reports.FieldProperty] != "metadata.name" ||
+				if res.Source != openreports.Source || res.Properties[openreports.FieldProperty] != "metadata.name" ||
 					!strings.HasPrefix(res.Description, `metadata.name: Invalid value: "edge": `) {
-					t.Errorf("result %+v: want source %s, field metadata.name and the field's message", res, reports.Source)
+					t.Errorf("result %+v: want source %s, field metadata.name and the field's message", res, openreports.Source)
 				}
 			}
 		}
@@ -136,12 +136,12 @@ func TestMonitoringAndReportsAgainstARealAPIServer(t *testing.T) {
 		if uid := objectUID(ctx, t, c, "ProxyDefaults", "team-a", "edge"); edge.UID != uid || edge.APIVersion != pd.APIVersion || edge.Kind != pd.Kind || edge.Namespace != pd.Namespace {
 			t.Errorf("subject %+v, want %+v with uid %s", edge, pd, uid)
 		}
-		if r.Source != reports.Source || r.Summary != (openreports.ReportSummary{Fail: 1, Warn: 1}) {
-			t.Errorf("report source %q, summary %+v; want %s, 1 fail and 1 warn", r.Source, r.Summary, reports.Source)
+		if r.Source != openreports.Source || r.Summary != (orv1alpha1.ReportSummary{Fail: 1, Warn: 1}) {
+			t.Errorf("report source %q, summary %+v; want %s, 1 fail and 1 warn", r.Source, r.Summary, openreports.Source)
 		}
 		// Audits that find the same write nothing (one a second here).
 		time.Sleep(3 * time.Second)
-		var again openreports.Report
+		var again orv1alpha1.Report
 		if err := c.Get(ctx, client.ObjectKeyFromObject(&r), &again); err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ spec:
 func operateScheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
 	s := scheme(t)
-	if err := openreports.Install(s); err != nil {
+	if err := orv1alpha1.Install(s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -266,19 +266,19 @@ func checkReportPermissions(ctx context.Context, t *testing.T, c client.Client) 
 	allowed := map[string]bool{"list": true, "create": true}
 	ours := map[string]bool{"get": true, "list": true, "create": true, "update": true, "delete": true}
 	for _, resource := range []string{"reports", "clusterreports"} {
-		for _, name := range []string{reports.Name, "kyverno-report"} {
+		for _, name := range []string{openreports.Name, "kyverno-report"} {
 			for _, verb := range []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"} {
 				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 					User:   serviceAccountUser,
 					Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 					ResourceAttributes: &authorizationv1.ResourceAttributes{
-						Group: openreports.GroupName, Resource: resource, Verb: verb, Namespace: "team-a", Name: name,
+						Group: orv1alpha1.GroupName, Resource: resource, Verb: verb, Namespace: "team-a", Name: name,
 					},
 				}}
 				if err := c.Create(ctx, sar); err != nil {
 					t.Fatal(err)
 				}
-				want := resource == "reports" && (allowed[verb] || (name == reports.Name && ours[verb]))
+				want := resource == "reports" && (allowed[verb] || (name == openreports.Name && ours[verb]))
 				if sar.Status.Allowed != want {
 					t.Errorf("%s %s %s: allowed %v, want %v", verb, resource, name, sar.Status.Allowed, want)
 				}
@@ -299,13 +299,13 @@ func waitForReports(ctx context.Context, t *testing.T, c client.Client, want map
 	}
 	var last map[string][]resultKey
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		var list openreports.ReportList
-		if err := c.List(ctx, &list, client.MatchingLabels{reports.ManagedByLabel: reports.Source}); err != nil {
+		var list orv1alpha1.ReportList
+		if err := c.List(ctx, &list, client.MatchingLabels{openreports.ManagedByLabel: openreports.Source}); err != nil {
 			return false, err
 		}
 		got := map[string][]resultKey{}
 		for _, r := range list.Items {
-			var s openreports.ReportSummary
+			var s orv1alpha1.ReportSummary
 			keys := []resultKey{}
 			for _, res := range r.Results {
 				keys = append(keys, resultKey{res.Subjects[0].Kind, res.Subjects[0].Name, res.Policy, string(res.Result)})

@@ -398,7 +398,7 @@ func auditReads() []string {
 	out := []string{"/pods:list", "apps/statefulsets:list", "apps/daemonsets:list",
 		"apps/replicasets:list", "batch/jobs:list", "batch/cronjobs:list"}
 	for _, k := range kinds.Consul {
-		if slices.Contains(state.Kinds, k) {
+		if slices.Contains(kinds.Watched, k) {
 			continue
 		}
 		for _, verb := range []string{"get", "list", "watch"} {

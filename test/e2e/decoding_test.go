@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 )
 
 // validateCLI runs the binary's validate with JSON output and returns its exit code and report.
-func validateCLI(t *testing.T, args ...string) (int, report.Report) {
+func validateCLI(t *testing.T, args ...string) (int, printer.Report) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"validate", "-o", "json"}, args...)...)
 	cmd.Dir = cluster.Root
@@ -22,14 +22,14 @@ func validateCLI(t *testing.T, args ...string) (int, report.Report) {
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
-	var rep report.Report
+	var rep printer.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("validate %v: not the JSON report (%v): %s", args, err, out)
 	}
 	return cmd.ProcessState.ExitCode(), rep
 }
 
-func hasFinding(rep report.Report, rule, field, action string) bool {
+func hasFinding(rep printer.Report, rule, field, action string) bool {
 	for _, r := range rep.Results {
 		for _, v := range r.Violations {
 			if v.Rule == rule && v.Field == field && v.Action == action {
@@ -78,7 +78,7 @@ func TestUnknownFieldAsTheAPIServerSeesIt(t *testing.T) {
 func TestKustomizeOverlayAsKubectlAppliesIt(t *testing.T) {
 	useGuard(t)
 	reset(t)
-	overlay := filepath.Join(cluster.Root, "cmd", "consul-peering-guard", "testdata", "kustomize", "overlays", "mode-none")
+	overlay := filepath.Join(cluster.Root, "cmd", "consul-peering-guard", "app", "testdata", "kustomize", "overlays", "mode-none")
 	const field, rule = "spec.upstreamConfig.overrides[0].meshGateway.mode", "gateway-mode-none-peer-upstream"
 	if code, rep := validateCLI(t, "-k", overlay); code != 1 || !hasFinding(rep, rule, field, "deny") {
 		t.Errorf("validate -k: exit %d, want 1 with %s at %s: %+v", code, rule, field, rep)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -60,21 +60,21 @@ func applyFolderByFile(t *testing.T, dir string) outcome {
 }
 
 // offlineOutcome runs validate -o json on a folder with the binary the webhook runs.
-func offlineOutcome(t *testing.T, dir string) report.Report {
+func offlineOutcome(t *testing.T, dir string) printer.Report {
 	t.Helper()
 	return reportOf(t, "validate", "-o", "json", "-f", dir)
 }
 
 // reportOf runs the binary with args that print the JSON report (-o json) and decodes it;
 // an exit code of 1 (denied) is a report like any other.
-func reportOf(t *testing.T, args ...string) report.Report {
+func reportOf(t *testing.T, args ...string) printer.Report {
 	t.Helper()
 	out, err := exec.Command(binary, args...).Output()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
-	var rep report.Report
+	var rep printer.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("%s: %v\n%s", args[0], err, out)
 	}
@@ -92,7 +92,7 @@ func causesOf(stderr string) string {
 
 func TestValidSetupAppliesCleanly(t *testing.T) {
 	dir := filepath.Join(cluster.Root, "examples", "valid")
-	settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+	settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func eachExampleFolder(t *testing.T, group string, test func(t *testing.T, dir s
 	for _, dir := range clusters {
 		name, _ := filepath.Rel(filepath.Join(cluster.Root, "examples", group), dir)
 		t.Run(name, func(t *testing.T) {
-			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

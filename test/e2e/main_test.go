@@ -14,7 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/consul-peering-guard/consul-peering-guard/state"
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -114,7 +114,7 @@ func waitIndex(t *testing.T, ctx context.Context) {
 	if err := guard.WaitForGateways(ctx, 0); err != nil {
 		t.Fatalf("webhook still sees gateways: %v", err)
 	}
-	for _, k := range state.Kinds {
+	for _, k := range kinds.Watched {
 		if err := guard.WaitForState(ctx, k, 0); err != nil {
 			t.Fatalf("webhook still sees %s objects: %v", k, err)
 		}

@@ -11,7 +11,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
@@ -42,7 +42,7 @@ func TestAuditCommandReportsDrift(t *testing.T) {
 	if cmd.ProcessState.ExitCode() != 1 {
 		t.Fatalf("audit exit %d, want 1:\n%s", cmd.ProcessState.ExitCode(), out)
 	}
-	var rep report.Report
+	var rep printer.Report
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatal(err)
 	}

@@ -243,7 +243,7 @@ func checkStamped(t *testing.T, root, bin string) map[string]string {
 // exactly what the page shows, with the exit code it shows (echo $?). A block runs in the
 // repository's root, or in dir=PATH; with cluster=valid it runs against this suite's API
 // server and webhook holding examples/valid, with kubectl on PATH.
-// cmd/consul-peering-guard's TestDocsMarkEveryShownOutput makes sure no such block is
+// cmd/consul-peering-guard/app's TestDocsMarkEveryShownOutput makes sure no such block is
 // left unmarked.
 func TestDocsShowWhatCommandsPrint(t *testing.T) {
 	dir := makeBuild(t)
@@ -384,9 +384,10 @@ func TestREADMEClusterFileKeys(t *testing.T) {
 		}
 	}
 	var want []string
-	typ := reflect.TypeFor[manifest.ClusterSettings]()
-	for i := range typ.NumField() {
-		want = append(want, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[manifest.ClusterSettings]()) {
+		if key := strings.Split(f.Tag.Get("json"), ",")[0]; key != "" && key != "-" {
+			want = append(want, key)
+		}
 	}
 	slices.Sort(listed)
 	slices.Sort(want)

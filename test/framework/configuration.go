@@ -58,13 +58,8 @@ const (
 
 // workloadConditions are the match conditions of a workload kind's entry.
 func workloadConditions(kind kinds.Kind) []admissionregistrationv1.MatchCondition {
-	meta := "object.spec.template.metadata"
-	switch kind {
-	case kinds.Pod:
-		meta = "object.metadata"
-	case kinds.CronJob:
-		meta = "object.spec.jobTemplate.spec.template.metadata"
-	}
+	info, _ := kinds.InfoOf(kind)
+	meta := info.PodMeta
 	return []admissionregistrationv1.MatchCondition{{
 		Name:       HasUpstreamsCondition,
 		Expression: "has(" + meta + ".annotations) && '" + validators.UpstreamsAnnotation + "' in " + meta + ".annotations",

@@ -3,9 +3,11 @@ package framework
 import (
 	"bytes"
 	"context"
+	"encoding"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +17,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -43,37 +44,36 @@ type header struct {
 	} `json:"metadata"`
 }
 
-// ServeFlags turns a folder's cluster file into the serve flags of the same installation.
+// ServeFlags turns a folder's cluster file into the serve flags of the same installation:
+// every field of its configuration that is set, by the field's flag tag.
 func ServeFlags(s manifest.ClusterSettings) []string {
 	var args []string
-	if s.PartitionsEnabled != nil && *s.PartitionsEnabled {
-		args = append(args, "--partitions-enabled")
-	}
-	if s.Partition != nil {
-		args = append(args, "--partition="+*s.Partition)
-	}
-	if s.NamespacesEnabled != nil && *s.NamespacesEnabled {
-		args = append(args, "--namespaces-enabled")
-	}
-	if s.ConsulVersion != nil {
-		args = append(args, "--consul-version="+*s.ConsulVersion)
-	}
-	if s.Edition != nil {
-		args = append(args, "--consul-edition="+*s.Edition)
-	}
-	if s.ConnectInjectDefault != nil && *s.ConnectInjectDefault {
-		args = append(args, "--connect-inject-default")
-	}
-	if s.ConsulK8sVersion != nil {
-		args = append(args, "--consul-k8s-version="+*s.ConsulK8sVersion)
-	}
-	names := make([]string, 0, len(s.Rules))
-	for n := range s.Rules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		args = append(args, "--rule="+n+"="+s.Rules[n])
+	v := reflect.ValueOf(s.Config)
+	for i := range v.NumField() {
+		name, field := v.Type().Field(i).Tag.Get("flag"), v.Field(i)
+		if name == "" || field.IsZero() {
+			continue
+		}
+		switch value := field.Interface().(type) {
+		case bool:
+			args = append(args, "--"+name)
+		case validators.Edition:
+			args = append(args, "--"+name+"="+string(value))
+		case string:
+			args = append(args, "--"+name+"="+value)
+		case validators.RuleActions:
+			for _, setting := range strings.Split(value.String(), ",") {
+				args = append(args, "--"+name+"="+setting)
+			}
+		case encoding.TextMarshaler:
+			text, err := value.MarshalText()
+			if err != nil {
+				panic(err) // a value decoded from text writes itself back
+			}
+			args = append(args, "--"+name+"="+string(text))
+		default:
+			panic(fmt.Sprintf("ServeFlags: no flag for the %s field %s", field.Type(), v.Type().Field(i).Name))
+		}
 	}
 	return args
 }
@@ -95,7 +95,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 	ready := 0
 	// The Consul Helm chart runs the mesh gateway of a cluster whose file says so; the
 	// folder holds no manifest of it, so it is started here as the chart would.
-	if settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName)); err != nil {
+	if settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{}); err != nil {
 		return err
 	} else if settings.MeshGatewayInstalled != nil && *settings.MeshGatewayInstalled {
 		if r := c.Apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: consul}\n---\n" + ChartGateway); r.Code != 0 {
@@ -145,7 +145,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 		s.DryRun = c.Kubectl("apply", "--dry-run=server", "-f", f)
 		s.Apply = c.Kubectl("apply", "-f", f)
 		// Only the kinds the state rules read are indexed; the others have nothing to wait for.
-		if s.Apply.Code == 0 && slices.Contains(state.Kinds, kind) {
+		if s.Apply.Code == 0 && slices.Contains(kinds.Watched, kind) {
 			counts[kind]++
 			if err := w.WaitForState(ctx, kind, counts[kind]); err != nil {
 				return fmt.Errorf("%s: the webhook did not see the object: %w", f, err)

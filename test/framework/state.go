@@ -12,13 +12,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/audit"
 )
 
 // Reset deletes every object of the validated Consul kinds and every Deployment matching the mesh
 // gateway selector, in all namespaces, and waits until they are gone.
 func (c *Cluster) Reset(ctx context.Context, gatewaySelector labels.Selector) error {
-	lists := append(audit.ConsulLists(), &appsv1.DeploymentList{})
+	var lists []client.ObjectList
+	for _, k := range kinds.Consul {
+		l, _ := kinds.NewList(k)
+		lists = append(lists, l.(client.ObjectList))
+	}
+	lists = append(lists, &appsv1.DeploymentList{})
 	for _, l := range lists {
 		opts := []client.ListOption{}
 		if _, ok := l.(*appsv1.DeploymentList); ok {

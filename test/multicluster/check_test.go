@@ -24,8 +24,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/report"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 var (
@@ -88,7 +89,7 @@ type finding struct {
 	Cluster, Object, Rule, Field, Action, Peer, Message string
 }
 
-func findingsOf(rep report.Report) []finding {
+func findingsOf(rep printer.Report) []finding {
 	var out []finding
 	for _, r := range rep.Results {
 		for _, v := range r.Violations {
@@ -100,7 +101,7 @@ func findingsOf(rep report.Report) []finding {
 }
 
 // runCheck runs the binary's check -o json and returns the exit code, report and raw output.
-func runCheck(t *testing.T, args ...string) (int, report.Report, string) {
+func runCheck(t *testing.T, args ...string) (int, printer.Report, string) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"check", "-o", "json"}, args...)...)
 	var stdout, stderr bytes.Buffer
@@ -112,7 +113,7 @@ func runCheck(t *testing.T, args ...string) (int, report.Report, string) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	var rep report.Report
+	var rep printer.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("check output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
 	}
@@ -157,7 +158,7 @@ func TestLiveCheckMatchesOffline(t *testing.T) {
 				t.Fatalf("want two cluster folders in %s, got %v", dir, halves)
 			}
 			for _, cf := range halves {
-				if _, err := manifest.ReadClusterSettings(cf); err != nil {
+				if _, err := manifest.ReadClusterSettings(cf, validators.Config{}); err != nil {
 					t.Fatal(err)
 				}
 			}

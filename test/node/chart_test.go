@@ -28,7 +28,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
-	"github.com/consul-peering-guard/consul-peering-guard/state"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -281,34 +280,35 @@ func (c *chart) useSettings(t *testing.T, s manifest.ClusterSettings) {
 func chartValues(s manifest.ClusterSettings) []string {
 	var v []string
 	set := func(k, val string) { v = append(v, "--set", k+"="+val) }
-	if s.PartitionsEnabled != nil && *s.PartitionsEnabled {
+	if s.PartitionsEnabled {
 		set("consul.adminPartitions.enabled", "true")
-		if s.Partition != nil {
-			set("consul.adminPartitions.name", *s.Partition)
+		if s.Partition != "" {
+			set("consul.adminPartitions.name", s.Partition)
 		}
 	}
-	if s.NamespacesEnabled != nil && *s.NamespacesEnabled {
+	if s.NamespacesEnabled {
 		set("consul.enableConsulNamespaces", "true")
 	}
 	if s.ConsulVersion != nil {
-		set("consul.version", *s.ConsulVersion)
+		set("consul.version", s.ConsulVersion.String())
 	}
-	if s.Edition != nil {
-		set("consul.edition", *s.Edition)
+	if s.Edition != "" {
+		set("consul.edition", string(s.Edition))
 	}
-	if s.ConnectInjectDefault != nil && *s.ConnectInjectDefault {
+	if s.ConnectInjectDefault {
 		set("consul.connectInjectDefault", "true")
 	}
-	if s.ConsulK8sVersion != nil {
-		set("consul.k8sVersion", *s.ConsulK8sVersion)
+	if s.AnnotationGrammar != validators.AnnotationGrammar2 {
+		k8sVersion, _ := s.AnnotationGrammar.MarshalText()
+		set("consul.k8sVersion", string(k8sVersion))
 	}
-	names := make([]string, 0, len(s.Rules))
-	for n := range s.Rules {
+	names := make([]string, 0, len(s.Actions))
+	for n := range s.Actions {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		set("rules."+n, s.Rules[n])
+		set("rules."+n, string(s.Actions[n]))
 	}
 	return v
 }
@@ -340,7 +340,7 @@ func TestChartPodsRefuseEveryMistake(t *testing.T) {
 	applies, counted := 0, 0.0
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName))
+			settings, err := manifest.ReadClusterSettings(filepath.Join(dir, manifest.ClusterFileName), validators.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -522,7 +522,7 @@ func (c *chart) applyFolder(t *testing.T, dir string, settings manifest.ClusterS
 			continue
 		}
 		applied = append(applied, raw)
-		if slices.Contains(state.Kinds, kind) {
+		if slices.Contains(kinds.Watched, kind) {
 			counts[kind]++
 			want := float64(counts[kind])
 			c.waitEveryPod(t, fmt.Sprintf("%d %s", counts[kind], kind), func(m string) bool {

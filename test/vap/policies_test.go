@@ -104,7 +104,7 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 		if _, ok := configIDs[string(key)]; ok {
 			continue
 		}
-		cfg, err := c.Config.EngineConfig()
+		cfg, err := c.Config, c.Config.Validate()
 		if err != nil {
 			t.Fatalf("%s/%s: %v", c.Rule, c.Name, err)
 		}

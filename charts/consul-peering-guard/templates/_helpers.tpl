@@ -92,31 +92,6 @@ only these). */}}
 {{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
 {{- end }}
 
-{{/* The resource (plural) of each validated kind, in the order of kinds.Consul (api/kinds); state marks state.Kinds. */}}
-{{- define "cpg.kinds" -}}
-- {kind: Mesh, plural: meshes, state: true}
-- {kind: ProxyDefaults, plural: proxydefaults, state: true}
-- {kind: ServiceDefaults, plural: servicedefaults, state: false}
-- {kind: ExportedServices, plural: exportedservices, state: true}
-- {kind: PeeringAcceptor, plural: peeringacceptors, state: true}
-- {kind: PeeringDialer, plural: peeringdialers, state: true}
-- {kind: ServiceResolver, plural: serviceresolvers, state: false}
-- {kind: ServiceIntentions, plural: serviceintentions, state: false}
-- {kind: SamenessGroup, plural: samenessgroups, state: true}
-{{- end }}
-
-{{/* The workload kinds whose pods may carry the upstreams annotation (kinds.Workloads),
-with the metadata their pod template sits at. */}}
-{{- define "cpg.workloads" -}}
-- {kind: Pod, group: "", version: v1, plural: pods, meta: object.metadata}
-- {kind: Deployment, group: apps, version: v1, plural: deployments, meta: object.spec.template.metadata}
-- {kind: StatefulSet, group: apps, version: v1, plural: statefulsets, meta: object.spec.template.metadata}
-- {kind: DaemonSet, group: apps, version: v1, plural: daemonsets, meta: object.spec.template.metadata}
-- {kind: ReplicaSet, group: apps, version: v1, plural: replicasets, meta: object.spec.template.metadata}
-- {kind: Job, group: batch, version: v1, plural: jobs, meta: object.spec.template.metadata}
-- {kind: CronJob, group: batch, version: v1, plural: cronjobs, meta: object.spec.jobTemplate.spec.template.metadata}
-{{- end }}
-
 {{/* The webhooks' namespaceSelector: webhook.namespaceSelector with the exempt namespaces
 added as a NotIn requirement on the name label the API server sets on every namespace. */}}
 {{- define "cpg.namespaceSelector" -}}

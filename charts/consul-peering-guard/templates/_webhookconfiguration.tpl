@@ -1,7 +1,8 @@
 {{- /*
 The ValidatingWebhookConfiguration serve applies once it is ready (--webhook-configuration):
 the chart renders it into a ConfigMap, never as an object of the release, so that a webhook
-that never starts never blocks a write. The same entries as framework.WebhookConfiguration
+that never starts never blocks a write. One entry per row of the kind table (_kinds.tpl,
+generated from api/kinds), the same entries as framework.WebhookConfiguration
 (test/framework) in Go; test/chart keeps the two in step.
 */}}
 {{- define "cpg.webhookConfiguration" -}}
@@ -19,47 +20,11 @@ metadata:
     cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ $fullname }}-serving-cert
   {{- end }}
 webhooks:
-  {{- range (include "cpg.kinds" . | fromYamlArray) }}
-  - name: {{ lower .kind }}.consul-peering-guard.io
-    admissionReviewVersions: ["v1"]
-    clientConfig:
-      service:
-        name: {{ $fullname }}
-        namespace: {{ $.Release.Namespace }}
-        path: /validate-consul-hashicorp-com-v1alpha1-{{ lower .kind }}
-        port: 443
-      {{- if not $.Values.certManager.enabled }}
-      caBundle: {{ include "cpg.caBundle" $ }}
-      {{- end }}
-    failurePolicy: {{ $.Values.webhook.failurePolicy }}
-    matchPolicy: Equivalent
-    sideEffects: None
-    timeoutSeconds: {{ $.Values.webhook.timeoutSeconds }}
-    {{- with $namespaceSelector }}
-    namespaceSelector:
-      {{- . | nindent 6 }}
-    {{- end }}
-    {{- with $.Values.webhook.objectSelector }}
-    objectSelector:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    # An object being deleted is never sent: removing its finalizer must work while no
-    # webhook pod answers. object is null only for DELETE, which is not registered.
-    matchConditions:
-      - name: not-being-deleted
-        expression: "object != null && !has(object.metadata.deletionTimestamp)"
-      {{- with $.Values.webhook.matchConditions }}
-      {{- toYaml . | nindent 6 }}
-      {{- end }}
-    rules:
-      - apiGroups: ["consul.hashicorp.com"]
-        apiVersions: ["v1alpha1"]
-        operations: ["CREATE", "UPDATE"]
-        resources: ["{{ .plural }}"]
-        scope: Namespaced
-  {{- end }}
+  {{- $rows := include "cpg.kinds" . | fromYamlArray }}
   {{- if .Values.webhook.workloads.enabled }}
-  {{- range (include "cpg.workloads" . | fromYamlArray) }}
+  {{- $rows = concat $rows (include "cpg.workloads" . | fromYamlArray) }}
+  {{- end }}
+  {{- range $rows }}
   - name: {{ lower .kind }}.consul-peering-guard.io
     admissionReviewVersions: ["v1"]
     clientConfig:
@@ -71,7 +36,7 @@ webhooks:
       {{- if not $.Values.certManager.enabled }}
       caBundle: {{ include "cpg.caBundle" $ }}
       {{- end }}
-    failurePolicy: {{ $.Values.webhook.workloads.failurePolicy }}
+    failurePolicy: {{ if .meta }}{{ $.Values.webhook.workloads.failurePolicy }}{{ else }}{{ $.Values.webhook.failurePolicy }}{{ end }}
     matchPolicy: Equivalent
     sideEffects: None
     timeoutSeconds: {{ $.Values.webhook.timeoutSeconds }}
@@ -83,26 +48,32 @@ webhooks:
     objectSelector:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+    {{- if .meta }}
     # Only pods that carry the upstreams annotation, as a person or a GitOps tool wrote them,
     # are sent: never what a controller made from them (a ReplicaSet of a Deployment, a Job
     # of a CronJob, their Pods), whose denial would freeze a rollout that kubectl reported as
     # done. Every other pod write never reaches the webhook.
+    {{- else }}
+    # An object being deleted is never sent: removing its finalizer must work while no
+    # webhook pod answers. object is null only for DELETE, which is not registered.
+    {{- end }}
     matchConditions:
       - name: not-being-deleted
         expression: "object != null && !has(object.metadata.deletionTimestamp)"
       {{- with $.Values.webhook.matchConditions }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
+      {{- with .meta }}
       - name: has-upstreams-annotation
-        expression: "has({{ .meta }}.annotations) && 'consul.hashicorp.com/connect-service-upstreams' in {{ .meta }}.annotations"
+        expression: "has({{ . }}.annotations) && 'consul.hashicorp.com/connect-service-upstreams' in {{ . }}.annotations"
       - name: no-controller-owner
         expression: "!has(object.metadata.ownerReferences) || !object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller)"
+      {{- end }}
     rules:
       - apiGroups: [{{ .group | quote }}]
         apiVersions: [{{ .version | quote }}]
         operations: ["CREATE", "UPDATE"]
         resources: ["{{ .plural }}"]
         scope: Namespaced
-  {{- end }}
   {{- end }}
 {{- end }}
