@@ -32,6 +32,7 @@ func (c *Cluster) KubectlAs(kubeconfig string, args ...string) Result {
 type Command struct {
 	Dir     string
 	Env     []string // added to this process's environment
+	Stdin   []byte
 	Timeout time.Duration
 }
 
@@ -43,6 +44,7 @@ func Run(how Command, program string, args ...string) Result {
 	cmd := exec.CommandContext(ctx, program, args...)
 	cmd.Dir = how.Dir
 	cmd.Env = append(os.Environ(), how.Env...)
+	cmd.Stdin = bytes.NewReader(how.Stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -63,6 +61,19 @@ func installChart(t *testing.T) *chart {
 	if installed != nil {
 		return installed
 	}
+	c := newChart(t, n)
+	start := time.Now()
+	c.helm(t, "install")
+	t.Logf("helm install --wait: %s", time.Since(start).Round(time.Second))
+	installed = c
+	return c
+}
+
+// newChart readies node n for the release as the README's install without cert-manager
+// does: the Consul CRDs, a CA, a serving certificate for the Service in a TLS Secret, and
+// the namespaces.
+func newChart(t *testing.T, n *framework.Node) *chart {
+	t.Helper()
 	root := repoRoot(t)
 	c := &chart{n: n, root: root, imageRef: imageReference(t, framework.ImageTarball(root))}
 	var err error
@@ -101,23 +112,24 @@ func installChart(t *testing.T) *chart {
 		"--cert="+filepath.Join(dir, "tls.crt"), "--key="+filepath.Join(dir, "tls.key")); r.Code != 0 {
 		t.Fatal(r.Stderr)
 	}
-	start := time.Now()
-	c.helm(t, "install")
-	t.Logf("helm install --wait: %s", time.Since(start).Round(time.Second))
-	installed = c
 	return c
 }
 
-// helm runs helm install or upgrade with the README's values, the image and the settings.
-func (c *chart) helm(t *testing.T, verb string, extra ...string) {
-	t.Helper()
+// helmArgs are the arguments of helm install or upgrade with the README's values, the image
+// and the settings, then extra (a later --set wins).
+func (c *chart) helmArgs(verb string, extra ...string) []string {
 	repo, tag, _ := strings.Cut(c.imageRef, ":")
 	args := []string{verb, release, filepath.Join(c.root, "charts", "consul-peering-guard"), "--namespace", namespace,
 		"--set", "certManager.enabled=false", "--set", "tls.existingSecret=" + tlsSecret, "--set", "tls.caBundle=" + c.caBundle,
-		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag, "--set", "image.pullPolicy=Never",
-		"--wait", "--timeout", "5m"}
-	args = append(append(args, c.settings...), extra...)
-	if r := c.n.Helm(args...); r.Code != 0 {
+		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag, "--set", "image.pullPolicy=Never"}
+	return append(append(args, c.settings...), extra...)
+}
+
+// helm runs helm install or upgrade (helmArgs), waits for the pods and for the configuration
+// they register.
+func (c *chart) helm(t *testing.T, verb string, extra ...string) {
+	t.Helper()
+	if r := c.n.Helm(append(c.helmArgs(verb, extra...), "--wait", "--timeout", "5m")...); r.Code != 0 {
 		t.Fatalf("helm %s: %s%s\n%s", verb, r.Stdout, r.Stderr, c.describe())
 	}
 	c.waitForRegistration(t)
@@ -536,21 +548,8 @@ func (c *chart) applyFolder(t *testing.T, dir string, settings manifest.ClusterS
 // kubectlStdin runs bin/kubectl on the node with stdin, bounded to two minutes.
 func (c *chart) kubectlStdin(t *testing.T, stdin []byte, args ...string) framework.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "bin", "kubectl"), append([]string{"--kubeconfig", c.n.Kubeconfig}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := framework.Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.Code = ee.ExitCode()
-	} else if err != nil {
-		r.Code, r.Stderr = -1, r.Stderr+err.Error()
-	}
-	return r
+	return framework.Run(framework.Command{Stdin: stdin, Timeout: 2 * time.Minute},
+		filepath.Join(c.root, "bin", "kubectl"), append([]string{"--kubeconfig", c.n.Kubeconfig}, args...)...)
 }
 
 // runnableGateway makes a mesh gateway Deployment of an example run on the node: the pause
