@@ -54,27 +54,10 @@ refuses_mistake() {
   [[ $out == *"(mesh-name)"* ]]
 }
 
-# The mesh gateway the Consul chart runs (its labels and gateway-kind annotation), with the
-# node's pause image: the webhook sees a gateway with a ready replica.
+# The mesh gateway the Consul chart runs (test/framework/chart-mesh-gateway.yaml, which the
+# tests apply too) with the node's pause image: the webhook sees a gateway with a ready replica.
 gateway_stand_in() {
-  cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: consul-mesh-gateway
-  namespace: consul
-  labels: {app: consul, component: mesh-gateway, release: consul}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: consul, component: mesh-gateway, release: consul}}
-  template:
-    metadata:
-      labels: {app: consul, component: mesh-gateway, release: consul}
-      annotations: {consul.hashicorp.com/gateway-kind: mesh-gateway}
-    spec:
-      automountServiceAccountToken: false
-      containers: [{name: mesh-gateway, image: "$(cat "$cluster/pause-image")", imagePullPolicy: Never}]
-EOF
+  sed "s|image: [^}]*|image: $(cat "$cluster/pause-image"), imagePullPolicy: Never|" "$root/test/framework/chart-mesh-gateway.yaml"
 }
 
 # diagnose prints what a failed start leaves to read, before stop removes it.

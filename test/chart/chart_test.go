@@ -9,12 +9,10 @@ package chart
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -93,26 +91,11 @@ func (r result) String() string {
 // run runs a command from the repository root, bounded to five minutes.
 func run(t *testing.T, env []string, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s %s: no answer within 5 minutes", name, strings.Join(args, " "))
+	r := framework.Run(framework.Command{Dir: repoRoot(t), Env: env, Timeout: 5 * time.Minute}, name, args...)
+	if r.Code == -1 {
+		t.Fatalf("%s %s: %s", name, strings.Join(args, " "), r.Stderr)
 	}
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s: %v", name, err)
-	}
-	return r
+	return result{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // helm runs bin/helm with its configuration, cache and data kept in a temporary folder;

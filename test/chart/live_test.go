@@ -69,40 +69,10 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		t.Skip("starts kube-apiserver, etcd and the webhook in a network namespace")
 	}
 	start := time.Now()
-	netns, err := framework.NewNetNS()
-	if errors.Is(err, framework.ErrNetNSRefused) {
-		t.Skipf("this machine cannot run the test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := netns.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	cluster, err := framework.StartClusterWith(framework.ClusterOptions{
-		BindAddress:    netns.HostIP.String(),
-		APIServerFlags: map[string]string{"enable-aggregator-routing": "true"},
-	}, certManagerCRDs(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
-	bin, err := framework.BuildBinary(cluster.Root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cluster.Config, client.Options{Scheme: scheme(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := framework.Context(8 * time.Minute)
-	t.Cleanup(cancel)
-	startCAInjector(ctx, t, cluster.Config)
-	startGarbageCollector(t, cluster)
+	l := newLive(t, 8*time.Minute)
+	cluster := l.cluster
+	startCAInjector(l.ctx, t, cluster.Config)
 	t.Logf("cluster, binary and cainjector ready in %s", time.Since(start).Round(time.Millisecond))
-	l := &live{t: t, ctx: ctx, cluster: cluster, c: c, netns: netns, bin: bin}
 
 	t.Run("cert-manager", func(t *testing.T) {
 		began := time.Now()
@@ -130,7 +100,7 @@ func TestChartWebhookCalledByAPIServer(t *testing.T) {
 		// period is a minute or more; the cainjector reacts in milliseconds), then the new one.
 		began = time.Now()
 		ca2 := newCA(t, "second")
-		load := startReviewLoad(l.ctx, c)
+		load := startReviewLoad(l.ctx, l.c)
 		crt2, key2 := issue(t, ca2, cert.Spec.DNSNames)
 		l.writeIssuedSecret(cert, crt2, key2, ca2.CertPEM)
 		both := append(slices.Clone(ca1.CertPEM), ca2.CertPEM...)
@@ -209,6 +179,42 @@ type live struct {
 	c       client.Client
 	netns   *framework.NetNS
 	bin     string
+}
+
+// newLive starts what the chart's live tests share: a network namespace for serve, an API
+// server reaching it (with cert-manager's CRDs), the binary, a client, the garbage collector,
+// and a context of d; it skips where network namespaces cannot be made.
+func newLive(t *testing.T, d time.Duration) *live {
+	t.Helper()
+	netns, err := framework.NewNetNS()
+	if errors.Is(err, framework.ErrNetNSRefused) {
+		t.Skipf("this machine cannot run the test: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netns.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	cluster, err := framework.StartClusterWith(framework.ClusterOptions{BindAddress: netns.HostIP.String()}, certManagerCRDs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Stop() })
+	bin, err := framework.BuildBinary(cluster.Root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cluster.Config, client.Options{Scheme: scheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := framework.Context(d)
+	t.Cleanup(cancel)
+	startGarbageCollector(t, cluster)
+	return &live{t: t, ctx: ctx, cluster: cluster, c: c, netns: netns, bin: bin}
 }
 
 // liveRelease is what helm installed, read back from helm get manifest.

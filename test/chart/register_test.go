@@ -17,7 +17,6 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/server"
-	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 )
 
 // TestInstallThatCannotStartBlocksNothing installs the chart with an image no node can pull
@@ -32,35 +31,8 @@ func TestInstallThatCannotStartBlocksNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver, etcd, kube-controller-manager and the webhook in a network namespace")
 	}
-	netns, err := framework.NewNetNS()
-	if errors.Is(err, framework.ErrNetNSRefused) {
-		t.Skipf("this machine cannot run the test: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := netns.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	cluster, err := framework.StartClusterWith(framework.ClusterOptions{BindAddress: netns.HostIP.String()}, certManagerCRDs(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
-	bin, err := framework.BuildBinary(cluster.Root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cluster.Config, client.Options{Scheme: scheme(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := framework.Context(5 * time.Minute)
-	t.Cleanup(cancel)
-	startGarbageCollector(t, cluster)
-	l := &live{t: t, ctx: ctx, cluster: cluster, c: c, netns: netns, bin: bin}
+	l := newLive(t, 5*time.Minute)
+	cluster, c, ctx := l.cluster, l.c, l.ctx
 
 	ca := newCA(t, "own")
 	const secret = "my-webhook-tls"

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -131,18 +130,12 @@ type shellResult struct {
 // sh runs a command line with bash in dir, with extra folders first on PATH.
 func sh(t *testing.T, dir, line string, env []string, path ...string) shellResult {
 	t.Helper()
-	cmd := exec.Command("bash", "-c", line)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+strings.Join(append(path, os.Getenv("PATH")), string(os.PathListSeparator)))
-	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("%s: %v", line, err)
+	env = append([]string{"PATH=" + strings.Join(append(path, os.Getenv("PATH")), string(os.PathListSeparator))}, env...)
+	r := framework.Run(framework.Command{Dir: dir, Env: env, Timeout: 15 * time.Minute}, "bash", "-c", line)
+	if r.Code == -1 {
+		t.Fatalf("%s: %s", line, r.Stderr)
 	}
-	return shellResult{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+	return shellResult{r.Stdout, r.Stderr, r.Code}
 }
 
 var readmeBinary struct {

@@ -3,6 +3,7 @@ package framework
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding"
 	"fmt"
 	"os"
@@ -158,19 +159,7 @@ func (c *Cluster) ApplyFolder(ctx context.Context, w *Webhook, dir string, gatew
 
 // ChartGateway is the mesh gateway Deployment the Consul Helm chart makes in namespace consul
 // with meshGateway.enabled, as far as the webhook reads it: what a cluster file's
-// meshGatewayInstalled stands for.
-const ChartGateway = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: consul-mesh-gateway
-  namespace: consul
-  labels: {app: consul, component: mesh-gateway, release: consul}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: consul, component: mesh-gateway, release: consul}}
-  template:
-    metadata:
-      labels: {app: consul, component: mesh-gateway, release: consul}
-      annotations: {consul.hashicorp.com/gateway-kind: mesh-gateway}
-    spec: {containers: [{name: mesh-gateway, image: hashicorp/consul-dataplane:1.7}]}
-`
+// meshGatewayInstalled stands for. make playground applies the same file.
+//
+//go:embed chart-mesh-gateway.yaml
+var ChartGateway string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"time"
@@ -37,7 +38,8 @@ type Command struct {
 }
 
 // Run runs a program to its end (or the timeout) and returns what it printed and its exit
-// code; a program that could not start has code -1 and the error in Stderr.
+// code; a program that could not start, or was stopped at the timeout, has code -1 and the
+// reason at the end of Stderr.
 func Run(how Command, program string, args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), how.Timeout)
 	defer cancel()
@@ -50,9 +52,13 @@ func Run(how Command, program string, args ...string) Result {
 	err := cmd.Run()
 	code := 0
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	switch {
+	case ctx.Err() != nil:
+		code = -1
+		fmt.Fprintf(&stderr, "%s: no answer within %s", program, how.Timeout)
+	case errors.As(err, &ee):
 		code = ee.ExitCode()
-	} else if err != nil {
+	case err != nil:
 		code = -1
 		stderr.WriteString(err.Error())
 	}

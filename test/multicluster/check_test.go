@@ -4,12 +4,10 @@
 package multicluster
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -103,21 +101,15 @@ func findingsOf(rep printer.Report) []finding {
 // runCheck runs the binary's check -o json and returns the exit code, report and raw output.
 func runCheck(t *testing.T, args ...string) (int, printer.Report, string) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"check", "-o", "json"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
+	r := framework.Run(framework.Command{Timeout: 5 * time.Minute}, binary, append([]string{"check", "-o", "json"}, args...)...)
+	if r.Code == -1 {
+		t.Fatal(r.Stderr)
 	}
 	var rep printer.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("check output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("check output is not the JSON report: %v\nstdout: %s\nstderr: %s", err, r.Stdout, r.Stderr)
 	}
-	return code, rep, stdout.String() + stderr.String()
+	return r.Code, rep, r.Stdout + r.Stderr
 }
 
 // applyHalf empties a cluster, applies a cluster folder with kubectl and marks its mesh
