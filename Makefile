@@ -109,7 +109,7 @@ manifests: ## Render deploy/ (plain manifests for kustomize) from the Helm chart
 	mv deploy/consul-peering-guard.yaml.tmp deploy/consul-peering-guard.yaml
 
 verify-generate: generate ## Fail when generated files are not up to date.
-	@git diff --exit-code -- api test/crds test/thirdparty-crds test/vap/testdata README.md docs deploy charts/consul-peering-guard/Chart.yaml charts/consul-peering-guard/templates/_kinds.tpl charts/consul-peering-guard/templates/validatingadmissionpolicies.yaml || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- api test/crds test/thirdparty-crds test/vap/testdata README.md docs deploy charts/consul-peering-guard/Chart.yaml charts/consul-peering-guard/templates/_kinds.tpl charts/consul-peering-guard/templates/_settings.tpl charts/consul-peering-guard/templates/validatingadmissionpolicies.yaml || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 vet:
 	$(GO) vet ./...

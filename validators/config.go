@@ -16,22 +16,24 @@ const DefaultPartition = "default"
 // the action of each rule. The flags of serve, validate, check, audit and vap bind onto its
 // fields (by their flag and help tags), a cluster file embeds it (manifest.ClusterSettings,
 // its keys decoded over the flags' values), the rule cases embed it (policies.Case), and the
-// chart renders its consul and rules values as those flags. The zero value is the default
-// installation; Validate reports what cannot be.
+// chart passes the value its chart tag names as that flag (templates/_settings.tpl,
+// generated from the tags; chartIf names a value that must be on too). The zero value is the
+// default installation; Validate reports what cannot be.
 //
 // Adding a setting is one place to edit: a field here with its json key (the cluster file's
-// and the cases'), flag name and help; the chart passes it on like the others (values.yaml,
-// values.schema.json, the serve arguments of templates/deployment.yaml).
+// and the cases'), flag name, help and chart value. make generate renders the chart's serve
+// arguments from it, and hack/gendocs' tests fail until values.yaml and values.schema.json
+// document the value.
 type Config struct {
-	PartitionsEnabled bool           `json:"partitionsEnabled,omitempty" flag:"partitions-enabled" help:"Consul admin partitions are enabled (global.adminPartitions.enabled)"`
-	Partition         string         `json:"partition,omitempty" flag:"partition" help:"this cluster's admin partition (global.adminPartitions.name); default when partitions are off"`
-	NamespacesEnabled bool           `json:"namespacesEnabled,omitempty" flag:"namespaces-enabled" help:"Consul namespaces are enabled (global.enableConsulNamespaces)"`
-	Edition           Edition        `json:"edition,omitempty" flag:"consul-edition" help:"the Consul edition, ce or enterprise; empty means unknown and no rule guesses it (only ce denies samenessGroup consumers)"`
-	ConsulVersion     *ConsulVersion `json:"consulVersion,omitempty" flag:"consul-version" help:"deny features newer than this Consul version, e.g. 1.15 (peer consumers 1.13, peering 1.14, upstream peer 1.15, sameness groups 1.16); empty disables the check"`
+	PartitionsEnabled bool           `json:"partitionsEnabled,omitempty" flag:"partitions-enabled" help:"Consul admin partitions are enabled (global.adminPartitions.enabled)" chart:"consul.adminPartitions.enabled"`
+	Partition         string         `json:"partition,omitempty" flag:"partition" help:"this cluster's admin partition (global.adminPartitions.name); default when partitions are off" chart:"consul.adminPartitions.name" chartIf:"consul.adminPartitions.enabled"`
+	NamespacesEnabled bool           `json:"namespacesEnabled,omitempty" flag:"namespaces-enabled" help:"Consul namespaces are enabled (global.enableConsulNamespaces)" chart:"consul.enableConsulNamespaces"`
+	Edition           Edition        `json:"edition,omitempty" flag:"consul-edition" help:"the Consul edition, ce or enterprise; empty means unknown and no rule guesses it (only ce denies samenessGroup consumers)" chart:"consul.edition"`
+	ConsulVersion     *ConsulVersion `json:"consulVersion,omitempty" flag:"consul-version" help:"deny features newer than this Consul version, e.g. 1.15 (peer consumers 1.13, peering 1.14, upstream peer 1.15, sameness groups 1.16); empty disables the check" chart:"consul.version"`
 	// AnnotationGrammar is the dialect of the upstreams annotation the installed consul-k8s
 	// reads, set from its version (ParseAnnotationGrammar); zero is the newest.
-	AnnotationGrammar    AnnotationGrammar `json:"consulK8sVersion,omitempty" flag:"consul-k8s-version" help:"the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest"`
-	ConnectInjectDefault bool              `json:"connectInjectDefault,omitempty" flag:"connect-inject-default" help:"consul-k8s injects every pod that does not opt out (connectInject.default of the Consul chart); otherwise only pods annotated connect-inject \"true\" are injected, and only injected pods' upstreams are judged"`
+	AnnotationGrammar    AnnotationGrammar `json:"consulK8sVersion,omitempty" flag:"consul-k8s-version" help:"the consul-k8s version installed (e.g. 1.6.2); selects the grammar of the connect-service-upstreams annotation, empty means the newest" chart:"consul.k8sVersion"`
+	ConnectInjectDefault bool              `json:"connectInjectDefault,omitempty" flag:"connect-inject-default" help:"consul-k8s injects every pod that does not opt out (connectInject.default of the Consul chart); otherwise only pods annotated connect-inject \"true\" are injected, and only injected pods' upstreams are judged" chart:"consul.connectInjectDefault"`
 	// EnforcedByPolicies names the rules ValidatingAdmissionPolicies enforce for the Consul
 	// kinds (serve --skip-object-rules): the engine leaves those rules on those kinds to the
 	// policies, and still runs them on workloads, whose annotation only it can parse.
@@ -41,7 +43,7 @@ type Config struct {
 	// engine judges an object beyond it itself, as the policies skip it. Only vap and serve
 	// read it (their --policy-max-list-items, which they must agree on).
 	PolicyMaxListItems int         `json:"-"`
-	Actions            RuleActions `json:"rules,omitempty" flag:"rule" help:"set a rule's action, NAME=deny|warn|off (repeatable)"`
+	Actions            RuleActions `json:"rules,omitempty" flag:"rule" help:"set a rule's action, NAME=deny|warn|off (repeatable)" chart:"rules"`
 }
 
 // ConsulVersion is a Consul version such as 1.16 or 1.17.2+ent, written as a string.

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
+	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 func TestReplace(t *testing.T) {
@@ -225,4 +228,64 @@ func TestChartIsCurrent(t *testing.T) {
 	if _, err := ReplaceChartDescription([]byte("name: x\n")); err == nil {
 		t.Error("a Chart.yaml without a description: no error")
 	}
+}
+
+// The chart passes every setting of the configuration: each field with a flag has a chart
+// value, documented in values.yaml and values.schema.json, and _settings.tpl is current.
+func TestChartSettingsAreCurrent(t *testing.T) {
+	current, err := os.ReadFile(filepath.Join("..", "..", chartSettingsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(current) != ChartSettings() {
+		t.Errorf("%s is stale: run make generate", chartSettingsFile)
+	}
+	var values, schema map[string]any
+	for file, into := range map[string]*map[string]any{"values.yaml": &values, "values.schema.json": &schema} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "charts", "consul-peering-guard", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(raw, into); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[validators.Config]()) {
+		if f.Tag.Get("flag") == "" {
+			continue
+		}
+		value := f.Tag.Get("chart")
+		if value == "" {
+			t.Errorf("Config.%s has the flag --%s but no chart tag naming its chart value", f.Name, f.Tag.Get("flag"))
+			continue
+		}
+		for _, path := range []string{value, f.Tag.Get("chartIf")} {
+			if path == "" {
+				continue
+			}
+			if !hasPath(values, path, "") {
+				t.Errorf("Config.%s: values.yaml has no %s", f.Name, path)
+			}
+			if !hasPath(schema, path, "properties") {
+				t.Errorf("Config.%s: values.schema.json has no %s", f.Name, path)
+			}
+		}
+	}
+}
+
+// hasPath reports whether the dotted path names a key of doc, each level under the key
+// within when within is set (a JSON schema's properties).
+func hasPath(doc map[string]any, path, within string) bool {
+	var v any = doc
+	for _, key := range strings.Split(path, ".") {
+		m, _ := v.(map[string]any)
+		if within != "" {
+			m, _ = m[within].(map[string]any)
+		}
+		var ok bool
+		if v, ok = m[key]; !ok {
+			return false
+		}
+	}
+	return true
 }
