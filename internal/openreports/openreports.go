@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
-	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/snapshot"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -110,13 +109,14 @@ func Desired(findings []snapshot.Finding, exempt []string) map[string]*openrepor
 			r = newReport(k.ref.Namespace)
 			out[k.ref.Namespace] = r
 		}
+		info, _ := kinds.InfoOf(k.ref.Kind) // findings name only kinds of the table
 		res := openreports.ReportResult{
 			Source:      Source,
 			Policy:      k.rule,
 			Result:      "warn",
 			Description: joinBounded(e.messages, "; "),
 			Subjects: []corev1.ObjectReference{{
-				APIVersion: v1alpha1.GroupVersion.String(), Kind: string(k.ref.Kind),
+				APIVersion: info.GroupVersion.String(), Kind: string(k.ref.Kind),
 				Namespace: k.ref.Namespace, Name: k.ref.Name, UID: e.uid,
 			}},
 			Properties: map[string]string{FieldProperty: joinBounded(e.fields, ", ")},

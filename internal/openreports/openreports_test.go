@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -274,5 +275,25 @@ func TestSyncLeavesOtherSourcesAlone(t *testing.T) {
 		if r := getReport(t, c, "team-a"); r.Source != "kyverno" || len(r.Results) != 1 || r.Results[0].Policy != "require-labels" {
 			t.Errorf("%d findings: the other engine's Report was changed: %+v", len(findings), r)
 		}
+	}
+}
+
+// A workload's result names it with its own API group: the audit reports a Deployment that a
+// state rule now finds, and its subject must resolve to that Deployment.
+func TestWorkloadSubjectNamesItsGroup(t *testing.T) {
+	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "u9"}}
+	path := "spec.template.metadata.annotations[consul.hashicorp.com/connect-service-upstreams]"
+	got := Desired([]snapshot.Finding{finding(kinds.Deployment, deploy,
+		violation("gateway-mode-local-needs-gateway", validators.Warn, path, "api.svc.dc2.peer:9090:mesh_gateway_mode=local", "no mesh gateway runs in this cluster"))}, nil)
+	results := got["shop"].Results
+	if len(results) != 1 {
+		t.Fatalf("want one result, got %d", len(results))
+	}
+	want := []corev1.ObjectReference{{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web", UID: "u9"}}
+	if !equality.Semantic.DeepEqual(results[0].Subjects, want) {
+		t.Errorf("subjects: %s", diff.Diff(want, results[0].Subjects))
+	}
+	if results[0].Policy != "gateway-mode-local-needs-gateway" || results[0].Properties[FieldProperty] != path {
+		t.Errorf("result %s at %s, want gateway-mode-local-needs-gateway at %s", results[0].Policy, results[0].Properties[FieldProperty], path)
 	}
 }
