@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,15 +25,15 @@ import (
 const DefaultChunkSize = 500
 
 // EachPage lists the objects of the validated kinds one kind at a time, chunk objects per
-// request (0: a kind in one request), and calls each with every page, its objects' managedFields
-// dropped (no rule reads them; they are often the largest part of an object). A kind whose
+// request (0: a kind in one request), and calls each with every page, what no rule reads
+// dropped from its objects (stripUnread). A kind whose
 // CustomResourceDefinition is not installed is skipped.
 func EachPage(ctx context.Context, c client.Reader, chunk int64, each func([]runtime.Object) error) error {
 	for _, k := range kinds.Consul {
 		err := eachPageOf(ctx, c, k, chunk, func(objs []runtime.Object) error {
 			for _, obj := range objs {
 				if m, ok := obj.(metav1.Object); ok {
-					m.SetManagedFields(nil)
+					stripUnread(m)
 				}
 			}
 			if len(objs) == 0 {
@@ -120,4 +121,14 @@ func Gateways(ctx context.Context, c client.Reader, sel labels.Selector) ([]stat
 		}
 	}
 	return gateways, nil
+}
+
+// stripUnread drops what no rule reads and what is often the largest part of an object: its
+// managedFields and kubectl's last-applied-configuration annotation, a second copy of it.
+func stripUnread(m metav1.Object) {
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+		delete(a, corev1.LastAppliedConfigAnnotation)
+		m.SetAnnotations(a)
+	}
 }

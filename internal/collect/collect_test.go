@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -105,6 +106,7 @@ func (r *pagedReader) List(_ context.Context, l client.ObjectList, opts ...clien
 	}
 	for i := start; i < end; i++ {
 		sds.Items = append(sds.Items, v1alpha1.ServiceDefaults{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("web-%d", i),
+			Annotations:   map[string]string{corev1.LastAppliedConfigAnnotation: `{"kind":"ServiceDefaults"}`, "team": "web"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}}})
 	}
 	if end < r.n {
@@ -113,7 +115,8 @@ func (r *pagedReader) List(_ context.Context, l client.ObjectList, opts ...clien
 	return nil
 }
 
-// The audit reads one kind at a time in pages of the chunk size, without managedFields.
+// The audit reads one kind at a time in pages of the chunk size, without managedFields and
+// kubectl's last-applied-configuration, and with every other annotation.
 func TestEachPagePagesOneKindAtATime(t *testing.T) {
 	r := &pagedReader{n: 1234}
 	var pages []int
@@ -124,6 +127,9 @@ func TestEachPagePagesOneKindAtATime(t *testing.T) {
 			sd := obj.(*v1alpha1.ServiceDefaults)
 			if sd.ManagedFields != nil {
 				t.Fatalf("%s kept its managedFields", sd.Name)
+			}
+			if want := map[string]string{"team": "web"}; !reflect.DeepEqual(sd.Annotations, want) {
+				t.Fatalf("%s annotations %v, want %v", sd.Name, sd.Annotations, want)
 			}
 			seen[sd.Name] = true
 		}

@@ -28,7 +28,7 @@ func EachWorkload(ctx context.Context, c client.Reader, each func(runtime.Object
 				if !ok || validators.HasControllerOwner(m) || !validators.CarriesUpstreams(obj) {
 					continue
 				}
-				m.SetManagedFields(nil)
+				stripUnread(m)
 				if err := each(obj); err != nil {
 					return err
 				}
