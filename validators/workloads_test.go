@@ -169,6 +169,17 @@ func TestOnlyWhatPeopleWriteIsJudged(t *testing.T) {
 		{name: "same local port, other destination ports", rule: "upstream-annotation-duplicate",
 			obj:  deployment("multiport:1234:destination_port=api,multiport:1234:destination_port=metrics"),
 			want: []hit{deny(templateAnnotation)}},
+		{name: "same destination port twice, labeled positional", rule: "upstream-annotation-duplicate",
+			obj:  deployment("backend.svc.cluster-02.peer:9090:api,backend.svc.cluster-02.peer:9091:api"),
+			want: []hit{deny(templateAnnotation)}},
+		{name: "same destination port twice, labeled with options", rule: "upstream-annotation-duplicate", cfg: validators.Config{NamespacesEnabled: true, PartitionsEnabled: true},
+			obj:  deployment("multiport.svc.default.ns.default.ap:1234:destination_port=api,multiport.svc.default.ns.default.ap:2234:port=api"),
+			want: []hit{deny(templateAnnotation)}},
+		{name: "one service twice, no destination port", rule: "upstream-annotation-duplicate",
+			obj:  deployment("backend.svc.cluster-02.peer:9090,backend.svc.cluster-02.peer:9091"),
+			want: []hit{deny(templateAnnotation)}},
+		{name: "one service at a port and at no port", rule: "upstream-annotation-duplicate",
+			obj: deployment("multiport:1234,multiport:2234:destination_port=metrics")},
 
 		// A namespace named like a peer: ambiguous, not wrong.
 		{name: "namespace that a peer is also called", rule: "upstream-annotation-unlabeled-peer", cfg: namespaces(),
