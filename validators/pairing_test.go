@@ -291,11 +291,28 @@ func TestExportUnused(t *testing.T) {
 		{name: "imported from another namespace", rule: "export-unused", clusters: peered(
 			objs(es("default", inNS("payments", svc("backend", toPeer("cluster-02"))))), objs(frontend)),
 			want: []pairHit{on("cluster-01", "cluster-02", exportRef, exportPeerField, validators.Warn)}},
+		// Transparent proxy: the peer dials backend.virtual.cluster-01.consul and names it
+		// nowhere; an intention letting a source of the peer in is the trace.
+		{name: "an intention lets the peer in", rule: "export-unused", clusters: peered(objs(exportsTo02, intentions("cluster-02")), nil)},
+		{name: "an intention lets another peer in", rule: "export-unused", clusters: peered(objs(exportsTo02, intentions("cluster-03")), nil),
+			want: []pairHit{on("cluster-01", "cluster-02", exportRef, exportPeerField, validators.Warn)}},
+		{name: "an intention denies the peer", rule: "export-unused", clusters: peered(objs(exportsTo02, denied(intentions("cluster-02"))), nil),
+			want: []pairHit{on("cluster-01", "cluster-02", exportRef, exportPeerField, validators.Warn)}},
+		{name: "an intention lets a local source in", rule: "export-unused", clusters: peered(objs(exportsTo02, intentions("")), nil),
+			want: []pairHit{on("cluster-01", "cluster-02", exportRef, exportPeerField, validators.Warn)}},
 		{name: "as a denial", rule: "export-unused", clusters: []side{
 			clusterNamed("cluster-01", acceptor02, exportsTo02).with(config(withActions(validators.Config{}, "export-unused", "deny"))),
 			clusterNamed("cluster-02", dialer01)},
 			want: []pairHit{on("cluster-01", "cluster-02", exportRef, exportPeerField, validators.Deny)}},
 	})
+}
+
+// denied turns every source of si into a deny.
+func denied(si *v1alpha1.ServiceIntentions) *v1alpha1.ServiceIntentions {
+	for _, src := range si.Spec.Sources {
+		src.Action = "deny"
+	}
+	return si
 }
 
 // Pair rules never run on a single object: an admission review cannot see the other cluster.
