@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/internal/manifest"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/printer"
 	"github.com/consul-peering-guard/consul-peering-guard/test/framework"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
@@ -101,6 +102,13 @@ func TestDocumentedSetupsHaveNoFindings(t *testing.T) {
 			}
 			if got := findings(rep); len(got) != 0 {
 				t.Errorf("findings on a valid setup: %v", got)
+			}
+			// A setup of two clusters is also clean through check, pair rules included.
+			if pair, _ := filepath.Glob(filepath.Join(dir, "*", manifest.ClusterFileName)); len(pair) >= 2 {
+				code, rep := checkJSON(t, "-f", dir)
+				if got := findings(rep); code != exitAllowed || len(got) != 0 {
+					t.Errorf("check: exit code %d, findings %v; want 0 and none", code, got)
+				}
 			}
 		})
 	}
