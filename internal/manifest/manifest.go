@@ -197,11 +197,7 @@ func IsManifestFile(path string) bool {
 	return false
 }
 
-// ReadFile reads every document of one file into set; the file must be a regular file.
-func ReadFile(path string, opts Options, set *Set) error {
-	return newInput(opts).readFile(path, set)
-}
-
+// readFile reads every document of one file into set; the file must be a regular file.
 func (in *input) readFile(path string, set *Set) error {
 	raw, err := in.readRegularFile(path, MaxFileBytes)
 	if err != nil {
@@ -210,11 +206,7 @@ func (in *input) readFile(path string, set *Set) error {
 	return parse(raw, path, in.opts, set)
 }
 
-// Read reads every document of r, named name in errors, into set.
-func Read(r io.Reader, name string, opts Options, set *Set) error {
-	return newInput(opts).read(r, name, set)
-}
-
+// read reads every document of r, named name in errors, into set.
 func (in *input) read(r io.Reader, name string, set *Set) error {
 	raw, err := in.readAll(r, name, MaxFileBytes)
 	if err != nil {
