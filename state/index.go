@@ -120,7 +120,7 @@ func (x *Index) Upsert(obj runtime.Object) {
 	case *v1alpha1.ProxyDefaults:
 		x.proxyDefaultsModes[ref] = o.Spec.MeshGateway.Mode
 	case *v1alpha1.ExportedServices:
-		if exportsToPeer(o) {
+		if _, ok := peerConsumer(o); ok {
 			x.peerExporters[ref] = struct{}{}
 		}
 	}
@@ -157,15 +157,17 @@ func (x *Index) remove(ref kinds.ObjectRef) {
 	delete(x.terminating, ref)
 }
 
-func exportsToPeer(es *v1alpha1.ExportedServices) bool {
+// peerConsumer returns the first peer or sameness-group consumer of an ExportedServices,
+// false when it exports to neither.
+func peerConsumer(es *v1alpha1.ExportedServices) (v1alpha1.ServiceConsumer, bool) {
 	for _, svc := range es.Spec.Services {
 		for _, c := range svc.Consumers {
 			if c.Peer != "" || c.SamenessGroup != "" {
-				return true
+				return c, true
 			}
 		}
 	}
-	return false
+	return v1alpha1.ServiceConsumer{}, false
 }
 
 // peerKey is how Consul indexes peerings: by lower-cased name.

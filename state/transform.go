@@ -39,16 +39,9 @@ func StripForIndex(obj any) (any, error) {
 			Spec: v1alpha1.ProxyDefaultsSpec{MeshGateway: o.Spec.MeshGateway}}, nil
 	case *v1alpha1.ExportedServices:
 		out := &v1alpha1.ExportedServices{TypeMeta: o.TypeMeta, ObjectMeta: indexMeta(o.ObjectMeta)}
-		if exportsToPeer(o) {
-			// One peer-facing consumer is all the index reads of the exports.
-			for _, svc := range o.Spec.Services {
-				for _, c := range svc.Consumers {
-					if c.Peer != "" || c.SamenessGroup != "" {
-						out.Spec.Services = []v1alpha1.ExportedService{{Consumers: []v1alpha1.ServiceConsumer{c}}}
-						return out, nil
-					}
-				}
-			}
+		// One peer-facing consumer is all the index reads of the exports.
+		if c, ok := peerConsumer(o); ok {
+			out.Spec.Services = []v1alpha1.ExportedService{{Consumers: []v1alpha1.ServiceConsumer{c}}}
 		}
 		return out, nil
 	case *appsv1.Deployment:

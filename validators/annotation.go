@@ -1,7 +1,9 @@
 package validators
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -474,10 +476,7 @@ func (p *entryParse) unlabeled(head string) {
 		if !okOpts {
 			return
 		}
-		if dc == "" {
-			dc = strings.TrimSpace(prefix)
-		}
-		e.Datacenter = dc
+		e.Datacenter = cmp.Or(dc, strings.TrimSpace(prefix))
 	} else if strings.ContainsAny(extra, "=&") {
 		dc, okOpts := p.options(extra)
 		if !okOpts {
@@ -504,14 +503,9 @@ func (p *entryParse) options(raw string) (string, bool) {
 		e.syntax("options are not k=v joined by &; registration fails")
 		return "", false
 	}
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	ok := true
 	var dc string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		value := strings.TrimSpace(values[k][0])
 		if value == "" {
 			continue

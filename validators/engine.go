@@ -154,16 +154,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	actions := make(map[string]Action, len(cfg.Actions))
-	for name, a := range cfg.Actions {
-		actions[name] = a
-	}
-	cfg.Actions = actions // the engine's own copy: later changes to the caller's map do not leak in
-	enforced := make(map[string]bool, len(cfg.EnforcedByPolicies))
-	for name, on := range cfg.EnforcedByPolicies {
-		enforced[name] = on
-	}
-	cfg.EnforcedByPolicies = enforced
+	cfg = cfg.Clone() // the engine's own copy: later changes to the caller's maps do not leak in
 	e := &Engine{cfg: cfg, byKind: map[kinds.Kind][]*Rule{}}
 	for _, r := range catalogue {
 		if cfg.ActionFor(r) == Off || r.ReadsPair() {
@@ -177,14 +168,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 }
 
 // Config returns a copy of the engine's configuration.
-func (e *Engine) Config() Config {
-	cfg := e.cfg
-	cfg.Actions = make(map[string]Action, len(e.cfg.Actions))
-	for k, v := range e.cfg.Actions {
-		cfg.Actions[k] = v
-	}
-	return cfg
-}
+func (e *Engine) Config() Config { return e.cfg.Clone() }
 
 // Validate checks obj (and, on Update, what changed from old) against every active rule.
 // It returns an error only for an object that is not of a validated kind or a rule that

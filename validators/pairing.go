@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"cmp"
 	"sort"
 	"strings"
 
@@ -168,9 +169,7 @@ func upstreamImports(obj runtime.Object, cfg *Config, proxyDefaultsMode string) 
 				im.Mode, im.ModeField = modes[i].mode, modes[i].at
 			}
 		}
-		if im.Mode == "" {
-			im.Mode = proxyDefaultsMode
-		}
+		im.Mode = cmp.Or(im.Mode, proxyDefaultsMode)
 		out = append(out, im)
 	}
 	return out
@@ -359,11 +358,7 @@ func (e Export) Covers(im Import, exporterPartition string, names []string) (cov
 }
 
 func (e Export) matchesService(im Import, exporterPartition string) bool {
-	partition := im.Partition
-	if partition == "" {
-		partition = exporterPartition
-	}
-	if !strings.EqualFold(e.Partition, partition) {
+	if !strings.EqualFold(e.Partition, cmp.Or(im.Partition, exporterPartition)) {
 		return false
 	}
 	if e.Namespace != "*" && !strings.EqualFold(namespaceOrDefault(e.Namespace), namespaceOrDefault(im.Namespace)) {
@@ -373,12 +368,7 @@ func (e Export) matchesService(im Import, exporterPartition string) bool {
 }
 
 // namespaceOrDefault is the Consul namespace a field means: empty is default.
-func namespaceOrDefault(ns string) string {
-	if ns == "" {
-		return "default"
-	}
-	return ns
-}
+func namespaceOrDefault(ns string) string { return cmp.Or(ns, "default") }
 
 func containsFold(names []string, s string) bool {
 	for _, n := range names {

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -77,7 +78,7 @@ func checkImportNotExported(in *PairInput) []PairHit {
 		}
 		msg := fmt.Sprintf("cluster %q imports %s from peer %q (cluster %q), which %q does not export to %q%s: export it there in ExportedServices %q with consumer peer %q",
 			in.Local.Name, describeService(im.Service, im.Namespace), im.Peer, in.Remote.Name, in.Remote.Name, in.Local.Name,
-			exportHint(in, im, partition), partitionOr(im.Partition, partition), in.RemoteNames[0])
+			exportHint(in, im, partition), cmp.Or(im.Partition, partition), in.RemoteNames[0])
 		hits = append(hits, PairHit{Object: im.Object, Error: field.Invalid(im.Field, im.Peer, msg)})
 	}
 	return hits
@@ -120,13 +121,6 @@ func exportHint(in *PairInput, im Import, partition string) string {
 
 func describeService(name, namespace string) string {
 	return fmt.Sprintf("service %q (namespace %s)", name, namespaceOrDefault(namespace))
-}
-
-func partitionOr(p, fallback string) string {
-	if p != "" {
-		return p
-	}
-	return fallback
 }
 
 // checkImportNoGateway: traffic to a peer service leaves the exporting cluster through its

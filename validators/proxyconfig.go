@@ -71,12 +71,8 @@ func checkProxyConfigUnknownKey(in *ObjectInput) field.ErrorList {
 		case k == nil:
 			f.add(field.Invalid(configKeyPath(configPath, key), key, unknownKeyDetail(key)))
 		default:
-			canonical := k.Name
-			if k.AliasOf != "" {
-				canonical = k.AliasOf
-			}
 			f.add(field.Invalid(configKeyPath(configPath, key), key,
-				fmt.Sprintf("ignored: Consul reads %s, which is also set; remove one", canonical)))
+				fmt.Sprintf("ignored: Consul reads %s, which is also set; remove one", k.canonical())))
 		}
 	}
 	return f.list()
@@ -102,10 +98,7 @@ func nearestProxyConfigKey(key string) string {
 	if len(key) > maxSuggestKeyLen {
 		return ""
 	}
-	limit := len(key) / 3
-	if limit < 2 {
-		limit = 2
-	}
+	limit := max(len(key)/3, 2)
 	best, bestDist := "", limit+1
 	for i := range proxyConfigKeys {
 		k := &proxyConfigKeys[i]

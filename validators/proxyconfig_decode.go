@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,26 +84,17 @@ func readProxyConfig(in *ObjectInput) *proxyConfig {
 		return &proxyConfig{err: in.identify(field.Invalid(configPath, field.OmitValueType{},
 			"want an object of key: value, not "+jsonKind(v)+"; Consul cannot read any of it"), string(raw))}
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return &proxyConfig{values: m, keys: keys}
+	return &proxyConfig{values: m, keys: slices.Sorted(maps.Keys(m))}
 }
 
 // shadowed reports whether Consul ignores key, known as k, because the exact name it
 // stands for is set too: mapstructure prefers an exact match to a case-insensitive one,
 // and Consul drops a deprecated alias when the key it renames to is present.
 func (c *proxyConfig) shadowed(key string, k *proxyConfigKey) bool {
-	canonical := k.Name
-	if k.AliasOf != "" {
-		canonical = k.AliasOf
-	}
-	if key == canonical {
+	if key == k.canonical() {
 		return false
 	}
-	_, set := c.values[canonical]
+	_, set := c.values[k.canonical()]
 	return set
 }
 
@@ -290,13 +283,8 @@ func decodeBindAddresses(p *field.Path, r configReader, v any) field.ErrorList {
 	case nil:
 		return nil
 	case map[string]any:
-		names := make([]string, 0, len(x))
-		for n := range x {
-			names = append(names, n)
-		}
-		sort.Strings(names)
 		var errs field.ErrorList
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(x)) {
 			errs = append(errs, decodeBindAddress(configKeyPath(p, n), r, x[n])...)
 		}
 		return errs

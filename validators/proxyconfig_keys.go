@@ -1,6 +1,9 @@
 package validators
 
-import "strings"
+import (
+	"cmp"
+	"strings"
+)
 
 // The keys Consul reads from a proxy's opaque config (ProxyDefaults spec.config), as facts
 // taken from Consul's sources for the versions we support (1.14 and later): the union of
@@ -62,6 +65,9 @@ type proxyConfigKey struct {
 func (k *proxyConfigKey) escapeHatch() bool {
 	return k.Type == cfgJSONObject || k.Type == cfgJSONObjects || k.Type == cfgTemplate
 }
+
+// canonical is the key Consul reads the value as: the key an alias renames to, else the key.
+func (k *proxyConfigKey) canonical() string { return cmp.Or(k.AliasOf, k.Name) }
 
 // proxyConfigKeys is every key of ProxyConfig, XDSCommonConfig, GatewayConfig and
 // BootstrapConfig in Consul 1.14 and later.

@@ -1,7 +1,9 @@
 package validators
 
 import (
-	"sort"
+	"cmp"
+	"maps"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -23,18 +25,12 @@ func peerReferences(obj any) []upstream {
 	}
 	switch o := obj.(type) {
 	case *v1alpha1.ServiceResolver:
-		service := func(s string) string {
-			if s == "" {
-				return o.Name
-			}
-			return s
-		}
 		if r := o.Spec.Redirect; r != nil {
-			add(specPath.Child("redirect", "peer"), r.Peer, service(r.Service), r.Namespace)
+			add(specPath.Child("redirect", "peer"), r.Peer, cmp.Or(r.Service, o.Name), r.Namespace)
 		}
-		for _, k := range sortedSubsets(o) {
+		for _, k := range slices.Sorted(maps.Keys(o.Spec.Failover)) {
 			for i, t := range o.Spec.Failover[k].Targets {
-				add(specPath.Child("failover").Key(k).Child("targets").Index(i).Child("peer"), t.Peer, service(t.Service), t.Namespace)
+				add(specPath.Child("failover").Key(k).Child("targets").Index(i).Child("peer"), t.Peer, cmp.Or(t.Service, o.Name), t.Namespace)
 			}
 		}
 	case *v1alpha1.ServiceIntentions:
@@ -49,16 +45,6 @@ func peerReferences(obj any) []upstream {
 		}
 	}
 	return out
-}
-
-// sortedSubsets returns the failover subsets of a resolver in a stable order.
-func sortedSubsets(sr *v1alpha1.ServiceResolver) []string {
-	subsets := make([]string, 0, len(sr.Spec.Failover))
-	for k := range sr.Spec.Failover {
-		subsets = append(subsets, k)
-	}
-	sort.Strings(subsets)
-	return subsets
 }
 
 func checkPeerReferenceSyntax(in *ObjectInput) field.ErrorList {
@@ -133,7 +119,7 @@ func samenessGroupReferences(in *ObjectInput) []groupReference {
 		if r := o.Spec.Redirect; r != nil {
 			add(r.SamenessGroup, func() *field.Path { return specPath.Child("redirect", "samenessGroup") })
 		}
-		for _, k := range sortedSubsets(o) {
+		for _, k := range slices.Sorted(maps.Keys(o.Spec.Failover)) {
 			add(o.Spec.Failover[k].SamenessGroup, func() *field.Path { return specPath.Child("failover").Key(k).Child("samenessGroup") })
 		}
 	}

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"cmp"
 	"fmt"
 	"iter"
 
@@ -181,13 +182,6 @@ func celUpstreamNoWildcard(g *celGen, _ kinds.Kind) {
 
 type upstreamID struct{ name, namespace, partition, peer string }
 
-func orDefault(s string) string {
-	if s == "" {
-		return "default"
-	}
-	return s
-}
-
 const webhookOnlyDuplicate = "finding duplicates compares every override with every other (Kubernetes CEL has no sets " +
 	"or sorting), even in a valid object: a ServiceDefaults with 200 overrides already exceeds the API server's " +
 	"per-expression cost limit, and the policy would refuse what the webhook allows"
@@ -203,9 +197,9 @@ func checkUpstreamDuplicate(in *ObjectInput) field.ErrorList {
 		if u == nil || u.Name == "" {
 			continue
 		}
-		id := upstreamID{name: u.Name, namespace: orDefault(u.Namespace), peer: u.Peer}
+		id := upstreamID{name: u.Name, namespace: namespaceOrDefault(u.Namespace), peer: u.Peer}
 		if u.Peer == "" {
-			id.partition = orDefault(u.Partition)
+			id.partition = cmp.Or(u.Partition, DefaultPartition)
 		}
 		if first, dup := seen[id]; dup {
 			errs = append(errs, &field.Error{Type: field.ErrorTypeDuplicate, Field: overridesPath.Index(i).String(),

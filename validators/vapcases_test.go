@@ -14,7 +14,7 @@ import (
 
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
-	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/test/rulecases"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -27,7 +27,7 @@ var updateVAPCases = flag.Bool("update-vap-cases", false, "rewrite "+vapCasesFil
 const vapCasesFile = "../test/vap/testdata/rulecases.json"
 
 var (
-	vapCases     []policies.Case
+	vapCases     []rulecases.Case
 	vapCasesSeen = map[string]bool{}
 )
 
@@ -41,7 +41,7 @@ func recordVAPCase(tc ruleCase, res validators.Result) error {
 	if k, _ := kinds.Of(tc.obj); slices.Contains(kinds.Workloads, k) {
 		return nil
 	}
-	c := policies.Case{Name: tc.name, Rule: tc.rule, Verdict: policies.Verdict(res, tc.rule), Config: tc.cfg}
+	c := rulecases.Case{Name: tc.name, Rule: tc.rule, Verdict: rulecases.Verdict(res, tc.rule), Config: tc.cfg}
 	var err error
 	if c.Object, err = typedJSON(tc.obj); err != nil {
 		return err

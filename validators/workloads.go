@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -243,11 +244,7 @@ func checkAnnotationDuplicate(in *ObjectInput) field.ErrorList {
 			continue
 		}
 		dests[k] = i
-		addr := e.LocalBindAddress
-		if addr == "" {
-			addr = "127.0.0.1"
-		}
-		bind := net.JoinHostPort(addr, strconv.Itoa(int(e.LocalBindPort)))
+		bind := net.JoinHostPort(cmp.Or(e.LocalBindAddress, "127.0.0.1"), strconv.Itoa(int(e.LocalBindPort)))
 		if first, dup := binds[bind]; dup {
 			errs = append(errs, in.entryError(e, field.ErrorTypeDuplicate,
 				fmt.Sprintf("%s: port %d also bound by %s; Consul refuses both", e.Quoted(), e.LocalBindPort, entries[first].Quoted())))

@@ -217,14 +217,18 @@ func (b *bench) dropPolicy(ctx context.Context) error {
 	return client.IgnoreNotFound(b.cluster.Client.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: policyName}}))
 }
 
+// steps runs each step in turn, up to the first error.
+func steps(ctx context.Context, each ...func(context.Context) error) error {
+	for _, step := range each {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (b *bench) noAdmission(ctx context.Context) error {
-	if err := b.dropWebhook(ctx); err != nil {
-		return err
-	}
-	if err := b.dropPolicy(ctx); err != nil {
-		return err
-	}
-	if err := b.dropGenerated(ctx); err != nil {
+	if err := steps(ctx, b.dropWebhook, b.dropPolicy, b.dropGenerated); err != nil {
 		return err
 	}
 	return b.waitDenied(ctx, false, "")
@@ -251,13 +255,7 @@ func (b *bench) createGenerated(ctx context.Context) error {
 
 // useGenerated installs every generated policy and no webhook.
 func (b *bench) useGenerated(ctx context.Context) error {
-	if err := b.dropWebhook(ctx); err != nil {
-		return err
-	}
-	if err := b.dropPolicy(ctx); err != nil {
-		return err
-	}
-	if err := b.createGenerated(ctx); err != nil {
+	if err := steps(ctx, b.dropWebhook, b.dropPolicy, b.createGenerated); err != nil {
 		return err
 	}
 	if err := b.waitDenied(ctx, true, byGenerated); err != nil {
@@ -268,10 +266,7 @@ func (b *bench) useGenerated(ctx context.Context) error {
 
 // useGeneratedAndWebhook adds the webhook that leaves the object-only rules to the policies.
 func (b *bench) useGeneratedAndWebhook(ctx context.Context) error {
-	if err := b.dropPolicy(ctx); err != nil {
-		return err
-	}
-	if err := b.createGenerated(ctx); err != nil {
+	if err := steps(ctx, b.dropPolicy, b.createGenerated); err != nil {
 		return err
 	}
 	if err := b.cluster.RegisterWebhook(webhookName, b.skipping.Port, b.ca.CertPEM); err != nil {
@@ -301,10 +296,7 @@ func (b *bench) waitExportChecked(ctx context.Context, want bool) error {
 }
 
 func (b *bench) useWebhook(ctx context.Context) error {
-	if err := b.dropPolicy(ctx); err != nil {
-		return err
-	}
-	if err := b.dropGenerated(ctx); err != nil {
+	if err := steps(ctx, b.dropPolicy, b.dropGenerated); err != nil {
 		return err
 	}
 	if err := b.cluster.RegisterWebhook(webhookName, b.guard.Port, b.ca.CertPEM); err != nil {
@@ -315,10 +307,7 @@ func (b *bench) useWebhook(ctx context.Context) error {
 
 // usePolicy installs the CEL equivalent of gateway-mode-none-peer-upstream.
 func (b *bench) usePolicy(ctx context.Context) error {
-	if err := b.dropWebhook(ctx); err != nil {
-		return err
-	}
-	if err := b.dropGenerated(ctx); err != nil {
+	if err := steps(ctx, b.dropWebhook, b.dropGenerated); err != nil {
 		return err
 	}
 	fail := admissionregistrationv1.Fail

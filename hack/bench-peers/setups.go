@@ -221,6 +221,24 @@ func (b *bench) setups() []*setup {
 		}
 		return b.waitProbe(ctx, dialerProbe, []string{cached.entry, "peer-name-syntax"}, nil)
 	}
+	// gatekeeper has Gatekeeper judge the single-object rules with engine (rego or cel, other
+	// the one it leaves) and waits until both switched constraints, the one the timed creates
+	// meet included, refuse.
+	gatekeeper := func(name, engine, other string) *setup {
+		return &setup{name: name, eng: b.gk, activate: func(ctx context.Context) error {
+			if err := b.useConstraints(engine); err != nil {
+				return err
+			}
+			if err := registerAlone(cfgGatekeeper, b.gk); err != nil {
+				return err
+			}
+			notOther := []string{"-" + other + "]"}
+			if err := b.waitProbe(ctx, dialerProbe, []string{b.gk.entry, "[peer-name-syntax-" + engine + "]"}, notOther); err != nil {
+				return err
+			}
+			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-" + engine + "]"}, notOther)
+		}}
+	}
 	return []*setup{
 		{name: "no admission", activate: func(ctx context.Context) error {
 			if err := b.unregisterAll(); err != nil {
@@ -234,31 +252,8 @@ func (b *bench) setups() []*setup {
 			}
 			return b.waitProbe(ctx, dialerProbe, []string{b.ours.entry, "(peer-name-syntax)"}, nil)
 		}},
-		{name: "Gatekeeper (Rego)", eng: b.gk, activate: func(ctx context.Context) error {
-			if err := b.useConstraints("rego"); err != nil {
-				return err
-			}
-			if err := registerAlone(cfgGatekeeper, b.gk); err != nil {
-				return err
-			}
-			// Both switched constraints, the one the timed creates meet included.
-			if err := b.waitProbe(ctx, dialerProbe, []string{b.gk.entry, "[peer-name-syntax-rego]"}, []string{"-cel]"}); err != nil {
-				return err
-			}
-			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-rego]"}, []string{"-cel]"})
-		}},
-		{name: "Gatekeeper (CEL; Rego for the state rule)", eng: b.gk, activate: func(ctx context.Context) error {
-			if err := b.useConstraints("cel"); err != nil {
-				return err
-			}
-			if err := registerAlone(cfgGatekeeper, b.gk); err != nil {
-				return err
-			}
-			if err := b.waitProbe(ctx, dialerProbe, []string{b.gk.entry, "[peer-name-syntax-cel]"}, []string{"-rego]"}); err != nil {
-				return err
-			}
-			return b.waitProbe(ctx, modeProbe, []string{b.gk.entry, "[gateway-mode-none-peer-upstream-cel]"}, []string{"-rego]"})
-		}},
+		gatekeeper("Gatekeeper (Rego)", "rego", "cel"),
+		gatekeeper("Gatekeeper (CEL; Rego for the state rule)", "cel", "rego"),
 		{name: "Kyverno (live lookup)", eng: b.ky, activate: func(ctx context.Context) error {
 			if err := registerAlone(cfgKyverno, b.ky); err != nil {
 				return err

@@ -140,10 +140,6 @@ func Table() string {
 	var b strings.Builder
 	b.WriteString("| rule | default | kinds | reads state | what it enforces | doc |\n|---|---|---|---|---|---|\n")
 	for _, r := range validators.Catalogue() {
-		kinds := make([]string, len(r.Kinds))
-		for i, k := range r.Kinds {
-			kinds[i] = string(k)
-		}
 		state := ""
 		switch {
 		case r.ReadsState():
@@ -152,7 +148,7 @@ func Table() string {
 			state = "two clusters (`check`)"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | [%s](rules/%s.md) |\n",
-			r.Name, r.DefaultAction, strings.Join(kinds, ", "), state, r.Description, r.Family, r.Family)
+			r.Name, r.DefaultAction, strings.Join(kinds.Names(r.Kinds), ", "), state, r.Description, r.Family, r.Family)
 	}
 	return b.String()
 }

@@ -15,6 +15,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -152,12 +153,8 @@ func chartDefaults(o *options) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	if o.repository == "" {
-		o.repository = values.Image.Repository
-	}
-	if o.version == "" {
-		o.version = chart.AppVersion
-	}
+	o.repository = cmp.Or(o.repository, values.Image.Repository)
+	o.version = cmp.Or(o.version, chart.AppVersion)
 	if o.repository == "" || o.version == "" {
 		return errors.New("no image repository or version: pass -repository and -version or a chart that has them")
 	}

@@ -143,8 +143,7 @@ func ReadClusterSettings(path string, base validators.Config) (ClusterSettings, 
 func clusterDirOf(file string, roots []string) string {
 	root := ""
 	for _, r := range roots {
-		rel, err := filepath.Rel(r, file)
-		if err == nil && (rel == "." || !filepath.IsAbs(rel) && rel != ".." && !hasDotDotPrefix(rel)) {
+		if within(r, file) {
 			root = filepath.Clean(r)
 			break
 		}
@@ -160,8 +159,4 @@ func clusterDirOf(file string, roots []string) string {
 			return ""
 		}
 	}
-}
-
-func hasDotDotPrefix(rel string) bool {
-	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
 }

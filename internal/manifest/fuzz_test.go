@@ -24,7 +24,7 @@ func FuzzRead(f *testing.F) {
 	sel := labels.SelectorFromSet(labels.Set{"component": "mesh-gateway"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var set Set
-		err := Read(bytes.NewReader(data), "fuzz.yaml", Options{GatewaySelector: sel}, &set)
+		err := newInput(Options{GatewaySelector: sel}).read(bytes.NewReader(data), "fuzz.yaml", &set)
 		if err != nil {
 			if e, ok := err.(*Error); !ok || e.Source.File != "fuzz.yaml" {
 				t.Fatalf("error does not name the file: %v", err)

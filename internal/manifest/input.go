@@ -23,18 +23,19 @@ var (
 	ErrNotRegularFile = errors.New("not a regular file (a named pipe, socket or device); only files are read, and - reads stdin")
 )
 
-// input reads manifests and charges their bytes to one bound.
+// input reads manifests and charges their bytes to one bound: of bound bytes, left are not
+// read yet.
 type input struct {
-	opts Options
-	left int64
+	opts        Options
+	bound, left int64
 }
 
 func newInput(opts Options) *input {
-	limit := opts.MaxInputBytes
-	if limit <= 0 {
-		limit = DefaultMaxInputBytes
+	bound := opts.MaxInputBytes
+	if bound <= 0 {
+		bound = DefaultMaxInputBytes
 	}
-	return &input{opts: opts, left: limit}
+	return &input{opts: opts, bound: bound, left: bound}
 }
 
 // readAll reads r, named name in errors, up to perFile bytes, and charges what it read.
@@ -49,17 +50,10 @@ func (in *input) readAll(r io.Reader, name string, perFile int64) ([]byte, error
 		return nil, &Error{Source: Source{File: name}, Err: fmt.Errorf("file is larger than %d bytes", perFile)}
 	case int64(len(raw)) > in.left:
 		return nil, &Error{Source: Source{File: name}, Err: fmt.Errorf("%w (%d bytes, set by --max-input-bytes): this file takes it past the bound; raise the bound or validate fewer files at once",
-			ErrInputTooLarge, in.maxBytes())}
+			ErrInputTooLarge, in.bound)}
 	}
 	in.left -= int64(len(raw))
 	return raw, nil
-}
-
-func (in *input) maxBytes() int64 {
-	if in.opts.MaxInputBytes > 0 {
-		return in.opts.MaxInputBytes
-	}
-	return DefaultMaxInputBytes
 }
 
 // readRegularFile reads a file that is a regular file (a symlink to one counts), charging
@@ -140,7 +134,7 @@ func realPath(path string) (string, error) {
 	return filepath.EvalSymlinks(abs)
 }
 
-// within reports whether path is dir or below it; both are absolute.
+// within reports whether path is dir or below it; both are absolute, or both relative.
 func within(dir, path string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)

@@ -23,16 +23,12 @@ var ErrRemoteReference = errors.New("names a URL or git repository, which kustom
 // KustomizeSource names the output of a kustomization in reports and errors.
 func KustomizeSource(dir string) string { return "kustomize build " + dir }
 
-// ReadKustomization renders the kustomization in dir, as `kubectl apply -k` and `kustomize
+// readKustomization renders the kustomization in dir, as `kubectl apply -k` and `kustomize
 // build` do with their defaults (files only from inside each kustomization's root, no plugins,
 // no Helm), and reads the result into set. Unless opts.AllowRemoteBases, a kustomization that
 // names a URL or a git repository, its own or one of its local bases', is refused before
 // anything is fetched. Only regular files are read, within opts.MaxInputBytes. A
 // kustomization that does not build is an error carrying kustomize's message.
-func ReadKustomization(dir string, opts Options, set *Set) error {
-	return newInput(opts).readKustomization(dir, set)
-}
-
 func (in *input) readKustomization(dir string, set *Set) error {
 	name := KustomizeSource(dir)
 	if !in.opts.AllowRemoteBases {

@@ -10,6 +10,7 @@ package manifest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -197,11 +198,7 @@ func IsManifestFile(path string) bool {
 	return false
 }
 
-// ReadFile reads every document of one file into set; the file must be a regular file.
-func ReadFile(path string, opts Options, set *Set) error {
-	return newInput(opts).readFile(path, set)
-}
-
+// readFile reads every document of one file into set; the file must be a regular file.
 func (in *input) readFile(path string, set *Set) error {
 	raw, err := in.readRegularFile(path, MaxFileBytes)
 	if err != nil {
@@ -210,11 +207,7 @@ func (in *input) readFile(path string, set *Set) error {
 	return parse(raw, path, in.opts, set)
 }
 
-// Read reads every document of r, named name in errors, into set.
-func Read(r io.Reader, name string, opts Options, set *Set) error {
-	return newInput(opts).read(r, name, set)
-}
-
+// read reads every document of r, named name in errors, into set.
 func (in *input) read(r io.Reader, name string, set *Set) error {
 	raw, err := in.readAll(r, name, MaxFileBytes)
 	if err != nil {
@@ -321,8 +314,8 @@ func readJSON(js []byte, src Source, opts Options, set *Set) error {
 		if err != nil {
 			return &Error{Source: src, Err: fmt.Errorf("%s %q: %w", kind, nameOf(top), err)}
 		}
-		if m, ok := obj.(interface{ GetNamespace() string }); ok && m.GetNamespace() == "" {
-			obj.(interface{ SetNamespace(string) }).SetNamespace("default")
+		if obj.GetNamespace() == "" {
+			obj.SetNamespace("default")
 		}
 		set.Objects = append(set.Objects, Object{Kind: kinds.Kind(kind), Object: obj, Source: src, UnknownFields: unknown})
 		return nil
@@ -359,11 +352,8 @@ func readWorkload(js []byte, src Source, kind string, set *Set) error {
 		set.skip(src, fmt.Sprintf("%s cannot be read, so its upstreams annotation is not checked: %v", kind, v1alpha1.NameTypeError(err)))
 		return nil
 	}
-	if m := obj.(interface {
-		GetNamespace() string
-		SetNamespace(string)
-	}); m.GetNamespace() == "" {
-		m.SetNamespace("default")
+	if obj.GetNamespace() == "" {
+		obj.SetNamespace("default")
 	}
 	set.Objects = append(set.Objects, Object{Kind: kinds.Kind(kind), Object: obj, Source: src})
 	return nil
@@ -384,11 +374,7 @@ func readDeployment(js []byte, src Source, opts Options, set *Set) error {
 	if opts.GatewaySelector == nil || !opts.GatewaySelector.Matches(labels.Set(d.Metadata.Labels)) {
 		return nil
 	}
-	ns := d.Metadata.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	set.Gateways = append(set.Gateways, Gateway{Namespace: ns, Name: d.Metadata.Name, Source: src})
+	set.Gateways = append(set.Gateways, Gateway{Namespace: cmp.Or(d.Metadata.Namespace, "default"), Name: d.Metadata.Name, Source: src})
 	return nil
 }
 

@@ -19,7 +19,7 @@ var testOptions = Options{GatewaySelector: labels.SelectorFromSet(labels.Set{"co
 func read(t *testing.T, name, content string) (Set, error) {
 	t.Helper()
 	var set Set
-	err := Read(strings.NewReader(content), name, testOptions, &set)
+	err := newInput(testOptions).read(strings.NewReader(content), name, &set)
 	return set, err
 }
 
@@ -200,7 +200,7 @@ func TestErrorsNameFileAndDocument(t *testing.T) {
 // -k renders an overlay with its base (namespace, patches) as kubectl apply -k does.
 func TestReadKustomization(t *testing.T) {
 	var set Set
-	if err := ReadKustomization(filepath.Join("testdata", "kustomize", "overlays", "prod"), testOptions, &set); err != nil {
+	if err := newInput(testOptions).readKustomization(filepath.Join("testdata", "kustomize", "overlays", "prod"), &set); err != nil {
 		t.Fatal(err)
 	}
 	type got struct {
@@ -233,12 +233,12 @@ func TestReadKustomization(t *testing.T) {
 func TestReadKustomizationThatDoesNotBuild(t *testing.T) {
 	dir := filepath.Join("testdata", "kustomize", "overlays", "broken")
 	var set Set
-	err := ReadKustomization(dir, testOptions, &set)
+	err := newInput(testOptions).readKustomization(dir, &set)
 	var e *Error
 	if !errors.As(err, &e) || e.Source.File != KustomizeSource(dir) || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("want an error naming the kustomization and kustomize's reason, got %v", err)
 	}
-	if err := ReadKustomization(filepath.Join("testdata", "no-such-dir"), testOptions, &set); err == nil {
+	if err := newInput(testOptions).readKustomization(filepath.Join("testdata", "no-such-dir"), &set); err == nil {
 		t.Fatal("a missing folder built")
 	}
 }

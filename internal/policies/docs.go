@@ -18,10 +18,7 @@ func Table() (string, error) {
 |---|---|---|---|---|
 `)
 	for _, r := range validators.Catalogue() {
-		names := make([]string, len(r.Kinds))
-		for i, k := range r.Kinds {
-			names[i] = string(k)
-		}
+		names := kinds.Names(r.Kinds)
 		runs, deps := "", ""
 		switch {
 		case Enforced(r):

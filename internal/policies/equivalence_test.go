@@ -26,6 +26,7 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/test/rulecases"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
@@ -76,7 +77,7 @@ func TestPoliciesAgreeWithTheGoChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []policies.Case
+	var cases []rulecases.Case
 	if err := json.Unmarshal(raw, &cases); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestPoliciesAgreeWithTheGoChecks(t *testing.T) {
 	covered := map[string]bool{}
 	for _, c := range cases {
 		t.Run(c.Rule+"/"+c.Name, func(t *testing.T) {
-			if _, ok := policies.RefusedByTheAPIServer[c.Rule+"/"+c.Name]; ok {
+			if _, ok := rulecases.RefusedByTheAPIServer[c.Rule+"/"+c.Name]; ok {
 				return // no API server lets such an object reach a policy
 			}
 			res, cfg, err := c.Judge()
@@ -129,8 +130,8 @@ func TestPoliciesAgreeWithTheGoChecks(t *testing.T) {
 			if len(failed) > 0 {
 				got = string(action)
 			}
-			engine := policies.Verdict(res, c.Rule)
-			if want := policies.PolicyVerdict(engine, c.Rule, cfg); got != want {
+			engine := rulecases.Verdict(res, c.Rule)
+			if want := rulecases.PolicyVerdict(engine, c.Rule, cfg); got != want {
 				t.Fatalf("policy verdict %s, engine %s (want %s); engine: %v; policy: %q", got, engine, want, engineMessages(res, c.Rule), failed)
 			}
 			said := engineMessages(res, c.Rule)

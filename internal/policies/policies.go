@@ -5,6 +5,7 @@ package policies
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -130,7 +131,7 @@ next:
 			continue
 		}
 		for i := range groups {
-			if equalValidations(groups[i].validations, vs) {
+			if slices.Equal(groups[i].validations, vs) {
 				groups[i].kinds = append(groups[i].kinds, k)
 				continue next
 			}
@@ -138,18 +139,6 @@ next:
 		groups = append(groups, kindGroup{kinds: []kinds.Kind{k}, validations: vs})
 	}
 	return groups
-}
-
-func equalValidations(a, b []validators.CELValidation) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func build(rule, name string, action validators.Action, g kindGroup, ns string) Policy {

@@ -1,6 +1,7 @@
 package printer
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -193,10 +194,7 @@ func findingKey(cluster string, ref kinds.ObjectRef, field string) string {
 func gatewayNode(cluster string) string { return cluster + "/mesh-gateway" }
 
 func serviceNode(cluster, partition, namespace, service string) string {
-	if namespace == "" {
-		namespace = "default"
-	}
-	return strings.ToLower(cluster + "/" + partition + "/" + namespace + "/" + service)
+	return strings.ToLower(cluster + "/" + partition + "/" + cmp.Or(namespace, "default") + "/" + service)
 }
 
 func importerNode(cluster string, ref kinds.ObjectRef) string {
@@ -204,10 +202,7 @@ func importerNode(cluster string, ref kinds.ObjectRef) string {
 }
 
 func serviceLabel(service, namespace string) string {
-	if namespace == "" {
-		namespace = "default"
-	}
-	return service + "\n(namespace " + namespace + ")"
+	return service + "\n(namespace " + cmp.Or(namespace, "default") + ")"
 }
 
 // quote makes a DOT string: double quotes, with quotes and backslashes escaped and line

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -74,12 +75,8 @@ var _ ctrlwebhook.Server = (*TLSServer)(nil)
 
 // NewTLSServer returns a server that is not yet listening.
 func NewTLSServer(o TLSServerOptions) *TLSServer {
-	if o.CertName == "" {
-		o.CertName = "tls.crt"
-	}
-	if o.KeyName == "" {
-		o.KeyName = "tls.key"
-	}
+	o.CertName = cmp.Or(o.CertName, "tls.crt")
+	o.KeyName = cmp.Or(o.KeyName, "tls.key")
 	return &TLSServer{opts: o, mux: http.NewServeMux()}
 }
 

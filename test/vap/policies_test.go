@@ -30,11 +30,12 @@ import (
 	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/api/v1alpha1"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
+	"github.com/consul-peering-guard/consul-peering-guard/test/rulecases"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
 
 // ruleCase is a table case of validators/*_test.go as validators writes it.
-type ruleCase = policies.Case
+type ruleCase = rulecases.Case
 
 // Labels of a case's namespace: a binding selects the namespaces of its configuration and
 // rule, so each case meets exactly the policy of its rule under its configuration.
@@ -184,10 +185,10 @@ func TestPoliciesAgreeWithTheEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			engine := policies.Verdict(res, c.Rule)
-			want := policies.PolicyVerdict(engine, c.Rule, cfg)
+			engine := rulecases.Verdict(res, c.Rule)
+			want := rulecases.PolicyVerdict(engine, c.Rule, cfg)
 			got, msgs := policyVerdict(ctx, t, dyn, seen, c, ns)
-			if why, ok := policies.RefusedByTheAPIServer[c.Rule+"/"+c.Name]; ok {
+			if why, ok := rulecases.RefusedByTheAPIServer[c.Rule+"/"+c.Name]; ok {
 				if got != "refused" {
 					t.Fatalf("listed as refused by the API server (%s), but it answered %s %q", why, got, msgs)
 				}

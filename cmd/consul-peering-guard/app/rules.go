@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/consul-peering-guard/consul-peering-guard/api/kinds"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -42,15 +43,11 @@ func writeRules(w io.Writer, rules []*validators.Rule) error {
 	var b strings.Builder
 	b.WriteString(row("RULE", "DEFAULT", "POLICY", "KINDS") + "\n")
 	for _, r := range rules {
-		kinds := make([]string, len(r.Kinds))
-		for i, k := range r.Kinds {
-			kinds[i] = string(k)
-		}
 		policy := "-"
 		if policies.Enforced(r) {
 			policy = "yes"
 		}
-		for i, line := range wrap(strings.Join(kinds, ", "), rulesWidth-kindsIndent) {
+		for i, line := range wrap(strings.Join(kinds.Names(r.Kinds), ", "), rulesWidth-kindsIndent) {
 			if i == 0 {
 				b.WriteString(row(r.Name, string(r.DefaultAction), policy, line) + "\n")
 				continue

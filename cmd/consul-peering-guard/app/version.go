@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -46,15 +47,9 @@ func versionInfo(b Build) VersionInfo {
 			}
 		}
 	}
-	if v.Version == "" {
-		v.Version = "dev"
-	}
-	if v.Revision == "" {
-		v.Revision = "unknown"
-	}
-	if v.BuildDate == "" {
-		v.BuildDate = "unknown"
-	}
+	v.Version = cmp.Or(v.Version, "dev")
+	v.Revision = cmp.Or(v.Revision, "unknown")
+	v.BuildDate = cmp.Or(v.BuildDate, "unknown")
 	return v
 }
 

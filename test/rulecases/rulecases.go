@@ -1,4 +1,8 @@
-package policies
+// Package rulecases is the format of the rule table cases that go test ./validators
+// -update-vap-cases writes to test/vap/testdata/rulecases.json, and what their readers share:
+// internal/policies binds each case's Go check to its CEL in the API server's evaluator, and
+// test/vap replays each through the generated policies on a real API server.
+package rulecases
 
 import (
 	"encoding/json"
