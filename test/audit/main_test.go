@@ -1,6 +1,7 @@
 // Package audit runs the periodic audit of `serve` against a real kube-apiserver with many
 // stored objects: its memory against the number of objects, the Lease that lets one replica
-// audit, and Reports that stay storable however many findings a namespace has.
+// audit, Reports that stay storable however many findings a namespace has, and workloads a
+// state rule now finds reported (an Event, a Report result), never refused.
 package audit
 
 import (
