@@ -332,11 +332,12 @@ func (rv *reviewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := review.Request
-	resp := rv.review(r.Context(), req, clientName(r))
+	client := clientName(r)
+	resp := rv.review(r.Context(), req, client)
 	if resp == nil {
 		// The API server gave up on this review (its timeout passed or it went away): nobody
 		// reads an answer, so none is rendered.
-		rv.log.V(1).Info("review abandoned by the client", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name)
+		rv.logFor(client).V(1).Info("review abandoned by the client", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name)
 		return
 	}
 	resp.UID = req.UID
@@ -398,7 +399,7 @@ func clientName(r *http.Request) string {
 func (rv *reviewer) review(ctx context.Context, req *typedRequest, client string) (resp *admissionv1.AdmissionResponse) {
 	defer func() {
 		if p := recover(); p != nil {
-			rv.log.Error(fmt.Errorf("%v", p), "panic while validating", "kind", rv.kind, "name", req.Name)
+			rv.logFor(client).Error(fmt.Errorf("%v", p), "panic while validating", "kind", rv.kind, "name", req.Name)
 			resp = errored(http.StatusInternalServerError, errors.New("internal error while validating"))
 		}
 	}()
@@ -443,7 +444,7 @@ func (rv *reviewer) review(ctx context.Context, req *typedRequest, client string
 	start := time.Now()
 	res, err := rv.engine.Validate(op, req.Object, old, rv.state)
 	if err != nil {
-		rv.log.Error(err, "validation failed", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name)
+		rv.logFor(client).Error(err, "validation failed", "kind", rv.kind, "namespace", req.Namespace, "name", req.Name)
 		return errored(http.StatusInternalServerError, fmt.Errorf("internal error occurred: %w", err))
 	}
 	rv.metrics.observe(rv.kind, op, &res, time.Since(start))
