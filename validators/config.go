@@ -15,7 +15,7 @@ const DefaultPartition = "default"
 // Config is the one configuration of the engine: the consul-k8s installation it guards and
 // the action of each rule. The flags of serve, validate, check, audit and vap bind onto its
 // fields (by their flag and help tags), a cluster file embeds it (manifest.ClusterSettings,
-// its keys decoded over the flags' values), the rule cases embed it (rulecases.Case), and the
+// its keys decoded over the flags' values), the rule cases carry it (rulecases.Case), and the
 // chart passes the value its chart tag names as that flag (templates/_settings.tpl,
 // generated from the tags; chartIf names a value that must be on too). The zero value is the
 // default installation; Validate reports what cannot be.

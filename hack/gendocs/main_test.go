@@ -5,9 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
@@ -252,6 +255,9 @@ func TestChartSettingsAreCurrent(t *testing.T) {
 	}
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[validators.Config]()) {
 		if f.Tag.Get("flag") == "" {
+			if f.Tag.Get("chart") != "" {
+				t.Errorf("Config.%s has a chart value but no flag to pass it as", f.Name)
+			}
 			continue
 		}
 		value := f.Tag.Get("chart")
@@ -288,4 +294,61 @@ func hasPath(doc map[string]any, path, within string) bool {
 		}
 	}
 	return true
+}
+
+// extraArgs takes exactly the serving bounds docs/security.md says it sets, each a flag of
+// serve: a setting the policies read too must come from its own value, never from extraArgs.
+func TestExtraArgsAreTheServingBounds(t *testing.T) {
+	var schema struct {
+		Properties struct {
+			ExtraArgs struct {
+				Items struct{ Pattern string } `json:"items"`
+			} `json:"extraArgs"`
+		} `json:"properties"`
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "charts", "consul-peering-guard", "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	alternatives := regexp.MustCompile(`^\^--\(([a-z0-9|-]+)\)=\.\+\$$`).FindStringSubmatch(schema.Properties.ExtraArgs.Items.Pattern)
+	if alternatives == nil {
+		t.Fatalf("extraArgs pattern %q is not ^--(flag|...)=.+$", schema.Properties.ExtraArgs.Items.Pattern)
+	}
+	allowed := strings.Split(alternatives[1], "|")
+	security, err := os.ReadFile(filepath.Join("..", "..", "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for _, row := range regexp.MustCompile("(?m)^\\|.*\\| `extraArgs` \\|$").FindAllString(string(security), -1) {
+		for _, m := range regexp.MustCompile("`--([a-z0-9-]+)`").FindAllStringSubmatch(row, -1) {
+			documented = append(documented, m[1])
+		}
+	}
+	slices.Sort(allowed)
+	slices.Sort(documented)
+	if !slices.Equal(allowed, documented) {
+		t.Errorf("extraArgs accepts %v, docs/security.md sets %v with it", allowed, documented)
+	}
+	var serve *cobra.Command
+	for _, c := range app.NewRootCommand(nil, nil, app.Build{}).Commands() {
+		if c.Name() == "serve" {
+			serve = c
+		}
+	}
+	settings := map[string]bool{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[validators.Config]()) {
+		settings[f.Tag.Get("flag")] = true
+	}
+	for _, name := range allowed {
+		if serve.Flags().Lookup(name) == nil {
+			t.Errorf("extraArgs accepts --%s, which serve does not know", name)
+		}
+		if settings[name] || name == "policy-max-list-items" {
+			t.Errorf("extraArgs accepts --%s, a setting the policies read too", name)
+		}
+	}
 }

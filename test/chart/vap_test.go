@@ -2,6 +2,7 @@ package chart
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/consul-peering-guard/consul-peering-guard/cmd/consul-peering-guard/app"
 	"github.com/consul-peering-guard/consul-peering-guard/internal/policies"
 	"github.com/consul-peering-guard/consul-peering-guard/validators"
 )
@@ -105,12 +108,26 @@ webhook:
 					settings = cm
 				}
 			}
-			if settings == nil || settings.Namespace != namespace || !reflect.DeepEqual(settings.Data, want.Settings.Data) {
+			if settings == nil {
+				t.Fatalf("no ConfigMap %s rendered", policies.SettingsName)
+			}
+			if settings.Namespace != namespace || !reflect.DeepEqual(settings.Data, want.Settings.Data) {
 				t.Errorf("rendered settings %+v, vap prints %+v", settings, want.Settings)
 			}
 			var args []string
 			for _, c := range one[*appsv1.Deployment](t, objs).Spec.Template.Spec.Containers {
 				args = append(args, c.Args...)
+			}
+			// The webhook and the policies judge one installation: the settings the chart
+			// passes serve are those its policies read.
+			served := validators.PolicyParams(servedConfig(t, args))
+			for _, key := range slices.Sorted(maps.Keys(served)) {
+				if got, ok := settings.Data[key]; !ok || got != served[key] {
+					t.Errorf("serve is started with %s %q, the policies read %q", key, served[key], got)
+				}
+			}
+			if len(settings.Data) != len(served) {
+				t.Errorf("the policies read %d settings, serve's arguments make %d", len(settings.Data), len(served))
 			}
 			bound := tc.cfg.PolicyMaxListItems
 			if bound == 0 {
@@ -121,6 +138,20 @@ webhook:
 			}
 		})
 	}
+}
+
+// servedConfig is the configuration serve reads from args, through the flags it binds.
+func servedConfig(t *testing.T, args []string) validators.Config {
+	t.Helper()
+	var cfg validators.Config
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	app.BindConfig(fs, &cfg)
+	fs.IntVar(&cfg.PolicyMaxListItems, "policy-max-list-items", validators.DefaultPolicyMaxListItems, "")
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("serve's arguments %v: %v", args, err)
+	}
+	return cfg
 }
 
 func config(t *testing.T, cfg validators.Config, version string, actions ...string) validators.Config {

@@ -24,14 +24,15 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) add(fs *pflag.FlagSet) {
-	bindConfig(fs, &f.cfg)
+	BindConfig(fs, &f.cfg)
 	fs.StringVar(&f.gatewaySelector, "mesh-gateway-selector", DefaultGatewaySelector, "label selector of this cluster's mesh gateway Deployments: one with a ready replica (offline: one asking for a replica) is present; one asking for replicas with none ready is not ready yet and rules needing a gateway only warn")
 }
 
-// bindConfig binds a flag onto every field of the configuration with a flag tag, named
+// BindConfig binds a flag onto every field of the configuration with a flag tag (the flags
+// serve, validate, check, audit and vap share, and what the chart passes serve), named
 // and described by its flag and help tags; a field that is not a bool or a string reads
 // its flag as it reads its JSON (encoding.TextUnmarshaler), or is a pflag.Value.
-func bindConfig(fs *pflag.FlagSet, cfg *validators.Config) {
+func BindConfig(fs *pflag.FlagSet, cfg *validators.Config) {
 	v := reflect.ValueOf(cfg).Elem()
 	for i := range v.NumField() {
 		sf := v.Type().Field(i)
