@@ -45,6 +45,8 @@ type auditor struct {
 	engine  *validators.Engine
 	metrics *webhook.Metrics
 	events  recorder.EventRecorder
+	// paced remembers which findings got an Event, and when.
+	paced eventPacer
 	// reports, when set, keeps the findings as OpenReports Reports.
 	reports *openreports.Writer
 	// lease, when set, elects the one replica that audits; nil audits on every replica.
@@ -172,13 +174,18 @@ func (a *auditor) runOnce(ctx context.Context) {
 		for _, v := range f.Result.Violations {
 			total++
 			counts[auditLabels{rule: v.Rule, action: string(v.Action)}]++
-			if a.events != nil {
-				a.events.Eventf(f.Object, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s: %s (%s)", v.Error.Field, v.Error.ErrorBody(), v.Action)
-			}
 		}
 	}
 	a.publish(counts)
 	a.log.Info("audit finished", "objects", objects, "violations", total)
+	if a.events != nil {
+		recorded, deferred := a.paced.pace(time.Now(), findings, MaxEventsPerAudit, func(obj runtime.Object, v validators.Violation) {
+			a.events.Eventf(obj, nil, corev1.EventTypeWarning, EventReason, "Audit", "%s: %s (%s)", v.Error.Field, v.Error.ErrorBody(), v.Action)
+		})
+		if deferred > 0 {
+			a.log.Info("audit Events paced: the rest are recorded by the next audits", "recorded", recorded, "left", deferred, "maxEventsPerAudit", MaxEventsPerAudit)
+		}
+	}
 	if a.reports != nil {
 		stats, err := a.reports.Sync(ctx, openreports.Desired(findings, a.exempt))
 		if err != nil {
