@@ -99,6 +99,7 @@ func binaryAndCerts(t *testing.T) (string, string) {
 // audit writes an Event per object with findings, and the objects the later tests store
 // would queue its Event behind thousands of theirs.
 func TestAuditReportsWorkloadsItNeverRefuses(t *testing.T) {
+	bin, certs := binaryAndCerts(t) // before the deadline: the first build of the package may be long
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const ns, upstreams = "workloads", "api.svc.dc9.peer:9090"
@@ -131,7 +132,6 @@ func TestAuditReportsWorkloadsItNeverRefuses(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), rs) })
 
-	bin, certs := binaryAndCerts(t)
 	w := startServe(t, bin, certs, "--audit-interval=1s", "--reports", "--audit-lease-namespace="+ns)
 	defer func() { _ = w.Stop() }()
 
