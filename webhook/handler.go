@@ -12,11 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,101 +84,54 @@ const DefaultBodyReadTimeout = 2 * time.Second
 // byte holds (and is charged), so slow clients cannot take the byte budget.
 const firstBodyBytes = 512
 
-// waitingBodyBytes is the most a body may hold and still wait for room to grow. A larger
-// one (a partly read large review) is refused at once instead, so that two of them never
-// wait on each other for bytes neither will give back.
+// waitingBodyBytes is the most a body may hold and still wait for room to grow.
 const waitingBodyBytes = 64 << 10
 
 // capacity bounds the reviews in flight: their body bytes (memory), charged as the bytes
 // arrive, and the reviews decoded and judged at once (CPU). Each waits up to wait for a
-// place; a review that finds none is answered 429.
+// place, first come first served; a review that finds none is answered 429.
 type capacity struct {
-	wait  time.Duration
-	slots chan struct{} // a place per review decoded and judged at once
-
-	mu       sync.Mutex
-	bytes    int64
-	maxBytes int64
-	freed    chan struct{} // closed, and replaced, whenever bytes are given back
+	wait               time.Duration
+	maxReviews         int64
+	maxBytes           int64
+	reviews, bodyBytes *semaphore.Weighted
 }
 
 func newCapacity(maxReviews int, maxBytes int64, wait time.Duration) *capacity {
-	return &capacity{wait: wait, slots: make(chan struct{}, maxReviews), maxBytes: maxBytes, freed: make(chan struct{})}
+	return &capacity{wait: wait, maxReviews: int64(maxReviews), maxBytes: maxBytes,
+		reviews: semaphore.NewWeighted(int64(maxReviews)), bodyBytes: semaphore.NewWeighted(maxBytes)}
 }
 
-// takeBytes charges n more bytes to a body that holds held; false means there was no room
-// within the wait (none at all for a body holding more than waitingBodyBytes), or ctx ended.
-func (c *capacity) takeBytes(ctx context.Context, n, held int64) bool {
-	freed, ok := c.tryBytes(n)
-	if ok {
+// take takes n of s, waiting up to the wait when mayWait; false means there was no room
+// within it, or ctx ended.
+func (c *capacity) take(ctx context.Context, s *semaphore.Weighted, n int64, mayWait bool) bool {
+	if s.TryAcquire(n) {
 		return true
 	}
-	if held > waitingBodyBytes || c.wait <= 0 {
+	if !mayWait || c.wait <= 0 {
 		return false
 	}
-	expired := time.NewTimer(c.wait)
-	defer expired.Stop()
-	for {
-		select {
-		case <-freed:
-		case <-expired.C:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-		if freed, ok = c.tryBytes(n); ok {
-			return true
-		}
-	}
+	ctx, cancel := context.WithTimeout(ctx, c.wait)
+	defer cancel()
+	return s.Acquire(ctx, n) == nil
 }
 
-// tryBytes charges n bytes if they fit; otherwise it returns a channel closed when bytes
-// are next given back.
-func (c *capacity) tryBytes(n int64) (<-chan struct{}, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.bytes+n > c.maxBytes {
-		return c.freed, false
-	}
-	c.bytes += n
-	return nil, true
+// takeBytes charges n more bytes to a body that holds held. Only a body holding at most
+// waitingBodyBytes waits for room: a larger one (a partly read large review) is refused at
+// once, so that two of them never wait on each other for bytes neither will give back.
+func (c *capacity) takeBytes(ctx context.Context, n, held int64) bool {
+	return c.take(ctx, c.bodyBytes, n, held <= waitingBodyBytes)
 }
 
 func (c *capacity) giveBytes(n int64) {
-	if n == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.bytes -= n
-	close(c.freed)
-	c.freed = make(chan struct{})
-}
-
-// takeSlot takes a place to decode and judge a review; false means none came free within
-// the wait, or ctx ended.
-func (c *capacity) takeSlot(ctx context.Context) bool {
-	select {
-	case c.slots <- struct{}{}:
-		return true
-	default:
-	}
-	if c.wait <= 0 {
-		return false
-	}
-	t := time.NewTimer(c.wait)
-	defer t.Stop()
-	select {
-	case c.slots <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
-		return false
+	if n > 0 {
+		c.bodyBytes.Release(n)
 	}
 }
 
-func (c *capacity) giveSlot() { <-c.slots }
+func (c *capacity) takeSlot(ctx context.Context) bool { return c.take(ctx, c.reviews, 1, true) }
+
+func (c *capacity) giveSlot() { c.reviews.Release(1) }
 
 // typedReview is an admission.k8s.io/v1 AdmissionReview whose objects decode into the
 // kind's Go type. controller-runtime's admission.Webhook decodes a body four times;
@@ -298,7 +251,7 @@ func (rv *reviewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the API server gave up; nobody reads an answer
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-		rv.reject(w, r, http.StatusTooManyRequests, fmt.Errorf("the webhook is judging as many reviews (%d) as it may at once; retry", cap(rv.capacity.slots)))
+		rv.reject(w, r, http.StatusTooManyRequests, fmt.Errorf("the webhook is judging as many reviews (%d) as it may at once; retry", rv.capacity.maxReviews))
 		return
 	}
 	defer rv.capacity.giveSlot()
