@@ -75,7 +75,7 @@ func duplicates(n int) *v1alpha1.ServiceDefaults {
 // dryRun creates obj with --dry-run=server semantics and returns how long the API server
 // (and so the webhook) took to answer.
 func dryRun(obj client.Object) (time.Duration, error) {
-	ctx, cancel := framework.Context(30 * time.Second)
+	ctx, cancel := framework.Context(time.Minute)
 	defer cancel()
 	start := time.Now()
 	err := cluster.Client.Create(ctx, obj, client.DryRunAll)
@@ -363,6 +363,7 @@ func TestLargestObjectsAreJudgedOneAtATime(t *testing.T) {
 	var (
 		mu                     sync.Mutex
 		refused, notCalled     int
+		apiServerSlow          int
 		validTimes, attackTime []time.Duration
 		failures               []string
 		attack, validClient    sync.WaitGroup
@@ -381,6 +382,11 @@ func TestLargestObjectsAreJudgedOneAtATime(t *testing.T) {
 				// Still waiting for its turn when the API server's 5 s ran out: refused by
 				// failurePolicy Fail instead.
 				notCalled++
+			case errors.Is(err, context.DeadlineExceeded):
+				// The API server itself had not answered within the client's minute: it
+				// decodes and schema-checks 3 MB four times over on two shared cores, and
+				// calls the webhook (5 s a call) only after that. Not the webhook's time.
+				apiServerSlow++
 			default:
 				failures = append(failures, fmt.Sprintf("after %s: %.300v", took, err))
 			}
@@ -412,7 +418,7 @@ func TestLargestObjectsAreJudgedOneAtATime(t *testing.T) {
 	peak := w.Memory("VmHWM")
 	tooMany := w.MetricValue(`consul_peering_guard_admission_errors_total{code="429",kind="ServiceDefaults"}`)
 	figures, _ := json.Marshal(map[string]any{
-		"refused_422": refused, "webhook_not_reached_in_time": notCalled, "answered_429": tooMany,
+		"refused_422": refused, "webhook_not_reached_in_time": notCalled, "api_server_no_answer_in_1m": apiServerSlow, "answered_429": tooMany,
 		"attack_p50_ms": aP50.Milliseconds(), "attack_max_ms": aMax.Milliseconds(),
 		"valid_requests": len(validTimes), "valid_p50_ms": vP50.Milliseconds(), "valid_max_ms": vMax.Milliseconds(),
 		"peak_rss_mib": mib(peak),
