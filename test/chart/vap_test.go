@@ -140,14 +140,15 @@ webhook:
 	}
 }
 
-// servedConfig is the configuration serve reads from args, through the flags it binds.
+// servedConfig is the configuration serve reads from args, through the flags it binds
+// (BindConfig, and the policies' list bound as serve and vap add it).
 func servedConfig(t *testing.T, args []string) validators.Config {
 	t.Helper()
 	var cfg validators.Config
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.ParseErrorsAllowlist.UnknownFlags = true
 	app.BindConfig(fs, &cfg)
-	fs.IntVar(&cfg.PolicyMaxListItems, "policy-max-list-items", validators.DefaultPolicyMaxListItems, "")
+	app.AddPolicyMaxListItems(fs, &cfg.PolicyMaxListItems)
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("serve's arguments %v: %v", args, err)
 	}

@@ -123,7 +123,7 @@ func newServeCommand() *cobra.Command {
 	fs := cmd.Flags()
 	ef.add(fs)
 	fs.BoolVar(&skipObject, "skip-object-rules", false, "leave the object-only rules that `vap` renders as ValidatingAdmissionPolicies to those policies (installed beside the webhook), so each violation is reported once")
-	addPolicyMaxListItems(fs, &ef.cfg.PolicyMaxListItems)
+	AddPolicyMaxListItems(fs, &ef.cfg.PolicyMaxListItems)
 	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "folder with tls.crt and tls.key; files are reloaded when they change")
 	fs.StringVar(&o.Host, "host", "", "address to serve the webhook on (all interfaces when empty)")
 	fs.IntVar(&o.Port, "port", 9443, "HTTPS port of the webhook")

@@ -62,7 +62,7 @@ reaches both. A policy skips an object with a list longer than --policy-max-list
 	}
 	fs := cmd.Flags()
 	ef.add(fs)
-	addPolicyMaxListItems(fs, &ef.cfg.PolicyMaxListItems)
+	AddPolicyMaxListItems(fs, &ef.cfg.PolicyMaxListItems)
 	fs.StringVar(&settingsNamespace, "settings-namespace", policies.DefaultSettingsNamespace,
 		"the namespace of the ConfigMap "+policies.SettingsName+", which the bindings read the installation from")
 	fs.StringArrayVar(&exempt, "exempt-namespace", nil, "bind no policy in this namespace, as the webhook exempts it (repeatable; break glass and restores)")
@@ -107,9 +107,9 @@ func labelSelector(flag, s string) (*metav1.LabelSelector, error) {
 	return ls, nil
 }
 
-// addPolicyMaxListItems adds --policy-max-list-items, which vap and serve --skip-object-rules
+// AddPolicyMaxListItems adds --policy-max-list-items, which vap and serve --skip-object-rules
 // must agree on.
-func addPolicyMaxListItems(fs *pflag.FlagSet, n *int) {
+func AddPolicyMaxListItems(fs *pflag.FlagSet, n *int) {
 	fs.IntVar(n, "policy-max-list-items", validators.DefaultPolicyMaxListItems,
 		"the policies skip an object with a list (overrides, services, consumers, failover targets, sources, members) longer than this, and serve --skip-object-rules judges it instead; vap and serve must agree")
 }
